@@ -1,0 +1,2 @@
+//! sori — an offline Korean voice agent for the 1339 public-health hotline.
+pub mod sip;

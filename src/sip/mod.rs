@@ -1,0 +1,5 @@
+//! SIP: message parsing, stream framing and the sans-IO endpoint
+//! (transactions + dialogs). Sockets live in [`crate::server`].
+pub mod endpoint;
+pub mod framing;
+pub mod message;
