@@ -1,2 +1,10 @@
 //! sori — an offline Korean voice agent for the 1339 public-health hotline.
+pub mod codec;
+pub mod config;
+pub mod dialog;
+pub mod rtp;
+pub mod sdp;
+pub mod server;
 pub mod sip;
+pub mod store;
+pub mod tts;

@@ -1,1 +1,160 @@
-fn main() {}
+//! The `sori` command line: `serve`, `check`, `calls`, `say`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sori::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "sori",
+    version,
+    about = "sori (소리) — offline Korean voice agent for the 1339 public-health hotline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Answer calls: SIP on UDP/TCP, RTP media, the dialplan, call records.
+    Serve {
+        /// Configuration file.
+        #[arg(short, long, default_value = "sori.toml")]
+        config: PathBuf,
+    },
+    /// Validate the configuration and dialplan and render (cache) every prompt.
+    Check {
+        #[arg(short, long, default_value = "sori.toml")]
+        config: PathBuf,
+    },
+    /// Show the most recent call records.
+    Calls {
+        #[arg(short, long, default_value = "sori.toml")]
+        config: PathBuf,
+        /// How many records.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Speak Korean text with the configured voice into a WAV file (8 kHz telephone audio).
+    Say {
+        text: String,
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(short, long, default_value = "sori.toml")]
+        config: PathBuf,
+    },
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log.format == "json" {
+        b.json().with_current_span(true).init();
+    } else {
+        b.init();
+    }
+}
+
+fn load(config: &PathBuf) -> anyhow::Result<Config> {
+    if !config.exists() {
+        anyhow::bail!(
+            "config file {} not found (copy sori.toml from the repository)",
+            config.display()
+        );
+    }
+    Ok(Config::load(config)?)
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("sori: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Serve { config } => {
+            let cfg = load(&config)?;
+            init_logging(&cfg);
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(sori::server::serve(cfg))
+        }
+        Cmd::Check { config } => {
+            let cfg = load(&config)?;
+            init_logging(&cfg);
+            let (plan, prompts) = sori::server::load_plan_and_prompts(&cfg)?;
+            println!(
+                "ok: {} menus, {} prompts ({:.1} s of audio), {} transfer targets",
+                plan.menus.len(),
+                prompts.audio.len(),
+                prompts.audio.values().map(|a| a.len()).sum::<usize>() as f64 / 8000.0,
+                plan.transfers.len()
+            );
+            Ok(())
+        }
+        Cmd::Calls {
+            config,
+            limit,
+            json,
+        } => {
+            let cfg = load(&config)?;
+            let rows = sori::store::recent(&cfg.store.path, limit)
+                .with_context(|| format!("reading {}", cfg.store.path.display()))?;
+            for r in rows {
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!(
+                        "{}  {}  from={}  dtmf={:<6} outcome={:<14} cause={}  path={}",
+                        r.started_ms,
+                        r.call_id,
+                        r.from_uri,
+                        r.dtmf,
+                        r.outcome.as_deref().unwrap_or("-"),
+                        r.hangup_cause.as_deref().unwrap_or("-"),
+                        r.menu_path
+                    );
+                }
+            }
+            Ok(())
+        }
+        Cmd::Say {
+            text,
+            output,
+            config,
+        } => {
+            let cfg = if config.exists() {
+                Config::load(&config)?
+            } else {
+                Config::default()
+            };
+            let tts = sori::tts::espeak::Espeak::new(&cfg.tts.voice, cfg.tts.rate);
+            tts.check()?;
+            let pcm = sori::tts::prompts::render(&tts, &text)?;
+            let spec = hound::WavSpec {
+                channels: 1,
+                sample_rate: 8000,
+                bits_per_sample: 16,
+                sample_format: hound::SampleFormat::Int,
+            };
+            let mut w = hound::WavWriter::create(&output, spec)?;
+            for s in &pcm {
+                w.write_sample(*s)?;
+            }
+            w.finalize()?;
+            println!("{}: {:.2} s", output.display(), pcm.len() as f64 / 8000.0);
+            Ok(())
+        }
+    }
+}

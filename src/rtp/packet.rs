@@ -257,7 +257,15 @@ mod tests {
 
     fn sample_packet() -> Vec<u8> {
         let mut buf = Vec::new();
-        write_rtp(&mut buf, 0, true, 0x1234, 0xDEAD_BEEF, 0x0102_0304, &[1, 2, 3, 4]);
+        write_rtp(
+            &mut buf,
+            0,
+            true,
+            0x1234,
+            0xDEAD_BEEF,
+            0x0102_0304,
+            &[1, 2, 3, 4],
+        );
         buf
     }
 
@@ -396,7 +404,10 @@ mod tests {
         s.next_packet(&[1], &mut out);
         let p = parse(&out).expect("parse");
         assert!(p.marker);
-        assert_eq!((p.payload_type, p.sequence, p.timestamp, p.ssrc), (8, 100, 1000, 42));
+        assert_eq!(
+            (p.payload_type, p.sequence, p.timestamp, p.ssrc),
+            (8, 100, 1000, 42)
+        );
         s.next_packet(&[2], &mut out);
         let p = parse(&out).expect("parse");
         assert!(!p.marker);
@@ -447,7 +458,10 @@ mod tests {
         let mut out = Vec::new();
         s.next_packet_with(101, true, 640, &[1, 0, 0, 160], &mut out);
         let p = parse(&out).expect("parse");
-        assert_eq!((p.payload_type, p.marker, p.sequence, p.timestamp), (101, true, 5, 640));
+        assert_eq!(
+            (p.payload_type, p.marker, p.sequence, p.timestamp),
+            (101, true, 5, 640)
+        );
         assert_eq!(s.sequence(), 6);
         assert_eq!(s.timestamp(), 800);
     }

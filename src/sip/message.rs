@@ -174,7 +174,9 @@ impl Message {
                 continue;
             }
             match line.split_once(':') {
-                Some((name, value)) if !name.trim().is_empty() && name.trim().bytes().all(is_token_char) => {
+                Some((name, value))
+                    if !name.trim().is_empty() && name.trim().bytes().all(is_token_char) =>
+                {
                     let name = canonical_name(name.trim());
                     // Comma-separated Via values are distinct header field values.
                     if name == "Via" {
@@ -192,11 +194,22 @@ impl Message {
         let start = match start {
             Ok(s) => s,
             Err(kind) => {
-                let partial = Message { start: StartLine::Response { code: 0, reason: String::new() }, headers, body: Vec::new() };
+                let partial = Message {
+                    start: StartLine::Response {
+                        code: 0,
+                        reason: String::new(),
+                    },
+                    headers,
+                    body: Vec::new(),
+                };
                 return fail(kind, Some(partial));
             }
         };
-        let mut msg = Message { start, headers, body: Vec::new() };
+        let mut msg = Message {
+            start,
+            headers,
+            body: Vec::new(),
+        };
         if let Some(kind) = header_err {
             return fail(kind, Some(msg));
         }
@@ -205,12 +218,23 @@ impl Message {
         let body_len = match msg.header("Content-Length") {
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) => n,
-                Err(_) => return fail(ParseErrorKind::BadHeader("Content-Length".into()), Some(msg)),
+                Err(_) => {
+                    return fail(
+                        ParseErrorKind::BadHeader("Content-Length".into()),
+                        Some(msg),
+                    )
+                }
             },
             None => rest.len(),
         };
         if rest.len() < body_len {
-            return fail(ParseErrorKind::ShortBody { got: rest.len(), want: body_len }, Some(msg));
+            return fail(
+                ParseErrorKind::ShortBody {
+                    got: rest.len(),
+                    want: body_len,
+                },
+                Some(msg),
+            );
         }
         msg.body = rest[..body_len].to_vec();
         for required in ["Via", "From", "To", "Call-ID", "CSeq"] {
@@ -223,14 +247,24 @@ impl Message {
         };
         if let StartLine::Request { method, .. } = &msg.start {
             if *method != cseq_method {
-                return fail(ParseErrorKind::BadHeader("CSeq method differs from request method".into()), Some(msg));
+                return fail(
+                    ParseErrorKind::BadHeader("CSeq method differs from request method".into()),
+                    Some(msg),
+                );
             }
         }
         Ok(msg)
     }
 
     pub fn request(method: Method, uri: impl Into<String>) -> Message {
-        Message { start: StartLine::Request { method, uri: uri.into() }, headers: Vec::new(), body: Vec::new() }
+        Message {
+            start: StartLine::Request {
+                method,
+                uri: uri.into(),
+            },
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     pub fn method(&self) -> Option<&Method> {
@@ -249,11 +283,17 @@ impl Message {
 
     /// First value of a header (name compared case-insensitively, canonical form).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
@@ -295,7 +335,13 @@ impl Message {
     }
 
     pub fn content_type(&self) -> Option<String> {
-        self.header("Content-Type").map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        self.header("Content-Type").map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
     }
 
     pub fn body_str(&self) -> std::borrow::Cow<'_, str> {
@@ -307,7 +353,10 @@ impl Message {
     /// `tag` to To when given and absent.
     pub fn response(&self, code: u16, to_tag: Option<&str>) -> Message {
         let mut r = Message {
-            start: StartLine::Response { code, reason: reason_phrase(code).to_string() },
+            start: StartLine::Response {
+                code,
+                reason: reason_phrase(code).to_string(),
+            },
             headers: Vec::new(),
             body: Vec::new(),
         };
@@ -324,7 +373,9 @@ impl Message {
                     }
                     r.headers.push((n.clone(), v));
                 }
-                "Record-Route" if (200..300).contains(&code) => r.headers.push((n.clone(), v.clone())),
+                "Record-Route" if (200..300).contains(&code) => {
+                    r.headers.push((n.clone(), v.clone()))
+                }
                 _ => {}
             }
         }
@@ -407,7 +458,9 @@ pub fn param(value: &str, name: &str) -> Option<String> {
     };
     tail.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().trim_matches('"').to_string())
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().trim_matches('"').to_string())
     })
 }
 
@@ -426,7 +479,9 @@ fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
     if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
         return Some((i, i + 4));
     }
-    buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, i + 2))
+    buf.windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|i| (i, i + 2))
 }
 
 fn unfold(head: &str) -> Vec<String> {
@@ -453,12 +508,18 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseErrorKind> {
         if version != "2.0" {
             return Err(ParseErrorKind::Version(truncate(version, 16)));
         }
-        let code = parts.next().and_then(|c| c.parse::<u16>().ok()).filter(|c| (100..700).contains(c)).ok_or_else(bad)?;
+        let code = parts
+            .next()
+            .and_then(|c| c.parse::<u16>().ok())
+            .filter(|c| (100..700).contains(c))
+            .ok_or_else(bad)?;
         let reason = parts.next().unwrap_or("").to_string();
         return Ok(StartLine::Response { code, reason });
     }
     let mut parts = line.split(' ');
-    let (Some(m), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(m), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad());
     };
     let method = Method::parse(m).ok_or_else(bad)?;
@@ -468,7 +529,10 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseErrorKind> {
     if version != "SIP/2.0" {
         return Err(ParseErrorKind::Version(truncate(version, 16)));
     }
-    Ok(StartLine::Request { method, uri: uri.to_string() })
+    Ok(StartLine::Request {
+        method,
+        uri: uri.to_string(),
+    })
 }
 
 pub fn reason_phrase(code: u16) -> &'static str {
@@ -530,9 +594,15 @@ Content-Length: 4\r\n\r\nv=0\n";
 
     #[test]
     fn uri_params_are_not_header_params() {
-        assert_eq!(param("<sip:a@b;tag=no>;tag=yes", "tag").as_deref(), Some("yes"));
+        assert_eq!(
+            param("<sip:a@b;tag=no>;tag=yes", "tag").as_deref(),
+            Some("yes")
+        );
         assert_eq!(param("<sip:a@b;tag=no>", "tag"), None);
-        assert_eq!(uri_of("\"A\" <sip:a@b;transport=udp>;tag=1"), "sip:a@b;transport=udp");
+        assert_eq!(
+            uri_of("\"A\" <sip:a@b;transport=udp>;tag=1"),
+            "sip:a@b;transport=udp"
+        );
     }
 
     #[test]
@@ -554,14 +624,22 @@ Content-Length: 4\r\n\r\nv=0\n";
     #[test]
     fn cseq_method_mismatch_and_short_body_are_errors() {
         let raw = INVITE.replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
-        assert!(matches!(Message::parse(raw.as_bytes()).unwrap_err().kind, ParseErrorKind::BadHeader(_)));
+        assert!(matches!(
+            Message::parse(raw.as_bytes()).unwrap_err().kind,
+            ParseErrorKind::BadHeader(_)
+        ));
         let raw = INVITE.replace("Content-Length: 4", "Content-Length: 40");
-        assert!(matches!(Message::parse(raw.as_bytes()).unwrap_err().kind, ParseErrorKind::ShortBody { .. }));
+        assert!(matches!(
+            Message::parse(raw.as_bytes()).unwrap_err().kind,
+            ParseErrorKind::ShortBody { .. }
+        ));
     }
 
     #[test]
     fn unknown_method_is_kept() {
-        let raw = INVITE.replace("INVITE sip", "FOO sip").replace("1 INVITE", "1 FOO");
+        let raw = INVITE
+            .replace("INVITE sip", "FOO sip")
+            .replace("1 INVITE", "1 FOO");
         let m = Message::parse(raw.as_bytes()).expect("parse");
         assert_eq!(m.method(), Some(&Method::Other("FOO".into())));
     }

@@ -1,0 +1,341 @@
+//! sori's configuration: one typed struct read from `sori.toml`, validated
+//! at start-up and passed down (never read from globals).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::codec::CodecKind;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{col}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub rtp: RtpConfig,
+    pub dialplan: DialplanConfig,
+    pub tts: TtsConfig,
+    pub store: StoreConfig,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Address to listen on (UDP and TCP).
+    pub bind: IpAddr,
+    pub port: u16,
+    pub udp: bool,
+    pub tcp: bool,
+    /// Address written into Contact / SDP when `bind` is a wildcard and the
+    /// route to the caller is not the address callers should use (NAT).
+    pub advertise: Option<IpAddr>,
+    /// Ring this long (180 Ringing) before answering.
+    pub ring_ms: u64,
+    /// Calls above this are refused with 486 Busy Here.
+    pub max_calls: usize,
+    /// RFC 3261 T1 in milliseconds.
+    pub t1_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtpConfig {
+    pub port_min: u16,
+    pub port_max: u16,
+    /// Codecs we accept, in our preference order: "PCMU", "PCMA", "opus".
+    pub codecs: Vec<String>,
+    /// Jitter buffer depth in 20 ms frames.
+    pub jitter_frames: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DialplanConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtsConfig {
+    /// "espeak-ng" (the Korean fallback voice until a neural voice is configured).
+    pub engine: String,
+    pub voice: String,
+    /// Words per minute.
+    pub rate: u32,
+    pub cache_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// "human" or "json".
+    pub format: String,
+    /// tracing filter, e.g. "info" or "sori=debug".
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Empty disables the HTTP API.
+    pub bind: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sip: SipConfig::default(),
+            rtp: RtpConfig::default(),
+            dialplan: DialplanConfig::default(),
+            tts: TtsConfig::default(),
+            store: StoreConfig::default(),
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            bind: IpAddr::from([0, 0, 0, 0]),
+            port: 5060,
+            udp: true,
+            tcp: true,
+            advertise: None,
+            ring_ms: 0,
+            max_calls: 1000,
+            t1_ms: 500,
+        }
+    }
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig {
+            port_min: 20000,
+            port_max: 20999,
+            codecs: vec!["PCMU".into(), "PCMA".into(), "opus".into()],
+            jitter_frames: 3,
+        }
+    }
+}
+
+impl Default for DialplanConfig {
+    fn default() -> Self {
+        DialplanConfig {
+            path: PathBuf::from("dialplan/1339.toml"),
+        }
+    }
+}
+
+impl Default for TtsConfig {
+    fn default() -> Self {
+        TtsConfig {
+            engine: "espeak-ng".into(),
+            voice: "ko".into(),
+            rate: 165,
+            cache_dir: PathBuf::from("cache/prompts"),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from("data/calls.sqlite"),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "human".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            bind: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary_compat(offset)];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+trait FloorCharBoundary {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize;
+}
+
+impl FloorCharBoundary for str {
+    fn floor_char_boundary_compat(&self, mut i: usize) -> usize {
+        while i > 0 && !self.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    }
+}
+
+/// Parses TOML into `T`, turning errors into `path:line:col: message`.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            col,
+            message: e.message().to_string(),
+        }
+    })
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg: Config = parse_toml(path, &text)?;
+        // Relative paths in the config are relative to the config file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut cfg.dialplan.path,
+            &mut cfg.tts.cache_dir,
+            &mut cfg.store.path,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        cfg.validate().map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.sip.udp && !self.sip.tcp {
+            return Err("sip: enable at least one of udp / tcp".into());
+        }
+        if self.rtp.port_min == 0 || self.rtp.port_min > self.rtp.port_max {
+            return Err(format!(
+                "rtp: bad port range {}-{}",
+                self.rtp.port_min, self.rtp.port_max
+            ));
+        }
+        if self.rtp.port_min % 2 != 0 {
+            return Err("rtp: port_min must be even (RTP uses even ports)".into());
+        }
+        self.codecs()?;
+        if !["human", "json"].contains(&self.log.format.as_str()) {
+            return Err(format!(
+                "log.format must be \"human\" or \"json\", not {:?}",
+                self.log.format
+            ));
+        }
+        if self.tts.engine != "espeak-ng" {
+            return Err(format!(
+                "tts.engine {:?} is not available (known: espeak-ng)",
+                self.tts.engine
+            ));
+        }
+        if !(80..=450).contains(&self.tts.rate) {
+            return Err("tts.rate must be 80..=450 words per minute".into());
+        }
+        if self.rtp.jitter_frames == 0 || self.rtp.jitter_frames > 50 {
+            return Err("rtp.jitter_frames must be 1..=50".into());
+        }
+        Ok(())
+    }
+
+    pub fn codecs(&self) -> Result<Vec<CodecKind>, String> {
+        let mut out = Vec::new();
+        for name in &self.rtp.codecs {
+            let c = CodecKind::from_name(name).ok_or_else(|| {
+                format!("rtp.codecs: unknown codec {name:?} (known: PCMU, PCMA, opus)")
+            })?;
+            out.push(c);
+        }
+        if out.is_empty() {
+            return Err("rtp.codecs: list at least one codec".into());
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_name_line_and_column() {
+        let text = "[sip]\nport = 5060\nudp = yes\n";
+        let e = parse_toml::<Config>(Path::new("x.toml"), text).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("x.toml:3:"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let e = parse_toml::<Config>(Path::new("x.toml"), "[sip]\nprot = 1\n").unwrap_err();
+        assert!(e.to_string().contains("x.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn validation_catches_bad_values() {
+        let mut c = Config::default();
+        assert!(c.validate().is_ok());
+        c.rtp.codecs = vec!["G729".into()];
+        assert!(c.validate().unwrap_err().contains("G729"));
+        let mut c = Config::default();
+        c.rtp.port_min = 30001;
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,4 @@
+//! The call flow: the dialplan as data ([`plan`]) and a call's walk through
+//! it ([`flow`]).
+pub mod flow;
+pub mod plan;

@@ -1,0 +1,526 @@
+//! One call's media task: RTP out (prompts paced at 20 ms), RTP in (jitter
+//! buffer, codec, RFC 4733 DTMF), the dialplan [`Flow`], and the call record.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
+
+use super::metrics::Metrics;
+use super::player::{Frame, Player};
+use super::sip_io::{active_gauge, SipCommand};
+use super::Shared;
+use crate::codec::{self, Decoder, Encoder, SAMPLES_PER_FRAME_8K};
+use crate::dialog::flow::{Action, Flow};
+use crate::rtp::dtmf::{parse_sip_info, DtmfDetector};
+use crate::rtp::jitter::{JitterBuffer, Playout};
+use crate::rtp::packet::{is_rtcp, RtpPacket, RtpSender};
+use crate::sdp::{self, Direction, Negotiated, SessionDescription};
+use crate::sip::endpoint::{CallHandle, EndReason, ReferOutcome};
+use crate::sip::message::Message;
+use crate::store::{now_ms, CallRecord};
+
+#[derive(Debug)]
+pub enum CallEvent {
+    Confirmed { ack_body: Vec<u8> },
+    ReInvite(Box<Message>),
+    Info { content_type: String, body: String },
+    Refer(ReferOutcome),
+    Ended(EndReason),
+    Shutdown,
+}
+
+pub struct CallSetup {
+    pub handle: CallHandle,
+    pub record: CallRecord,
+    pub offer: Option<SessionDescription>,
+    pub negotiated: Option<Negotiated>,
+    pub local_ip: IpAddr,
+    pub socket: UdpSocket,
+}
+
+/// Media state of an answered call with a negotiated codec.
+struct Media {
+    neg: Negotiated,
+    encoder: Box<dyn Encoder>,
+    decoder: Box<dyn Decoder>,
+    sender: RtpSender,
+    remote: Option<SocketAddr>,
+    latched: bool,
+}
+
+impl Media {
+    fn new(neg: Negotiated) -> Result<Media, codec::CodecError> {
+        let sender = RtpSender::new(neg.pt, neg.codec.samples_per_20ms_rtp());
+        Ok(Media {
+            encoder: codec::encoder(neg.codec)?,
+            decoder: codec::decoder(neg.codec)?,
+            remote: neg.remote_rtp,
+            latched: false,
+            sender,
+            neg,
+        })
+    }
+
+    /// A re-INVITE changed the stream: keep sequence/SSRC continuity where the codec stays.
+    fn update(&mut self, neg: Negotiated) -> Result<(), codec::CodecError> {
+        if neg.codec != self.neg.codec {
+            self.encoder = codec::encoder(neg.codec)?;
+            self.decoder = codec::decoder(neg.codec)?;
+            self.sender.set_ts_step(neg.codec.samples_per_20ms_rtp());
+        }
+        self.sender.set_payload_type(neg.pt);
+        self.sender.mark_talkspurt();
+        if neg.remote_rtp.is_some() && neg.remote_rtp != self.neg.remote_rtp {
+            self.remote = neg.remote_rtp;
+            self.latched = false;
+        }
+        self.neg = neg;
+        Ok(())
+    }
+}
+
+const FRAME: Duration = Duration::from_millis(20);
+const LATE: Duration = Duration::from_millis(5);
+
+pub async fn run(
+    shared: Arc<Shared>,
+    setup: CallSetup,
+    sip: mpsc::UnboundedSender<SipCommand>,
+    events: mpsc::UnboundedReceiver<CallEvent>,
+    span: tracing::Span,
+) {
+    let h = setup.handle;
+    active_gauge(&shared.metrics, 1);
+    let record = CallTask::new(shared.clone(), setup, sip.clone(), events)
+        .run()
+        .instrument(span)
+        .await;
+    shared.store.call_finished(record);
+    active_gauge(&shared.metrics, -1);
+    let _ = sip.send(SipCommand::Done(h));
+}
+
+struct CallTask {
+    shared: Arc<Shared>,
+    h: CallHandle,
+    sip: mpsc::UnboundedSender<SipCommand>,
+    events: mpsc::UnboundedReceiver<CallEvent>,
+    sock: UdpSocket,
+    local_ip: IpAddr,
+    local_port: u16,
+    offer: Option<SessionDescription>,
+    media: Option<Media>,
+    sdp_version: u64,
+    session_id: u64,
+    player: Player,
+    flow: Flow,
+    dtmf: DtmfDetector,
+    jitter: JitterBuffer,
+    record: CallRecord,
+    answered: bool,
+    flow_started: bool,
+    hangup_sent: Option<Instant>,
+    ended: bool,
+    refer_deadline: Option<Instant>,
+}
+
+impl CallTask {
+    fn new(
+        shared: Arc<Shared>,
+        s: CallSetup,
+        sip: mpsc::UnboundedSender<SipCommand>,
+        events: mpsc::UnboundedReceiver<CallEvent>,
+    ) -> CallTask {
+        let local_port = s.socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        let flow = Flow::new(shared.plan.clone(), now_ms() / 1000);
+        let jitter = JitterBuffer::new(shared.cfg.rtp.jitter_frames, 50);
+        let media = s.negotiated.and_then(|n| Media::new(n).ok());
+        CallTask {
+            h: s.handle,
+            sip,
+            events,
+            sock: s.socket,
+            local_ip: s.local_ip,
+            local_port,
+            offer: s.offer,
+            media,
+            sdp_version: 1,
+            session_id: rand::random::<u32>() as u64,
+            player: Player::default(),
+            flow,
+            dtmf: DtmfDetector::new(),
+            jitter,
+            record: s.record,
+            answered: false,
+            flow_started: false,
+            hangup_sent: None,
+            ended: false,
+            refer_deadline: None,
+            shared,
+        }
+    }
+
+    fn local_sdp(&mut self) -> String {
+        self.sdp_version += 1;
+        match (&self.offer, &self.media) {
+            (Some(offer), Some(m)) => sdp::answer(
+                offer,
+                &m.neg,
+                self.local_ip,
+                self.local_port,
+                self.session_id,
+                self.sdp_version,
+            ),
+            _ => offer_sdp(
+                &self.shared.caps,
+                self.local_ip,
+                self.local_port,
+                self.session_id,
+                self.sdp_version,
+            ),
+        }
+    }
+
+    async fn run(mut self) -> CallRecord {
+        let ring = Duration::from_millis(self.shared.cfg.sip.ring_ms);
+        let mut answer_at = Some(Instant::now() + ring);
+        if !ring.is_zero() {
+            let _ = self.sip.send(SipCommand::Ringing(self.h));
+        }
+        let mut tick = tokio::time::interval(FRAME);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let mut slot_start = Instant::now();
+        let mut slot: u32 = 0;
+        let mut buf = vec![0u8; 2048];
+        let mut pcm = [0i16; SAMPLES_PER_FRAME_8K];
+        let mut payload = Vec::with_capacity(256);
+        let mut packet = Vec::with_capacity(300);
+        let mut decoded = Vec::with_capacity(SAMPLES_PER_FRAME_8K * 2);
+        let mut shutdown = false;
+
+        while !self.ended {
+            let flow_at = self.flow.poll_timeout();
+            let hangup_guard = self.hangup_sent.map(|t| t + Duration::from_secs(5));
+            let refer_at = self.refer_deadline;
+            tokio::select! {
+                _ = sleep_opt(answer_at) => {
+                    answer_at = None;
+                    let sdp = self.local_sdp();
+                    let _ = self.sip.send(SipCommand::Accept(self.h, sdp));
+                    self.answered = true;
+                    self.record.answered_ms = Some(now_ms());
+                    if let Some(m) = &self.media {
+                        self.record.codec = Some(m.neg.codec.name().to_string());
+                        self.shared.store.call_answered(&self.record.call_id, now_ms(), m.neg.codec.name());
+                        self.start_flow();
+                    }
+                    tick.reset();
+                    slot_start = Instant::now();
+                    slot = 0;
+                }
+                _ = tick.tick(), if self.answered && self.hangup_sent.is_none() => {
+                    slot = slot.wrapping_add(1);
+                    let due = slot_start + FRAME * slot;
+                    let now = Instant::now();
+                    let frame = self.player.next_frame(&mut pcm);
+                    if frame == Frame::Finished {
+                        self.flow.on_playback_done(now.into_std());
+                    }
+                    if let Some(m) = &mut self.media {
+                        if let (Some(dst), true) = (m.remote, m.neg.local_direction.sends()) {
+                            payload.clear();
+                            if m.encoder.encode(&pcm, &mut payload).is_ok() {
+                                m.sender.next_packet(&payload, &mut packet);
+                                if self.sock.try_send_to(&packet, dst).is_ok() {
+                                    Metrics::inc(&self.shared.metrics.rtp_sent);
+                                    if now.saturating_duration_since(due) > LATE {
+                                        Metrics::inc(&self.shared.metrics.rtp_late);
+                                    }
+                                }
+                            }
+                        } else {
+                            m.sender.skip();
+                        }
+                        // Receive path: one frame out of the jitter buffer per tick.
+                        decoded.clear();
+                        match self.jitter.pop() {
+                            Playout::Frame(p) => { let _ = m.decoder.decode(&p, &mut decoded); }
+                            Playout::Lost => m.decoder.conceal(&mut decoded),
+                            Playout::Empty => {}
+                        }
+                    }
+                }
+                r = self.sock.recv_from(&mut buf) => {
+                    if let Ok((n, src)) = r {
+                        self.on_rtp(&buf[..n], src);
+                    }
+                }
+                ev = self.events.recv() => match ev {
+                    Some(ev) => {
+                        if matches!(ev, CallEvent::Shutdown) { shutdown = true; }
+                        self.on_event(ev);
+                    }
+                    None => break,
+                },
+                _ = sleep_opt(flow_at) => {
+                    self.flow.handle_timeout(Instant::now().into_std());
+                }
+                _ = sleep_opt(refer_at) => {
+                    self.refer_deadline = None;
+                    tracing::info!("transfer not confirmed in time");
+                    self.flow.on_transfer_result(false, Instant::now().into_std());
+                }
+                _ = sleep_opt(hangup_guard) => {
+                    tracing::debug!("no answer to BYE in time; closing the record");
+                    self.ended = true;
+                }
+            }
+            self.drain_flow();
+            if shutdown && self.hangup_sent.is_none() && !self.ended {
+                self.hangup("shutdown");
+            }
+        }
+        let mut r = self.record;
+        r.ended_ms = Some(now_ms());
+        r.dtmf = self.flow.digits.clone();
+        r.menu_path = self.flow.path.join(">");
+        if r.outcome.is_none() {
+            r.outcome = self.flow.outcome.clone().or_else(|| {
+                Some(if self.answered {
+                    "caller-hangup".into()
+                } else {
+                    "cancelled".into()
+                })
+            });
+        }
+        let stats = self.jitter.stats();
+        tracing::info!(
+            outcome = r.outcome.as_deref().unwrap_or(""),
+            cause = r.hangup_cause.as_deref().unwrap_or(""),
+            dtmf = %r.dtmf,
+            path = %r.menu_path,
+            rtp_in = stats.received,
+            lost = stats.lost,
+            "call ended"
+        );
+        r
+    }
+
+    fn start_flow(&mut self) {
+        if !self.flow_started {
+            self.flow_started = true;
+            self.flow.start(Instant::now().into_std());
+        }
+    }
+
+    fn hangup(&mut self, cause: &str) {
+        if self.hangup_sent.is_some() {
+            return;
+        }
+        self.hangup_sent = Some(Instant::now());
+        self.record
+            .hangup_cause
+            .get_or_insert_with(|| "sori-bye".to_string());
+        if self.record.outcome.is_none() {
+            self.record.outcome = self
+                .flow
+                .outcome
+                .clone()
+                .or_else(|| Some(cause.to_string()));
+        }
+        let _ = self.sip.send(SipCommand::Hangup(self.h));
+    }
+
+    fn drain_flow(&mut self) {
+        while let Some(a) = self.flow.poll_action() {
+            match a {
+                Action::Play { prompts, interrupt } => {
+                    if interrupt {
+                        self.player.stop();
+                    }
+                    for p in prompts {
+                        match self.shared.prompts.get(&p) {
+                            Some(audio) => self.player.enqueue(audio),
+                            None => tracing::warn!(prompt = %p, "prompt has no audio"),
+                        }
+                    }
+                    if !self.player.is_playing() {
+                        self.flow.on_playback_done(Instant::now().into_std());
+                    }
+                }
+                Action::Transfer { target, uri } => {
+                    tracing::info!(%target, %uri, "transferring by REFER");
+                    self.refer_deadline = Some(Instant::now() + Duration::from_secs(30));
+                    let _ = self.sip.send(SipCommand::Refer(self.h, uri));
+                }
+                Action::Hangup { cause } => self.hangup(&cause),
+            }
+        }
+    }
+
+    fn digit(&mut self, d: char, via: &str) {
+        Metrics::inc(&self.shared.metrics.dtmf_digits);
+        tracing::info!(digit = %d, via, "DTMF");
+        self.flow.on_digit(d, Instant::now().into_std());
+    }
+
+    fn on_rtp(&mut self, data: &[u8], src: SocketAddr) {
+        if is_rtcp(data) {
+            return;
+        }
+        let Some(m) = &mut self.media else { return };
+        let Ok(p) = RtpPacket::parse(data) else {
+            Metrics::inc(&self.shared.metrics.rtp_invalid);
+            return;
+        };
+        let is_dtmf = Some(p.payload_type) == m.neg.dtmf_pt;
+        if p.payload_type != m.neg.pt && !is_dtmf {
+            Metrics::inc(&self.shared.metrics.rtp_invalid);
+            return;
+        }
+        Metrics::inc(&self.shared.metrics.rtp_received);
+        // Symmetric RTP (RFC 4961): answer where the caller's media really comes from.
+        if !m.latched {
+            m.latched = true;
+            if m.remote != Some(src) {
+                tracing::debug!(from = ?m.remote, to = %src, "RTP peer latched");
+                m.remote = Some(src);
+            }
+        }
+        if is_dtmf {
+            if let Some(d) = self.dtmf.on_packet(p.timestamp, p.payload) {
+                self.digit(d, "rfc4733");
+            }
+        } else {
+            self.jitter
+                .push(p.sequence, p.timestamp, p.payload.to_vec());
+        }
+    }
+
+    fn on_event(&mut self, ev: CallEvent) {
+        match ev {
+            CallEvent::Confirmed { ack_body } => {
+                if self.media.is_none() && !ack_body.is_empty() {
+                    // Delayed offer: the ACK carries the caller's answer to our offer.
+                    let neg = sdp::parse(&String::from_utf8_lossy(&ack_body))
+                        .and_then(|a| sdp::negotiate(&a, &self.shared.caps));
+                    match neg.ok().and_then(|n| Media::new(n).ok()) {
+                        Some(m) => {
+                            self.record.codec = Some(m.neg.codec.name().to_string());
+                            self.media = Some(m);
+                            self.start_flow();
+                        }
+                        None => {
+                            tracing::info!("unusable SDP answer in ACK");
+                            self.hangup("bad-sdp-answer");
+                        }
+                    }
+                }
+            }
+            CallEvent::ReInvite(msg) => {
+                let answer = self.on_reinvite(&msg);
+                let _ = self.sip.send(SipCommand::AnswerReinvite(self.h, answer));
+            }
+            CallEvent::Info { content_type, body } => {
+                if let Some(d) = parse_sip_info(&content_type, &body) {
+                    self.digit(d, "sip-info");
+                }
+            }
+            CallEvent::Refer(outcome) => {
+                let now = Instant::now().into_std();
+                match outcome {
+                    ReferOutcome::Accepted => tracing::info!("REFER accepted"),
+                    ReferOutcome::Rejected(code) => {
+                        tracing::info!(code, "REFER refused");
+                        self.refer_deadline = None;
+                        self.flow.on_transfer_result(false, now);
+                    }
+                    ReferOutcome::Progress(code) if code >= 200 => {
+                        self.refer_deadline = None;
+                        let ok = code < 300;
+                        tracing::info!(code, ok, "transfer result");
+                        if ok {
+                            Metrics::inc(&self.shared.metrics.calls_transferred);
+                        }
+                        self.flow.on_transfer_result(ok, now);
+                    }
+                    ReferOutcome::Progress(_) => {}
+                }
+            }
+            CallEvent::Ended(reason) => {
+                self.ended = true;
+                let (cause, outcome) = match reason {
+                    EndReason::RemoteBye => ("caller-bye", None),
+                    EndReason::Cancelled => ("cancel", Some("cancelled")),
+                    EndReason::AckTimeout => ("ack-timeout", Some("ack-timeout")),
+                    EndReason::LocalBye => ("sori-bye", None),
+                    EndReason::Rejected(_) => ("rejected", Some("rejected")),
+                };
+                self.record
+                    .hangup_cause
+                    .get_or_insert_with(|| cause.to_string());
+                if let Some(o) = outcome {
+                    self.record.outcome.get_or_insert_with(|| o.to_string());
+                }
+            }
+            CallEvent::Shutdown => {}
+        }
+    }
+
+    fn on_reinvite(&mut self, msg: &Message) -> Result<String, u16> {
+        if msg.body.is_empty() {
+            // No offer: our current description is the offer (answered in the ACK).
+            return Ok(self.local_sdp());
+        }
+        let offer = sdp::parse(&msg.body_str()).map_err(|_| 488u16)?;
+        let neg = sdp::negotiate(&offer, &self.shared.caps).map_err(|_| 488u16)?;
+        let hold = neg.is_hold() || neg.remote_direction == Direction::Inactive;
+        tracing::info!(hold, remote = ?neg.remote_rtp, "re-INVITE");
+        match &mut self.media {
+            Some(m) => m.update(neg).map_err(|_| 488u16)?,
+            None => self.media = Some(Media::new(neg).map_err(|_| 488u16)?),
+        }
+        self.offer = Some(offer);
+        Ok(self.local_sdp())
+    }
+}
+
+async fn sleep_opt(at: Option<impl Into<Instant>>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Our SDP offer when the INVITE had none (delayed offer).
+fn offer_sdp(caps: &sdp::LocalCaps, ip: IpAddr, port: u16, id: u64, version: u64) -> String {
+    let fam = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let mut pts = Vec::new();
+    let mut attrs = String::new();
+    let mut dyn_pt = 96u8;
+    for c in &caps.codecs {
+        let pt = c.static_pt().unwrap_or_else(|| {
+            dyn_pt += 1;
+            dyn_pt
+        });
+        pts.push(pt.to_string());
+        let rtpmap = match c {
+            codec::CodecKind::Opus => "opus/48000/2".to_string(),
+            _ => format!("{}/8000", c.name()),
+        };
+        attrs.push_str(&format!("a=rtpmap:{pt} {rtpmap}\r\n"));
+    }
+    if caps.telephone_event {
+        pts.push("101".into());
+        attrs.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n");
+    }
+    format!(
+        "v=0\r\no=sori {id} {version} IN {fam} {ip}\r\ns=sori\r\nc=IN {fam} {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {}\r\n{attrs}a=ptime:20\r\na=sendrecv\r\n",
+        pts.join(" ")
+    )
+}

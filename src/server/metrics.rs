@@ -1,0 +1,89 @@
+//! Process-wide counters, rendered in the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+#[derive(Default)]
+pub struct Metrics {
+    pub calls_total: AtomicU64,
+    pub calls_active: AtomicI64,
+    pub calls_rejected: AtomicU64,
+    pub calls_transferred: AtomicU64,
+    pub sip_in: AtomicU64,
+    pub sip_out: AtomicU64,
+    pub rtp_sent: AtomicU64,
+    /// Packets sent more than 5 ms after their 20 ms slot.
+    pub rtp_late: AtomicU64,
+    pub rtp_received: AtomicU64,
+    pub rtp_invalid: AtomicU64,
+    pub dtmf_digits: AtomicU64,
+}
+
+impl Metrics {
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        };
+        counter(
+            "sori_calls_total",
+            "Calls offered (INVITEs that created a call).",
+            self.calls_total.load(Relaxed),
+        );
+        counter(
+            "sori_calls_rejected_total",
+            "Calls refused (488, 486, 503).",
+            self.calls_rejected.load(Relaxed),
+        );
+        counter(
+            "sori_calls_transferred_total",
+            "Calls handed to an agent by REFER.",
+            self.calls_transferred.load(Relaxed),
+        );
+        counter(
+            "sori_sip_messages_received_total",
+            "SIP messages received.",
+            self.sip_in.load(Relaxed),
+        );
+        counter(
+            "sori_sip_messages_sent_total",
+            "SIP messages sent.",
+            self.sip_out.load(Relaxed),
+        );
+        counter(
+            "sori_rtp_packets_sent_total",
+            "RTP packets sent.",
+            self.rtp_sent.load(Relaxed),
+        );
+        counter(
+            "sori_rtp_packets_late_total",
+            "RTP packets sent more than 5 ms after their slot.",
+            self.rtp_late.load(Relaxed),
+        );
+        counter(
+            "sori_rtp_packets_received_total",
+            "RTP packets received.",
+            self.rtp_received.load(Relaxed),
+        );
+        counter(
+            "sori_rtp_packets_invalid_total",
+            "Datagrams on RTP ports that were not valid RTP.",
+            self.rtp_invalid.load(Relaxed),
+        );
+        counter(
+            "sori_dtmf_digits_total",
+            "DTMF digits received (RFC 4733 and SIP INFO).",
+            self.dtmf_digits.load(Relaxed),
+        );
+        let _ = writeln!(
+            s,
+            "# HELP sori_calls_active Calls in progress.\n# TYPE sori_calls_active gauge\nsori_calls_active {}",
+            self.calls_active.load(Relaxed)
+        );
+        s
+    }
+}

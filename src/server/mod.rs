@@ -1,0 +1,144 @@
+//! `sori serve`: wires configuration, dialplan, prompts, the call store,
+//! the SIP driver and the HTTP API together, and shuts them down cleanly.
+pub mod api;
+pub mod call;
+pub mod metrics;
+pub mod player;
+pub mod ports;
+pub mod sip_io;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::dialog::plan::Dialplan;
+use crate::sdp::LocalCaps;
+use crate::store::Store;
+use crate::tts::espeak::Espeak;
+use crate::tts::prompts::{render_all, PromptSet};
+
+/// State shared by every call (read-only after start-up).
+pub struct Shared {
+    pub cfg: Config,
+    pub plan: Arc<Dialplan>,
+    pub prompts: PromptSet,
+    pub store: Store,
+    pub metrics: Arc<metrics::Metrics>,
+    pub caps: LocalCaps,
+    pub ports: ports::RtpPorts,
+}
+
+/// Loads the dialplan and renders its prompts (checks the TTS engine first).
+pub fn load_plan_and_prompts(cfg: &Config) -> anyhow::Result<(Dialplan, PromptSet)> {
+    let plan = Dialplan::load(&cfg.dialplan.path)?;
+    let tts = Espeak::new(&cfg.tts.voice, cfg.tts.rate);
+    tts.check()?;
+    let list: Vec<(String, String)> = plan
+        .prompts
+        .iter()
+        .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+        .collect();
+    let t = std::time::Instant::now();
+    let (prompts, fresh) = render_all(&tts, &cfg.tts.cache_dir, &list)
+        .with_context(|| format!("rendering prompts into {}", cfg.tts.cache_dir.display()))?;
+    tracing::info!(
+        prompts = list.len(),
+        rendered = fresh,
+        ms = t.elapsed().as_millis() as u64,
+        "prompts ready"
+    );
+    Ok((plan, prompts))
+}
+
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let (plan, prompts) = load_plan_and_prompts(&cfg)?;
+    let (store, writer) = Store::start(&cfg.store.path)
+        .with_context(|| format!("opening call store {}", cfg.store.path.display()))?;
+    let caps = LocalCaps {
+        codecs: cfg.codecs().map_err(anyhow::Error::msg)?,
+        telephone_event: true,
+    };
+    let sip_addr = SocketAddr::new(cfg.sip.bind, cfg.sip.port);
+    let udp = if cfg.sip.udp {
+        Some(
+            tokio::net::UdpSocket::bind(sip_addr)
+                .await
+                .with_context(|| format!("binding SIP UDP {sip_addr}"))?,
+        )
+    } else {
+        None
+    };
+    let tcp = if cfg.sip.tcp {
+        Some(
+            tokio::net::TcpListener::bind(sip_addr)
+                .await
+                .with_context(|| format!("binding SIP TCP {sip_addr}"))?,
+        )
+    } else {
+        None
+    };
+    let shared = Arc::new(Shared {
+        ports: ports::RtpPorts::new(cfg.rtp.port_min, cfg.rtp.port_max),
+        plan: Arc::new(plan),
+        prompts,
+        store: store.clone(),
+        metrics: Arc::new(metrics::Metrics::default()),
+        caps,
+        cfg,
+    });
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let http = if shared.cfg.http.bind.is_empty() {
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind(&shared.cfg.http.bind)
+            .await
+            .with_context(|| format!("binding HTTP {}", shared.cfg.http.bind))?;
+        let local = listener.local_addr()?;
+        tracing::info!(%local, "HTTP API listening");
+        Some(tokio::spawn(api::serve(
+            listener,
+            shared.clone(),
+            shutdown_rx.clone(),
+        )))
+    };
+    tracing::info!(sip = %sip_addr, udp = shared.cfg.sip.udp, tcp = shared.cfg.sip.tcp,
+        rtp = %format!("{}-{}", shared.cfg.rtp.port_min, shared.cfg.rtp.port_max), "sori is listening");
+    let sip = tokio::spawn(sip_io::run(
+        shared.clone(),
+        sip_io::SipSockets { udp, tcp },
+        shutdown_rx,
+    ));
+
+    wait_for_signal().await;
+    tracing::info!("signal received, shutting down");
+    let _ = shutdown_tx.send(true);
+    match sip.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "SIP task failed"),
+        Err(e) => tracing::error!(error = %e, "SIP task panicked"),
+        Ok(Ok(())) => {}
+    }
+    if let Some(h) = http {
+        h.abort();
+    }
+    store.flush();
+    drop(store);
+    drop(shared);
+    writer.join();
+    tracing::info!("call records flushed; bye");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,377 @@
+//! The SIP I/O driver: moves bytes between sockets (UDP, TCP) and the
+//! sans-IO [`Endpoint`], drives its timers, starts a media task per call
+//! and relays commands and events between them.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::call::{self, CallEvent, CallSetup};
+use super::metrics::Metrics;
+use super::ports::local_ip_towards;
+use super::Shared;
+use crate::sdp;
+use crate::sip::endpoint::{CallHandle, Endpoint, Event, Peer, Timers, Transport};
+use crate::sip::framing::StreamFramer;
+use crate::sip::message::{uri_of, Message};
+use crate::store::{now_ms, CallRecord};
+
+/// What a call task asks of the SIP layer.
+#[derive(Debug)]
+pub enum SipCommand {
+    Ringing(CallHandle),
+    Accept(CallHandle, String),
+    Reject(CallHandle, u16),
+    Hangup(CallHandle),
+    Refer(CallHandle, String),
+    AnswerReinvite(CallHandle, Result<String, u16>),
+    /// The call task has finished (its record is written).
+    Done(CallHandle),
+}
+
+enum StreamInput {
+    Opened(u64, mpsc::UnboundedSender<Vec<u8>>),
+    Frame(u64, SocketAddr, Vec<u8>),
+    Closed(u64),
+}
+
+pub struct SipSockets {
+    pub udp: Option<UdpSocket>,
+    pub tcp: Option<TcpListener>,
+}
+
+const MAX_MESSAGE: usize = 65_535;
+
+pub async fn run(
+    shared: Arc<Shared>,
+    sockets: SipSockets,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let t1 = Duration::from_millis(shared.cfg.sip.t1_ms);
+    let timers = Timers {
+        t1,
+        t2: Duration::from_secs(4).max(t1 * 8),
+        ..Timers::default()
+    };
+    let mut ep = Endpoint::new(timers, rand::random());
+    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<SipCommand>();
+    let (stream_tx, mut stream_rx) = mpsc::unbounded_channel::<StreamInput>();
+    let mut conns: HashMap<u64, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
+    let mut calls: HashMap<CallHandle, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
+    if let Some(listener) = sockets.tcp {
+        tokio::spawn(accept_loop(listener, stream_tx.clone()));
+    }
+    let udp = sockets.udp.map(Arc::new);
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut draining = false;
+    let mut drain_deadline = None;
+    let origin = std::time::Instant::now();
+    let base = Instant::now();
+    // The endpoint works on std Instants; tokio's clock is mapped onto it.
+    let to_std = |t: Instant| origin + (t - base);
+    let from_std = |t: std::time::Instant| base + (t.saturating_duration_since(origin));
+
+    loop {
+        // Flush everything the state machine produced.
+        loop {
+            let mut progressed = false;
+            while let Some(ev) = ep.poll_event() {
+                progressed = true;
+                handle_event(
+                    &shared,
+                    &mut ep,
+                    &mut calls,
+                    &cmd_tx,
+                    ev,
+                    to_std(Instant::now()),
+                );
+            }
+            while let Some(t) = ep.poll_transmit() {
+                progressed = true;
+                Metrics::inc(&shared.metrics.sip_out);
+                match t.peer.transport {
+                    Transport::Udp => {
+                        if let Some(u) = &udp {
+                            if let Err(e) = u.try_send_to(&t.bytes, t.peer.addr) {
+                                tracing::debug!(error = %e, to = %t.peer.addr, "UDP send failed");
+                            }
+                        }
+                    }
+                    Transport::Tcp(id) => {
+                        if let Some(c) = conns.get(&id) {
+                            let _ = c.send(t.bytes);
+                        }
+                    }
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        if draining && calls.is_empty() {
+            return Ok(());
+        }
+        let next = ep.poll_timeout().map(from_std);
+        let drain_at = drain_deadline;
+        tokio::select! {
+            r = async { match &udp { Some(u) => u.recv_from(&mut buf).await, None => std::future::pending().await } } => {
+                match r {
+                    Ok((n, src)) => {
+                        let now = to_std(Instant::now());
+                        Metrics::inc(&shared.metrics.sip_in);
+                        ep.handle_input(now, Peer { transport: Transport::Udp, addr: src }, &buf[..n]);
+                        // Batch whatever else is already queued on the socket.
+                        if let Some(u) = &udp {
+                            for _ in 0..64 {
+                                match u.try_recv_from(&mut buf) {
+                                    Ok((n, src)) => {
+                                        Metrics::inc(&shared.metrics.sip_in);
+                                        ep.handle_input(now, Peer { transport: Transport::Udp, addr: src }, &buf[..n]);
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "UDP receive error"),
+                }
+            }
+            Some(s) = stream_rx.recv() => match s {
+                StreamInput::Opened(id, tx) => { conns.insert(id, tx); }
+                StreamInput::Frame(id, src, bytes) => {
+                    Metrics::inc(&shared.metrics.sip_in);
+                    ep.handle_input(to_std(Instant::now()), Peer { transport: Transport::Tcp(id), addr: src }, &bytes);
+                }
+                StreamInput::Closed(id) => { conns.remove(&id); }
+            },
+            Some(cmd) = cmd_rx.recv() => {
+                let now = to_std(Instant::now());
+                match cmd {
+                    SipCommand::Ringing(h) => ep.ringing(now, h),
+                    SipCommand::Accept(h, sdp) => {
+                        if !ep.accept(now, h, &sdp) {
+                            tracing::debug!(call = h, "accept after the call ended");
+                        }
+                    }
+                    SipCommand::Reject(h, code) => ep.reject(now, h, code),
+                    SipCommand::Hangup(h) => ep.hangup(now, h),
+                    SipCommand::Refer(h, uri) => {
+                        if !ep.refer(now, h, &uri) {
+                            if let Some(c) = calls.get(&h) {
+                                let _ = c.send(CallEvent::Refer(crate::sip::endpoint::ReferOutcome::Rejected(500)));
+                            }
+                        }
+                    }
+                    SipCommand::AnswerReinvite(h, a) => ep.answer_reinvite(now, h, a),
+                    SipCommand::Done(h) => { calls.remove(&h); }
+                }
+            }
+            _ = async { match next { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                ep.handle_timeout(to_std(Instant::now()));
+            }
+            _ = shutdown.changed(), if !draining => {
+                draining = true;
+                drain_deadline = Some(Instant::now() + Duration::from_secs(10));
+                ep.set_draining();
+                tracing::info!(active = calls.len(), "shutting down: refusing new calls, ending active ones");
+                for c in calls.values() {
+                    let _ = c.send(CallEvent::Shutdown);
+                }
+            }
+            _ = async { match drain_at { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                tracing::warn!(left = calls.len(), "shutdown deadline reached with calls still open");
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn handle_event(
+    shared: &Arc<Shared>,
+    ep: &mut Endpoint,
+    calls: &mut HashMap<CallHandle, mpsc::UnboundedSender<CallEvent>>,
+    cmd_tx: &mpsc::UnboundedSender<SipCommand>,
+    ev: Event,
+    now: std::time::Instant,
+) {
+    let (h, ce) = match ev {
+        Event::IncomingCall { call, invite, peer } => {
+            return incoming_call(shared, ep, calls, cmd_tx, call, *invite, peer, now)
+        }
+        Event::Confirmed { call, ack_body } => (call, CallEvent::Confirmed { ack_body }),
+        Event::ReInvite { call, offer } => (call, CallEvent::ReInvite(offer)),
+        Event::Info {
+            call,
+            content_type,
+            body,
+        } => (call, CallEvent::Info { content_type, body }),
+        Event::Refer { call, outcome } => (call, CallEvent::Refer(outcome)),
+        Event::Ended { call, reason } => (call, CallEvent::Ended(reason)),
+    };
+    if let Some(tx) = calls.get(&h) {
+        let _ = tx.send(ce);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn incoming_call(
+    shared: &Arc<Shared>,
+    ep: &mut Endpoint,
+    calls: &mut HashMap<CallHandle, mpsc::UnboundedSender<CallEvent>>,
+    cmd_tx: &mpsc::UnboundedSender<SipCommand>,
+    h: CallHandle,
+    invite: Message,
+    peer: Peer,
+    now: std::time::Instant,
+) {
+    Metrics::inc(&shared.metrics.calls_total);
+    let record = CallRecord {
+        call_id: invite.call_id().to_string(),
+        from_uri: uri_of(invite.header("From").unwrap_or("")),
+        to_uri: uri_of(invite.header("To").unwrap_or("")),
+        remote_addr: peer.addr.to_string(),
+        transport: if peer.transport.reliable() {
+            "tcp".into()
+        } else {
+            "udp".into()
+        },
+        started_ms: now_ms(),
+        ..Default::default()
+    };
+    let span = tracing::info_span!("call", call_id = %record.call_id);
+    let _g = span.enter();
+    let refuse = |ep: &mut Endpoint, code: u16, why: String| {
+        tracing::info!(code, reason = %why, from = %record.from_uri, "call refused");
+        Metrics::inc(&shared.metrics.calls_rejected);
+        ep.reject(now, h, code);
+        let mut r = record.clone();
+        r.ended_ms = Some(now_ms());
+        r.outcome = Some("rejected".into());
+        r.hangup_cause = Some(format!("{code} {why}"));
+        shared.store.call_finished(r);
+    };
+    if calls.len() >= shared.cfg.sip.max_calls {
+        return refuse(ep, 486, "at capacity".into());
+    }
+    // Offer in the INVITE (the usual case) or none (delayed offer: we offer in 200).
+    let offer = if invite.body.is_empty() {
+        None
+    } else {
+        if invite.content_type().as_deref() != Some("application/sdp") {
+            return refuse(ep, 415, "body is not application/sdp".into());
+        }
+        match sdp::parse(&invite.body_str()) {
+            Ok(o) => Some(o),
+            Err(e) => return refuse(ep, 488, format!("bad SDP: {e}")),
+        }
+    };
+    let negotiated = match &offer {
+        Some(o) => match sdp::negotiate(o, &shared.caps) {
+            Ok(n) => Some(n),
+            Err(e) => return refuse(ep, 488, e.to_string()),
+        },
+        None => None,
+    };
+    let local_ip = local_media_ip(shared, peer.addr.ip());
+    let sock = match shared.ports.bind(if shared.cfg.sip.bind.is_unspecified() {
+        shared.cfg.sip.bind
+    } else {
+        local_ip
+    }) {
+        Ok(s) => s,
+        Err(e) => return refuse(ep, 503, e.to_string()),
+    };
+    let sock = match tokio::net::UdpSocket::from_std(sock) {
+        Ok(s) => s,
+        Err(e) => return refuse(ep, 503, e.to_string()),
+    };
+    ep.set_local_addr(h, SocketAddr::new(local_ip, shared.cfg.sip.port));
+    let (tx, rx) = mpsc::unbounded_channel();
+    calls.insert(h, tx);
+    shared.store.call_started(record.clone());
+    let setup = CallSetup {
+        handle: h,
+        record,
+        offer,
+        negotiated,
+        local_ip,
+        socket: sock,
+    };
+    tokio::spawn(call::run(
+        shared.clone(),
+        setup,
+        cmd_tx.clone(),
+        rx,
+        span.clone(),
+    ));
+}
+
+fn local_media_ip(shared: &Shared, peer: IpAddr) -> IpAddr {
+    if let Some(a) = shared.cfg.sip.advertise {
+        return a;
+    }
+    if !shared.cfg.sip.bind.is_unspecified() {
+        return shared.cfg.sip.bind;
+    }
+    local_ip_towards(peer).unwrap_or(peer)
+}
+
+async fn accept_loop(listener: TcpListener, tx: mpsc::UnboundedSender<StreamInput>) {
+    let mut next_id = 1u64;
+    loop {
+        let Ok((stream, addr)) = listener.accept().await else {
+            continue;
+        };
+        let id = next_id;
+        next_id += 1;
+        let _ = stream.set_nodelay(true);
+        let (mut rd, mut wr) = stream.into_split();
+        let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
+        if tx.send(StreamInput::Opened(id, wtx)).is_err() {
+            return;
+        }
+        tokio::spawn(async move {
+            while let Some(b) = wrx.recv().await {
+                if wr.write_all(&b).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut framer = StreamFramer::new(MAX_MESSAGE);
+            let mut buf = vec![0u8; 16 * 1024];
+            'conn: loop {
+                let n = match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                framer.push(&buf[..n]);
+                loop {
+                    match framer.next_message() {
+                        Ok(Some(m)) => {
+                            let _ = tx.send(StreamInput::Frame(id, addr, m));
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::info!(peer = %addr, error = %e, "closing SIP TCP connection");
+                            break 'conn;
+                        }
+                    }
+                }
+            }
+            let _ = tx.send(StreamInput::Closed(id));
+        });
+    }
+}
+
+pub fn active_gauge(m: &Metrics, delta: i64) {
+    m.calls_active.fetch_add(delta, Relaxed);
+}
