@@ -12,22 +12,14 @@ use crate::codec::CodecKind;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}:{col}: {message}")]
-    Syntax {
-        path: PathBuf,
-        line: usize,
-        col: usize,
-        message: String,
-    },
+    Syntax { path: PathBuf, line: usize, col: usize, message: String },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub sip: SipConfig,
@@ -108,20 +100,6 @@ pub struct HttpConfig {
     pub bind: String,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            sip: SipConfig::default(),
-            rtp: RtpConfig::default(),
-            dialplan: DialplanConfig::default(),
-            tts: TtsConfig::default(),
-            store: StoreConfig::default(),
-            log: LogConfig::default(),
-            http: HttpConfig::default(),
-        }
-    }
-}
-
 impl Default for SipConfig {
     fn default() -> Self {
         SipConfig {
@@ -150,9 +128,7 @@ impl Default for RtpConfig {
 
 impl Default for DialplanConfig {
     fn default() -> Self {
-        DialplanConfig {
-            path: PathBuf::from("dialplan/1339.toml"),
-        }
+        DialplanConfig { path: PathBuf::from("dialplan/1339.toml") }
     }
 }
 
@@ -169,26 +145,19 @@ impl Default for TtsConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig {
-            path: PathBuf::from("data/calls.sqlite"),
-        }
+        StoreConfig { path: PathBuf::from("data/calls.sqlite") }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            format: "human".into(),
-            level: "info".into(),
-        }
+        LogConfig { format: "human".into(), level: "info".into() }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig {
-            bind: "127.0.0.1:8080".into(),
-        }
+        HttpConfig { bind: "127.0.0.1:8080".into() }
     }
 }
 
@@ -197,12 +166,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..text.floor_char_boundary_compat(offset)];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, col)
 }
 
@@ -220,43 +184,26 @@ impl FloorCharBoundary for str {
 }
 
 /// Parses TOML into `T`, turning errors into `path:line:col: message`.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    text: &str,
-) -> Result<T, ConfigError> {
+pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|e| {
         let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-        ConfigError::Syntax {
-            path: path.to_path_buf(),
-            line,
-            col,
-            message: e.message().to_string(),
-        }
+        ConfigError::Syntax { path: path.to_path_buf(), line, col, message: e.message().to_string() }
     })
 }
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut cfg: Config = parse_toml(path, &text)?;
         // Relative paths in the config are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [
-            &mut cfg.dialplan.path,
-            &mut cfg.tts.cache_dir,
-            &mut cfg.store.path,
-        ] {
+        for p in [&mut cfg.dialplan.path, &mut cfg.tts.cache_dir, &mut cfg.store.path] {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
-        cfg.validate().map_err(|message| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        cfg.validate().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
         Ok(cfg)
     }
 
@@ -265,26 +212,17 @@ impl Config {
             return Err("sip: enable at least one of udp / tcp".into());
         }
         if self.rtp.port_min == 0 || self.rtp.port_min > self.rtp.port_max {
-            return Err(format!(
-                "rtp: bad port range {}-{}",
-                self.rtp.port_min, self.rtp.port_max
-            ));
+            return Err(format!("rtp: bad port range {}-{}", self.rtp.port_min, self.rtp.port_max));
         }
-        if self.rtp.port_min % 2 != 0 {
+        if !self.rtp.port_min.is_multiple_of(2) {
             return Err("rtp: port_min must be even (RTP uses even ports)".into());
         }
         self.codecs()?;
         if !["human", "json"].contains(&self.log.format.as_str()) {
-            return Err(format!(
-                "log.format must be \"human\" or \"json\", not {:?}",
-                self.log.format
-            ));
+            return Err(format!("log.format must be \"human\" or \"json\", not {:?}", self.log.format));
         }
         if self.tts.engine != "espeak-ng" {
-            return Err(format!(
-                "tts.engine {:?} is not available (known: espeak-ng)",
-                self.tts.engine
-            ));
+            return Err(format!("tts.engine {:?} is not available (known: espeak-ng)", self.tts.engine));
         }
         if !(80..=450).contains(&self.tts.rate) {
             return Err("tts.rate must be 80..=450 words per minute".into());
@@ -298,9 +236,8 @@ impl Config {
     pub fn codecs(&self) -> Result<Vec<CodecKind>, String> {
         let mut out = Vec::new();
         for name in &self.rtp.codecs {
-            let c = CodecKind::from_name(name).ok_or_else(|| {
-                format!("rtp.codecs: unknown codec {name:?} (known: PCMU, PCMA, opus)")
-            })?;
+            let c = CodecKind::from_name(name)
+                .ok_or_else(|| format!("rtp.codecs: unknown codec {name:?} (known: PCMU, PCMA, opus)"))?;
             out.push(c);
         }
         if out.is_empty() {

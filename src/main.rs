@@ -54,9 +54,7 @@ enum Cmd {
 fn init_logging(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if cfg.log.format == "json" {
         b.json().with_current_span(true).init();
     } else {
@@ -64,12 +62,9 @@ fn init_logging(cfg: &Config) {
     }
 }
 
-fn load(config: &PathBuf) -> anyhow::Result<Config> {
+fn load(config: &std::path::Path) -> anyhow::Result<Config> {
     if !config.exists() {
-        anyhow::bail!(
-            "config file {} not found (copy sori.toml from the repository)",
-            config.display()
-        );
+        anyhow::bail!("config file {} not found (copy sori.toml from the repository)", config.display());
     }
     Ok(Config::load(config)?)
 }
@@ -103,11 +98,7 @@ fn real_main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Cmd::Calls {
-            config,
-            limit,
-            json,
-        } => {
+        Cmd::Calls { config, limit, json } => {
             let cfg = load(&config)?;
             let rows = sori::store::recent(&cfg.store.path, limit)
                 .with_context(|| format!("reading {}", cfg.store.path.display()))?;
@@ -129,16 +120,8 @@ fn real_main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Say {
-            text,
-            output,
-            config,
-        } => {
-            let cfg = if config.exists() {
-                Config::load(&config)?
-            } else {
-                Config::default()
-            };
+        Cmd::Say { text, output, config } => {
+            let cfg = if config.exists() { Config::load(&config)? } else { Config::default() };
             let tts = sori::tts::espeak::Espeak::new(&cfg.tts.voice, cfg.tts.rate);
             tts.check()?;
             let pcm = sori::tts::prompts::render(&tts, &text)?;

@@ -112,10 +112,7 @@ impl MediaDescription {
 
     /// The fmtp parameters for `pt`, if any.
     pub fn fmtp(&self, pt: u8) -> Option<&str> {
-        self.fmtps
-            .iter()
-            .find(|(p, _)| *p == pt)
-            .map(|(_, s)| s.as_str())
+        self.fmtps.iter().find(|(p, _)| *p == pt).map(|(_, s)| s.as_str())
     }
 
     /// Whether the transport is plain RTP (no SRTP), which is all we speak.
@@ -149,9 +146,8 @@ impl MediaDescription {
     /// The telephone-event payload type with the given clock rate.
     fn telephone_event_pt(&self, clock_rate: u32) -> Option<u8> {
         self.formats.iter().copied().find(|&pt| {
-            self.rtpmap(pt).is_some_and(|m| {
-                m.encoding.eq_ignore_ascii_case("telephone-event") && m.clock_rate == clock_rate
-            })
+            self.rtpmap(pt)
+                .is_some_and(|m| m.encoding.eq_ignore_ascii_case("telephone-event") && m.clock_rate == clock_rate)
         })
     }
 }
@@ -190,10 +186,7 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
             continue;
         }
         saw_line = true;
-        let err = |reason: &str| SdpError::Malformed {
-            line: line_no,
-            reason: reason.to_string(),
-        };
+        let err = |reason: &str| SdpError::Malformed { line: line_no, reason: reason.to_string() };
         let bytes = line.as_bytes();
         // bytes[1] == b'=' implies bytes[0] is ASCII, so slicing at 2 is safe.
         if bytes.len() < 2 || bytes[1] != b'=' {
@@ -259,8 +252,7 @@ fn parse_connection(value: &str) -> Result<IpAddr, &'static str> {
     }
     // Strip multicast "/ttl[/count]" suffixes.
     let host = address.split('/').next().unwrap_or_default();
-    host.parse()
-        .map_err(|_| "connection address is not an IP address")
+    host.parse().map_err(|_| "connection address is not an IP address")
 }
 
 fn parse_media_line(value: &str) -> Result<MediaDescription, &'static str> {
@@ -297,19 +289,12 @@ fn parse_media_line(value: &str) -> Result<MediaDescription, &'static str> {
     })
 }
 
-fn parse_media_attribute(
-    m: &mut MediaDescription,
-    name: &str,
-    arg: Option<&str>,
-) -> Result<(), &'static str> {
+fn parse_media_attribute(m: &mut MediaDescription, name: &str, arg: Option<&str>) -> Result<(), &'static str> {
     let rtp = !m.formats.is_empty();
     match (name, arg) {
         ("rtpmap", Some(arg)) if rtp => {
             let (pt, desc) = arg.split_once(' ').ok_or("rtpmap needs <pt> <encoding>")?;
-            let pt: u8 = pt
-                .trim()
-                .parse()
-                .map_err(|_| "invalid rtpmap payload type")?;
+            let pt: u8 = pt.trim().parse().map_err(|_| "invalid rtpmap payload type")?;
             let mut parts = desc.trim().split('/');
             let encoding = parts.next().unwrap_or_default().trim();
             if encoding.is_empty() {
@@ -325,12 +310,7 @@ fn parse_media_attribute(
                 Some(c) => Some(c.trim().parse().map_err(|_| "invalid rtpmap channels")?),
                 None => None,
             };
-            m.rtpmaps.push(RtpMap {
-                pt,
-                encoding: encoding.to_string(),
-                clock_rate,
-                channels,
-            });
+            m.rtpmaps.push(RtpMap { pt, encoding: encoding.to_string(), clock_rate, channels });
         }
         ("rtpmap", None) if rtp => return Err("rtpmap without value"),
         ("fmtp", Some(arg)) if rtp => {
@@ -397,25 +377,20 @@ pub fn negotiate(offer: &SessionDescription, caps: &LocalCaps) -> Result<Negotia
         if !m.media.eq_ignore_ascii_case("audio") || m.port == 0 || !m.is_plain_rtp() {
             continue;
         }
-        let chosen = m.formats.iter().find_map(|&pt| {
-            m.codec_for(pt)
-                .filter(|kind| caps.codecs.contains(kind))
-                .map(|kind| (pt, kind))
-        });
+        let chosen = m
+            .formats
+            .iter()
+            .find_map(|&pt| m.codec_for(pt).filter(|kind| caps.codecs.contains(kind)).map(|kind| (pt, kind)));
         let Some((pt, codec)) = chosen else {
             continue;
         };
         let dtmf_pt = if caps.telephone_event {
-            m.telephone_event_pt(codec.clock_rate())
-                .or_else(|| m.telephone_event_pt(8000))
+            m.telephone_event_pt(codec.clock_rate()).or_else(|| m.telephone_event_pt(8000))
         } else {
             None
         };
-        let remote_rtp = m
-            .connection
-            .or(offer.connection)
-            .filter(|ip| !ip.is_unspecified())
-            .map(|ip| SocketAddr::new(ip, m.port));
+        let remote_rtp =
+            m.connection.or(offer.connection).filter(|ip| !ip.is_unspecified()).map(|ip| SocketAddr::new(ip, m.port));
         let remote_direction = m.direction;
         let mut local_direction = remote_direction.reverse();
         if remote_rtp.is_none() {
@@ -466,11 +441,7 @@ pub fn answer(
     );
     for (index, m) in offer.media.iter().enumerate() {
         if index != neg.media_index {
-            let fmts = if m.raw_formats.is_empty() {
-                "0".to_string()
-            } else {
-                m.raw_formats.join(" ")
-            };
+            let fmts = if m.raw_formats.is_empty() { "0".to_string() } else { m.raw_formats.join(" ") };
             let _ = write!(s, "m={} 0 {} {}\r\n", m.media, m.proto, fmts);
             continue;
         }
@@ -479,13 +450,7 @@ pub fn answer(
             let _ = write!(s, " {dtmf}");
         }
         s.push_str("\r\n");
-        let _ = write!(
-            s,
-            "a=rtpmap:{} {}/{}",
-            neg.pt,
-            neg.codec.name(),
-            neg.codec.clock_rate()
-        );
+        let _ = write!(s, "a=rtpmap:{} {}/{}", neg.pt, neg.codec.name(), neg.codec.clock_rate());
         if neg.codec == CodecKind::Opus {
             s.push_str("/2");
         }
@@ -510,10 +475,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn caps(codecs: &[CodecKind]) -> LocalCaps {
-        LocalCaps {
-            codecs: codecs.to_vec(),
-            telephone_event: true,
-        }
+        LocalCaps { codecs: codecs.to_vec(), telephone_event: true }
     }
 
     fn g711_caps() -> LocalCaps {
@@ -567,10 +529,7 @@ a=rtcp-mux\r\n";
     #[test]
     fn parses_typical_sipp_offer() {
         let sd = parse(SIPP_OFFER).expect("parse");
-        assert_eq!(
-            sd.origin_addr,
-            Some(IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)))
-        );
+        assert_eq!(sd.origin_addr, Some(IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1))));
         assert_eq!(sd.session_id.as_deref(), Some("53655765"));
         assert_eq!(sd.session_version, Some(2353687637));
         assert_eq!(sd.connection, Some(IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1))));
@@ -583,12 +542,7 @@ a=rtcp-mux\r\n";
         assert_eq!(m.rtpmaps.len(), 3);
         assert_eq!(
             m.rtpmap(101),
-            Some(&RtpMap {
-                pt: 101,
-                encoding: "telephone-event".into(),
-                clock_rate: 8000,
-                channels: None
-            })
+            Some(&RtpMap { pt: 101, encoding: "telephone-event".into(), clock_rate: 8000, channels: None })
         );
         assert_eq!(m.fmtp(101), Some("0-11,16"));
         assert_eq!(m.direction, Direction::SendRecv);
@@ -602,10 +556,7 @@ a=rtcp-mux\r\n";
         assert_eq!(neg.codec, CodecKind::Pcmu);
         assert_eq!(neg.pt, 0);
         assert_eq!(neg.dtmf_pt, Some(101));
-        assert_eq!(
-            neg.remote_rtp,
-            Some("127.0.1.1:6000".parse().expect("addr"))
-        );
+        assert_eq!(neg.remote_rtp, Some("127.0.1.1:6000".parse().expect("addr")));
         assert_eq!(neg.remote_direction, Direction::SendRecv);
         assert_eq!(neg.local_direction, Direction::SendRecv);
         assert_eq!(neg.media_index, 0);
@@ -689,10 +640,7 @@ a=rtcp-mux\r\n";
         let neg = negotiate(&sd, &caps(&[CodecKind::Opus])).expect("opus");
         assert_eq!(neg.dtmf_pt, Some(110));
         let ans = answer(&sd, &neg, "10.0.0.9".parse().expect("ip"), 30000, 1, 1);
-        assert!(
-            ans.contains("a=rtpmap:110 telephone-event/48000\r\n"),
-            "{ans}"
-        );
+        assert!(ans.contains("a=rtpmap:110 telephone-event/48000\r\n"), "{ans}");
         let neg = negotiate(&sd, &caps(&[CodecKind::Pcmu])).expect("pcmu");
         assert_eq!(neg.dtmf_pt, Some(101));
     }
@@ -717,14 +665,8 @@ a=sendrecv\r\n";
         // The answer is itself valid SDP that negotiates to the same codec.
         let back = parse(&ans).expect("answer parses");
         let again = negotiate(&back, &g711_caps()).expect("negotiate");
-        assert_eq!(
-            (again.codec, again.pt, again.dtmf_pt),
-            (CodecKind::Pcmu, 0, Some(101))
-        );
-        assert_eq!(
-            again.remote_rtp,
-            Some("192.0.2.5:40000".parse().expect("addr"))
-        );
+        assert_eq!((again.codec, again.pt, again.dtmf_pt), (CodecKind::Pcmu, 0, Some(101)));
+        assert_eq!(again.remote_rtp, Some("192.0.2.5:40000".parse().expect("addr")));
     }
 
     #[test]
@@ -733,10 +675,7 @@ a=sendrecv\r\n";
                      t=0 0\r\nm=audio 5004 RTP/AVP 0\r\n";
         let sd = parse(offer).expect("parse");
         let neg = negotiate(&sd, &g711_caps()).expect("negotiate");
-        assert_eq!(
-            neg.remote_rtp,
-            Some("[2001:db8::1]:5004".parse().expect("addr"))
-        );
+        assert_eq!(neg.remote_rtp, Some("[2001:db8::1]:5004".parse().expect("addr")));
         let ans = answer(&sd, &neg, "2001:db8::2".parse().expect("ip"), 6000, 1, 1);
         assert!(ans.contains("c=IN IP6 2001:db8::2\r\n"));
     }
@@ -791,20 +730,12 @@ a=sendrecv\r\n";
 
     #[test]
     fn media_level_connection_overrides_session_level() {
-        let offer = SIPP_OFFER.replace(
-            "m=audio 6000 RTP/AVP 0 8 101\r\n",
-            "m=audio 6000 RTP/AVP 0 8 101\r\nc=IN IP4 203.0.113.7\r\n",
-        );
+        let offer = SIPP_OFFER
+            .replace("m=audio 6000 RTP/AVP 0 8 101\r\n", "m=audio 6000 RTP/AVP 0 8 101\r\nc=IN IP4 203.0.113.7\r\n");
         let sd = parse(&offer).expect("parse");
-        assert_eq!(
-            sd.media[0].connection,
-            Some("203.0.113.7".parse().expect("ip"))
-        );
+        assert_eq!(sd.media[0].connection, Some("203.0.113.7".parse().expect("ip")));
         let neg = negotiate(&sd, &g711_caps()).expect("negotiate");
-        assert_eq!(
-            neg.remote_rtp,
-            Some("203.0.113.7:6000".parse().expect("addr"))
-        );
+        assert_eq!(neg.remote_rtp, Some("203.0.113.7:6000".parse().expect("addr")));
     }
 
     #[test]
@@ -841,12 +772,7 @@ a=sendrecv\r\n";
         let m_lines: Vec<&str> = ans.split("\r\n").filter(|l| l.starts_with("m=")).collect();
         assert_eq!(
             m_lines,
-            vec![
-                "m=video 0 RTP/AVP 96 97",
-                "m=audio 0 RTP/AVP 0",
-                "m=audio 7000 RTP/AVP 0",
-                "m=image 0 udptl t38",
-            ]
+            vec!["m=video 0 RTP/AVP 96 97", "m=audio 0 RTP/AVP 0", "m=audio 7000 RTP/AVP 0", "m=image 0 udptl t38",]
         );
     }
 
@@ -854,15 +780,9 @@ a=sendrecv\r\n";
     fn malformed_lines_report_line_numbers() {
         let cases = [
             ("v=0\r\nm=audio abc RTP/AVP 0\r\n", 2),
-            (
-                "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:x PCMU/8000\r\n",
-                4,
-            ),
+            ("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:x PCMU/8000\r\n", 4),
             ("v=0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU\r\n", 3),
-            (
-                "v=0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/fast\r\n",
-                3,
-            ),
+            ("v=0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/fast\r\n", 3),
             ("v=0\r\nc=IN IP4 not-an-ip\r\n", 2),
             ("v=0\r\nc=IN IP4\r\n", 2),
             ("v=0\r\nthis is not sdp\r\n", 2),
@@ -906,14 +826,10 @@ a=sendrecv\r\n";
             }
         }
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let alphabet: Vec<char> = "vocmast=:/ 0123456789abcIPN4\r\n\u{e9}\u{d55c}"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> = "vocmast=:/ 0123456789abcIPN4\r\n\u{e9}\u{d55c}".chars().collect();
         for _ in 0..5000 {
             let len = rng.gen_range(0..80);
-            let s: String = (0..len)
-                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
-                .collect();
+            let s: String = (0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect();
             if let Ok(sd) = parse(&s) {
                 if let Ok(neg) = negotiate(&sd, &g711_caps()) {
                     let _ = answer(&sd, &neg, "10.0.0.1".parse().expect("ip"), 1, 1, 1);

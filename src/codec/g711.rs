@@ -66,11 +66,7 @@ const fn build_table(alaw: bool) -> [i16; 256] {
     let mut table = [0i16; 256];
     let mut i = 0;
     while i < 256 {
-        table[i] = if alaw {
-            alaw_decode_const(i as u8)
-        } else {
-            ulaw_decode_const(i as u8)
-        };
+        table[i] = if alaw { alaw_decode_const(i as u8) } else { ulaw_decode_const(i as u8) };
         i += 1;
     }
     table
@@ -288,10 +284,7 @@ mod tests {
         dec.conceal(&mut out);
         assert_eq!(out.len(), 3 + 160);
         assert!(out[3..].iter().all(|&s| s == 0));
-        assert!(matches!(
-            dec.decode(&[], &mut out),
-            Err(CodecError::EmptyPayload)
-        ));
+        assert!(matches!(dec.decode(&[], &mut out), Err(CodecError::EmptyPayload)));
 
         let mut dec = AlawDecoder;
         let mut out = Vec::new();

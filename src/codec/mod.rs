@@ -58,15 +58,9 @@ impl CodecKind {
     /// A few common aliases (`ulaw`, `alaw`, `g711u`, `g711a`) are accepted too.
     pub fn from_name(s: &str) -> Option<Self> {
         let s = s.trim();
-        if s.eq_ignore_ascii_case("PCMU")
-            || s.eq_ignore_ascii_case("ulaw")
-            || s.eq_ignore_ascii_case("g711u")
-        {
+        if s.eq_ignore_ascii_case("PCMU") || s.eq_ignore_ascii_case("ulaw") || s.eq_ignore_ascii_case("g711u") {
             Some(CodecKind::Pcmu)
-        } else if s.eq_ignore_ascii_case("PCMA")
-            || s.eq_ignore_ascii_case("alaw")
-            || s.eq_ignore_ascii_case("g711a")
-        {
+        } else if s.eq_ignore_ascii_case("PCMA") || s.eq_ignore_ascii_case("alaw") || s.eq_ignore_ascii_case("g711a") {
             Some(CodecKind::Pcma)
         } else if s.eq_ignore_ascii_case("opus") {
             Some(CodecKind::Opus)
@@ -159,14 +153,8 @@ mod tests {
     fn from_name_is_case_insensitive_and_round_trips() {
         for kind in [CodecKind::Pcmu, CodecKind::Pcma, CodecKind::Opus] {
             assert_eq!(CodecKind::from_name(kind.name()), Some(kind));
-            assert_eq!(
-                CodecKind::from_name(&kind.name().to_ascii_uppercase()),
-                Some(kind)
-            );
-            assert_eq!(
-                CodecKind::from_name(&kind.name().to_ascii_lowercase()),
-                Some(kind)
-            );
+            assert_eq!(CodecKind::from_name(&kind.name().to_ascii_uppercase()), Some(kind));
+            assert_eq!(CodecKind::from_name(&kind.name().to_ascii_lowercase()), Some(kind));
         }
         assert_eq!(CodecKind::from_name("G722"), None);
         assert_eq!(CodecKind::from_name(""), None);

@@ -28,10 +28,7 @@ impl OpusEncoder {
     pub fn new() -> Result<Self, CodecError> {
         let inner = RawEncoder::new(SampleRate::Hz8000, Channels::Mono, Application::Voip)
             .map_err(|e| CodecError::OpusInit(e.to_string()))?;
-        Ok(Self {
-            inner,
-            scratch: vec![0u8; MAX_PACKET],
-        })
+        Ok(Self { inner, scratch: vec![0u8; MAX_PACKET] })
     }
 }
 
@@ -46,14 +43,8 @@ impl Encoder for OpusEncoder {
         if !VALID_FRAME_SIZES.contains(&pcm8k.len()) {
             return Err(CodecError::BadFrameLength(pcm8k.len()));
         }
-        let n = self
-            .inner
-            .encode(pcm8k, &mut self.scratch)
-            .map_err(|e| CodecError::OpusEncode(e.to_string()))?;
-        let bytes = self
-            .scratch
-            .get(..n)
-            .ok_or_else(|| CodecError::OpusEncode(format!("bad packet length {n}")))?;
+        let n = self.inner.encode(pcm8k, &mut self.scratch).map_err(|e| CodecError::OpusEncode(e.to_string()))?;
+        let bytes = self.scratch.get(..n).ok_or_else(|| CodecError::OpusEncode(format!("bad packet length {n}")))?;
         out.extend_from_slice(bytes);
         Ok(())
     }
@@ -68,12 +59,9 @@ pub struct OpusDecoder {
 impl OpusDecoder {
     /// Creates a decoder (8 kHz, mono).
     pub fn new() -> Result<Self, CodecError> {
-        let inner = RawDecoder::new(SampleRate::Hz8000, Channels::Mono)
-            .map_err(|e| CodecError::OpusInit(e.to_string()))?;
-        Ok(Self {
-            inner,
-            scratch: vec![0i16; MAX_DECODED_SAMPLES],
-        })
+        let inner =
+            RawDecoder::new(SampleRate::Hz8000, Channels::Mono).map_err(|e| CodecError::OpusInit(e.to_string()))?;
+        Ok(Self { inner, scratch: vec![0i16; MAX_DECODED_SAMPLES] })
     }
 }
 
@@ -86,25 +74,17 @@ impl std::fmt::Debug for OpusDecoder {
 impl Decoder for OpusDecoder {
     fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<(), CodecError> {
         let packet = Packet::try_from(payload).map_err(|_| CodecError::EmptyPayload)?;
-        let signals = MutSignals::try_from(&mut self.scratch[..])
-            .map_err(|e| CodecError::OpusDecode(e.to_string()))?;
-        let n = self
-            .inner
-            .decode(Some(packet), signals, false)
-            .map_err(|e| CodecError::OpusDecode(e.to_string()))?;
-        let samples = self
-            .scratch
-            .get(..n)
-            .ok_or_else(|| CodecError::OpusDecode(format!("bad sample count {n}")))?;
+        let signals = MutSignals::try_from(&mut self.scratch[..]).map_err(|e| CodecError::OpusDecode(e.to_string()))?;
+        let n = self.inner.decode(Some(packet), signals, false).map_err(|e| CodecError::OpusDecode(e.to_string()))?;
+        let samples = self.scratch.get(..n).ok_or_else(|| CodecError::OpusDecode(format!("bad sample count {n}")))?;
         out.extend_from_slice(samples);
         Ok(())
     }
 
     fn conceal(&mut self, out: &mut Vec<i16>) {
         let frame = &mut self.scratch[..SAMPLES_PER_FRAME_8K];
-        let decoded = MutSignals::try_from(&mut frame[..])
-            .ok()
-            .and_then(|signals| self.inner.decode(None, signals, false).ok());
+        let decoded =
+            MutSignals::try_from(&mut frame[..]).ok().and_then(|signals| self.inner.decode(None, signals, false).ok());
         match decoded {
             Some(n) if n == SAMPLES_PER_FRAME_8K => out.extend_from_slice(frame),
             _ => out.extend(std::iter::repeat_n(0i16, SAMPLES_PER_FRAME_8K)),
@@ -149,10 +129,7 @@ mod tests {
         let e_in = energy(&original[800..]);
         let e_out = energy(&decoded[800..]);
         let ratio = e_out / e_in;
-        assert!(
-            (0.5..2.0).contains(&ratio),
-            "energy ratio {ratio} (in {e_in}, out {e_out})"
-        );
+        assert!((0.5..2.0).contains(&ratio), "energy ratio {ratio} (in {e_in}, out {e_out})");
     }
 
     #[test]
@@ -160,8 +137,7 @@ mod tests {
         let mut enc = OpusEncoder::new().expect("encoder");
         let mut dec = OpusDecoder::new().expect("decoder");
         let mut payload = Vec::new();
-        enc.encode(&sine(440.0, 8000.0, 160, 0), &mut payload)
-            .expect("encode");
+        enc.encode(&sine(440.0, 8000.0, 160, 0), &mut payload).expect("encode");
         let mut out = Vec::new();
         dec.decode(&payload, &mut out).expect("decode");
         assert_eq!(out.len(), 160);
@@ -172,10 +148,7 @@ mod tests {
     fn rejects_frame_lengths_opus_cannot_encode() {
         let mut enc = OpusEncoder::new().expect("encoder");
         let mut out = Vec::new();
-        assert!(matches!(
-            enc.encode(&[0i16; 100], &mut out),
-            Err(CodecError::BadFrameLength(100))
-        ));
+        assert!(matches!(enc.encode(&[0i16; 100], &mut out), Err(CodecError::BadFrameLength(100))));
         assert!(out.is_empty());
     }
 
@@ -183,10 +156,7 @@ mod tests {
     fn corrupt_or_empty_payload_is_an_error_not_a_panic() {
         let mut dec = OpusDecoder::new().expect("decoder");
         let mut out = Vec::new();
-        assert!(matches!(
-            dec.decode(&[], &mut out),
-            Err(CodecError::EmptyPayload)
-        ));
+        assert!(matches!(dec.decode(&[], &mut out), Err(CodecError::EmptyPayload)));
         // TOC code 3 (arbitrary frame count) with no frame-count byte is invalid.
         assert!(dec.decode(&[0x03], &mut out).is_err());
         assert!(out.is_empty());
@@ -199,8 +169,7 @@ mod tests {
         let mut out = Vec::new();
         for frame in 0..5 {
             let mut payload = Vec::new();
-            enc.encode(&sine(300.0, 6000.0, 160, frame * 160), &mut payload)
-                .expect("encode");
+            enc.encode(&sine(300.0, 6000.0, 160, frame * 160), &mut payload).expect("encode");
             dec.decode(&payload, &mut out).expect("decode");
         }
         let before = out.len();

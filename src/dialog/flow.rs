@@ -14,10 +14,7 @@ use super::plan::{Dialplan, Step};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Stop what is playing (barge-in), then play these prompts in order.
-    Play {
-        prompts: Vec<String>,
-        interrupt: bool,
-    },
+    Play { prompts: Vec<String>, interrupt: bool },
     /// Blind-transfer the caller to this URI (SIP REFER).
     Transfer { target: String, uri: String },
     /// End the call (BYE) with this cause.
@@ -134,10 +131,7 @@ impl Flow {
         if let Then::Enter(next) = self.then.clone() {
             self.menu = next;
         }
-        let action = self.plan.menus[&self.menu]
-            .keys
-            .get(&digit.to_string())
-            .map(|a| a.get_ref().step());
+        let action = self.plan.menus[&self.menu].keys.get(&digit.to_string()).map(|a| a.get_ref().step());
         match action {
             Some(Some(step)) => self.run(step, now),
             _ if digit == '*' => {
@@ -167,13 +161,7 @@ impl Flow {
             Step::Transfer(name) => {
                 let t = &self.plan.transfers[&name];
                 self.path.push(format!("transfer:{name}"));
-                let open = !t.use_hours
-                    || self
-                        .plan
-                        .hours
-                        .as_ref()
-                        .map(|h| h.is_open(self.unix_start))
-                        .unwrap_or(true);
+                let open = !t.use_hours || self.plan.hours.as_ref().map(|h| h.is_open(self.unix_start)).unwrap_or(true);
                 if open {
                     let prompt = t.prompt.get_ref().clone();
                     self.play(vec![prompt], true, Then::Transfer(name));
@@ -199,14 +187,12 @@ impl Flow {
         self.playing = false;
         match std::mem::replace(&mut self.then, Then::WaitInput) {
             Then::WaitInput => {
-                self.input_deadline =
-                    Some(now + Duration::from_millis(self.plan.settings.input_timeout_ms));
+                self.input_deadline = Some(now + Duration::from_millis(self.plan.settings.input_timeout_ms));
             }
             Then::Enter(menu) => self.enter(&menu, false),
             Then::Transfer(name) => {
                 let uri = self.plan.transfers[&name].uri.get_ref().clone();
-                self.actions
-                    .push_back(Action::Transfer { target: name, uri });
+                self.actions.push_back(Action::Transfer { target: name, uri });
             }
             Then::Hangup(cause) => {
                 self.done = true;
@@ -223,9 +209,7 @@ impl Flow {
         if ok {
             self.done = true;
             self.outcome = Some("transferred".into());
-            self.actions.push_back(Action::Hangup {
-                cause: "transferred".into(),
-            });
+            self.actions.push_back(Action::Hangup { cause: "transferred".into() });
         } else {
             let fallback = self
                 .path
@@ -269,13 +253,7 @@ mod tests {
     use std::path::Path;
 
     fn plan() -> Arc<Dialplan> {
-        Arc::new(
-            Dialplan::parse(
-                Path::new("1339.toml"),
-                include_str!("../../dialplan/1339.toml"),
-            )
-            .expect("plan"),
-        )
+        Arc::new(Dialplan::parse(Path::new("1339.toml"), include_str!("../../dialplan/1339.toml")).expect("plan"))
     }
 
     fn actions(f: &mut Flow) -> Vec<Action> {
@@ -299,13 +277,7 @@ mod tests {
         assert_eq!(played(&actions(&mut f)), vec!["greeting"]);
         f.on_digit('1', t);
         let a = actions(&mut f);
-        assert_eq!(
-            a,
-            vec![Action::Play {
-                prompts: vec!["infectious_menu".into()],
-                interrupt: true
-            }]
-        );
+        assert_eq!(a, vec![Action::Play { prompts: vec!["infectious_menu".into()], interrupt: true }]);
         assert_eq!(f.current_menu(), "infectious");
     }
 
@@ -334,23 +306,8 @@ mod tests {
             f.on_playback_done(now);
         }
         all.extend(actions(&mut f));
-        assert_eq!(
-            played(&all),
-            vec![
-                "greeting",
-                "no_input",
-                "main_menu",
-                "no_input",
-                "main_menu",
-                "goodbye"
-            ]
-        );
-        assert_eq!(
-            all.last(),
-            Some(&Action::Hangup {
-                cause: "no-input".into()
-            })
-        );
+        assert_eq!(played(&all), vec!["greeting", "no_input", "main_menu", "no_input", "main_menu", "goodbye"]);
+        assert_eq!(all.last(), Some(&Action::Hangup { cause: "no-input".into() }));
         assert_eq!(f.outcome.as_deref(), Some("no-input"));
     }
 
@@ -365,10 +322,7 @@ mod tests {
         f.on_playback_done(t);
         assert_eq!(
             actions(&mut f),
-            vec![Action::Transfer {
-                target: "agent".into(),
-                uri: "sip:agent@127.0.0.1:5070".into()
-            }]
+            vec![Action::Transfer { target: "agent".into(), uri: "sip:agent@127.0.0.1:5070".into() }]
         );
         f.on_transfer_result(false, t);
         assert_eq!(played(&actions(&mut f)), vec!["transfer_failed"]);
@@ -403,9 +357,6 @@ mod tests {
         assert_eq!(f.current_menu(), "infectious");
         f.on_digit('9', t);
         assert_eq!(f.current_menu(), "main");
-        assert_eq!(
-            f.path,
-            vec!["main", "infectious", "flu_info", "infectious", "main"]
-        );
+        assert_eq!(f.path, vec!["main", "infectious", "flu_info", "infectious", "main"]);
     }
 }

@@ -109,10 +109,7 @@ pub struct KeyAction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Goto(String),
-    Say {
-        prompt: String,
-        then: Option<String>,
-    },
+    Say { prompt: String, then: Option<String> },
     Transfer(String),
     Hangup(String),
 }
@@ -121,10 +118,7 @@ impl KeyAction {
     pub fn step(&self) -> Option<Step> {
         match (&self.goto, &self.say, &self.transfer, &self.hangup) {
             (Some(m), None, None, None) if self.then.is_none() => Some(Step::Goto(m.clone())),
-            (None, Some(p), None, None) => Some(Step::Say {
-                prompt: p.clone(),
-                then: self.then.clone(),
-            }),
+            (None, Some(p), None, None) => Some(Step::Say { prompt: p.clone(), then: self.then.clone() }),
             (None, None, Some(t), None) if self.then.is_none() => Some(Step::Transfer(t.clone())),
             (None, None, None, Some(p)) if self.then.is_none() => Some(Step::Hangup(p.clone())),
             _ => None,
@@ -136,10 +130,8 @@ pub const KEYS: &str = "0123456789*#ABCD";
 
 impl Dialplan {
     pub fn load(path: &Path) -> Result<Dialplan, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Self::parse(path, &text)
     }
 
@@ -147,12 +139,7 @@ impl Dialplan {
         let plan: Dialplan = parse_toml(path, text)?;
         if let Err((span, message)) = plan.check() {
             let (line, col) = line_col(text, span.start);
-            return Err(ConfigError::Syntax {
-                path: path.to_path_buf(),
-                line,
-                col,
-                message,
-            });
+            return Err(ConfigError::Syntax { path: path.to_path_buf(), line, col, message });
         }
         Ok(plan)
     }
@@ -163,13 +150,7 @@ impl Dialplan {
 
     pub fn menu_repeat_prompt(&self, menu: &str) -> Option<String> {
         let m = self.menus.get(menu)?;
-        Some(
-            m.repeat_prompt
-                .as_ref()
-                .unwrap_or(&m.prompt)
-                .get_ref()
-                .clone(),
-        )
+        Some(m.repeat_prompt.as_ref().unwrap_or(&m.prompt).get_ref().clone())
     }
 
     /// Semantic checks: every reference resolves, keys are DTMF keys,
@@ -179,13 +160,7 @@ impl Dialplan {
             if self.prompts.contains_key(s.get_ref()) {
                 Ok(())
             } else {
-                Err((
-                    s.span(),
-                    format!(
-                        "unknown prompt {:?} (define it under [prompts])",
-                        s.get_ref()
-                    ),
-                ))
+                Err((s.span(), format!("unknown prompt {:?} (define it under [prompts])", s.get_ref())))
             }
         };
         for (name, text) in &self.prompts {
@@ -203,34 +178,22 @@ impl Dialplan {
         prompt(&self.settings.invalid_prompt)?;
         prompt(&self.settings.goodbye_prompt)?;
         if self.settings.input_timeout_ms < 1000 || self.settings.input_timeout_ms > 60_000 {
-            return Err((
-                self.settings.start.span(),
-                "settings.input_timeout_ms must be 1000..=60000".into(),
-            ));
+            return Err((self.settings.start.span(), "settings.input_timeout_ms must be 1000..=60000".into()));
         }
         if let Some(h) = &self.hours {
             prompt(&h.closed_prompt)?;
             for t in [&h.open, &h.close] {
                 if parse_hhmm(t.get_ref()).is_none() {
-                    return Err((
-                        t.span(),
-                        format!("bad time {:?}, expected HH:MM", t.get_ref()),
-                    ));
+                    return Err((t.span(), format!("bad time {:?}, expected HH:MM", t.get_ref())));
                 }
             }
             for d in &h.days {
                 if weekday_index(d.get_ref()).is_none() {
-                    return Err((
-                        d.span(),
-                        format!("bad day {:?}, expected mon..sun", d.get_ref()),
-                    ));
+                    return Err((d.span(), format!("bad day {:?}, expected mon..sun", d.get_ref())));
                 }
             }
             if !(-12..=14).contains(&h.utc_offset_hours) {
-                return Err((
-                    h.open.span(),
-                    "hours.utc_offset_hours must be -12..=14".into(),
-                ));
+                return Err((h.open.span(), "hours.utc_offset_hours must be -12..=14".into()));
             }
         }
         for t in self.transfers.values() {
@@ -240,10 +203,7 @@ impl Dialplan {
             if !(uri.starts_with("sip:") || uri.starts_with("sips:") || uri.starts_with("tel:"))
                 || uri.contains(['<', '>', ' '])
             {
-                return Err((
-                    t.uri.span(),
-                    format!("transfer uri {uri:?} must be a sip:, sips: or tel: URI"),
-                ));
+                return Err((t.uri.span(), format!("transfer uri {uri:?} must be a sip:, sips: or tel: URI")));
             }
             if t.use_hours && self.hours.is_none() {
                 return Err((t.uri.span(), "use_hours needs an [hours] table".into()));
@@ -257,26 +217,21 @@ impl Dialplan {
             for (key, action) in &menu.keys {
                 let span = action.span();
                 if key.chars().count() != 1 || !KEYS.contains(key.as_str()) {
-                    return Err((
-                        span,
-                        format!("key {key:?} is not a DTMF key (0-9, *, #, A-D)"),
-                    ));
+                    return Err((span, format!("key {key:?} is not a DTMF key (0-9, *, #, A-D)")));
                 }
                 let Some(step) = action.get_ref().step() else {
-                    return Err((span, "a key needs exactly one of goto, say (with optional then), transfer, hangup".into()));
+                    return Err((
+                        span,
+                        "a key needs exactly one of goto, say (with optional then), transfer, hangup".into(),
+                    ));
                 };
                 let menu_ok = |m: &str| self.menus.contains_key(m);
-                let bad =
-                    |what: &str, v: &str| Err((span.clone(), format!("unknown {what} {v:?}")));
+                let bad = |what: &str, v: &str| Err((span.clone(), format!("unknown {what} {v:?}")));
                 match &step {
                     Step::Goto(m) if !menu_ok(m) => return bad("menu", m),
-                    Step::Say { prompt, .. } if !self.prompts.contains_key(prompt) => {
-                        return bad("prompt", prompt)
-                    }
+                    Step::Say { prompt, .. } if !self.prompts.contains_key(prompt) => return bad("prompt", prompt),
                     Step::Say { then: Some(m), .. } if !menu_ok(m) => return bad("menu", m),
-                    Step::Transfer(t) if !self.transfers.contains_key(t) => {
-                        return bad("transfer", t)
-                    }
+                    Step::Transfer(t) if !self.transfers.contains_key(t) => return bad("transfer", t),
                     Step::Hangup(p) if !self.prompts.contains_key(p) => return bad("prompt", p),
                     _ => {}
                 }
@@ -293,10 +248,7 @@ pub fn parse_hhmm(s: &str) -> Option<u32> {
 }
 
 pub fn weekday_index(s: &str) -> Option<u32> {
-    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .iter()
-        .position(|d| d.eq_ignore_ascii_case(s))
-        .map(|i| i as u32)
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].iter().position(|d| d.eq_ignore_ascii_case(s)).map(|i| i as u32)
 }
 
 impl Hours {
@@ -307,10 +259,7 @@ impl Hours {
         // 1970-01-01 was a Thursday (index 3 with Monday = 0).
         let weekday = (days + 3).rem_euclid(7) as u32;
         let minute = (local.rem_euclid(86_400) / 60) as u32;
-        let day_ok = self
-            .days
-            .iter()
-            .any(|d| weekday_index(d.get_ref()) == Some(weekday));
+        let day_ok = self.days.iter().any(|d| weekday_index(d.get_ref()) == Some(weekday));
         let open = parse_hhmm(self.open.get_ref()).unwrap_or(0);
         let close = parse_hhmm(self.close.get_ref()).unwrap_or(24 * 60);
         day_ok && minute >= open && minute < close
@@ -326,9 +275,7 @@ mod tests {
     #[test]
     fn shipped_dialplan_is_valid_and_korean() {
         let p = Dialplan::parse(Path::new("1339.toml"), SHIPPED).expect("valid");
-        let greeting = p
-            .prompt_text(p.menus[p.settings.start.get_ref()].prompt.get_ref())
-            .expect("greeting");
+        let greeting = p.prompt_text(p.menus[p.settings.start.get_ref()].prompt.get_ref()).expect("greeting");
         assert!(greeting.contains("질병관리청"));
         assert!(p.menus.values().all(|m| !m.keys.is_empty()));
     }
@@ -336,28 +283,16 @@ mod tests {
     #[test]
     fn unknown_menu_reference_names_its_line() {
         let bad = SHIPPED.replacen("goto = \"infectious\"", "goto = \"nowhere\"", 1);
-        let e = Dialplan::parse(Path::new("d.toml"), &bad)
-            .unwrap_err()
-            .to_string();
-        let line = bad
-            .lines()
-            .position(|l| l.contains("nowhere"))
-            .expect("line")
-            + 1;
+        let e = Dialplan::parse(Path::new("d.toml"), &bad).unwrap_err().to_string();
+        let line = bad.lines().position(|l| l.contains("nowhere")).expect("line") + 1;
         assert!(e.starts_with(&format!("d.toml:{line}:")), "{e}");
         assert!(e.contains("unknown menu \"nowhere\""), "{e}");
     }
 
     #[test]
     fn key_with_two_actions_is_rejected() {
-        let bad = SHIPPED.replacen(
-            "goto = \"infectious\"",
-            "goto = \"infectious\", transfer = \"agent\"",
-            1,
-        );
-        let e = Dialplan::parse(Path::new("d.toml"), &bad)
-            .unwrap_err()
-            .to_string();
+        let bad = SHIPPED.replacen("goto = \"infectious\"", "goto = \"infectious\", transfer = \"agent\"", 1);
+        let e = Dialplan::parse(Path::new("d.toml"), &bad).unwrap_err().to_string();
         assert!(e.contains("exactly one"), "{e}");
     }
 
@@ -369,14 +304,8 @@ mod tests {
             .replace(", \"sat\", \"sun\"", "");
         let p = Dialplan::parse(Path::new("1339.toml"), &office).expect("valid");
         let h = p.hours.expect("hours");
-        let always = Dialplan::parse(Path::new("1339.toml"), SHIPPED)
-            .expect("valid")
-            .hours
-            .expect("hours");
-        assert!(
-            always.is_open(1_795_827_600),
-            "shipped plan: agents around the clock"
-        );
+        let always = Dialplan::parse(Path::new("1339.toml"), SHIPPED).expect("valid").hours.expect("hours");
+        assert!(always.is_open(1_795_827_600), "shipped plan: agents around the clock");
         // 2026-11-27 (Friday) 01:00 UTC = 10:00 KST: open.
         assert!(h.is_open(1_795_741_200));
         // 2026-11-27 10:00 UTC = 19:00 KST: closed.

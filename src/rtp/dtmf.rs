@@ -28,12 +28,7 @@ impl DtmfEvent {
     /// Serialises the block (R bit zero).
     pub fn to_bytes(&self) -> [u8; EVENT_LEN] {
         let d = self.duration.to_be_bytes();
-        [
-            self.event,
-            (if self.end { 0x80 } else { 0 }) | (self.volume & 0x3F),
-            d[0],
-            d[1],
-        ]
+        [self.event, (if self.end { 0x80 } else { 0 }) | (self.volume & 0x3F), d[0], d[1]]
     }
 }
 
@@ -166,27 +161,13 @@ mod tests {
     use super::*;
 
     fn ev(event: u8, end: bool, duration: u16) -> [u8; 4] {
-        DtmfEvent {
-            event,
-            end,
-            volume: 10,
-            duration,
-        }
-        .to_bytes()
+        DtmfEvent { event, end, volume: 10, duration }.to_bytes()
     }
 
     #[test]
     fn parses_event_fields() {
         let e = parse_event(&[5, 0x80 | 10, 0x01, 0x40]).expect("parse");
-        assert_eq!(
-            e,
-            DtmfEvent {
-                event: 5,
-                end: true,
-                volume: 10,
-                duration: 320
-            }
-        );
+        assert_eq!(e, DtmfEvent { event: 5, end: true, volume: 10, duration: 320 });
         let e = parse_event(&[11, 0x0A, 0, 160]).expect("parse");
         assert!(!e.end);
         assert_eq!(e.duration, 160);
@@ -202,12 +183,7 @@ mod tests {
 
     #[test]
     fn event_round_trips_through_bytes() {
-        let e = DtmfEvent {
-            event: 11,
-            end: true,
-            volume: 63,
-            duration: 0xABCD,
-        };
+        let e = DtmfEvent { event: 11, end: true, volume: 63, duration: 0xABCD };
         assert_eq!(parse_event(&e.to_bytes()), Ok(e));
     }
 
@@ -308,20 +284,14 @@ mod tests {
     #[test]
     fn parses_sip_info_dtmf_relay_bodies() {
         let ct = "application/dtmf-relay";
-        assert_eq!(
-            parse_sip_info(ct, "Signal=5\r\nDuration=160\r\n"),
-            Some('5')
-        );
+        assert_eq!(parse_sip_info(ct, "Signal=5\r\nDuration=160\r\n"), Some('5'));
         assert_eq!(parse_sip_info(ct, "Signal=*\r\nDuration=160"), Some('*'));
         assert_eq!(parse_sip_info(ct, "Signal=#\nDuration=250\n"), Some('#'));
         assert_eq!(parse_sip_info(ct, "signal = 1\r\n"), Some('1'));
         assert_eq!(parse_sip_info(ct, "Duration=160\r\nSignal=d"), Some('D'));
         assert_eq!(parse_sip_info(ct, "Signal=10\r\n"), Some('*'));
         assert_eq!(parse_sip_info(ct, "Signal=11\r\n"), Some('#'));
-        assert_eq!(
-            parse_sip_info("Application/DTMF-Relay; charset=utf-8", "Signal=3"),
-            Some('3')
-        );
+        assert_eq!(parse_sip_info("Application/DTMF-Relay; charset=utf-8", "Signal=3"), Some('3'));
         assert_eq!(parse_sip_info(ct, "Signal=X\r\n"), None);
         assert_eq!(parse_sip_info(ct, "Duration=160"), None);
         assert_eq!(parse_sip_info(ct, ""), None);

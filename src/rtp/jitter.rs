@@ -245,11 +245,7 @@ impl JitterBuffer {
     }
 
     fn advance_mask(&mut self, steps: u64, played: bool) {
-        self.played_mask = if steps >= 64 {
-            0
-        } else {
-            self.played_mask << steps
-        };
+        self.played_mask = if steps >= 64 { 0 } else { self.played_mask << steps };
         if played {
             self.played_mask |= 1;
         }
@@ -377,17 +373,7 @@ mod tests {
             push(&mut jb, seq);
         }
         let out: Vec<_> = (0..6).map(|_| played(jb.pop())).collect();
-        assert_eq!(
-            out,
-            vec![
-                Some(65533),
-                Some(65534),
-                Some(65535),
-                Some(0),
-                Some(1),
-                Some(2)
-            ]
-        );
+        assert_eq!(out, vec![Some(65533), Some(65534), Some(65535), Some(0), Some(1), Some(2)]);
         assert_eq!(jb.stats().reordered, 1);
         assert_eq!(jb.stats().lost, 0);
         assert_eq!(jb.stats().resyncs, 0);

@@ -97,27 +97,12 @@ pub fn parse(buf: &[u8]) -> Result<RtpPacket<'_>, RtpError> {
         }
         end -= pad_len;
     }
-    Ok(RtpPacket {
-        payload_type,
-        marker,
-        sequence,
-        timestamp,
-        ssrc,
-        payload: &buf[offset..end],
-    })
+    Ok(RtpPacket { payload_type, marker, sequence, timestamp, ssrc, payload: &buf[offset..end] })
 }
 
 /// Appends an RTP packet (version 2, no padding/extension/CSRC) to `out`.
 /// `out` is not cleared first. `pt` is masked to 7 bits.
-pub fn write_rtp(
-    out: &mut Vec<u8>,
-    pt: u8,
-    marker: bool,
-    seq: u16,
-    ts: u32,
-    ssrc: u32,
-    payload: &[u8],
-) {
+pub fn write_rtp(out: &mut Vec<u8>, pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) {
     out.reserve(RTP_HEADER_LEN + payload.len());
     out.push(0x80);
     out.push((pt & 0x7F) | if marker { 0x80 } else { 0 });
@@ -160,14 +145,7 @@ impl RtpSender {
 
     /// Creates a sender with explicit initial values (tests, reproducibility).
     pub fn with_initial(pt: u8, ts_step: u32, ssrc: u32, seq: u16, ts: u32) -> Self {
-        Self {
-            ssrc,
-            seq,
-            ts,
-            pt: pt & 0x7F,
-            ts_step,
-            marker_pending: true,
-        }
+        Self { ssrc, seq, ts, pt: pt & 0x7F, ts_step, marker_pending: true }
     }
 
     /// Clears `out` and writes the next packet into it. The marker bit is set
@@ -176,15 +154,7 @@ impl RtpSender {
     /// advance by one packet / one frame (both wrap).
     pub fn next_packet(&mut self, payload: &[u8], out: &mut Vec<u8>) {
         out.clear();
-        write_rtp(
-            out,
-            self.pt,
-            self.marker_pending,
-            self.seq,
-            self.ts,
-            self.ssrc,
-            payload,
-        );
+        write_rtp(out, self.pt, self.marker_pending, self.seq, self.ts, self.ssrc, payload);
         self.marker_pending = false;
         self.seq = self.seq.wrapping_add(1);
         self.ts = self.ts.wrapping_add(self.ts_step);
@@ -194,14 +164,7 @@ impl RtpSender {
     /// and timestamp, consuming a sequence number but leaving the stream
     /// timestamp alone. Used for RFC 4733 events, whose packets all carry
     /// the event's start timestamp.
-    pub fn next_packet_with(
-        &mut self,
-        pt: u8,
-        marker: bool,
-        ts: u32,
-        payload: &[u8],
-        out: &mut Vec<u8>,
-    ) {
+    pub fn next_packet_with(&mut self, pt: u8, marker: bool, ts: u32, payload: &[u8], out: &mut Vec<u8>) {
         out.clear();
         write_rtp(out, pt, marker, self.seq, ts, self.ssrc, payload);
         self.seq = self.seq.wrapping_add(1);
@@ -257,15 +220,7 @@ mod tests {
 
     fn sample_packet() -> Vec<u8> {
         let mut buf = Vec::new();
-        write_rtp(
-            &mut buf,
-            0,
-            true,
-            0x1234,
-            0xDEAD_BEEF,
-            0x0102_0304,
-            &[1, 2, 3, 4],
-        );
+        write_rtp(&mut buf, 0, true, 0x1234, 0xDEAD_BEEF, 0x0102_0304, &[1, 2, 3, 4]);
         buf
     }
 
@@ -404,10 +359,7 @@ mod tests {
         s.next_packet(&[1], &mut out);
         let p = parse(&out).expect("parse");
         assert!(p.marker);
-        assert_eq!(
-            (p.payload_type, p.sequence, p.timestamp, p.ssrc),
-            (8, 100, 1000, 42)
-        );
+        assert_eq!((p.payload_type, p.sequence, p.timestamp, p.ssrc), (8, 100, 1000, 42));
         s.next_packet(&[2], &mut out);
         let p = parse(&out).expect("parse");
         assert!(!p.marker);
@@ -458,10 +410,7 @@ mod tests {
         let mut out = Vec::new();
         s.next_packet_with(101, true, 640, &[1, 0, 0, 160], &mut out);
         let p = parse(&out).expect("parse");
-        assert_eq!(
-            (p.payload_type, p.marker, p.sequence, p.timestamp),
-            (101, true, 5, 640)
-        );
+        assert_eq!((p.payload_type, p.marker, p.sequence, p.timestamp), (101, true, 5, 640));
         assert_eq!(s.sequence(), 6);
         assert_eq!(s.timestamp(), 800);
     }
@@ -471,9 +420,7 @@ mod tests {
         let a = RtpSender::new(0, 160);
         let b = RtpSender::new(0, 160);
         // Probability of all three colliding is negligible.
-        assert!(
-            a.ssrc() != b.ssrc() || a.sequence() != b.sequence() || a.timestamp() != b.timestamp()
-        );
+        assert!(a.ssrc() != b.ssrc() || a.sequence() != b.sequence() || a.timestamp() != b.timestamp());
         assert_eq!(a.payload_type(), 0);
         assert_eq!(a.ts_step(), 160);
     }

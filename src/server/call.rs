@@ -96,10 +96,7 @@ pub async fn run(
 ) {
     let h = setup.handle;
     active_gauge(&shared.metrics, 1);
-    let record = CallTask::new(shared.clone(), setup, sip.clone(), events)
-        .run()
-        .instrument(span)
-        .await;
+    let record = CallTask::new(shared.clone(), setup, sip.clone(), events).run().instrument(span).await;
     shared.store.call_finished(record);
     active_gauge(&shared.metrics, -1);
     let _ = sip.send(SipCommand::Done(h));
@@ -168,21 +165,10 @@ impl CallTask {
     fn local_sdp(&mut self) -> String {
         self.sdp_version += 1;
         match (&self.offer, &self.media) {
-            (Some(offer), Some(m)) => sdp::answer(
-                offer,
-                &m.neg,
-                self.local_ip,
-                self.local_port,
-                self.session_id,
-                self.sdp_version,
-            ),
-            _ => offer_sdp(
-                &self.shared.caps,
-                self.local_ip,
-                self.local_port,
-                self.session_id,
-                self.sdp_version,
-            ),
+            (Some(offer), Some(m)) => {
+                sdp::answer(offer, &m.neg, self.local_ip, self.local_port, self.session_id, self.sdp_version)
+            }
+            _ => offer_sdp(&self.shared.caps, self.local_ip, self.local_port, self.session_id, self.sdp_version),
         }
     }
 
@@ -290,13 +276,11 @@ impl CallTask {
         r.dtmf = self.flow.digits.clone();
         r.menu_path = self.flow.path.join(">");
         if r.outcome.is_none() {
-            r.outcome = self.flow.outcome.clone().or_else(|| {
-                Some(if self.answered {
-                    "caller-hangup".into()
-                } else {
-                    "cancelled".into()
-                })
-            });
+            r.outcome = self
+                .flow
+                .outcome
+                .clone()
+                .or_else(|| Some(if self.answered { "caller-hangup".into() } else { "cancelled".into() }));
         }
         let stats = self.jitter.stats();
         tracing::info!(
@@ -323,15 +307,9 @@ impl CallTask {
             return;
         }
         self.hangup_sent = Some(Instant::now());
-        self.record
-            .hangup_cause
-            .get_or_insert_with(|| "sori-bye".to_string());
+        self.record.hangup_cause.get_or_insert_with(|| "sori-bye".to_string());
         if self.record.outcome.is_none() {
-            self.record.outcome = self
-                .flow
-                .outcome
-                .clone()
-                .or_else(|| Some(cause.to_string()));
+            self.record.outcome = self.flow.outcome.clone().or_else(|| Some(cause.to_string()));
         }
         let _ = self.sip.send(SipCommand::Hangup(self.h));
     }
@@ -397,8 +375,7 @@ impl CallTask {
                 self.digit(d, "rfc4733");
             }
         } else {
-            self.jitter
-                .push(p.sequence, p.timestamp, p.payload.to_vec());
+            self.jitter.push(p.sequence, p.timestamp, p.payload.to_vec());
         }
     }
 
@@ -461,9 +438,7 @@ impl CallTask {
                     EndReason::LocalBye => ("sori-bye", None),
                     EndReason::Rejected(_) => ("rejected", Some("rejected")),
                 };
-                self.record
-                    .hangup_cause
-                    .get_or_insert_with(|| cause.to_string());
+                self.record.hangup_cause.get_or_insert_with(|| cause.to_string());
                 if let Some(o) = outcome {
                     self.record.outcome.get_or_insert_with(|| o.to_string());
                 }

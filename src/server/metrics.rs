@@ -29,46 +29,22 @@ impl Metrics {
         let mut counter = |name: &str, help: &str, v: u64| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         };
-        counter(
-            "sori_calls_total",
-            "Calls offered (INVITEs that created a call).",
-            self.calls_total.load(Relaxed),
-        );
-        counter(
-            "sori_calls_rejected_total",
-            "Calls refused (488, 486, 503).",
-            self.calls_rejected.load(Relaxed),
-        );
+        counter("sori_calls_total", "Calls offered (INVITEs that created a call).", self.calls_total.load(Relaxed));
+        counter("sori_calls_rejected_total", "Calls refused (488, 486, 503).", self.calls_rejected.load(Relaxed));
         counter(
             "sori_calls_transferred_total",
             "Calls handed to an agent by REFER.",
             self.calls_transferred.load(Relaxed),
         );
-        counter(
-            "sori_sip_messages_received_total",
-            "SIP messages received.",
-            self.sip_in.load(Relaxed),
-        );
-        counter(
-            "sori_sip_messages_sent_total",
-            "SIP messages sent.",
-            self.sip_out.load(Relaxed),
-        );
-        counter(
-            "sori_rtp_packets_sent_total",
-            "RTP packets sent.",
-            self.rtp_sent.load(Relaxed),
-        );
+        counter("sori_sip_messages_received_total", "SIP messages received.", self.sip_in.load(Relaxed));
+        counter("sori_sip_messages_sent_total", "SIP messages sent.", self.sip_out.load(Relaxed));
+        counter("sori_rtp_packets_sent_total", "RTP packets sent.", self.rtp_sent.load(Relaxed));
         counter(
             "sori_rtp_packets_late_total",
             "RTP packets sent more than 5 ms after their slot.",
             self.rtp_late.load(Relaxed),
         );
-        counter(
-            "sori_rtp_packets_received_total",
-            "RTP packets received.",
-            self.rtp_received.load(Relaxed),
-        );
+        counter("sori_rtp_packets_received_total", "RTP packets received.", self.rtp_received.load(Relaxed));
         counter(
             "sori_rtp_packets_invalid_total",
             "Datagrams on RTP ports that were not valid RTP.",

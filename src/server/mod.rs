@@ -36,47 +36,27 @@ pub fn load_plan_and_prompts(cfg: &Config) -> anyhow::Result<(Dialplan, PromptSe
     let plan = Dialplan::load(&cfg.dialplan.path)?;
     let tts = Espeak::new(&cfg.tts.voice, cfg.tts.rate);
     tts.check()?;
-    let list: Vec<(String, String)> = plan
-        .prompts
-        .iter()
-        .map(|(k, v)| (k.clone(), v.get_ref().clone()))
-        .collect();
+    let list: Vec<(String, String)> = plan.prompts.iter().map(|(k, v)| (k.clone(), v.get_ref().clone())).collect();
     let t = std::time::Instant::now();
     let (prompts, fresh) = render_all(&tts, &cfg.tts.cache_dir, &list)
         .with_context(|| format!("rendering prompts into {}", cfg.tts.cache_dir.display()))?;
-    tracing::info!(
-        prompts = list.len(),
-        rendered = fresh,
-        ms = t.elapsed().as_millis() as u64,
-        "prompts ready"
-    );
+    tracing::info!(prompts = list.len(), rendered = fresh, ms = t.elapsed().as_millis() as u64, "prompts ready");
     Ok((plan, prompts))
 }
 
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let (plan, prompts) = load_plan_and_prompts(&cfg)?;
-    let (store, writer) = Store::start(&cfg.store.path)
-        .with_context(|| format!("opening call store {}", cfg.store.path.display()))?;
-    let caps = LocalCaps {
-        codecs: cfg.codecs().map_err(anyhow::Error::msg)?,
-        telephone_event: true,
-    };
+    let (store, writer) =
+        Store::start(&cfg.store.path).with_context(|| format!("opening call store {}", cfg.store.path.display()))?;
+    let caps = LocalCaps { codecs: cfg.codecs().map_err(anyhow::Error::msg)?, telephone_event: true };
     let sip_addr = SocketAddr::new(cfg.sip.bind, cfg.sip.port);
     let udp = if cfg.sip.udp {
-        Some(
-            tokio::net::UdpSocket::bind(sip_addr)
-                .await
-                .with_context(|| format!("binding SIP UDP {sip_addr}"))?,
-        )
+        Some(tokio::net::UdpSocket::bind(sip_addr).await.with_context(|| format!("binding SIP UDP {sip_addr}"))?)
     } else {
         None
     };
     let tcp = if cfg.sip.tcp {
-        Some(
-            tokio::net::TcpListener::bind(sip_addr)
-                .await
-                .with_context(|| format!("binding SIP TCP {sip_addr}"))?,
-        )
+        Some(tokio::net::TcpListener::bind(sip_addr).await.with_context(|| format!("binding SIP TCP {sip_addr}"))?)
     } else {
         None
     };
@@ -98,19 +78,11 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             .with_context(|| format!("binding HTTP {}", shared.cfg.http.bind))?;
         let local = listener.local_addr()?;
         tracing::info!(%local, "HTTP API listening");
-        Some(tokio::spawn(api::serve(
-            listener,
-            shared.clone(),
-            shutdown_rx.clone(),
-        )))
+        Some(tokio::spawn(api::serve(listener, shared.clone(), shutdown_rx.clone())))
     };
     tracing::info!(sip = %sip_addr, udp = shared.cfg.sip.udp, tcp = shared.cfg.sip.tcp,
         rtp = %format!("{}-{}", shared.cfg.rtp.port_min, shared.cfg.rtp.port_max), "sori is listening");
-    let sip = tokio::spawn(sip_io::run(
-        shared.clone(),
-        sip_io::SipSockets { udp, tcp },
-        shutdown_rx,
-    ));
+    let sip = tokio::spawn(sip_io::run(shared.clone(), sip_io::SipSockets { udp, tcp }, shutdown_rx));
 
     wait_for_signal().await;
     tracing::info!("signal received, shutting down");

@@ -52,11 +52,7 @@ impl Player {
     pub fn next_frame(&mut self, out: &mut [i16; FRAME]) -> Frame {
         if let Some(f) = self.fade.take() {
             *out = f;
-            return if self.queue.is_empty() {
-                Frame::Finished
-            } else {
-                Frame::Audio
-            };
+            return if self.queue.is_empty() { Frame::Finished } else { Frame::Audio };
         }
         let mut filled = 0;
         let mut any = false;
@@ -89,7 +85,7 @@ mod tests {
     fn plays_prompts_back_to_back_and_reports_the_end_once() {
         let mut p = Player::default();
         p.enqueue(vec![1i16; 250].into());
-        p.enqueue(vec![2i16; 100].into());
+        p.enqueue(vec![2i16; 60].into());
         let mut f = [0i16; FRAME];
         assert_eq!(p.next_frame(&mut f), Frame::Audio);
         assert_eq!(p.next_frame(&mut f), Frame::Finished);

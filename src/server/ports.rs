@@ -11,11 +11,7 @@ pub struct RtpPorts {
 
 impl RtpPorts {
     pub fn new(min: u16, max: u16) -> RtpPorts {
-        RtpPorts {
-            min,
-            max,
-            next: AtomicU32::new(0),
-        }
+        RtpPorts { min, max, next: AtomicU32::new(0) }
     }
 
     /// Binds a UDP socket on the next free even port. Ports are released
@@ -39,11 +35,7 @@ impl RtpPorts {
 
 /// The local address the kernel would use to reach `peer` (no packet is sent).
 pub fn local_ip_towards(peer: IpAddr) -> Option<IpAddr> {
-    let bind: SocketAddr = if peer.is_ipv4() {
-        "0.0.0.0:0".parse().ok()?
-    } else {
-        "[::]:0".parse().ok()?
-    };
+    let bind: SocketAddr = if peer.is_ipv4() { "0.0.0.0:0".parse().ok()? } else { "[::]:0".parse().ok()? };
     let s = UdpSocket::bind(bind).ok()?;
     s.connect(SocketAddr::new(peer, 9)).ok()?;
     s.local_addr().ok().map(|a| a.ip())

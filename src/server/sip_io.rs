@@ -49,17 +49,9 @@ pub struct SipSockets {
 
 const MAX_MESSAGE: usize = 65_535;
 
-pub async fn run(
-    shared: Arc<Shared>,
-    sockets: SipSockets,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let t1 = Duration::from_millis(shared.cfg.sip.t1_ms);
-    let timers = Timers {
-        t1,
-        t2: Duration::from_secs(4).max(t1 * 8),
-        ..Timers::default()
-    };
+    let timers = Timers { t1, t2: Duration::from_secs(4).max(t1 * 8), ..Timers::default() };
     let mut ep = Endpoint::new(timers, rand::random());
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<SipCommand>();
     let (stream_tx, mut stream_rx) = mpsc::unbounded_channel::<StreamInput>();
@@ -84,14 +76,7 @@ pub async fn run(
             let mut progressed = false;
             while let Some(ev) = ep.poll_event() {
                 progressed = true;
-                handle_event(
-                    &shared,
-                    &mut ep,
-                    &mut calls,
-                    &cmd_tx,
-                    ev,
-                    to_std(Instant::now()),
-                );
+                handle_event(&shared, &mut ep, &mut calls, &cmd_tx, ev, to_std(Instant::now()));
             }
             while let Some(t) = ep.poll_transmit() {
                 progressed = true;
@@ -207,11 +192,7 @@ fn handle_event(
         }
         Event::Confirmed { call, ack_body } => (call, CallEvent::Confirmed { ack_body }),
         Event::ReInvite { call, offer } => (call, CallEvent::ReInvite(offer)),
-        Event::Info {
-            call,
-            content_type,
-            body,
-        } => (call, CallEvent::Info { content_type, body }),
+        Event::Info { call, content_type, body } => (call, CallEvent::Info { content_type, body }),
         Event::Refer { call, outcome } => (call, CallEvent::Refer(outcome)),
         Event::Ended { call, reason } => (call, CallEvent::Ended(reason)),
     };
@@ -237,11 +218,7 @@ fn incoming_call(
         from_uri: uri_of(invite.header("From").unwrap_or("")),
         to_uri: uri_of(invite.header("To").unwrap_or("")),
         remote_addr: peer.addr.to_string(),
-        transport: if peer.transport.reliable() {
-            "tcp".into()
-        } else {
-            "udp".into()
-        },
+        transport: if peer.transport.reliable() { "tcp".into() } else { "udp".into() },
         started_ms: now_ms(),
         ..Default::default()
     };
@@ -280,14 +257,11 @@ fn incoming_call(
         None => None,
     };
     let local_ip = local_media_ip(shared, peer.addr.ip());
-    let sock = match shared.ports.bind(if shared.cfg.sip.bind.is_unspecified() {
-        shared.cfg.sip.bind
-    } else {
-        local_ip
-    }) {
-        Ok(s) => s,
-        Err(e) => return refuse(ep, 503, e.to_string()),
-    };
+    let sock =
+        match shared.ports.bind(if shared.cfg.sip.bind.is_unspecified() { shared.cfg.sip.bind } else { local_ip }) {
+            Ok(s) => s,
+            Err(e) => return refuse(ep, 503, e.to_string()),
+        };
     let sock = match tokio::net::UdpSocket::from_std(sock) {
         Ok(s) => s,
         Err(e) => return refuse(ep, 503, e.to_string()),
@@ -296,21 +270,8 @@ fn incoming_call(
     let (tx, rx) = mpsc::unbounded_channel();
     calls.insert(h, tx);
     shared.store.call_started(record.clone());
-    let setup = CallSetup {
-        handle: h,
-        record,
-        offer,
-        negotiated,
-        local_ip,
-        socket: sock,
-    };
-    tokio::spawn(call::run(
-        shared.clone(),
-        setup,
-        cmd_tx.clone(),
-        rx,
-        span.clone(),
-    ));
+    let setup = CallSetup { handle: h, record, offer, negotiated, local_ip, socket: sock };
+    tokio::spawn(call::run(shared.clone(), setup, cmd_tx.clone(), rx, span.clone()));
 }
 
 fn local_media_ip(shared: &Shared, peer: IpAddr) -> IpAddr {

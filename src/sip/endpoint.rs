@@ -121,11 +121,7 @@ pub struct Timers {
 
 impl Default for Timers {
     fn default() -> Self {
-        Timers {
-            t1: Duration::from_millis(500),
-            t2: Duration::from_secs(4),
-            t4: Duration::from_secs(5),
-        }
+        Timers { t1: Duration::from_millis(500), t2: Duration::from_secs(4), t4: Duration::from_secs(5) }
     }
 }
 
@@ -245,11 +241,7 @@ impl Endpoint {
 
     /// Number of transaction and call entries held (for leak checks).
     pub fn state_size(&self) -> (usize, usize, usize) {
-        (
-            self.calls.len(),
-            self.server_txs.len(),
-            self.client_txs.len(),
-        )
+        (self.calls.len(), self.server_txs.len(), self.client_txs.len())
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -296,30 +288,25 @@ impl Endpoint {
         }
     }
 
-    fn handle_parse_error(&mut self, _now: Instant, peer: Peer, e: ParseError) {
+    fn handle_parse_error(&mut self, _now: Instant, peer: Peer, e: Box<ParseError>) {
         tracing::debug!(error = %e, peer = %peer.addr, "malformed SIP message");
         // A 400 can only be routed back when there is a Via; a malformed
         // response or ACK is dropped silently (RFC 3261 §17.2.3, §18.1.2).
-        let Some(partial) = e.partial else { return };
+        let ParseError { kind, partial } = *e;
+        let Some(partial) = partial else { return };
         if partial.header("Via").is_none() {
             return;
         }
-        let is_ack = partial
-            .header("CSeq")
-            .map(|c| c.split_whitespace().nth(1) == Some("ACK"))
-            .unwrap_or(false);
+        let is_ack = partial.header("CSeq").map(|c| c.split_whitespace().nth(1) == Some("ACK")).unwrap_or(false);
         if is_ack {
             return;
         }
-        let code = match e.kind {
+        let code = match kind {
             super::message::ParseErrorKind::Version(_) => 505,
             _ => 400,
         };
         let mut r = partial.response(code, None);
-        r.start = StartLine::Response {
-            code,
-            reason: format!("{} ({})", super::message::reason_phrase(code), e.kind),
-        };
+        r.start = StartLine::Response { code, reason: format!("{} ({})", super::message::reason_phrase(code), kind) };
         // Response to a partial message: make sure the mandatory headers exist.
         for h in ["From", "To", "Call-ID"] {
             if r.header(h).is_none() {
@@ -352,10 +339,7 @@ impl Endpoint {
     }
 
     fn server_tx_key(msg: &Message) -> String {
-        let method = msg
-            .cseq()
-            .map(|(_, m)| m.as_str().to_string())
-            .unwrap_or_default();
+        let method = msg.cseq().map(|(_, m)| m.as_str().to_string()).unwrap_or_default();
         match msg.top_branch() {
             Some(b) if b.starts_with("z9hG4bK") => format!("{b}|{method}"),
             _ => format!(
@@ -387,23 +371,10 @@ impl Endpoint {
         // Remember the response so retransmitted requests get it again (Timer J).
         if req.method() != Some(&Method::Invite) && req.method() != Some(&Method::Ack) {
             let key = Self::server_tx_key(req);
-            let linger = if peer.transport.reliable() {
-                Duration::ZERO
-            } else {
-                self.timers_cfg.t1 * 64
-            };
+            let linger = if peer.transport.reliable() { Duration::ZERO } else { self.timers_cfg.t1 * 64 };
             if !linger.is_zero() {
                 let at = now + linger;
-                self.server_txs.insert(
-                    key.clone(),
-                    (
-                        ServerTx {
-                            peer,
-                            last_response: Some(bytes),
-                        },
-                        at,
-                    ),
-                );
+                self.server_txs.insert(key.clone(), (ServerTx { peer, last_response: Some(bytes) }, at));
                 self.schedule(at, TimerRef::ServerTx(key));
             }
         }
@@ -432,11 +403,7 @@ impl Endpoint {
         if method != Method::Ack && method != Method::Cancel {
             let unsupported: Vec<String> = msg
                 .headers_named("Require")
-                .flat_map(|v| {
-                    v.split(',')
-                        .map(|s| s.trim().to_string())
-                        .collect::<Vec<_>>()
-                })
+                .flat_map(|v| v.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>())
                 .filter(|opt| !opt.is_empty() && opt != "timer")
                 .collect();
             if !unsupported.is_empty() {
@@ -459,9 +426,7 @@ impl Endpoint {
             }
             Method::Info => self.handle_info(now, peer, msg),
             Method::Notify => self.handle_notify(now, peer, msg),
-            Method::Other(_) => {
-                self.respond(now, peer, &msg, 501, None, &[("Allow", ALLOW.to_string())])
-            }
+            Method::Other(_) => self.respond(now, peer, &msg, 501, None, &[("Allow", ALLOW.to_string())]),
             _ => self.respond(now, peer, &msg, 405, None, &[("Allow", ALLOW.to_string())]),
         }
     }
@@ -505,14 +470,9 @@ impl Endpoint {
         self.finish_response(&mut trying, peer);
         let trying = trying.to_bytes();
         self.send(peer, trying.clone());
-        let remote_target = msg
-            .header("Contact")
-            .map(uri_of)
-            .unwrap_or_else(|| uri_of(msg.header("From").unwrap_or("")));
-        let route_set = msg
-            .headers_named("Record-Route")
-            .flat_map(super::message::split_commas)
-            .collect();
+        let remote_target =
+            msg.header("Contact").map(uri_of).unwrap_or_else(|| uri_of(msg.header("From").unwrap_or("")));
+        let route_set = msg.headers_named("Record-Route").flat_map(super::message::split_commas).collect();
         let call = Call {
             call_id: msg.call_id().to_string(),
             local_party: format!("{};tag={}", msg.header("To").unwrap_or(""), local_tag),
@@ -541,11 +501,7 @@ impl Endpoint {
         self.by_call_id.insert(call.call_id.clone(), handle);
         self.by_invite_branch.insert(branch, handle);
         self.calls.insert(handle, call);
-        self.events.push_back(Event::IncomingCall {
-            call: handle,
-            invite: Box::new(msg),
-            peer,
-        });
+        self.events.push_back(Event::IncomingCall { call: handle, invite: Box::new(msg), peer });
     }
 
     fn handle_reinvite(&mut self, now: Instant, peer: Peer, msg: Message) {
@@ -577,25 +533,21 @@ impl Endpoint {
         let mut trying = msg.response(100, None);
         self.finish_response(&mut trying, peer);
         self.send(peer, trying.to_bytes());
-        self.events.push_back(Event::ReInvite {
-            call: h,
-            offer: Box::new(msg),
-        });
+        self.events.push_back(Event::ReInvite { call: h, offer: Box::new(msg) });
     }
 
     fn handle_ack(&mut self, now: Instant, msg: Message) {
         // ACK for a non-2xx final shares the INVITE's branch.
         let branch = msg.top_branch().unwrap_or_default();
-        if let Some(&h) = self.by_invite_branch.get(&branch) {
+        // Some UACs give that ACK a fresh branch: fall back to the Call-ID.
+        let by_branch = self.by_invite_branch.get(&branch).copied();
+        let rejected = by_branch.or_else(|| self.by_call_id.get(msg.call_id()).copied());
+        if let Some(h) = rejected {
             if let Some(call) = self.calls.get_mut(&h) {
                 if call.state == CallState::Rejected {
                     call.retrans_at = None;
                     // Timer I absorbs further ACK retransmissions, then the state goes.
-                    let linger = if call.peer.transport.reliable() {
-                        Duration::ZERO
-                    } else {
-                        self.timers_cfg.t4
-                    };
+                    let linger = if call.peer.transport.reliable() { Duration::ZERO } else { self.timers_cfg.t4 };
                     call.deadline = Some(now + linger);
                     self.schedule(now + linger, TimerRef::Call(h));
                     return;
@@ -612,10 +564,7 @@ impl Endpoint {
             call.state = CallState::Confirmed;
             call.retrans_at = None;
             call.deadline = None;
-            self.events.push_back(Event::Confirmed {
-                call: h,
-                ack_body: msg.body.clone(),
-            });
+            self.events.push_back(Event::Confirmed { call: h, ack_body: msg.body.clone() });
             if call.pending_bye {
                 self.send_bye(now, h);
             }
@@ -637,10 +586,7 @@ impl Endpoint {
         self.respond(now, peer, &msg, 200, Some(&local_tag), &[]);
         if early {
             self.final_reject(now, h, 487);
-            self.events.push_back(Event::Ended {
-                call: h,
-                reason: EndReason::Cancelled,
-            });
+            self.events.push_back(Event::Ended { call: h, reason: EndReason::Cancelled });
         }
     }
 
@@ -658,10 +604,7 @@ impl Endpoint {
         // Pending client transactions (a REFER) die with the dialog.
         self.client_txs.retain(|_, tx| tx.call != h);
         self.remove_call(h);
-        self.events.push_back(Event::Ended {
-            call: h,
-            reason: EndReason::RemoteBye,
-        });
+        self.events.push_back(Event::Ended { call: h, reason: EndReason::RemoteBye });
     }
 
     fn handle_info(&mut self, now: Instant, peer: Peer, msg: Message) {
@@ -681,11 +624,7 @@ impl Endpoint {
         }
         self.respond(now, peer, &msg, 200, None, &[]);
         if !msg.body.is_empty() {
-            self.events.push_back(Event::Info {
-                call: h,
-                content_type: ct,
-                body: msg.body_str().into_owned(),
-            });
+            self.events.push_back(Event::Info { call: h, content_type: ct, body: msg.body_str().into_owned() });
         }
     }
 
@@ -707,10 +646,7 @@ impl Endpoint {
             .and_then(|l| l.split_whitespace().next())
             .and_then(|c| c.parse::<u16>().ok());
         if let Some(code) = code {
-            self.events.push_back(Event::Refer {
-                call: h,
-                outcome: ReferOutcome::Progress(code),
-            });
+            self.events.push_back(Event::Refer { call: h, outcome: ReferOutcome::Progress(code) });
         }
     }
 
@@ -740,10 +676,7 @@ impl Endpoint {
                     let reported = call.ended_reported;
                     self.remove_call(tx.call);
                     if !reported {
-                        self.events.push_back(Event::Ended {
-                            call: tx.call,
-                            reason: EndReason::LocalBye,
-                        });
+                        self.events.push_back(Event::Ended { call: tx.call, reason: EndReason::LocalBye });
                     }
                 }
             }
@@ -751,15 +684,9 @@ impl Endpoint {
                 if let Some(call) = self.calls.get_mut(&tx.call) {
                     call.refer_pending = false;
                 }
-                let outcome = if (200..300).contains(&code) {
-                    ReferOutcome::Accepted
-                } else {
-                    ReferOutcome::Rejected(code)
-                };
-                self.events.push_back(Event::Refer {
-                    call: tx.call,
-                    outcome,
-                });
+                let outcome =
+                    if (200..300).contains(&code) { ReferOutcome::Accepted } else { ReferOutcome::Rejected(code) };
+                self.events.push_back(Event::Refer { call: tx.call, outcome });
             }
         }
     }
@@ -776,12 +703,7 @@ impl Endpoint {
             };
             match what {
                 TimerRef::ServerTx(key) => {
-                    if self
-                        .server_txs
-                        .get(&key)
-                        .map(|(_, exp)| *exp <= now)
-                        .unwrap_or(false)
-                    {
+                    if self.server_txs.get(&key).map(|(_, exp)| *exp <= now).unwrap_or(false) {
                         self.server_txs.remove(&key);
                     }
                 }
@@ -827,10 +749,7 @@ impl Endpoint {
                     call.state = CallState::Confirmed;
                     call.ended_reported = true;
                     self.send_bye(now, h);
-                    self.events.push_back(Event::Ended {
-                        call: h,
-                        reason: EndReason::AckTimeout,
-                    });
+                    self.events.push_back(Event::Ended { call: h, reason: EndReason::AckTimeout });
                 }
                 CallState::Rejected => {
                     // Timer H (no ACK) or Timer I (ACK absorbed): done.
@@ -876,7 +795,7 @@ impl Endpoint {
             return;
         };
         let mut r = call.invite.response(code, Some(&call.local_tag));
-        if code != 100 {
+        if (101..300).contains(&code) {
             r.push("Contact", Self::contact(call));
         }
         if (200..300).contains(&code) {
@@ -915,12 +834,7 @@ impl Endpoint {
     }
 
     pub fn ringing(&mut self, now: Instant, h: CallHandle) {
-        if self
-            .calls
-            .get(&h)
-            .map(|c| c.state == CallState::Early)
-            .unwrap_or(false)
-        {
+        if self.calls.get(&h).map(|c| c.state == CallState::Early).unwrap_or(false) {
             self.invite_response(now, h, 180, None);
         }
     }
@@ -928,12 +842,7 @@ impl Endpoint {
     /// Answers the call with 200 OK carrying `sdp`. Returns false when the
     /// call is gone (cancelled meanwhile).
     pub fn accept(&mut self, now: Instant, h: CallHandle, sdp: &str) -> bool {
-        if self
-            .calls
-            .get(&h)
-            .map(|c| c.state != CallState::Early)
-            .unwrap_or(true)
-        {
+        if self.calls.get(&h).map(|c| c.state != CallState::Early).unwrap_or(true) {
             return false;
         }
         if let Some(c) = self.calls.get_mut(&h) {
@@ -944,12 +853,7 @@ impl Endpoint {
     }
 
     fn final_reject(&mut self, now: Instant, h: CallHandle, code: u16) {
-        if self
-            .calls
-            .get(&h)
-            .map(|c| c.state != CallState::Early)
-            .unwrap_or(true)
-        {
+        if self.calls.get(&h).map(|c| c.state != CallState::Early).unwrap_or(true) {
             return;
         }
         if let Some(c) = self.calls.get_mut(&h) {
@@ -960,17 +864,9 @@ impl Endpoint {
 
     /// Refuses a call that has not been answered (e.g. 488 on no common codec).
     pub fn reject(&mut self, now: Instant, h: CallHandle, code: u16) {
-        if self
-            .calls
-            .get(&h)
-            .map(|c| c.state == CallState::Early)
-            .unwrap_or(false)
-        {
+        if self.calls.get(&h).map(|c| c.state == CallState::Early).unwrap_or(false) {
             self.final_reject(now, h, code);
-            self.events.push_back(Event::Ended {
-                call: h,
-                reason: EndReason::Rejected(code),
-            });
+            self.events.push_back(Event::Ended { call: h, reason: EndReason::Rejected(code) });
         }
     }
 
@@ -1010,15 +906,7 @@ impl Endpoint {
         call.local_cseq += 1;
         // Loose routing (RFC 3261 §12.2.1.1): Request-URI is the remote target, Route = route set.
         let mut m = Message::request(method.clone(), call.remote_target.clone());
-        m.push(
-            "Via",
-            format!(
-                "SIP/2.0/{} {};branch={};rport",
-                call.peer.transport.via_name(),
-                call.local,
-                branch
-            ),
-        );
+        m.push("Via", format!("SIP/2.0/{} {};branch={};rport", call.peer.transport.via_name(), call.local, branch));
         m.push("Max-Forwards", "70");
         m.push("From", call.local_party.clone());
         m.push("To", call.remote_party.clone());
@@ -1033,14 +921,7 @@ impl Endpoint {
         Some((m, branch))
     }
 
-    fn start_client_tx(
-        &mut self,
-        now: Instant,
-        h: CallHandle,
-        kind: ClientKind,
-        msg: Message,
-        branch: String,
-    ) {
+    fn start_client_tx(&mut self, now: Instant, h: CallHandle, kind: ClientKind, msg: Message, branch: String) {
         let Some(call) = self.calls.get(&h) else {
             return;
         };
@@ -1054,18 +935,7 @@ impl Endpoint {
             self.schedule(at, TimerRef::ClientTx(branch.clone()));
         }
         self.schedule(deadline, TimerRef::ClientTx(branch.clone()));
-        self.client_txs.insert(
-            branch,
-            ClientTx {
-                call: h,
-                kind,
-                peer,
-                bytes,
-                interval: t1,
-                retrans_at,
-                deadline,
-            },
-        );
+        self.client_txs.insert(branch, ClientTx { call: h, kind, peer, bytes, interval: t1, retrans_at, deadline });
     }
 
     fn send_bye(&mut self, now: Instant, h: CallHandle) {
@@ -1117,10 +987,7 @@ mod tests {
     use super::*;
 
     fn peer() -> Peer {
-        Peer {
-            transport: Transport::Udp,
-            addr: "127.0.0.1:5061".parse().expect("addr"),
-        }
+        Peer { transport: Transport::Udp, addr: "127.0.0.1:5061".parse().expect("addr") }
     }
 
     fn invite(branch: &str, call_id: &str) -> String {
@@ -1149,15 +1016,10 @@ Content-Length: 0\r\n\r\n"
 
     fn start_call(ep: &mut Endpoint, now: Instant) -> (CallHandle, String) {
         ep.handle_input(now, peer(), invite("z9hG4bK1", "c1").as_bytes());
-        let Some(Event::IncomingCall { call, .. }) = ep.poll_event() else {
-            panic!("no call")
-        };
+        let Some(Event::IncomingCall { call, .. }) = ep.poll_event() else { panic!("no call") };
         assert!(ep.accept(now, call, "v=0\r\n"));
         let out = drain(ep);
-        assert_eq!(
-            out.iter().map(|m| m.status()).collect::<Vec<_>>(),
-            vec![Some(100), Some(200)]
-        );
+        assert_eq!(out.iter().map(|m| m.status()).collect::<Vec<_>>(), vec![Some(100), Some(200)]);
         let tag = out[1].to_tag().expect("to tag");
         (call, tag)
     }
@@ -1178,16 +1040,8 @@ Content-Length: 0\r\n\r\n"
             }
         }
         let ms: Vec<u128> = sends.iter().map(|d| d.as_millis() / 10 * 10).collect();
-        assert_eq!(
-            ms,
-            vec![500, 1500, 3500, 7500],
-            "T1, then 2T1, 4T1, capped at T2"
-        );
-        ep.handle_input(
-            now,
-            peer(),
-            in_dialog("ACK", "z9hG4bK2", "c1", &tag, 1).as_bytes(),
-        );
+        assert_eq!(ms, vec![500, 1500, 3500, 7500], "T1, then 2T1, 4T1, capped at T2");
+        ep.handle_input(now, peer(), in_dialog("ACK", "z9hG4bK2", "c1", &tag, 1).as_bytes());
         assert!(matches!(ep.poll_event(), Some(Event::Confirmed { .. })));
         for _ in 0..100 {
             now += Duration::from_millis(100);
@@ -1205,13 +1059,7 @@ Content-Length: 0\r\n\r\n"
         assert_eq!(ep.poll_event(), None);
         drain(&mut ep);
         ep.handle_timeout(t0 + Duration::from_secs(32));
-        assert_eq!(
-            ep.poll_event(),
-            Some(Event::Ended {
-                call,
-                reason: EndReason::AckTimeout
-            })
-        );
+        assert_eq!(ep.poll_event(), Some(Event::Ended { call, reason: EndReason::AckTimeout }));
         let out = drain(&mut ep);
         assert!(out.iter().any(|m| m.method() == Some(&Method::Bye)));
     }
@@ -1233,36 +1081,18 @@ Content-Length: 0\r\n\r\n"
         let t0 = Instant::now();
         let mut ep = Endpoint::new(Timers::default(), 7);
         ep.handle_input(t0, peer(), invite("z9hG4bK1", "c1").as_bytes());
-        let Some(Event::IncomingCall { call, .. }) = ep.poll_event() else {
-            panic!()
-        };
+        let Some(Event::IncomingCall { call, .. }) = ep.poll_event() else { panic!() };
         ep.ringing(t0, call);
         drain(&mut ep);
-        let cancel = invite("z9hG4bK1", "c1")
-            .replace("INVITE sip", "CANCEL sip")
-            .replace("1 INVITE", "1 CANCEL");
+        let cancel = invite("z9hG4bK1", "c1").replace("INVITE sip", "CANCEL sip").replace("1 INVITE", "1 CANCEL");
         ep.handle_input(t0, peer(), cancel.as_bytes());
         let out = drain(&mut ep);
-        assert_eq!(
-            out.iter().map(|m| m.status()).collect::<Vec<_>>(),
-            vec![Some(200), Some(487)]
-        );
-        assert_eq!(
-            ep.poll_event(),
-            Some(Event::Ended {
-                call,
-                reason: EndReason::Cancelled
-            })
-        );
-        assert!(
-            !ep.accept(t0, call, "v=0"),
-            "a cancelled call cannot be answered"
-        );
+        assert_eq!(out.iter().map(|m| m.status()).collect::<Vec<_>>(), vec![Some(200), Some(487)]);
+        assert_eq!(ep.poll_event(), Some(Event::Ended { call, reason: EndReason::Cancelled }));
+        assert!(!ep.accept(t0, call, "v=0"), "a cancelled call cannot be answered");
         ep.handle_timeout(t0 + Duration::from_millis(500));
         assert_eq!(drain(&mut ep)[0].status(), Some(487), "Timer G retransmits");
-        let ack = invite("z9hG4bK1", "c1")
-            .replace("INVITE sip", "ACK sip")
-            .replace("1 INVITE", "1 ACK");
+        let ack = invite("z9hG4bK1", "c1").replace("INVITE sip", "ACK sip").replace("1 INVITE", "1 ACK");
         ep.handle_input(t0 + Duration::from_millis(600), peer(), ack.as_bytes());
         ep.handle_timeout(t0 + Duration::from_secs(6));
         assert!(drain(&mut ep).is_empty());
@@ -1274,28 +1104,14 @@ Content-Length: 0\r\n\r\n"
         let t0 = Instant::now();
         let mut ep = Endpoint::new(Timers::default(), 7);
         let (call, tag) = start_call(&mut ep, t0);
-        ep.handle_input(
-            t0,
-            peer(),
-            in_dialog("ACK", "z9hG4bK2", "c1", &tag, 1).as_bytes(),
-        );
+        ep.handle_input(t0, peer(), in_dialog("ACK", "z9hG4bK2", "c1", &tag, 1).as_bytes());
         ep.poll_event();
         let bye = in_dialog("BYE", "z9hG4bK3", "c1", &tag, 2);
         ep.handle_input(t0, peer(), bye.as_bytes());
-        assert_eq!(
-            ep.poll_event(),
-            Some(Event::Ended {
-                call,
-                reason: EndReason::RemoteBye
-            })
-        );
+        assert_eq!(ep.poll_event(), Some(Event::Ended { call, reason: EndReason::RemoteBye }));
         assert_eq!(drain(&mut ep)[0].status(), Some(200));
         ep.handle_input(t0, peer(), bye.as_bytes());
-        assert_eq!(
-            drain(&mut ep)[0].status(),
-            Some(200),
-            "retransmission answered from the transaction"
-        );
+        assert_eq!(drain(&mut ep)[0].status(), Some(200), "retransmission answered from the transaction");
         assert_eq!(ep.poll_event(), None);
         ep.handle_timeout(t0 + Duration::from_secs(33));
         assert_eq!(ep.state_size(), (0, 0, 0), "nothing kept per finished call");
@@ -1306,11 +1122,7 @@ Content-Length: 0\r\n\r\n"
         let t0 = Instant::now();
         let mut ep = Endpoint::new(Timers::default(), 7);
         let (call, tag) = start_call(&mut ep, t0);
-        ep.handle_input(
-            t0,
-            peer(),
-            in_dialog("ACK", "z9hG4bK2", "c1", &tag, 1).as_bytes(),
-        );
+        ep.handle_input(t0, peer(), in_dialog("ACK", "z9hG4bK2", "c1", &tag, 1).as_bytes());
         ep.poll_event();
         assert!(ep.refer(t0, call, "sip:agent@127.0.0.1:5070"));
         let refer = drain(&mut ep).remove(0);
@@ -1318,26 +1130,14 @@ Content-Length: 0\r\n\r\n"
         assert_eq!(refer.header("Refer-To"), Some("<sip:agent@127.0.0.1:5070>"));
         let resp = refer.response(202, None);
         ep.handle_input(t0, peer(), &resp.to_bytes());
-        assert_eq!(
-            ep.poll_event(),
-            Some(Event::Refer {
-                call,
-                outcome: ReferOutcome::Accepted
-            })
-        );
+        assert_eq!(ep.poll_event(), Some(Event::Refer { call, outcome: ReferOutcome::Accepted }));
         let notify = in_dialog("NOTIFY", "z9hG4bK9", "c1", &tag, 2).replace(
             "Content-Length: 0\r\n",
             "Event: refer\r\nContent-Type: message/sipfrag\r\nContent-Length: 16\r\n",
         ) + "SIP/2.0 200 OK\r\n";
         ep.handle_input(t0, peer(), notify.as_bytes());
         assert_eq!(drain(&mut ep)[0].status(), Some(200));
-        assert_eq!(
-            ep.poll_event(),
-            Some(Event::Refer {
-                call,
-                outcome: ReferOutcome::Progress(200)
-            })
-        );
+        assert_eq!(ep.poll_event(), Some(Event::Refer { call, outcome: ReferOutcome::Progress(200) }));
     }
 
     #[test]
@@ -1345,11 +1145,7 @@ Content-Length: 0\r\n\r\n"
         let t0 = Instant::now();
         let mut ep = Endpoint::new(Timers::default(), 7);
         let (call, tag) = start_call(&mut ep, t0);
-        ep.handle_input(
-            t0,
-            peer(),
-            in_dialog("ACK", "z9hG4bK2", "c1", &tag, 1).as_bytes(),
-        );
+        ep.handle_input(t0, peer(), in_dialog("ACK", "z9hG4bK2", "c1", &tag, 1).as_bytes());
         ep.poll_event();
         ep.refer(t0, call, "sip:agent@x");
         let mut now = t0;
@@ -1357,18 +1153,9 @@ Content-Length: 0\r\n\r\n"
             now += Duration::from_millis(50);
             ep.handle_timeout(now);
         }
-        let refers = drain(&mut ep)
-            .iter()
-            .filter(|m| m.method() == Some(&Method::Refer))
-            .count();
+        let refers = drain(&mut ep).iter().filter(|m| m.method() == Some(&Method::Refer)).count();
         assert!(refers >= 8, "Timer E retransmitted the REFER ({refers})");
-        assert_eq!(
-            ep.poll_event(),
-            Some(Event::Refer {
-                call,
-                outcome: ReferOutcome::Rejected(408)
-            })
-        );
+        assert_eq!(ep.poll_event(), Some(Event::Refer { call, outcome: ReferOutcome::Rejected(408) }));
     }
 
     #[test]
@@ -1376,22 +1163,12 @@ Content-Length: 0\r\n\r\n"
         let t0 = Instant::now();
         let mut ep = Endpoint::new(Timers::default(), 7);
         let mk = |m: &str, b: &str| in_dialog(m, b, "zz", "nosuch", 1);
-        let cases = [
-            ("BYE", 481),
-            ("REGISTER", 405),
-            ("SUBSCRIBE", 405),
-            ("FOO", 501),
-            ("OPTIONS", 200),
-        ];
+        let cases = [("BYE", 481), ("REGISTER", 405), ("SUBSCRIBE", 405), ("FOO", 501), ("OPTIONS", 200)];
         for (i, (m, code)) in cases.iter().enumerate() {
             ep.handle_input(t0, peer(), mk(m, &format!("z9hG4bKm{i}")).as_bytes());
             assert_eq!(drain(&mut ep)[0].status(), Some(*code), "{m}");
         }
-        ep.handle_input(
-            t0,
-            peer(),
-            b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKq\r\nCSeq: x\r\n\r\n",
-        );
+        ep.handle_input(t0, peer(), b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKq\r\nCSeq: x\r\n\r\n");
         assert_eq!(drain(&mut ep)[0].status(), Some(400));
         ep.handle_input(t0, peer(), b"\x00\x01garbage");
         assert!(drain(&mut ep).is_empty(), "no Via, nothing to answer");
@@ -1412,17 +1189,9 @@ Content-Length: 0\r\n\r\n"
         let t0 = Instant::now();
         let mut ep = Endpoint::new(Timers::default(), 7);
         let (call, tag) = start_call(&mut ep, t0);
-        ep.handle_input(
-            t0,
-            peer(),
-            in_dialog("ACK", "z9hG4bK2", "c1", &tag, 1).as_bytes(),
-        );
+        ep.handle_input(t0, peer(), in_dialog("ACK", "z9hG4bK2", "c1", &tag, 1).as_bytes());
         ep.poll_event();
-        ep.handle_input(
-            t0,
-            peer(),
-            in_dialog("INVITE", "z9hG4bK5", "c1", &tag, 2).as_bytes(),
-        );
+        ep.handle_input(t0, peer(), in_dialog("INVITE", "z9hG4bK5", "c1", &tag, 2).as_bytes());
         assert!(matches!(ep.poll_event(), Some(Event::ReInvite { .. })));
         ep.answer_reinvite(t0, call, Ok("v=0\r\n".into()));
         let out = drain(&mut ep);

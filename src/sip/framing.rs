@@ -19,10 +19,7 @@ pub struct StreamFramer {
 
 impl StreamFramer {
     pub fn new(max_message: usize) -> Self {
-        StreamFramer {
-            buf: Vec::new(),
-            max: max_message,
-        }
+        StreamFramer { buf: Vec::new(), max: max_message }
     }
 
     pub fn push(&mut self, data: &[u8]) {
@@ -32,11 +29,7 @@ impl StreamFramer {
     /// Next complete message, `Ok(None)` when more bytes are needed. After
     /// an error the stream cannot be resynchronised: close the connection.
     pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FramingError> {
-        let skip = self
-            .buf
-            .iter()
-            .take_while(|b| **b == b'\r' || **b == b'\n')
-            .count();
+        let skip = self.buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
         self.buf.drain(..skip);
         let Some(head_end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") else {
             if self.buf.len() > self.max {

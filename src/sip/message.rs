@@ -121,7 +121,7 @@ pub enum ParseErrorKind {
 #[error("{kind}")]
 pub struct ParseError {
     pub kind: ParseErrorKind,
-    pub partial: Option<Message>,
+    pub partial: Option<Box<Message>>,
 }
 
 /// Canonical long name of a (possibly compact) header name.
@@ -157,8 +157,8 @@ pub fn canonical_name(name: &str) -> String {
 impl Message {
     /// Parses one complete message (a UDP datagram, or a frame cut by
     /// [`super::framing`] on a stream transport).
-    pub fn parse(buf: &[u8]) -> Result<Message, ParseError> {
-        let fail = |kind, partial| Err(ParseError { kind, partial });
+    pub fn parse(buf: &[u8]) -> Result<Message, Box<ParseError>> {
+        let fail = |kind, partial: Option<Message>| Err(Box::new(ParseError { kind, partial: partial.map(Box::new) }));
         let (head_end, body_start) = match find_head_end(buf) {
             Some(x) => x,
             None => return fail(ParseErrorKind::Incomplete, None),
@@ -174,9 +174,7 @@ impl Message {
                 continue;
             }
             match line.split_once(':') {
-                Some((name, value))
-                    if !name.trim().is_empty() && name.trim().bytes().all(is_token_char) =>
-                {
+                Some((name, value)) if !name.trim().is_empty() && name.trim().bytes().all(is_token_char) => {
                     let name = canonical_name(name.trim());
                     // Comma-separated Via values are distinct header field values.
                     if name == "Via" {
@@ -195,21 +193,14 @@ impl Message {
             Ok(s) => s,
             Err(kind) => {
                 let partial = Message {
-                    start: StartLine::Response {
-                        code: 0,
-                        reason: String::new(),
-                    },
+                    start: StartLine::Response { code: 0, reason: String::new() },
                     headers,
                     body: Vec::new(),
                 };
                 return fail(kind, Some(partial));
             }
         };
-        let mut msg = Message {
-            start,
-            headers,
-            body: Vec::new(),
-        };
+        let mut msg = Message { start, headers, body: Vec::new() };
         if let Some(kind) = header_err {
             return fail(kind, Some(msg));
         }
@@ -218,23 +209,12 @@ impl Message {
         let body_len = match msg.header("Content-Length") {
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) => n,
-                Err(_) => {
-                    return fail(
-                        ParseErrorKind::BadHeader("Content-Length".into()),
-                        Some(msg),
-                    )
-                }
+                Err(_) => return fail(ParseErrorKind::BadHeader("Content-Length".into()), Some(msg)),
             },
             None => rest.len(),
         };
         if rest.len() < body_len {
-            return fail(
-                ParseErrorKind::ShortBody {
-                    got: rest.len(),
-                    want: body_len,
-                },
-                Some(msg),
-            );
+            return fail(ParseErrorKind::ShortBody { got: rest.len(), want: body_len }, Some(msg));
         }
         msg.body = rest[..body_len].to_vec();
         for required in ["Via", "From", "To", "Call-ID", "CSeq"] {
@@ -247,24 +227,14 @@ impl Message {
         };
         if let StartLine::Request { method, .. } = &msg.start {
             if *method != cseq_method {
-                return fail(
-                    ParseErrorKind::BadHeader("CSeq method differs from request method".into()),
-                    Some(msg),
-                );
+                return fail(ParseErrorKind::BadHeader("CSeq method differs from request method".into()), Some(msg));
             }
         }
         Ok(msg)
     }
 
     pub fn request(method: Method, uri: impl Into<String>) -> Message {
-        Message {
-            start: StartLine::Request {
-                method,
-                uri: uri.into(),
-            },
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
+        Message { start: StartLine::Request { method, uri: uri.into() }, headers: Vec::new(), body: Vec::new() }
     }
 
     pub fn method(&self) -> Option<&Method> {
@@ -283,17 +253,11 @@ impl Message {
 
     /// First value of a header (name compared case-insensitively, canonical form).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
@@ -335,13 +299,7 @@ impl Message {
     }
 
     pub fn content_type(&self) -> Option<String> {
-        self.header("Content-Type").map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        self.header("Content-Type").map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
     }
 
     pub fn body_str(&self) -> std::borrow::Cow<'_, str> {
@@ -353,10 +311,7 @@ impl Message {
     /// `tag` to To when given and absent.
     pub fn response(&self, code: u16, to_tag: Option<&str>) -> Message {
         let mut r = Message {
-            start: StartLine::Response {
-                code,
-                reason: reason_phrase(code).to_string(),
-            },
+            start: StartLine::Response { code, reason: reason_phrase(code).to_string() },
             headers: Vec::new(),
             body: Vec::new(),
         };
@@ -373,9 +328,7 @@ impl Message {
                     }
                     r.headers.push((n.clone(), v));
                 }
-                "Record-Route" if (200..300).contains(&code) => {
-                    r.headers.push((n.clone(), v.clone()))
-                }
+                "Record-Route" if (200..300).contains(&code) => r.headers.push((n.clone(), v.clone())),
                 _ => {}
             }
         }
@@ -458,9 +411,7 @@ pub fn param(value: &str, name: &str) -> Option<String> {
     };
     tail.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        k.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().trim_matches('"').to_string())
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().trim_matches('"').to_string())
     })
 }
 
@@ -479,9 +430,7 @@ fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
     if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
         return Some((i, i + 4));
     }
-    buf.windows(2)
-        .position(|w| w == b"\n\n")
-        .map(|i| (i, i + 2))
+    buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, i + 2))
 }
 
 fn unfold(head: &str) -> Vec<String> {
@@ -508,18 +457,13 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseErrorKind> {
         if version != "2.0" {
             return Err(ParseErrorKind::Version(truncate(version, 16)));
         }
-        let code = parts
-            .next()
-            .and_then(|c| c.parse::<u16>().ok())
-            .filter(|c| (100..700).contains(c))
-            .ok_or_else(bad)?;
+        let code =
+            parts.next().and_then(|c| c.parse::<u16>().ok()).filter(|c| (100..700).contains(c)).ok_or_else(bad)?;
         let reason = parts.next().unwrap_or("").to_string();
         return Ok(StartLine::Response { code, reason });
     }
     let mut parts = line.split(' ');
-    let (Some(m), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(m), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
     };
     let method = Method::parse(m).ok_or_else(bad)?;
@@ -529,10 +473,7 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseErrorKind> {
     if version != "SIP/2.0" {
         return Err(ParseErrorKind::Version(truncate(version, 16)));
     }
-    Ok(StartLine::Request {
-        method,
-        uri: uri.to_string(),
-    })
+    Ok(StartLine::Request { method, uri: uri.to_string() })
 }
 
 pub fn reason_phrase(code: u16) -> &'static str {
@@ -594,15 +535,9 @@ Content-Length: 4\r\n\r\nv=0\n";
 
     #[test]
     fn uri_params_are_not_header_params() {
-        assert_eq!(
-            param("<sip:a@b;tag=no>;tag=yes", "tag").as_deref(),
-            Some("yes")
-        );
+        assert_eq!(param("<sip:a@b;tag=no>;tag=yes", "tag").as_deref(), Some("yes"));
         assert_eq!(param("<sip:a@b;tag=no>", "tag"), None);
-        assert_eq!(
-            uri_of("\"A\" <sip:a@b;transport=udp>;tag=1"),
-            "sip:a@b;transport=udp"
-        );
+        assert_eq!(uri_of("\"A\" <sip:a@b;transport=udp>;tag=1"), "sip:a@b;transport=udp");
     }
 
     #[test]
@@ -624,22 +559,14 @@ Content-Length: 4\r\n\r\nv=0\n";
     #[test]
     fn cseq_method_mismatch_and_short_body_are_errors() {
         let raw = INVITE.replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
-        assert!(matches!(
-            Message::parse(raw.as_bytes()).unwrap_err().kind,
-            ParseErrorKind::BadHeader(_)
-        ));
+        assert!(matches!(Message::parse(raw.as_bytes()).unwrap_err().kind, ParseErrorKind::BadHeader(_)));
         let raw = INVITE.replace("Content-Length: 4", "Content-Length: 40");
-        assert!(matches!(
-            Message::parse(raw.as_bytes()).unwrap_err().kind,
-            ParseErrorKind::ShortBody { .. }
-        ));
+        assert!(matches!(Message::parse(raw.as_bytes()).unwrap_err().kind, ParseErrorKind::ShortBody { .. }));
     }
 
     #[test]
     fn unknown_method_is_kept() {
-        let raw = INVITE
-            .replace("INVITE sip", "FOO sip")
-            .replace("1 INVITE", "1 FOO");
+        let raw = INVITE.replace("INVITE sip", "FOO sip").replace("1 INVITE", "1 FOO");
         let m = Message::parse(raw.as_bytes()).expect("parse");
         assert_eq!(m.method(), Some(&Method::Other("FOO".into())));
     }

@@ -34,11 +34,7 @@ pub struct CallRecord {
 
 enum Op {
     Start(CallRecord),
-    Answer {
-        call_id: String,
-        at_ms: i64,
-        codec: String,
-    },
+    Answer { call_id: String, at_ms: i64, codec: String },
     Finish(CallRecord),
     Flush(mpsc::Sender<()>),
 }
@@ -89,22 +85,14 @@ impl Store {
     pub fn start(path: &Path) -> rusqlite::Result<(Store, StoreWriter)> {
         let conn = open(path)?;
         // A record left without an end by a crash is closed as such at start-up.
-        conn.execute(
-            "UPDATE calls SET outcome = COALESCE(outcome, 'interrupted') WHERE ended_ms IS NULL",
-            [],
-        )?;
+        conn.execute("UPDATE calls SET outcome = COALESCE(outcome, 'interrupted') WHERE ended_ms IS NULL", [])?;
         let (tx, rx) = mpsc::channel::<Op>();
         let path: PathBuf = path.to_path_buf();
         let handle = std::thread::Builder::new()
             .name("sori-store".into())
             .spawn(move || writer(conn, rx, path))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        Ok((
-            Store { tx },
-            StoreWriter {
-                handle: Some(handle),
-            },
-        ))
+        Ok((Store { tx }, StoreWriter { handle: Some(handle) }))
     }
 
     pub fn call_started(&self, rec: CallRecord) {
@@ -112,11 +100,7 @@ impl Store {
     }
 
     pub fn call_answered(&self, call_id: &str, at_ms: i64, codec: &str) {
-        let _ = self.tx.send(Op::Answer {
-            call_id: call_id.to_string(),
-            at_ms,
-            codec: codec.to_string(),
-        });
+        let _ = self.tx.send(Op::Answer { call_id: call_id.to_string(), at_ms, codec: codec.to_string() });
     }
 
     pub fn call_finished(&self, rec: CallRecord) {
@@ -164,11 +148,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
                             params![r.call_id, r.from_uri, r.to_uri, r.remote_addr, r.transport, r.started_ms],
                         )?;
                     }
-                    Op::Answer {
-                        call_id,
-                        at_ms,
-                        codec,
-                    } => {
+                    Op::Answer { call_id, at_ms, codec } => {
                         tx.execute(
                             "UPDATE calls SET answered_ms = ?2, codec = ?3 WHERE call_id = ?1",
                             params![call_id, at_ms, codec],
@@ -241,10 +221,7 @@ pub fn recent(path: &Path, limit: usize) -> rusqlite::Result<Vec<CallRecord>> {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -256,12 +233,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let db = dir.path().join("calls.sqlite");
         let (store, writer) = Store::start(&db).expect("start");
-        let rec = CallRecord {
-            call_id: "c1".into(),
-            from_uri: "sip:a@b".into(),
-            started_ms: 1,
-            ..Default::default()
-        };
+        let rec = CallRecord { call_id: "c1".into(), from_uri: "sip:a@b".into(), started_ms: 1, ..Default::default() };
         store.call_started(rec.clone());
         store.call_answered("c1", 2, "PCMU");
         let done = CallRecord {
@@ -277,10 +249,7 @@ mod tests {
         // Read from another connection while the writer still holds its own.
         let got = recent(&db, 10).expect("read");
         assert_eq!(got, vec![done]);
-        let mode: String = open(&db)
-            .expect("open")
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .expect("pragma");
+        let mode: String = open(&db).expect("open").query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("pragma");
         assert_eq!(mode, "wal");
         drop(store);
         writer.join();
@@ -291,20 +260,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let db = dir.path().join("calls.sqlite");
         let (store, writer) = Store::start(&db).expect("start");
-        store.call_started(CallRecord {
-            call_id: "c2".into(),
-            started_ms: 5,
-            ..Default::default()
-        });
+        store.call_started(CallRecord { call_id: "c2".into(), started_ms: 5, ..Default::default() });
         store.flush();
         drop(store);
         writer.join();
         let (store, writer) = Store::start(&db).expect("restart");
         drop(store);
         writer.join();
-        assert_eq!(
-            recent(&db, 1).expect("read")[0].outcome.as_deref(),
-            Some("interrupted")
-        );
+        assert_eq!(recent(&db, 1).expect("read")[0].outcome.as_deref(), Some("interrupted"));
     }
 }

@@ -4,9 +4,7 @@
 //! cardinals (65세 → 육십오세).
 
 /// Numbers read digit by digit: hotline and emergency numbers.
-const SERVICE_NUMBERS: &[&str] = &[
-    "1339", "119", "112", "120", "129", "1366", "1388", "1393", "1577",
-];
+const SERVICE_NUMBERS: &[&str] = &["1339", "119", "112", "120", "129", "1366", "1388", "1393", "1577"];
 
 const DIGITS: [&str; 10] = ["공", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구"];
 
@@ -26,12 +24,8 @@ pub fn normalize(text: &str) -> String {
             }
             let token: String = chars[start..i].iter().filter(|c| **c != ',').collect();
             // Phone numbers with dashes: read every group digit by digit.
-            let phone_like = i < chars.len()
-                && chars[i] == '-'
-                && chars
-                    .get(i + 1)
-                    .map(|c| c.is_ascii_digit())
-                    .unwrap_or(false);
+            let phone_like =
+                i < chars.len() && chars[i] == '-' && chars.get(i + 1).map(|c| c.is_ascii_digit()).unwrap_or(false);
             if SERVICE_NUMBERS.contains(&token.as_str())
                 || phone_like
                 || phone_run
@@ -59,11 +53,7 @@ pub fn normalize(text: &str) -> String {
 }
 
 pub fn digit_by_digit(digits: &str) -> String {
-    digits
-        .chars()
-        .filter_map(|c| c.to_digit(10))
-        .map(|d| DIGITS[d as usize])
-        .collect()
+    digits.chars().filter_map(|c| c.to_digit(10)).map(|d| DIGITS[d as usize]).collect()
 }
 
 /// Sino-Korean reading of a non-negative integer (up to 10^16 − 1).
@@ -112,10 +102,7 @@ mod tests {
 
     #[test]
     fn hotline_numbers_are_read_digit_by_digit() {
-        assert_eq!(
-            normalize("질병관리청 1339 콜센터"),
-            "질병관리청 일삼삼구 콜센터"
-        );
+        assert_eq!(normalize("질병관리청 1339 콜센터"), "질병관리청 일삼삼구 콜센터");
         assert_eq!(normalize("119에 전화하세요"), "일일구에 전화하세요");
     }
 

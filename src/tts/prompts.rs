@@ -38,18 +38,14 @@ fn cache_path(dir: &Path, tts_id: &str, text: &str) -> PathBuf {
 /// short tail of silence so consecutive prompts do not run together.
 pub fn render(tts: &dyn Tts, text: &str) -> Result<Vec<i16>, TtsError> {
     let audio = tts.synthesize(&normalize(text))?;
-    let mut pcm =
-        resample(&audio.samples, audio.sample_rate, TELEPHONE_RATE).map_err(TtsError::Audio)?;
+    let mut pcm = resample(&audio.samples, audio.sample_rate, TELEPHONE_RATE).map_err(TtsError::Audio)?;
     let peak = pcm.iter().fold(0f32, |m, s| m.max(s.abs()));
     if peak > 1e-4 {
         let gain = 0.707 / peak;
         pcm.iter_mut().for_each(|s| *s *= gain);
     }
     pcm.extend(std::iter::repeat_n(0.0, (TELEPHONE_RATE / 5) as usize));
-    Ok(pcm
-        .iter()
-        .map(|s| (s.clamp(-1.0, 1.0) * 32767.0) as i16)
-        .collect())
+    Ok(pcm.iter().map(|s| (s.clamp(-1.0, 1.0) * 32767.0) as i16).collect())
 }
 
 fn load_cached(path: &Path) -> Option<Vec<i16>> {
@@ -90,9 +86,9 @@ pub fn render_all(
     let id = tts.id();
     let mut set = PromptSet::default();
     let mut rendered = 0;
-    let results: Vec<Result<(String, Vec<i16>, bool), TtsError>> = std::thread::scope(|s| {
-        let chunks: Vec<&[(String, String)]> =
-            prompts.chunks(prompts.len().div_ceil(2).max(1)).collect();
+    type Rendered = Result<(String, Vec<i16>, bool), TtsError>;
+    let results: Vec<Rendered> = std::thread::scope(|s| {
+        let chunks: Vec<&[(String, String)]> = prompts.chunks(prompts.len().div_ceil(2).max(1)).collect();
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|chunk| {
@@ -115,11 +111,7 @@ pub fn render_all(
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![Err(TtsError::Engine("render thread panicked".into()))]
-                })
-            })
+            .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(TtsError::Engine("render thread panicked".into()))]))
             .collect()
     });
     for r in results {

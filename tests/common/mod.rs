@@ -1,0 +1,238 @@
+//! Test harness: starts a real `sori serve` on free loopback ports with a
+//! temporary config, and runs real peers (SIPp, baresip) against it.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Sori {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub sip_port: u16,
+    pub http_port: u16,
+    pub config: PathBuf,
+}
+
+/// A UDP+TCP port free on loopback right now (and its successor for media).
+pub fn free_port() -> u16 {
+    loop {
+        let u = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = u.local_addr().expect("addr").port();
+        if port % 2 == 1 || port > 65000 {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Prompt audio is shared by all tests (rendering is deterministic and cached by text).
+pub fn prompt_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("prompt-cache")
+}
+
+pub struct Options {
+    pub ring_ms: u64,
+    pub dialplan: PathBuf,
+    pub extra: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { ring_ms: 0, dialplan: repo().join("dialplan/1339.toml"), extra: String::new() }
+    }
+}
+
+impl Sori {
+    pub fn start(opts: Options) -> Sori {
+        let dir = tempfile::tempdir().expect("tmpdir");
+        let sip_port = free_port();
+        let http_port = free_port();
+        // A private RTP range per instance so parallel tests never collide.
+        let rtp_min = 20000 + (sip_port % 400) as u32 * 100;
+        let config = dir.path().join("sori.toml");
+        let text = format!(
+            "[sip]\nbind = \"127.0.0.1\"\nport = {sip_port}\nring_ms = {ring}\n\n[rtp]\nport_min = {rtp_min}\nport_max = {rtp_max}\n\n\
+             [dialplan]\npath = \"{dp}\"\n\n[tts]\ncache_dir = \"{cache}\"\n\n[store]\npath = \"calls.sqlite\"\n\n\
+             [log]\nlevel = \"sori=debug,info\"\n\n[http]\nbind = \"127.0.0.1:{http_port}\"\n{extra}",
+            ring = opts.ring_ms,
+            rtp_max = rtp_min + 98,
+            dp = opts.dialplan.display(),
+            cache = prompt_cache().display(),
+            extra = opts.extra,
+        );
+        std::fs::write(&config, text).expect("write config");
+        let log = std::fs::File::create(dir.path().join("sori.log")).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_sori"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn sori");
+        let s = Sori { child, dir, sip_port, http_port, config };
+        s.wait_ready();
+        s
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.sip_port))
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("calls.sqlite")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sori.log")).unwrap_or_default()
+    }
+
+    /// Sends OPTIONS until sori answers 200 (prompts render first).
+    fn wait_ready(&self) {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let local = sock.local_addr().expect("addr");
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            let msg = format!(
+                "OPTIONS sip:ping@127.0.0.1:{p} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{n}\r\nFrom: <sip:t@127.0.0.1>;tag=1\r\n\
+                 To: <sip:ping@127.0.0.1>\r\nCall-ID: ready-{n}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                p = self.sip_port,
+                n = Instant::now().elapsed().as_nanos() ^ rand_u32() as u128,
+            );
+            let _ = sock.send_to(msg.as_bytes(), self.addr());
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                if buf[..n].starts_with(b"SIP/2.0 200") {
+                    return;
+                }
+            }
+        }
+        panic!("sori did not become ready; log:\n{}", self.log());
+    }
+
+    /// SIGTERM and wait; returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        None
+    }
+
+    pub fn records(&self) -> Vec<sori::store::CallRecord> {
+        sori::store::recent(&self.db(), 100).expect("read records")
+    }
+
+    /// Waits until `n` finished records exist.
+    pub fn wait_records(&self, n: usize, within: Duration) -> Vec<sori::store::CallRecord> {
+        let deadline = Instant::now() + within;
+        loop {
+            let r: Vec<_> = self.records().into_iter().filter(|r| r.ended_ms.is_some()).collect();
+            if r.len() >= n || Instant::now() > deadline {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Sori {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id() as u64);
+    h.finish() as u32
+}
+
+pub struct SippResult {
+    pub ok: bool,
+    pub output: String,
+}
+
+/// Runs one SIPp scenario from tests/sipp/ against sori, one call.
+pub fn sipp(sori: &Sori, scenario: &str, extra: &[&str]) -> SippResult {
+    let port = free_port();
+    let media = free_port();
+    let dir = sori.dir.path();
+    let err = dir.join(format!("{scenario}-{port}.err"));
+    let out = Command::new("sipp")
+        .arg("-sf")
+        .arg(repo().join("tests/sipp").join(format!("{scenario}.xml")))
+        .arg(sori.addr().to_string())
+        .args([
+            "-s",
+            "1339",
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-nostdin",
+            "-timeout",
+            "45s",
+            "-timeout_error",
+            "-trace_err",
+        ])
+        .args(["-p", &port.to_string(), "-mp", &media.to_string()])
+        .arg("-error_file")
+        .arg(&err)
+        .args(extra)
+        .current_dir(dir)
+        .output()
+        .expect("run sipp (apt-get install sip-tester)");
+    let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+    output.push_str(&std::fs::read_to_string(&err).unwrap_or_default());
+    SippResult { ok: out.status.success(), output }
+}
+
+pub fn assert_sipp(sori: &Sori, scenario: &str, extra: &[&str]) {
+    let r = sipp(sori, scenario, extra);
+    assert!(
+        r.ok,
+        "SIPp scenario {scenario} failed:\n{}\n--- sori log ---\n{}",
+        tail(&r.output, 3000),
+        tail(&sori.log(), 4000)
+    );
+}
+
+pub fn tail(s: &str, n: usize) -> &str {
+    let mut i = s.len().saturating_sub(n);
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    &s[i..]
+}
+
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+pub fn wav_stats(path: &Path) -> (f64, f64) {
+    let mut r = hound::WavReader::open(path).expect("open wav");
+    let spec = r.spec();
+    let samples: Vec<f64> = r.samples::<i16>().map(|s| s.unwrap_or(0) as f64 / 32768.0).collect();
+    let secs = samples.len() as f64 / spec.sample_rate as f64 / spec.channels as f64;
+    let rms = (samples.iter().map(|x| x * x).sum::<f64>() / samples.len().max(1) as f64).sqrt();
+    (secs, rms)
+}
