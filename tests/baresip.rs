@@ -44,7 +44,12 @@ fn baresip_hears_the_korean_greeting() {
     let phone_port = common::free_port();
     let silence = dir.path().join("silence.wav");
     {
-        let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         let mut w = hound::WavWriter::create(&silence, spec).expect("wav");
         for _ in 0..8000 * 20 {
             w.write_sample(0i16).expect("sample");
@@ -59,7 +64,8 @@ fn baresip_hears_the_korean_greeting() {
         dir = dir.path().display()
     );
     std::fs::write(dir.path().join("config"), config).expect("config");
-    std::fs::write(dir.path().join("accounts"), format!("<sip:tester@127.0.0.1:{phone_port}>;regint=0\n")).expect("accounts");
+    std::fs::write(dir.path().join("accounts"), format!("<sip:tester@127.0.0.1:{phone_port}>;regint=0\n"))
+        .expect("accounts");
     let out = Command::new("timeout")
         .args(["40", "baresip", "-f"])
         .arg(dir.path())
@@ -84,7 +90,8 @@ fn baresip_hears_the_korean_greeting() {
     let plan = sori::dialog::plan::Dialplan::load(&common::repo().join("dialplan/1339.toml")).expect("plan");
     let text = plan.prompt_text("greeting").expect("greeting");
     let tts = sori::tts::espeak::Espeak::new("ko", 165);
-    let greeting: Vec<f64> = sori::tts::prompts::render(&tts, text).expect("render").iter().map(|s| *s as f64 / 32768.0).collect();
+    let greeting: Vec<f64> =
+        sori::tts::prompts::render(&tts, text).expect("render").iter().map(|s| *s as f64 / 32768.0).collect();
     let mut r = hound::WavReader::open(&dec).expect("open");
     let heard: Vec<f64> = r.samples::<i16>().map(|s| s.unwrap_or(0) as f64 / 32768.0).collect();
     let (corr, lag) = best_correlation(&envelope(&greeting), &envelope(&heard), 600, 150);

@@ -224,6 +224,7 @@ impl CallTask {
                                 m.sender.next_packet(&payload, &mut packet);
                                 if self.sock.try_send_to(&packet, dst).is_ok() {
                                     Metrics::inc(&self.shared.metrics.rtp_sent);
+                                    self.shared.metrics.observe_lateness(now.saturating_duration_since(due));
                                     if now.saturating_duration_since(due) > LATE {
                                         Metrics::inc(&self.shared.metrics.rtp_late);
                                     }

@@ -17,11 +17,23 @@ pub struct Metrics {
     pub rtp_received: AtomicU64,
     pub rtp_invalid: AtomicU64,
     pub dtmf_digits: AtomicU64,
+    /// RTP send lateness against the 20 ms slot: ≤1, ≤2, ≤5, ≤10, ≤20 ms, more.
+    pub rtp_lateness: [AtomicU64; 6],
+    /// Calls + transactions held by the SIP endpoint (0 when idle).
+    pub sip_state_entries: AtomicI64,
 }
+
+pub const LATENESS_BOUNDS_MS: [u64; 5] = [1, 2, 5, 10, 20];
 
 impl Metrics {
     pub fn inc(c: &AtomicU64) {
         c.fetch_add(1, Relaxed);
+    }
+
+    pub fn observe_lateness(&self, late: std::time::Duration) {
+        let ms = late.as_secs_f64() * 1000.0;
+        let i = LATENESS_BOUNDS_MS.iter().position(|b| ms <= *b as f64).unwrap_or(LATENESS_BOUNDS_MS.len());
+        self.rtp_lateness[i].fetch_add(1, Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -59,6 +71,20 @@ impl Metrics {
             s,
             "# HELP sori_calls_active Calls in progress.\n# TYPE sori_calls_active gauge\nsori_calls_active {}",
             self.calls_active.load(Relaxed)
+        );
+        let _ = writeln!(s, "# HELP sori_rtp_send_lateness_ms RTP send time after the packet's 20 ms slot.\n# TYPE sori_rtp_send_lateness_ms histogram");
+        let mut cum = 0;
+        for (i, b) in LATENESS_BOUNDS_MS.iter().enumerate() {
+            cum += self.rtp_lateness[i].load(Relaxed);
+            let _ = writeln!(s, "sori_rtp_send_lateness_ms_bucket{{le=\"{b}\"}} {cum}");
+        }
+        cum += self.rtp_lateness[LATENESS_BOUNDS_MS.len()].load(Relaxed);
+        let _ =
+            writeln!(s, "sori_rtp_send_lateness_ms_bucket{{le=\"+Inf\"}} {cum}\nsori_rtp_send_lateness_ms_count {cum}");
+        let _ = writeln!(
+            s,
+            "# HELP sori_sip_state_entries Calls and transactions held by the SIP layer.\n# TYPE sori_sip_state_entries gauge\nsori_sip_state_entries {}",
+            self.sip_state_entries.load(Relaxed)
         );
         s
     }

@@ -69,6 +69,8 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
     // The endpoint works on std Instants; tokio's clock is mapped onto it.
     let to_std = |t: Instant| origin + (t - base);
     let from_std = |t: std::time::Instant| base + (t.saturating_duration_since(origin));
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
+    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         // Flush everything the state machine produced.
@@ -160,6 +162,15 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
             }
             _ = async { match next { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
                 ep.handle_timeout(to_std(Instant::now()));
+            }
+            _ = housekeeping.tick() => {
+                let (c, stx, ctx) = ep.state_size();
+                shared.metrics.sip_state_entries.store((c + stx + ctx) as i64, Relaxed);
+                ep.compact();
+                if c + stx + ctx == 0 && calls.is_empty() {
+                    calls.shrink_to_fit();
+                    release_free_memory();
+                }
             }
             _ = shutdown.changed(), if !draining => {
                 draining = true;
@@ -335,4 +346,15 @@ async fn accept_loop(listener: TcpListener, tx: mpsc::UnboundedSender<StreamInpu
 
 pub fn active_gauge(m: &Metrics, delta: i64) {
     m.calls_active.fetch_add(delta, Relaxed);
+}
+
+/// Hands freed heap pages back to the OS once the server is idle again, so
+/// memory returns to its idle level after a burst of calls (glibc keeps
+/// freed memory in its arenas otherwise).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

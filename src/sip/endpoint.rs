@@ -244,6 +244,30 @@ impl Endpoint {
         (self.calls.len(), self.server_txs.len(), self.client_txs.len())
     }
 
+    /// Gives back memory after a burst: tables shrink once they are mostly
+    /// empty, so an idle endpoint holds nothing for calls that are gone.
+    pub fn compact(&mut self) {
+        fn shrink<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
+            if m.capacity() > 64 && m.len() * 4 < m.capacity() {
+                m.shrink_to_fit();
+            }
+        }
+        shrink(&mut self.calls);
+        shrink(&mut self.by_call_id);
+        shrink(&mut self.by_invite_branch);
+        shrink(&mut self.server_txs);
+        shrink(&mut self.client_txs);
+        if self.timers.capacity() > 64 && self.timers.len() * 4 < self.timers.capacity() {
+            self.timers.shrink_to_fit();
+        }
+        if self.transmits.capacity() > 64 && self.transmits.is_empty() {
+            self.transmits.shrink_to_fit();
+        }
+        if self.events.capacity() > 64 && self.events.is_empty() {
+            self.events.shrink_to_fit();
+        }
+    }
+
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
@@ -1115,6 +1139,8 @@ Content-Length: 0\r\n\r\n"
         assert_eq!(ep.poll_event(), None);
         ep.handle_timeout(t0 + Duration::from_secs(33));
         assert_eq!(ep.state_size(), (0, 0, 0), "nothing kept per finished call");
+        ep.compact();
+        assert!(ep.timers.is_empty(), "no timer left behind");
     }
 
     #[test]

@@ -1,0 +1,30 @@
+# sori — two commands:  `make run` (set up and start sori)  and  `make test` (set up and run every test).
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/sori/target
+CARGO ?= cargo
+CONFIG ?= sori.toml
+
+.PHONY: run test deps build check lint bench
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release --locked
+
+run: build
+	$(CARGO_TARGET_DIR)/release/sori serve --config $(CONFIG)
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+test: deps lint
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --locked --no-fail-fast; \
+	else \
+		$(CARGO) test --locked --no-fail-fast; \
+	fi
+
+bench: build
+	bash bench/sip_load.sh
+	bash bench/rtp_concurrency.sh

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what sori needs to build, run and test on Debian 12 (run as root).
+# Idempotent: packages already present are skipped quickly.
+set -euo pipefail
+
+APT_PKGS=(
+  pkg-config libopus-dev        # Opus codec (audiopus links the system libopus)
+  espeak-ng espeak-ng-data      # Korean fallback voice for prompts
+  sip-tester baresip sipsak     # real SIP peers for tests and benchmarks (SIPp, a phone)
+  sox sqlite3 procps curl       # audio and record inspection, benchmark helpers
+)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing Debian packages: ${missing[*]} (run as root or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install the Rust toolchain (rustup, Rust >= 1.85) first" >&2
+  exit 1
+fi
