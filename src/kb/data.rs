@@ -100,6 +100,9 @@ pub struct Action {
     /// utterance (`*` stands for up to [`crate::kb::index::MAX_GAP`]
     /// characters). Out-of-scope: example requests that compete in retrieval.
     pub triggers: Spanned<Vec<String>>,
+    /// Out-of-scope only: short terms weighted like an entry's keywords.
+    #[serde(default)]
+    pub keywords: Vec<String>,
     pub spoken: Spanned<String>,
     #[serde(default)]
     pub source_name: Option<Spanned<String>>,
@@ -188,6 +191,9 @@ impl KnowledgeBase {
                         format!("trigger {t:?}: must be non-empty and may use '*' only between words"),
                     ));
                 }
+            }
+            if a.keywords.iter().any(|k| k.trim().is_empty()) {
+                return Err((a.id.span(), format!("action {id:?} has an empty keyword")));
             }
             check_spoken(&a.spoken)?;
             if let Some(n) = &a.source_name {

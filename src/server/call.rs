@@ -1,8 +1,8 @@
-//! One call's media task: RTP out (prompts paced at 20 ms), RTP in (jitter
+//! One call's media task: RTP out (prompts queued for the media clock), RTP in (jitter
 //! buffer, codec, RFC 4733 DTMF), the dialplan [`Flow`], and the call record.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
@@ -11,10 +11,10 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
 use super::metrics::Metrics;
-use super::player::{Frame, Player};
+use super::pacer::Outbound;
 use super::sip_io::{active_gauge, SipCommand};
 use super::Shared;
-use crate::codec::{self, Decoder, Encoder, SAMPLES_PER_FRAME_8K};
+use crate::codec::{self, Decoder, SAMPLES_PER_FRAME_8K};
 use crate::dialog::flow::{Action, Flow};
 use crate::rtp::dtmf::{parse_sip_info, DtmfDetector};
 use crate::rtp::jitter::{JitterBuffer, Playout};
@@ -43,49 +43,46 @@ pub struct CallSetup {
     pub socket: UdpSocket,
 }
 
-/// Media state of an answered call with a negotiated codec.
+/// Receive-side media state of a call with a negotiated codec (the send
+/// side lives in [`Outbound`], driven by the media clock).
 struct Media {
     neg: Negotiated,
-    encoder: Box<dyn Encoder>,
     decoder: Box<dyn Decoder>,
-    sender: RtpSender,
-    remote: Option<SocketAddr>,
     latched: bool,
 }
 
-impl Media {
-    fn new(neg: Negotiated) -> Result<Media, codec::CodecError> {
-        let sender = RtpSender::new(neg.pt, neg.codec.samples_per_20ms_rtp());
-        Ok(Media {
-            encoder: codec::encoder(neg.codec)?,
-            decoder: codec::decoder(neg.codec)?,
-            remote: neg.remote_rtp,
-            latched: false,
-            sender,
-            neg,
-        })
+/// Applies a negotiated stream to both directions; keeps SSRC and sequence
+/// continuity when only the address or direction changed.
+fn apply_media(media: &mut Option<Media>, out: &mut Outbound, neg: Negotiated) -> Result<(), codec::CodecError> {
+    let codec_changed = media.as_ref().map(|m| m.neg.codec != neg.codec).unwrap_or(true);
+    if codec_changed || out.encoder.is_none() {
+        out.encoder = Some(codec::encoder(neg.codec)?);
     }
-
-    /// A re-INVITE changed the stream: keep sequence/SSRC continuity where the codec stays.
-    fn update(&mut self, neg: Negotiated) -> Result<(), codec::CodecError> {
-        if neg.codec != self.neg.codec {
-            self.encoder = codec::encoder(neg.codec)?;
-            self.decoder = codec::decoder(neg.codec)?;
-            self.sender.set_ts_step(neg.codec.samples_per_20ms_rtp());
+    match out.sender.as_mut() {
+        Some(snd) => {
+            snd.set_ts_step(neg.codec.samples_per_20ms_rtp());
+            snd.set_payload_type(neg.pt);
+            snd.mark_talkspurt();
         }
-        self.sender.set_payload_type(neg.pt);
-        self.sender.mark_talkspurt();
-        if neg.remote_rtp.is_some() && neg.remote_rtp != self.neg.remote_rtp {
-            self.remote = neg.remote_rtp;
-            self.latched = false;
-        }
-        self.neg = neg;
-        Ok(())
+        None => out.sender = Some(RtpSender::new(neg.pt, neg.codec.samples_per_20ms_rtp())),
     }
+    let moved = media.as_ref().map(|m| m.neg.remote_rtp != neg.remote_rtp).unwrap_or(true);
+    if neg.remote_rtp.is_some() && moved {
+        out.remote = neg.remote_rtp;
+    }
+    match media {
+        Some(m) if !codec_changed => {
+            if moved {
+                m.latched = false;
+            }
+            m.neg = neg;
+        }
+        _ => *media = Some(Media { decoder: codec::decoder(neg.codec)?, latched: false, neg }),
+    }
+    Ok(())
 }
 
 const FRAME: Duration = Duration::from_millis(20);
-const LATE: Duration = Duration::from_millis(5);
 
 pub async fn run(
     shared: Arc<Shared>,
@@ -107,14 +104,15 @@ struct CallTask {
     h: CallHandle,
     sip: mpsc::UnboundedSender<SipCommand>,
     events: mpsc::UnboundedReceiver<CallEvent>,
-    sock: UdpSocket,
+    sock: Arc<UdpSocket>,
     local_ip: IpAddr,
     local_port: u16,
     offer: Option<SessionDescription>,
     media: Option<Media>,
+    out: Arc<Mutex<Outbound>>,
+    playback_done: mpsc::UnboundedReceiver<()>,
     sdp_version: u64,
     session_id: u64,
-    player: Player,
     flow: Flow,
     dtmf: DtmfDetector,
     jitter: JitterBuffer,
@@ -136,19 +134,29 @@ impl CallTask {
         let local_port = s.socket.local_addr().map(|a| a.port()).unwrap_or(0);
         let flow = Flow::new(shared.plan.clone(), now_ms() / 1000);
         let jitter = JitterBuffer::new(shared.cfg.rtp.jitter_frames, 50);
-        let media = s.negotiated.and_then(|n| Media::new(n).ok());
+        let out = Arc::new(Mutex::new(Outbound::new()));
+        let mut media = None;
+        if let (Some(n), Ok(mut o)) = (s.negotiated, out.lock()) {
+            if let Err(e) = apply_media(&mut media, &mut o, n) {
+                tracing::warn!(error = %e, "codec unavailable");
+            }
+        }
+        let (done_tx, playback_done) = mpsc::unbounded_channel();
+        let socket = Arc::new(s.socket);
+        shared.pacer.add(out.clone(), socket.clone(), done_tx);
         CallTask {
+            out,
+            playback_done,
             h: s.handle,
             sip,
             events,
-            sock: s.socket,
+            sock: socket,
             local_ip: s.local_ip,
             local_port,
             offer: s.offer,
             media,
             sdp_version: 1,
             session_id: rand::random::<u32>() as u64,
-            player: Player::default(),
             flow,
             dtmf: DtmfDetector::new(),
             jitter,
@@ -178,14 +186,11 @@ impl CallTask {
         if !ring.is_zero() {
             let _ = self.sip.send(SipCommand::Ringing(self.h));
         }
-        let mut tick = tokio::time::interval(FRAME);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-        let mut slot_start = Instant::now();
-        let mut slot: u32 = 0;
+        // Receive clock: one frame out of the jitter buffer per 20 ms (the
+        // send side runs on the shared media clock, see `pacer`).
+        let mut rx_tick = tokio::time::interval(FRAME);
+        rx_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut buf = vec![0u8; 2048];
-        let mut pcm = [0i16; SAMPLES_PER_FRAME_8K];
-        let mut payload = Vec::with_capacity(256);
-        let mut packet = Vec::with_capacity(300);
         let mut decoded = Vec::with_capacity(SAMPLES_PER_FRAME_8K * 2);
         let mut shutdown = false;
 
@@ -205,35 +210,13 @@ impl CallTask {
                         self.shared.store.call_answered(&self.record.call_id, now_ms(), m.neg.codec.name());
                         self.start_flow();
                     }
-                    tick.reset();
-                    slot_start = Instant::now();
-                    slot = 0;
+                    self.update_sending();
                 }
-                _ = tick.tick(), if self.answered && self.hangup_sent.is_none() => {
-                    slot = slot.wrapping_add(1);
-                    let due = slot_start + FRAME * slot;
-                    let now = Instant::now();
-                    let frame = self.player.next_frame(&mut pcm);
-                    if frame == Frame::Finished {
-                        self.flow.on_playback_done(now.into_std());
-                    }
+                Some(()) = self.playback_done.recv() => {
+                    self.flow.on_playback_done(Instant::now().into_std());
+                }
+                _ = rx_tick.tick(), if self.answered && self.media.is_some() => {
                     if let Some(m) = &mut self.media {
-                        if let (Some(dst), true) = (m.remote, m.neg.local_direction.sends()) {
-                            payload.clear();
-                            if m.encoder.encode(&pcm, &mut payload).is_ok() {
-                                m.sender.next_packet(&payload, &mut packet);
-                                if self.sock.try_send_to(&packet, dst).is_ok() {
-                                    Metrics::inc(&self.shared.metrics.rtp_sent);
-                                    self.shared.metrics.observe_lateness(now.saturating_duration_since(due));
-                                    if now.saturating_duration_since(due) > LATE {
-                                        Metrics::inc(&self.shared.metrics.rtp_late);
-                                    }
-                                }
-                            }
-                        } else {
-                            m.sender.skip();
-                        }
-                        // Receive path: one frame out of the jitter buffer per tick.
                         decoded.clear();
                         match self.jitter.pop() {
                             Playout::Frame(p) => { let _ = m.decoder.decode(&p, &mut decoded); }
@@ -296,6 +279,16 @@ impl CallTask {
         r
     }
 
+    /// Sending is on while answered, not on hold and not hung up.
+    fn update_sending(&mut self) {
+        let sends = self.answered
+            && self.hangup_sent.is_none()
+            && self.media.as_ref().map(|m| m.neg.local_direction.sends()).unwrap_or(false);
+        if let Ok(mut o) = self.out.lock() {
+            o.sending = sends;
+        }
+    }
+
     fn start_flow(&mut self) {
         if !self.flow_started {
             self.flow_started = true;
@@ -308,6 +301,7 @@ impl CallTask {
             return;
         }
         self.hangup_sent = Some(Instant::now());
+        self.update_sending();
         self.record.hangup_cause.get_or_insert_with(|| "sori-bye".to_string());
         if self.record.outcome.is_none() {
             self.record.outcome = self.flow.outcome.clone().or_else(|| Some(cause.to_string()));
@@ -319,16 +313,22 @@ impl CallTask {
         while let Some(a) = self.flow.poll_action() {
             match a {
                 Action::Play { prompts, interrupt } => {
-                    if interrupt {
-                        self.player.stop();
-                    }
-                    for p in prompts {
-                        match self.shared.prompts.get(&p) {
-                            Some(audio) => self.player.enqueue(audio),
-                            None => tracing::warn!(prompt = %p, "prompt has no audio"),
+                    let playing = match self.out.lock() {
+                        Ok(mut o) => {
+                            if interrupt {
+                                o.player.stop();
+                            }
+                            for p in prompts {
+                                match self.shared.prompts.get(&p) {
+                                    Some(audio) => o.player.enqueue(audio),
+                                    None => tracing::warn!(prompt = %p, "prompt has no audio"),
+                                }
+                            }
+                            o.player.is_playing()
                         }
-                    }
-                    if !self.player.is_playing() {
+                        Err(_) => false,
+                    };
+                    if !playing {
                         self.flow.on_playback_done(Instant::now().into_std());
                     }
                 }
@@ -366,9 +366,11 @@ impl CallTask {
         // Symmetric RTP (RFC 4961): answer where the caller's media really comes from.
         if !m.latched {
             m.latched = true;
-            if m.remote != Some(src) {
-                tracing::debug!(from = ?m.remote, to = %src, "RTP peer latched");
-                m.remote = Some(src);
+            if let Ok(mut o) = self.out.lock() {
+                if o.remote != Some(src) {
+                    tracing::debug!(from = ?o.remote, to = %src, "RTP peer latched");
+                    o.remote = Some(src);
+                }
             }
         }
         if is_dtmf {
@@ -387,13 +389,17 @@ impl CallTask {
                     // Delayed offer: the ACK carries the caller's answer to our offer.
                     let neg = sdp::parse(&String::from_utf8_lossy(&ack_body))
                         .and_then(|a| sdp::negotiate(&a, &self.shared.caps));
-                    match neg.ok().and_then(|n| Media::new(n).ok()) {
-                        Some(m) => {
+                    let applied = match (neg, self.out.lock()) {
+                        (Ok(n), Ok(mut o)) => apply_media(&mut self.media, &mut o, n).is_ok(),
+                        _ => false,
+                    };
+                    match (applied, &self.media) {
+                        (true, Some(m)) => {
                             self.record.codec = Some(m.neg.codec.name().to_string());
-                            self.media = Some(m);
+                            self.update_sending();
                             self.start_flow();
                         }
-                        None => {
+                        _ => {
                             tracing::info!("unusable SDP answer in ACK");
                             self.hangup("bad-sdp-answer");
                         }
@@ -457,10 +463,11 @@ impl CallTask {
         let neg = sdp::negotiate(&offer, &self.shared.caps).map_err(|_| 488u16)?;
         let hold = neg.is_hold() || neg.remote_direction == Direction::Inactive;
         tracing::info!(hold, remote = ?neg.remote_rtp, "re-INVITE");
-        match &mut self.media {
-            Some(m) => m.update(neg).map_err(|_| 488u16)?,
-            None => self.media = Some(Media::new(neg).map_err(|_| 488u16)?),
+        {
+            let mut o = self.out.lock().map_err(|_| 500u16)?;
+            apply_media(&mut self.media, &mut o, neg).map_err(|_| 488u16)?;
         }
+        self.update_sending();
         self.offer = Some(offer);
         Ok(self.local_sdp())
     }

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod call;
 pub mod metrics;
+pub mod pacer;
 pub mod player;
 pub mod ports;
 pub mod sip_io;
@@ -29,6 +30,7 @@ pub struct Shared {
     pub metrics: Arc<metrics::Metrics>,
     pub caps: LocalCaps,
     pub ports: ports::RtpPorts,
+    pub pacer: pacer::Pacer,
 }
 
 /// Loads the dialplan and renders its prompts (checks the TTS engine first).
@@ -60,12 +62,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    let metrics = Arc::new(metrics::Metrics::default());
+    let pacer = pacer::Pacer::start(metrics.clone()).context("starting the media clock thread")?;
     let shared = Arc::new(Shared {
+        pacer,
         ports: ports::RtpPorts::new(cfg.rtp.port_min, cfg.rtp.port_max),
         plan: Arc::new(plan),
         prompts,
         store: store.clone(),
-        metrics: Arc::new(metrics::Metrics::default()),
+        metrics,
         caps,
         cfg,
     });
