@@ -167,3 +167,10 @@ fn sigterm_ends_active_calls_with_bye_and_keeps_their_records() {
     assert_eq!(r.hangup_cause.as_deref(), Some("sori-bye"));
     assert!(r.ended_ms.is_some());
 }
+
+#[test]
+fn opus_is_chosen_when_offered_first() {
+    let sori = Sori::start(Options::default());
+    assert_sipp(&sori, "opus_offer", &[]);
+    assert_eq!(record(&sori).codec.as_deref(), Some("opus"));
+}
