@@ -2,6 +2,7 @@
 pub mod codec;
 pub mod config;
 pub mod dialog;
+pub mod kb;
 pub mod rtp;
 pub mod sdp;
 pub mod server;

@@ -351,7 +351,8 @@ mod tests {
 
     #[test]
     fn bad_source_url_names_its_line() {
-        let bad = SHIPPED.replacen("source_url = \"https://ncov.kdca.go.kr\"", "source_url = \"http://ncov.kdca.go.kr\"", 1);
+        let bad =
+            SHIPPED.replacen("source_url = \"https://ncov.kdca.go.kr\"", "source_url = \"http://ncov.kdca.go.kr\"", 1);
         let e = parse(&bad).unwrap_err();
         let line = line_of(&bad, "http://ncov");
         assert!(e.starts_with(&format!("kb.toml:{line}:")), "{e}");

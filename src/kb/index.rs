@@ -12,14 +12,15 @@
 //! Each target (a topic, or "out-of-scope") has two fields: all its question
 //! variants pooled, and its title plus keywords. The score is BM25 on the
 //! questions plus [`HEAD_WEIGHT`] × BM25 on title and keywords, with IDF
-//! counted over targets. Measured by leave-one-question-out over the
-//! knowledge base's own questions (test `kb_questions_route_to_their_entry`),
-//! which is how the design and constants were chosen; `kb/heldout.toml` is
-//! only reported, never tuned on. Alternatives measured there and dropped:
-//! one document per question scored by its best question (–10 points: shared
-//! sentence endings such as "걸리면 어떡해요" decide the match), full-weight
-//! trigrams (–4), IDF over documents instead of targets, and a background
-//! list of generic question endings for IDF (no gain).
+//! counted over targets. The constants were chosen on leave-one-question-out
+//! over the knowledge base's own questions (test
+//! `kb_questions_route_to_their_entry`); `kb/heldout.toml` is only reported.
+//! A first prototype with one document per question, scored by its best
+//! question, let shared sentence endings ("걸리면 어떡해요") decide the match.
+//! Measured on the leave-one-out set and dropped: adding a best-single-
+//! question score to the pooled one (7 to 12 fewer hits of 285), full-weight
+//! trigrams (11 fewer), and a background list of generic question endings for
+//! IDF (no gain); bigrams alone score the same as the weighted mix.
 
 use std::collections::{HashMap, HashSet};
 
@@ -31,15 +32,14 @@ pub const MAX_GAP: usize = 4;
 
 /// Below this best retrieval score sori asks the caller to rephrase.
 ///
-/// Picked from the data (printed by `kb_questions_route_to_their_entry` and
-/// `off_topic_chatter_asks_to_clarify` with `--nocapture`): the off-topic
-/// utterances in the tests' `OFF_TOPIC` list score at most about 6 — they
-/// share only a sentence ending or two with some question — while knowledge
-/// base questions routed to their own entry with that question left out
-/// score 8 or more at the 5th percentile. 8 sits at the top of that gap: a
-/// caller who gets "please say that again" loses seconds, a caller who gets
-/// the wrong topic may act on it.
-pub const MIN_SCORE: f32 = 8.0;
+/// Picked from the data, printed by `cargo test kb::index -- --nocapture`:
+/// the 30 off-topic utterances in the tests' `OFF_TOPIC` list score at most
+/// 8.2 ("회의 몇 시에 시작해요", sharing only "몇 시" and "시작해요" with
+/// questions), median 2.7; knowledge-base questions routed to their own
+/// entry with that question left out score 9.6 or more, except 2 of 258
+/// (7.0 and 7.8). 9 sits in that gap. Erring high is the safer side: "please
+/// say that again" costs a caller seconds, a wrong topic may be acted on.
+pub const MIN_SCORE: f32 = 9.0;
 
 /// Weight of the title + keywords field against the pooled questions: the
 /// keywords are the distinctive terms of a topic, so a match there says more
@@ -63,8 +63,25 @@ const B: f32 = 0.75;
 /// Whole words that carry nothing on a phone line; dropped before retrieval
 /// so that "여보세요 저기 음" alone asks the caller to go on.
 const FILLERS: &[&str] = &[
-    "여보세요", "저기요", "저기", "안녕하세요", "음", "어", "아", "그", "네", "예", "저", "그러니까", "있잖아요", "뭐냐",
-    "뭐지", "좀", "그냥", "혹시", "제가",
+    "여보세요",
+    "저기요",
+    "저기",
+    "안녕하세요",
+    "음",
+    "어",
+    "아",
+    "그",
+    "네",
+    "예",
+    "저",
+    "그러니까",
+    "있잖아요",
+    "뭐냐",
+    "뭐지",
+    "좀",
+    "그냥",
+    "혹시",
+    "제가",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -112,7 +129,9 @@ struct Pattern(Vec<Vec<char>>);
 
 impl Pattern {
     fn new(trigger: &str) -> Pattern {
-        Pattern(trigger.split('*').map(|p| compact(p).chars().collect::<Vec<char>>()).filter(|p| !p.is_empty()).collect())
+        Pattern(
+            trigger.split('*').map(|p| compact(p).chars().collect::<Vec<char>>()).filter(|p| !p.is_empty()).collect(),
+        )
     }
 
     fn matches(&self, text: &[char]) -> bool {
@@ -184,7 +203,9 @@ impl Router {
         for e in &kb.entries {
             targets.push(e.id.get_ref().clone());
             questions.push(e.questions.get_ref().iter().map(String::as_str).collect());
-            heads.push(std::iter::once(e.title.get_ref().as_str()).chain(e.keywords.iter().map(String::as_str)).collect());
+            heads.push(
+                std::iter::once(e.title.get_ref().as_str()).chain(e.keywords.iter().map(String::as_str)).collect(),
+            );
         }
         if let Some(a) = kb.action(OUT_OF_SCOPE) {
             targets.push(OUT_OF_SCOPE.to_string());
@@ -316,6 +337,7 @@ mod tests {
         "주식 오를까요",
         "축구 경기 결과 알려 줘",
         "그게 아니라요",
+        "전화 잘못 걸었어요",
         "엄마 바꿔 줄게",
         "와이파이 비밀번호가 뭐예요",
         "지금 어디세요",
@@ -416,10 +438,11 @@ mod tests {
         let accuracy = hits as f32 / total as f32;
         eprintln!("leave-one-question-out top-1: {hits}/{total} = {:.1} %", accuracy * 100.0);
         eprintln!(
-            "score of correct routes: p5 {:.1}, p10 {:.1}, median {:.1}",
+            "score of correct routes: p5 {:.1}, p10 {:.1}, median {:.1}; lowest {:.1?}",
             percentile(&mut scores, 0.05),
             percentile(&mut scores, 0.10),
-            percentile(&mut scores, 0.5)
+            percentile(&mut scores, 0.5),
+            &scores[..scores.len().min(15)]
         );
         assert!(accuracy >= 0.8, "leave-one-out accuracy {:.1} %", accuracy * 100.0);
     }
@@ -449,7 +472,14 @@ mod tests {
     fn off_topic_chatter_asks_to_clarify() {
         let r = Router::new(&kb());
         let mut scores: Vec<f32> = OFF_TOPIC.iter().map(|t| best_score(&r, t)).collect();
-        eprintln!("off-topic best scores: max {:.1}, median {:.1}", percentile(&mut scores, 1.0), percentile(&mut scores, 0.5));
+        eprintln!(
+            "off-topic best scores: max {:.1}, median {:.1}",
+            percentile(&mut scores, 1.0),
+            percentile(&mut scores, 0.5)
+        );
+        let mut top: Vec<(f32, &str)> = OFF_TOPIC.iter().map(|t| (best_score(&r, t), *t)).collect();
+        top.sort_by(|a, b| b.0.total_cmp(&a.0));
+        eprintln!("off-topic highest: {:.1?}", &top[..4]);
         for t in OFF_TOPIC {
             let route = r.route(t);
             assert!(
@@ -463,8 +493,6 @@ mod tests {
         assert_eq!(r.route("").kind, RouteKind::Clarify);
         assert_eq!(r.route("...?!").kind, RouteKind::Clarify);
         assert_eq!(r.route("음 그러니까").confidence, 0.0);
-        // A misdialled caller is best told what 1339 is.
-        assert_eq!(r.route("전화 잘못 걸었어요").id(), Some("hotline-info"));
     }
 
     #[test]
@@ -492,9 +520,22 @@ mod tests {
     }
 
     #[test]
+    fn kb_questions_never_trip_a_rule() {
+        let kb = kb();
+        let r = Router::new(&kb);
+        for e in &kb.entries {
+            for q in e.questions.get_ref() {
+                let kind = r.route(q).kind;
+                assert!(!matches!(kind, RouteKind::Emergency | RouteKind::HumanAgent), "{q:?} -> {kind:?}");
+            }
+        }
+    }
+
+    #[test]
     fn asking_for_a_person_routes_to_an_agent() {
         let r = Router::new(&kb());
-        for t in ["상담원 바꿔 주세요", "사람이랑 통화하고 싶어요", "상담원연결", "로봇 말고 진짜 사람이요"] {
+        for t in ["상담원 바꿔 주세요", "사람이랑 통화하고 싶어요", "상담원연결", "로봇 말고 진짜 사람이요"]
+        {
             assert_eq!(r.route(t).kind, RouteKind::HumanAgent, "{t}");
         }
         // Mentioning people is not asking for one.

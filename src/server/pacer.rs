@@ -111,6 +111,9 @@ fn run(rx: std_mpsc::Receiver<Registration>, metrics: Arc<Metrics>) {
         }
         let bucket = &mut phases[phase];
         bucket.retain(|s| Arc::strong_count(&s.out) > 1);
+        if bucket.capacity() > 64 && bucket.len() * 4 < bucket.capacity() {
+            bucket.shrink_to_fit();
+        }
         for s in bucket.iter_mut() {
             if s.due > wake + Duration::from_millis(1) {
                 continue; // joined this phase after this tick's slot
