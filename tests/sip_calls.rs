@@ -174,3 +174,16 @@ fn opus_is_chosen_when_offered_first() {
     assert_sipp(&sori, "opus_offer", &[]);
     assert_eq!(record(&sori).codec.as_deref(), Some("opus"));
 }
+
+#[test]
+fn sigkill_after_a_call_loses_no_finished_record() {
+    let mut sori = Sori::start(Options::default());
+    assert_sipp(&sori, "basic_call", &[]);
+    assert_sipp(&sori, "codec_mismatch", &[]);
+    // The records are committed within milliseconds of the call's end.
+    std::thread::sleep(Duration::from_millis(300));
+    sori.child.kill().expect("SIGKILL");
+    let _ = sori.child.wait();
+    let recs: Vec<_> = sori.records().into_iter().filter(|r| r.ended_ms.is_some()).collect();
+    assert_eq!(recs.len(), 2, "{recs:?}");
+}
