@@ -9,20 +9,20 @@ deps:
 	@bash scripts/install-deps.sh
 
 build: deps
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked --workspace
 
 run: build
 	$(CARGO_TARGET_DIR)/release/sori serve --config $(CONFIG)
 
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 test: deps lint
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --locked --no-fail-fast; \
 	else \
-		$(CARGO) test --locked --no-fail-fast; \
+		$(CARGO) test --locked --workspace --no-fail-fast; \
 	fi
 
 bench: build
