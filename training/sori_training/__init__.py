@@ -1,0 +1,1 @@
+"""sori's ML half: dataset builder, LoRA fine-tuning, evaluation and GGUF export."""
