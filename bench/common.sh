@@ -24,6 +24,8 @@ port_min = 30000
 port_max = 39998
 [dialplan]
 path = "$ROOT/dialplan/1339.toml"
+[kb]
+path = "$ROOT/kb/1339.toml"
 [tts]
 cache_dir = "$ROOT/cache/prompts"
 [store]

@@ -25,6 +25,7 @@ pub struct Config {
     pub sip: SipConfig,
     pub rtp: RtpConfig,
     pub dialplan: DialplanConfig,
+    pub kb: KbConfig,
     pub tts: TtsConfig,
     pub store: StoreConfig,
     pub log: LogConfig,
@@ -65,6 +66,19 @@ pub struct RtpConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DialplanConfig {
     pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KbConfig {
+    /// The Korean knowledge base (topics + emergency / agent / out-of-scope routes).
+    pub path: PathBuf,
+}
+
+impl Default for KbConfig {
+    fn default() -> Self {
+        KbConfig { path: PathBuf::from("kb/1339.toml") }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -198,7 +212,7 @@ impl Config {
         let mut cfg: Config = parse_toml(path, &text)?;
         // Relative paths in the config are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut cfg.dialplan.path, &mut cfg.tts.cache_dir, &mut cfg.store.path] {
+        for p in [&mut cfg.dialplan.path, &mut cfg.kb.path, &mut cfg.tts.cache_dir, &mut cfg.store.path] {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

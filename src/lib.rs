@@ -3,6 +3,7 @@ pub mod codec;
 pub mod config;
 pub mod dialog;
 pub mod kb;
+pub mod redact;
 pub mod rtp;
 pub mod sdp;
 pub mod server;

@@ -41,6 +41,14 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Talk to the 1339 dialogue engine in Korean text (the same engine as calls).
+    Chat {
+        /// One-shot: answer these words, print the reply as JSON and exit.
+        #[arg(long)]
+        json: Option<String>,
+        #[arg(short, long, default_value = "sori.toml")]
+        config: PathBuf,
+    },
     /// Speak Korean text with the configured voice into a WAV file (8 kHz telephone audio).
     Say {
         text: String,
@@ -116,6 +124,36 @@ fn real_main() -> anyhow::Result<()> {
                         r.hangup_cause.as_deref().unwrap_or("-"),
                         r.menu_path
                     );
+                }
+            }
+            Ok(())
+        }
+        Cmd::Chat { json, config } => {
+            let cfg = if config.exists() { Config::load(&config)? } else { Config::default() };
+            let kb = sori::kb::KnowledgeBase::load(&cfg.kb.path)?;
+            let brain = sori::dialog::brain::Brain::new(kb);
+            let mut conv = sori::dialog::brain::Conversation::default();
+            if let Some(q) = json {
+                let r = brain.respond(&mut conv, &q);
+                println!("{}", serde_json::to_string(&r)?);
+                return Ok(());
+            }
+            use std::io::{BufRead, Write};
+            println!("sori 1339 상담 (텍스트). 빈 줄이나 Ctrl-D로 끝냅니다.");
+            let stdin = std::io::stdin();
+            loop {
+                print!("> ");
+                std::io::stdout().flush()?;
+                let mut line = String::new();
+                if stdin.lock().read_line(&mut line)? == 0 || line.trim().is_empty() {
+                    break;
+                }
+                let r = brain.respond(&mut conv, line.trim());
+                let src = r.sources.first().map(|s| format!("  [{}: {}]", s.name, s.url)).unwrap_or_default();
+                let kb = r.kb_id.as_deref().map(|k| format!(", {k}")).unwrap_or_default();
+                println!("sori: {}\n      ({:?}{kb}, {:.2}){src}", r.text, r.action, r.confidence);
+                if r.end_call {
+                    break;
                 }
             }
             Ok(())

@@ -1,4 +1,5 @@
 //! The call flow: the dialplan as data ([`plan`]) and a call's walk through
 //! it ([`flow`]).
+pub mod brain;
 pub mod flow;
 pub mod plan;

@@ -1,19 +1,37 @@
-//! HTTP API: health and Prometheus metrics.
+//! HTTP API: health, Prometheus metrics, and an OpenAI-compatible
+//! `POST /v1/chat/completions` on the same dialogue engine as calls. Each
+//! response carries a `sori` object (action, kb_id, sources, confidence).
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
 use tokio::sync::watch;
 
 use super::Shared;
+use crate::dialog::brain::{sentences, Brain, Conversation, Reply};
+
+pub const MODEL_ID: &str = "sori-1339";
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat_completions))
+        .with_state(shared)
+}
 
 pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let app = Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(shared);
-    let _ = axum::serve(listener, app)
+    let _ = axum::serve(listener, router(shared))
         .with_graceful_shutdown(async move {
             let _ = shutdown.changed().await;
         })
@@ -21,13 +39,131 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut s
 }
 
 async fn healthz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    Json(serde_json::json!({
+    Json(json!({
         "status": "ok",
         "calls_active": s.metrics.calls_active.load(std::sync::atomic::Ordering::Relaxed),
         "prompts": s.prompts.audio.len(),
+        "kb_entries": s.brain.kb().entries.len(),
     }))
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
+}
+
+async fn models() -> impl IntoResponse {
+    Json(json!({ "object": "list", "data": [{ "id": MODEL_ID, "object": "model", "owned_by": "sori" }] }))
+}
+
+#[derive(Deserialize)]
+struct ChatRequest {
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    model: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    role: String,
+    content: serde_json::Value,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = json!({ "error": { "message": message.into(), "type": "invalid_request_error" } });
+    (status, Json(body)).into_response()
+}
+
+fn text_of(content: &serde_json::Value) -> Option<String> {
+    match content {
+        serde_json::Value::String(s) => Some(s.clone()),
+        // The array form: [{"type":"text","text":"…"}].
+        serde_json::Value::Array(parts) => {
+            Some(parts.iter().filter_map(|p| p.get("text").and_then(|t| t.as_str())).collect::<Vec<_>>().join(" "))
+        }
+        _ => None,
+    }
+}
+
+/// Replays the user turns before the last one to rebuild the conversation
+/// (the API is stateless, like OpenAI's), then answers the last one.
+pub fn answer_messages(brain: &Brain, user_turns: &[String]) -> Option<Reply> {
+    let (last, before) = user_turns.split_last()?;
+    let mut conv = Conversation::default();
+    for t in before {
+        brain.respond(&mut conv, t);
+    }
+    Some(brain.respond(&mut conv, last))
+}
+
+fn sori_object(r: &Reply) -> serde_json::Value {
+    json!({
+        "action": r.action,
+        "kb_id": r.kb_id,
+        "sources": r.sources,
+        "confidence": r.confidence,
+        "end_call": r.end_call,
+    })
+}
+
+async fn chat_completions(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: ChatRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("request body is not a valid chat request: {e}")),
+    };
+    let mut users = Vec::new();
+    for m in &req.messages {
+        if !["system", "user", "assistant", "developer", "tool"].contains(&m.role.as_str()) {
+            return error(StatusCode::BAD_REQUEST, format!("unknown message role {:?}", m.role));
+        }
+        if m.role == "user" {
+            match text_of(&m.content) {
+                Some(t) => users.push(t),
+                None => return error(StatusCode::BAD_REQUEST, "message content must be a string or text parts"),
+            }
+        }
+    }
+    let Some(reply) = answer_messages(&s.brain, &users) else {
+        return error(StatusCode::BAD_REQUEST, "messages must contain at least one user message");
+    };
+    let model = req.model.unwrap_or_else(|| MODEL_ID.to_string());
+    let id = format!("chatcmpl-{:016x}", rand::random::<u64>());
+    let created = crate::store::now_ms() / 1000;
+    if !req.stream {
+        let body = json!({
+            "id": id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply.text }, "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0 },
+            "sori": sori_object(&reply),
+        });
+        return Json(body).into_response();
+    }
+    // Streaming: one chunk per sentence (what TTS consumes), then the final
+    // chunk with finish_reason and the sori object, then [DONE].
+    let mut events = Vec::new();
+    let chunk = |delta: serde_json::Value, finish: Option<&str>, extra: Option<serde_json::Value>| {
+        let mut c = json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
+        });
+        if let Some(x) = extra {
+            c["sori"] = x;
+        }
+        c.to_string()
+    };
+    events.push(chunk(json!({ "role": "assistant" }), None, None));
+    let parts = sentences(&reply.text);
+    let n = parts.len();
+    for (i, sentence) in parts.into_iter().enumerate() {
+        let text = if i + 1 < n { format!("{sentence} ") } else { sentence };
+        events.push(chunk(json!({ "content": text }), None, None));
+    }
+    events.push(chunk(json!({}), Some("stop"), Some(sori_object(&reply))));
+    events.push("[DONE]".to_string());
+    let stream = futures_util::stream::iter(events.into_iter().map(|d| Ok::<_, Infallible>(Event::default().data(d))));
+    Sse::new(stream).into_response()
 }

@@ -31,6 +31,7 @@ pub struct Shared {
     pub caps: LocalCaps,
     pub ports: ports::RtpPorts,
     pub pacer: pacer::Pacer,
+    pub brain: Arc<crate::dialog::brain::Brain>,
 }
 
 /// Loads the dialplan and renders its prompts (checks the TTS engine first).
@@ -48,6 +49,8 @@ pub fn load_plan_and_prompts(cfg: &Config) -> anyhow::Result<(Dialplan, PromptSe
 
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let (plan, prompts) = load_plan_and_prompts(&cfg)?;
+    let kb = crate::kb::KnowledgeBase::load(&cfg.kb.path)?;
+    let brain = Arc::new(crate::dialog::brain::Brain::new(kb));
     let (store, writer) =
         Store::start(&cfg.store.path).with_context(|| format!("opening call store {}", cfg.store.path.display()))?;
     let caps = LocalCaps { codecs: cfg.codecs().map_err(anyhow::Error::msg)?, telephone_event: true };
@@ -65,6 +68,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(metrics::Metrics::default());
     let pacer = pacer::Pacer::start(metrics.clone()).context("starting the media clock thread")?;
     let shared = Arc::new(Shared {
+        brain,
         pacer,
         ports: ports::RtpPorts::new(cfg.rtp.port_min, cfg.rtp.port_max),
         plan: Arc::new(plan),

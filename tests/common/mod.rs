@@ -60,11 +60,12 @@ impl Sori {
         let config = dir.path().join("sori.toml");
         let text = format!(
             "[sip]\nbind = \"127.0.0.1\"\nport = {sip_port}\nring_ms = {ring}\n\n[rtp]\nport_min = {rtp_min}\nport_max = {rtp_max}\n\n\
-             [dialplan]\npath = \"{dp}\"\n\n[tts]\ncache_dir = \"{cache}\"\n\n[store]\npath = \"calls.sqlite\"\n\n\
+             [dialplan]\npath = \"{dp}\"\n\n[kb]\npath = \"{kb}\"\n\n[tts]\ncache_dir = \"{cache}\"\n\n[store]\npath = \"calls.sqlite\"\n\n\
              [log]\nlevel = \"sori=debug,info\"\n\n[http]\nbind = \"127.0.0.1:{http_port}\"\n{extra}",
             ring = opts.ring_ms,
             rtp_max = rtp_min + 98,
             dp = opts.dialplan.display(),
+            kb = repo().join("kb/1339.toml").display(),
             cache = prompt_cache().display(),
             extra = opts.extra,
         );
@@ -235,4 +236,22 @@ pub fn wav_stats(path: &Path) -> (f64, f64) {
     let secs = samples.len() as f64 / spec.sample_rate as f64 / spec.channels as f64;
     let rms = (samples.iter().map(|x| x * x).sum::<f64>() / samples.len().max(1) as f64).sqrt();
     (secs, rms)
+}
+
+/// A minimal HTTP/1.1 client over loopback: (status, body).
+pub fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
 }
