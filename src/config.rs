@@ -27,6 +27,7 @@ pub struct Config {
     pub dialplan: DialplanConfig,
     pub kb: KbConfig,
     pub tts: TtsConfig,
+    pub vad: crate::audio::VadConfig,
     pub store: StoreConfig,
     pub log: LogConfig,
     pub http: HttpConfig,
@@ -84,8 +85,12 @@ impl Default for KbConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TtsConfig {
-    /// "espeak-ng" (the Korean fallback voice until a neural voice is configured).
+    /// "espeak-ng" (the Korean fallback voice until a neural voice is configured)
+    /// or "piper" (a Piper/VITS ONNX voice, `model`).
     pub engine: String,
+    /// Piper voice (`x.onnx` beside `x.onnx.json`) or Mimic 3 voice
+    /// (`generator.onnx` beside `config.json` + `phonemes.txt`); engine "piper".
+    pub model: PathBuf,
     pub voice: String,
     /// Words per minute.
     pub rate: u32,
@@ -152,6 +157,7 @@ impl Default for TtsConfig {
             engine: "espeak-ng".into(),
             voice: "ko".into(),
             rate: 165,
+            model: PathBuf::new(),
             cache_dir: PathBuf::from("cache/prompts"),
         }
     }
@@ -217,6 +223,11 @@ impl Config {
                 *p = base.join(&*p);
             }
         }
+        for p in [&mut cfg.tts.model, &mut cfg.vad.model] {
+            if !p.as_os_str().is_empty() && p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
         cfg.validate().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
         Ok(cfg)
     }
@@ -235,9 +246,15 @@ impl Config {
         if !["human", "json"].contains(&self.log.format.as_str()) {
             return Err(format!("log.format must be \"human\" or \"json\", not {:?}", self.log.format));
         }
-        if self.tts.engine != "espeak-ng" {
-            return Err(format!("tts.engine {:?} is not available (known: espeak-ng)", self.tts.engine));
+        match self.tts.engine.as_str() {
+            "espeak-ng" => {}
+            "piper" if self.tts.model.as_os_str().is_empty() => {
+                return Err("tts.engine = \"piper\" needs tts.model (a Piper .onnx voice)".into())
+            }
+            "piper" => {}
+            e => return Err(format!("tts.engine {e:?} is not available (known: espeak-ng, piper)")),
         }
+        self.vad.validate()?;
         if !(80..=450).contains(&self.tts.rate) {
             return Err("tts.rate must be 80..=450 words per minute".into());
         }
@@ -288,5 +305,19 @@ mod tests {
         let mut c = Config::default();
         c.rtp.port_min = 30001;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn piper_engine_needs_a_model() {
+        let mut c = Config::default();
+        c.tts.engine = "piper".into();
+        assert!(c.validate().unwrap_err().contains("tts.model"));
+        c.tts.model = PathBuf::from("/m/en_US-joe-medium.onnx");
+        assert!(c.validate().is_ok());
+        c.tts.engine = "mimic".into();
+        assert!(c.validate().unwrap_err().contains("espeak-ng, piper"));
+        let mut c = Config::default();
+        c.vad.engine = "webrtc".into();
+        assert!(c.validate().unwrap_err().contains("vad.engine"));
     }
 }

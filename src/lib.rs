@@ -1,4 +1,5 @@
 //! sori — an offline Korean voice agent for the 1339 public-health hotline.
+pub mod audio;
 pub mod codec;
 pub mod config;
 pub mod dialog;

@@ -18,7 +18,6 @@ use crate::config::Config;
 use crate::dialog::plan::Dialplan;
 use crate::sdp::LocalCaps;
 use crate::store::Store;
-use crate::tts::espeak::Espeak;
 use crate::tts::prompts::{render_all, PromptSet};
 
 /// State shared by every call (read-only after start-up).
@@ -37,11 +36,10 @@ pub struct Shared {
 /// Loads the dialplan and renders its prompts (checks the TTS engine first).
 pub fn load_plan_and_prompts(cfg: &Config) -> anyhow::Result<(Dialplan, PromptSet)> {
     let plan = Dialplan::load(&cfg.dialplan.path)?;
-    let tts = Espeak::new(&cfg.tts.voice, cfg.tts.rate);
-    tts.check()?;
+    let tts = crate::tts::from_config(&cfg.tts)?;
     let list: Vec<(String, String)> = plan.prompts.iter().map(|(k, v)| (k.clone(), v.get_ref().clone())).collect();
     let t = std::time::Instant::now();
-    let (prompts, fresh) = render_all(&tts, &cfg.tts.cache_dir, &list)
+    let (prompts, fresh) = render_all(tts.as_ref(), &cfg.tts.cache_dir, &list)
         .with_context(|| format!("rendering prompts into {}", cfg.tts.cache_dir.display()))?;
     tracing::info!(prompts = list.len(), rendered = fresh, ms = t.elapsed().as_millis() as u64, "prompts ready");
     Ok((plan, prompts))

@@ -2,8 +2,10 @@
 //! the prompt cache that turns dialplan text into telephone audio.
 pub mod espeak;
 pub mod normalize;
+pub mod piper;
 pub mod prompts;
 pub mod resample;
+pub mod sentences;
 
 use thiserror::Error;
 
@@ -37,4 +39,16 @@ pub trait Tts: Send + Sync {
     /// Stable identity of engine + voice + settings (part of cache keys).
     fn id(&self) -> String;
     fn synthesize(&self, text: &str) -> Result<Audio, TtsError>;
+}
+
+/// The voice `[tts]` names, checked and loaded (prompts and answers).
+pub fn from_config(cfg: &crate::config::TtsConfig) -> Result<Box<dyn Tts>, TtsError> {
+    match cfg.engine.as_str() {
+        "piper" => Ok(Box::new(piper::PiperVoice::load(&cfg.model, 0)?)),
+        _ => {
+            let e = espeak::Espeak::new(&cfg.voice, cfg.rate);
+            e.check()?;
+            Ok(Box::new(e))
+        }
+    }
 }
