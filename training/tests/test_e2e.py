@@ -133,3 +133,30 @@ def test_q8_0_gguf_runs_like_the_merged_model(run):
         a, b = reference(**ids).logits[0, -1], quantised(**ids).logits[0, -1]
     assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.99
     assert a.argmax() in b.topk(5).indices  # Q8_0 may swap near-tied tokens, never lose the top one
+
+
+def test_only_assistant_turns_are_trained(run):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(run["adapter"])
+    messages = [
+        {"role": "system", "content": "시스템"},
+        {"role": "user", "content": "질문 하나"},
+        {"role": "assistant", "content": "답 하나"},
+        {"role": "user", "content": "질문 둘"},
+        {"role": "assistant", "content": "답 둘"},
+    ]
+    enc = finetune.tokenize_chat(tok, messages, cutoff_len=512)
+    trained = tok.decode(
+        [t for t, label in zip(enc["input_ids"], enc["labels"], strict=True) if label != -100]
+    )
+    assert trained == "답 하나<|im_end|>답 둘<|im_end|>"
+
+
+def test_rerun_resumes_from_the_last_checkpoint(run):
+    first = json.loads((run["adapter"] / "sori_train.json").read_text(encoding="utf-8"))
+    args = finetune.FinetuneArgs(**{**first["args"], "max_steps": 6, "resume": True})
+    adapter = finetune.train(args)
+    again = json.loads((adapter / "sori_train.json").read_text(encoding="utf-8"))
+    assert again["steps"] == 6
+    assert again["losses"][:4] == first["losses"]  # steps 1-4 restored, not retrained
