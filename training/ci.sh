@@ -29,7 +29,7 @@ fi
 "$VENV/bin/ruff" format --check training
 
 export SORI_E2E_OUT=${SORI_E2E_OUT:-$PWD/training/out/e2e}
-rm -rf "$SORI_E2E_OUT"
+rm -rf "${SORI_E2E_OUT:?}"/{dataset,tiny,run,results,gguf} "$SORI_E2E_OUT"/comparison.*
 set +e
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=5 training/tests
 rc=$?

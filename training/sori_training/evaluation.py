@@ -18,6 +18,7 @@ import logging
 import platform
 import time
 from dataclasses import asdict, dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 
 from tqdm import tqdm
@@ -74,11 +75,15 @@ class Generator:
         cfg = load_config(args.model)
         path = args.merged or prepare(cfg, args.source)
         tok_path = args.merged or args.adapter or path
-        self.tokenizer = AutoTokenizer.from_pretrained(tok_path)
-        apply_template(self.tokenizer, cfg) if not (args.adapter or args.merged) else None
+        self.tokenizer = AutoTokenizer.from_pretrained(tok_path, **cfg.tokenizer)
+        if not (args.adapter or args.merged):  # a fine-tuned folder carries the template it was trained with
+            apply_template(self.tokenizer, cfg)
         cuda = torch.cuda.is_available()
         dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, device_map="auto" if cuda else None)
+        revision = {"revision": cfg.revision} if cfg.revision and not args.merged else {}
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, device_map="auto" if cuda else None, **revision
+        )
         if args.adapter:
             from peft import PeftModel
 
@@ -120,6 +125,20 @@ class Generator:
         }
 
 
+def routing_cases(limit: int | None) -> list[tuple[str, str]]:
+    """kb/heldout.toml's action cases, interleaved emergency / agent / out-of-scope, then as many topic
+    questions (expected route "answer") spread over the topics; `limit` keeps half of each."""
+    cases = load_heldout()
+    kinds = ("emergency", "human-agent", "out-of-scope")
+    by_kind = [[(q, i) for q, i in cases if i == k] for k in kinds]
+    actions = [c for group in zip_longest(*by_kind) for c in group if c]
+    topics = [(q, "answer") for q, i in cases if i not in kinds]
+    topics = topics[:: max(1, len(topics) // len(actions))][: len(actions)]
+    if limit is not None:
+        return actions[: limit - limit // 2] + topics[: limit // 2]
+    return actions + topics
+
+
 def mean(xs: list[float]) -> float | None:
     return round(sum(xs) / len(xs), 4) if xs else None
 
@@ -151,15 +170,7 @@ def evaluate(args: EvalArgs) -> dict:
                 {"id": ex["id"], "prompt": prompt[-1]["content"], "reference": reference, "reply": r["reply"]}
             )
 
-    cases = load_heldout()
-    actions = [(q, i) for q, i in cases if i in ("emergency", "human-agent", "out-of-scope")]
-    topics = [(q, "answer") for q, i in cases if i not in ("emergency", "human-agent", "out-of-scope")]
-    routing = actions + topics[:: max(1, len(topics) // max(1, len(actions)))][: len(actions)]
-    if args.max_routing is not None:  # keep both kinds when cutting
-        routing = (
-            routing[: args.max_routing // 2]
-            + routing[len(actions) : len(actions) + args.max_routing - args.max_routing // 2]
-        )
+    routing = routing_cases(args.max_routing)
     routed = []
     for q, expected in tqdm(routing, desc="routing"):
         r = gen([{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": q}])

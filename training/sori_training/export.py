@@ -85,7 +85,8 @@ def merge(args: ExportArgs, out: Path) -> tuple[Path, dict]:
     meta = json.loads((Path(args.adapter) / "sori_train.json").read_text(encoding="utf-8"))
     cfg = load_config(args.model or meta["model"])
     base = prepare(cfg, args.source)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    revision = {"revision": cfg.revision} if cfg.revision else {}
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, **revision)
     model = PeftModel.from_pretrained(model, args.adapter).merge_and_unload()
     merged = out / "merged"
     model.save_pretrained(merged)

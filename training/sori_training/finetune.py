@@ -149,7 +149,7 @@ def train(args: FinetuneArgs) -> Path:
     cfg = settings(args)
     out = Path(args.output_dir or f"training/out/runs/{cfg.name}")
     path = prepare(cfg, args.source)
-    tokenizer = AutoTokenizer.from_pretrained(path, revision=cfg.revision)
+    tokenizer = AutoTokenizer.from_pretrained(path, revision=cfg.revision, **cfg.tokenizer)
     apply_template(tokenizer, cfg)
 
     data = load_from_disk(args.dataset)

