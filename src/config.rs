@@ -28,6 +28,7 @@ pub struct Config {
     pub kb: KbConfig,
     pub tts: TtsConfig,
     pub vad: crate::audio::VadConfig,
+    pub stt: crate::stt::SttConfig,
     pub store: StoreConfig,
     pub log: LogConfig,
     pub http: HttpConfig,

@@ -49,6 +49,10 @@ enum Cmd {
         #[arg(short, long, default_value = "sori.toml")]
         config: PathBuf,
     },
+    /// List, fetch and verify models and voices (models/models.toml, voices/voices.toml).
+    Models(sori::models::cli::ModelsArgs),
+    /// Transcribe a WAV file (any rate/channels) with the configured STT engine.
+    Transcribe(sori::stt::cli::TranscribeArgs),
     /// Speak Korean text with the configured voice into a WAV file (8 kHz telephone audio).
     Say {
         text: String,
@@ -158,6 +162,8 @@ fn real_main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Models(args) => sori::models::cli::run(args),
+        Cmd::Transcribe(args) => sori::stt::cli::run(args),
         Cmd::Say { text, output, config } => {
             let cfg = if config.exists() { Config::load(&config)? } else { Config::default() };
             let tts = sori::tts::espeak::Espeak::new(&cfg.tts.voice, cfg.tts.rate);

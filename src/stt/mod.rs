@@ -1,0 +1,209 @@
+//! Speech-to-text: the `Stt` trait and its two engines.
+//!
+//! * [`WorkerStt`] — whisper.cpp in `sori-stt` worker processes (model loaded
+//!   once per process, greedy decoding, no timestamps, language explicit),
+//!   supervised by [`crate::worker::Pool`].
+//! * [`http::HttpStt`] — any OpenAI-compatible `/v1/audio/transcriptions`
+//!   server (whisper.cpp's server, faster-whisper servers, vLLM), for
+//!   deployments that run inference elsewhere.
+//!
+//! Both take 16 kHz mono i16 audio; the caller resamples telephone audio.
+
+pub mod cli;
+pub mod http;
+pub mod proto;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::models::{self, Manifest, ModelError};
+use crate::worker::{Pool, PoolConfig, WorkerError};
+use proto::{SttRequest, SttResponse};
+
+/// What an engine heard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcript {
+    pub text: String,
+    /// Time the engine itself spent (excludes queueing).
+    pub engine_ms: u64,
+}
+
+#[derive(Debug, Error)]
+pub enum SttError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+    #[error("STT server {url}: {msg}")]
+    Http { url: String, msg: String },
+    #[error("{0}")]
+    Config(String),
+}
+
+pub type SttFuture<'a> = Pin<Box<dyn Future<Output = Result<Transcript, SttError>> + Send + 'a>>;
+
+/// A speech-to-text engine. Owned input, typed errors; the dialogue code
+/// cannot tell which engine runs.
+pub trait Stt: Send + Sync {
+    /// Transcribes one utterance of 16 kHz mono audio.
+    fn transcribe(&self, pcm16k: Vec<i16>) -> SttFuture<'_>;
+    /// Engine and model, for logs and records ("whisper.cpp ggml-base.bin").
+    fn describe(&self) -> String;
+}
+
+/// `[stt]` in sori.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SttConfig {
+    /// "local" (sori-stt workers) or "http" (OpenAI-compatible server).
+    pub engine: String,
+    /// Manifest name of the whisper model (models/models.toml).
+    pub model: String,
+    /// Spoken language, always explicit.
+    pub language: String,
+    /// Worker processes (≤ CPU cores) and threads per worker.
+    pub workers: usize,
+    pub threads: usize,
+    /// Utterances allowed to wait for a free worker.
+    pub queue: usize,
+    /// Longest one transcription may take before the worker is restarted.
+    pub timeout_ms: u64,
+    /// Path of `sori-stt` (default: next to the `sori` executable).
+    pub worker: Option<PathBuf>,
+    /// Models directory (default: $SORI_MODELS_DIR, else ~/.cache/sori/models).
+    pub models_dir: Option<PathBuf>,
+    /// engine = "http": the server's base URL (http://host:port) and the
+    /// model name it expects; the API key is read from this env variable.
+    pub url: String,
+    pub remote_model: String,
+    pub api_key_env: String,
+}
+
+impl Default for SttConfig {
+    fn default() -> Self {
+        SttConfig {
+            engine: "local".into(),
+            model: "whisper-base".into(),
+            language: "ko".into(),
+            workers: 1,
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4),
+            queue: 16,
+            timeout_ms: 15_000,
+            worker: None,
+            models_dir: None,
+            url: String::new(),
+            remote_model: "whisper-1".into(),
+            api_key_env: "SORI_STT_API_KEY".into(),
+        }
+    }
+}
+
+/// Builds the configured engine. For "local", the model is checked (one-line
+/// error naming the file and the fetch command) and the workers started.
+pub async fn from_config(cfg: &SttConfig) -> Result<Arc<dyn Stt>, SttError> {
+    match cfg.engine.as_str() {
+        "local" => Ok(Arc::new(WorkerStt::start(cfg).await?)),
+        "http" => Ok(Arc::new(http::HttpStt::new(cfg)?)),
+        other => Err(SttError::Config(format!("[stt] engine = {other:?}: use \"local\" or \"http\""))),
+    }
+}
+
+/// Finds `sori-stt`: the configured path, else beside the running executable
+/// (or one directory up, where cargo puts binaries relative to test
+/// executables in `deps/`).
+pub fn worker_binary(configured: Option<&Path>) -> Result<PathBuf, SttError> {
+    if let Some(p) = configured {
+        return if p.exists() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(SttError::Config(format!("[stt] worker = {}: no such file", p.display())))
+        };
+    }
+    let exe = std::env::current_exe().map_err(|e| SttError::Config(e.to_string()))?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    for d in [Some(dir), dir.parent()].into_iter().flatten() {
+        let p = d.join("sori-stt");
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    Err(SttError::Config(format!(
+        "sori-stt not found next to {} (build it: cargo build --release -p sori-stt, or set [stt] worker)",
+        exe.display()
+    )))
+}
+
+/// whisper.cpp in supervised `sori-stt` processes.
+pub struct WorkerStt {
+    pool: Pool,
+    language: String,
+    model_file: String,
+}
+
+impl WorkerStt {
+    pub async fn start(cfg: &SttConfig) -> Result<WorkerStt, SttError> {
+        let dir = cfg.models_dir.clone().unwrap_or_else(models::models_dir);
+        let model = models::require(&Manifest::builtin(), &dir, &cfg.model)?;
+        let program = worker_binary(cfg.worker.as_deref())?;
+        Self::start_with(program, &model, cfg).await
+    }
+
+    /// Starts workers for an explicit model file (tests, benchmarks).
+    pub async fn start_with(program: PathBuf, model: &Path, cfg: &SttConfig) -> Result<WorkerStt, SttError> {
+        let pool = Pool::start(PoolConfig {
+            name: "stt".into(),
+            program,
+            args: vec!["--model".into(), model.display().to_string(), "--threads".into(), cfg.threads.to_string()],
+            workers: cfg.workers,
+            queue: cfg.queue,
+            request_timeout: Duration::from_millis(cfg.timeout_ms),
+            start_timeout: Duration::from_secs(60),
+        })
+        .await?;
+        let model_file = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(WorkerStt { pool, language: cfg.language.clone(), model_file })
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+impl Stt for WorkerStt {
+    fn transcribe(&self, pcm16k: Vec<i16>) -> SttFuture<'_> {
+        Box::pin(async move {
+            let req = SttRequest::new(&pcm16k, &self.language);
+            let r: SttResponse = self.pool.request(&req).await?;
+            Ok(Transcript { text: r.text.trim().to_string(), engine_ms: r.ms })
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("whisper.cpp {} ({})", self.model_file, self.language)
+    }
+}
+
+/// Reads a WAV file of any rate and channel count and returns 16 kHz mono
+/// i16 audio (channels averaged, resampled with rubato).
+pub fn read_wav_16k(path: &Path) -> Result<Vec<i16>, String> {
+    let mut r = hound::WavReader::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let spec = r.spec();
+    let ch = spec.channels.max(1) as usize;
+    let samples: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => r.samples::<f32>().collect::<Result<_, _>>(),
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            r.samples::<i32>().map(|s| s.map(|v| v as f32 * scale)).collect::<Result<_, _>>()
+        }
+    }
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mono: Vec<f32> = samples.chunks(ch).map(|c| c.iter().sum::<f32>() / c.len() as f32).collect();
+    let out = crate::tts::resample::resample(&mono, spec.sample_rate, 16_000)?;
+    Ok(out.iter().map(|x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16).collect())
+}
