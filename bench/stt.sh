@@ -16,9 +16,10 @@ JFK=$("$SORI" models path jfk-wav)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 "$SORI" say "코로나 검사는 어디서 받을 수 있나요? 열이 나고 기침이 계속 납니다." -o "$TMP/ko8k.wav" >/dev/null
-sox "$TMP/ko8k.wav" -e u-law "$TMP/ko-ulaw.wav"   # the G.711 round trip a phone call adds
+# the G.711 μ-law round trip a phone call adds, back to 16-bit PCM
+sox "$TMP/ko8k.wav" -e u-law "$TMP/ulaw.wav" && sox "$TMP/ulaw.wav" -e signed -b 16 "$TMP/ko-ulaw.wav"
 
-echo "# STT RTF — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), threads=$THREADS, runs=$REPEAT (first excluded)"
+echo "# STT RTF — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), threads=$THREADS, runs=$REPEAT (first excluded), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in "whisper-tiny-en en $JFK" "whisper-base en $JFK" "whisper-base ko $TMP/ko-ulaw.wav"; do
   set -- $run
   printf '%-16s %-3s %-14s ' "$1" "$2" "$(basename "$3")"
