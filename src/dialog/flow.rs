@@ -21,6 +21,17 @@ pub enum Action {
     Hangup { cause: String },
 }
 
+/// What follows a spoken reply from the dialogue engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterSpeech {
+    /// Keep listening in the current menu.
+    Listen,
+    /// Hand the caller to the agent (the dialplan's transfer target).
+    Transfer,
+    /// The caller said goodbye: hang up after the reply.
+    Hangup,
+}
+
 /// What happens when the queued prompts finish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Then {
@@ -179,6 +190,44 @@ impl Flow {
         }
     }
 
+    /// A spoken answer to what the caller said (the dialogue engine's reply,
+    /// already rendered as prompt `prompt`). `label` goes into the path.
+    pub fn speak(&mut self, prompt: String, label: &str, after: AfterSpeech) {
+        if self.done || matches!(self.then, Then::Hangup(_) | Then::Transfer(_)) && self.playing {
+            return;
+        }
+        self.retries = 0;
+        self.path.push(label.to_string());
+        let then = match after {
+            AfterSpeech::Listen => Then::WaitInput,
+            AfterSpeech::Transfer => {
+                match self.plan.transfers.keys().find(|k| *k == "agent").or(self.plan.transfers.keys().next()) {
+                    Some(t) => {
+                        self.path.push(format!("transfer:{t}"));
+                        Then::Transfer(t.clone())
+                    }
+                    None => Then::WaitInput,
+                }
+            }
+            AfterSpeech::Hangup => {
+                self.outcome.get_or_insert_with(|| "completed".to_string());
+                Then::Hangup("completed".into())
+            }
+        };
+        self.play(vec![prompt], true, then);
+    }
+
+    /// Whether what plays may be cut by the caller (not a goodbye or a
+    /// transfer announcement).
+    pub fn interruptible(&self) -> bool {
+        !(self.done || self.playing && matches!(self.then, Then::Hangup(_) | Then::Transfer(_)))
+    }
+
+    /// The caller started speaking: no "no input" timeout while they talk.
+    pub fn on_speech_start(&mut self) {
+        self.input_deadline = None;
+    }
+
     /// The queued prompts have all been played.
     pub fn on_playback_done(&mut self, now: Instant) {
         if !self.playing || self.done {
@@ -329,6 +378,23 @@ mod tests {
         f.on_playback_done(t);
         assert_eq!(played(&actions(&mut f)), vec!["greeting"]);
         assert_eq!(f.digits, "0");
+    }
+
+    #[test]
+    fn spoken_reply_plays_then_listens_and_emergency_transfers() {
+        let t = Instant::now();
+        let mut f = Flow::new(plan(), 0);
+        f.start(t);
+        actions(&mut f);
+        f.speak("reply:1".into(), "kb:measles", AfterSpeech::Listen);
+        assert_eq!(played(&actions(&mut f)), vec!["reply:1"]);
+        f.on_playback_done(t);
+        assert!(f.poll_timeout().is_some(), "listening again with the input timer");
+        f.speak("reply:2".into(), "emergency", AfterSpeech::Transfer);
+        f.on_playback_done(t);
+        let a = actions(&mut f);
+        assert!(matches!(a.last(), Some(Action::Transfer { .. })), "{a:?}");
+        assert_eq!(f.path, vec!["main", "kb:measles", "emergency", "transfer:agent"]);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use super::Shared;
 use crate::dialog::brain::{sentences, Brain, Conversation, Reply};
+use crate::llm::{ground_reply, AnswerConfig, AnswerSource};
 
 pub const MODEL_ID: &str = "sori-1339";
 
@@ -97,8 +98,9 @@ pub fn answer_messages(brain: &Brain, user_turns: &[String]) -> Option<Reply> {
     Some(brain.respond(&mut conv, last))
 }
 
-fn sori_object(r: &Reply) -> serde_json::Value {
+fn sori_object(r: &Reply, source: AnswerSource) -> serde_json::Value {
     json!({
+        "answer_source": source,
         "action": r.action,
         "kb_id": r.kb_id,
         "sources": r.sources,
@@ -127,6 +129,17 @@ async fn chat_completions(State(s): State<Arc<Shared>>, body: Bytes) -> Response
     let Some(reply) = answer_messages(&s.brain, &users) else {
         return error(StatusCode::BAD_REQUEST, "messages must contain at least one user message");
     };
+    let (reply, answer_source) = match &s.llm {
+        Some(llm) => {
+            let cfg = AnswerConfig {
+                deadline: std::time::Duration::from_millis(s.cfg.llm.deadline_ms),
+                max_tokens: s.cfg.llm.max_tokens,
+            };
+            let question = users.last().cloned().unwrap_or_default();
+            ground_reply(llm, s.brain.kb(), reply, &question, &cfg).await
+        }
+        None => (reply, AnswerSource::Retrieval),
+    };
     let model = req.model.unwrap_or_else(|| MODEL_ID.to_string());
     let id = format!("chatcmpl-{:016x}", rand::random::<u64>());
     let created = crate::store::now_ms() / 1000;
@@ -138,7 +151,7 @@ async fn chat_completions(State(s): State<Arc<Shared>>, body: Bytes) -> Response
             "model": model,
             "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply.text }, "finish_reason": "stop" }],
             "usage": { "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0 },
-            "sori": sori_object(&reply),
+            "sori": sori_object(&reply, answer_source),
         });
         return Json(body).into_response();
     }
@@ -162,7 +175,7 @@ async fn chat_completions(State(s): State<Arc<Shared>>, body: Bytes) -> Response
         let text = if i + 1 < n { format!("{sentence} ") } else { sentence };
         events.push(chunk(json!({ "content": text }), None, None));
     }
-    events.push(chunk(json!({}), Some("stop"), Some(sori_object(&reply))));
+    events.push(chunk(json!({}), Some("stop"), Some(sori_object(&reply, answer_source))));
     events.push("[DONE]".to_string());
     let stream = futures_util::stream::iter(events.into_iter().map(|d| Ok::<_, Infallible>(Event::default().data(d))));
     Sse::new(stream).into_response()

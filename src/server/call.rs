@@ -13,7 +13,7 @@ use tracing::Instrument;
 use super::metrics::Metrics;
 use super::pacer::Outbound;
 use super::sip_io::{active_gauge, SipCommand};
-use super::Shared;
+use super::{speech, Shared};
 use crate::codec::{self, Decoder, SAMPLES_PER_FRAME_8K};
 use crate::dialog::flow::{Action, Flow};
 use crate::rtp::dtmf::{parse_sip_info, DtmfDetector};
@@ -117,6 +117,18 @@ struct CallTask {
     dtmf: DtmfDetector,
     jitter: JitterBuffer,
     record: CallRecord,
+    /// Spoken conversation (when speech engines are loaded).
+    listener: Option<crate::audio::Listener>,
+    conv: crate::dialog::brain::Conversation,
+    heard_tx: mpsc::UnboundedSender<speech::Heard>,
+    heard_rx: mpsc::UnboundedReceiver<speech::Heard>,
+    spoken_tx: mpsc::UnboundedSender<speech::Spoken>,
+    spoken_rx: mpsc::UnboundedReceiver<speech::Spoken>,
+    /// Replies rendered for this call (prompt name → audio).
+    dynamic: std::collections::HashMap<String, Arc<[i16]>>,
+    turns: u32,
+    /// The reply now playing (turn index) for barge-in records.
+    playing_turn: Option<crate::store::TurnRecord>,
     answered: bool,
     flow_started: bool,
     hangup_sent: Option<Instant>,
@@ -144,7 +156,19 @@ impl CallTask {
         let (done_tx, playback_done) = mpsc::unbounded_channel();
         let socket = Arc::new(s.socket);
         shared.pacer.add(out.clone(), socket.clone(), done_tx);
+        let listener = shared.speech.as_ref().map(|sp| sp.listener());
+        let (heard_tx, heard_rx) = mpsc::unbounded_channel();
+        let (spoken_tx, spoken_rx) = mpsc::unbounded_channel();
         CallTask {
+            listener,
+            conv: Default::default(),
+            heard_tx,
+            heard_rx,
+            spoken_tx,
+            spoken_rx,
+            dynamic: Default::default(),
+            turns: 0,
+            playing_turn: None,
             out,
             playback_done,
             h: s.handle,
@@ -213,6 +237,7 @@ impl CallTask {
                     self.update_sending();
                 }
                 Some(()) = self.playback_done.recv() => {
+                    self.playing_turn = None;
                     self.flow.on_playback_done(Instant::now().into_std());
                 }
                 _ = rx_tick.tick(), if self.answered && self.media.is_some() => {
@@ -224,7 +249,10 @@ impl CallTask {
                             Playout::Empty => {}
                         }
                     }
+                    self.listen(&decoded);
                 }
+                Some(heard) = self.heard_rx.recv() => self.on_heard(heard),
+                Some(spoken) = self.spoken_rx.recv() => self.on_spoken(spoken),
                 r = self.sock.recv_from(&mut buf) => {
                     if let Ok((n, src)) = r {
                         self.on_rtp(&buf[..n], src);
@@ -319,7 +347,7 @@ impl CallTask {
                                 o.player.stop();
                             }
                             for p in prompts {
-                                match self.shared.prompts.get(&p) {
+                                match self.shared.prompts.get(&p).or_else(|| self.dynamic.get(&p).cloned()) {
                                     Some(audio) => o.player.enqueue(audio),
                                     None => tracing::warn!(prompt = %p, "prompt has no audio"),
                                 }
@@ -340,6 +368,116 @@ impl CallTask {
                 Action::Hangup { cause } => self.hangup(&cause),
             }
         }
+    }
+
+    /// One 20 ms frame of caller audio (silence when nothing arrived) into
+    /// VAD / end-of-turn / barge-in.
+    fn listen(&mut self, decoded: &[i16]) {
+        let Some(listener) = self.listener.as_mut() else { return };
+        if self.hangup_sent.is_some() {
+            return;
+        }
+        let playing = self.out.lock().map(|o| o.player.is_playing()).unwrap_or(false);
+        listener.set_playing(playing && self.flow.interruptible());
+        if decoded.is_empty() {
+            listener.push_8k(&[0i16; SAMPLES_PER_FRAME_8K]);
+        } else {
+            listener.push_8k(decoded);
+        }
+        while let Some(ev) = listener.poll_event() {
+            match ev {
+                crate::audio::ListenerEvent::SpeechStart { at } => {
+                    tracing::debug!(at_ms = at.as_millis() as u64, "caller speech started");
+                    self.flow.on_speech_start();
+                }
+                crate::audio::ListenerEvent::StopPlayback(_) => {
+                    if self.flow.interruptible() {
+                        tracing::info!("barge-in: caller talks over sori, playback stopped");
+                        self.record.barge_ins += 1;
+                        if let Ok(mut o) = self.out.lock() {
+                            o.player.stop();
+                        }
+                        if let Some(mut t) = self.playing_turn.take() {
+                            t.barged_in = true;
+                            self.shared.store.turn(t);
+                        }
+                    }
+                }
+                crate::audio::ListenerEvent::Utterance(u) => {
+                    tracing::debug!(ms = (u.end - u.start).as_millis() as u64, "caller turn ended");
+                    speech::transcribe(&self.shared, u, self.heard_tx.clone());
+                }
+            }
+        }
+    }
+
+    fn on_heard(&mut self, heard: speech::Heard) {
+        if self.hangup_sent.is_some() {
+            return;
+        }
+        let text = match &heard.text {
+            Ok(t) => t.clone(),
+            Err(e) => {
+                tracing::warn!(error = %e, "speech recognition failed");
+                return;
+            }
+        };
+        // Whisper hallucinates short fillers on noise; those are not turns.
+        if crate::kb::index::compact(&text).chars().count() < 2 {
+            return;
+        }
+        let redacted = crate::redact::redact(&text);
+        tracing::info!(transcript = %redacted, stt_ms = heard.stt_ms, "caller said");
+        let action = speech::reply(&self.shared, &mut self.conv, heard, redacted, self.spoken_tx.clone());
+        tracing::debug!(?action, "reply decided");
+    }
+
+    fn on_spoken(&mut self, s: speech::Spoken) {
+        if self.hangup_sent.is_some() {
+            return;
+        }
+        use crate::dialog::brain::ReplyAction;
+        use crate::dialog::flow::AfterSpeech;
+        self.turns += 1;
+        let name = format!("reply:{}", self.turns);
+        self.dynamic.insert(name.clone(), s.audio.clone());
+        let label = match (&s.reply.action, &s.reply.kb_id) {
+            (_, Some(id)) => format!("kb:{id}"),
+            (ReplyAction::Emergency, _) => "emergency".to_string(),
+            (ReplyAction::Transfer, _) => "agent-request".to_string(),
+            (ReplyAction::OutOfScope, _) => "out-of-scope".to_string(),
+            (ReplyAction::Clarify, _) => "clarify".to_string(),
+            (ReplyAction::Answer, None) => "goodbye".to_string(),
+        };
+        let after = match s.reply.action {
+            ReplyAction::Emergency | ReplyAction::Transfer => AfterSpeech::Transfer,
+            _ if s.reply.end_call => AfterSpeech::Hangup,
+            _ => AfterSpeech::Listen,
+        };
+        let action =
+            serde_json::to_value(s.reply.action).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let source = serde_json::to_value(s.source).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let turn = crate::store::TurnRecord {
+            call_id: self.record.call_id.clone(),
+            idx: self.turns,
+            speech_start_ms: s.heard.start_ms,
+            speech_end_ms: s.heard.end_ms,
+            transcript: s.transcript.clone(),
+            stt_ms: s.heard.stt_ms,
+            action,
+            kb_id: s.reply.kb_id.clone(),
+            reply: s.reply.text.clone(),
+            answer_source: source,
+            llm_ms: s.llm_ms,
+            tts_ms: s.tts_ms,
+            respond_ms: s.heard.detected.elapsed().as_millis() as u64,
+            barged_in: false,
+        };
+        tracing::info!(kb = ?turn.kb_id, action = %turn.action, respond_ms = turn.respond_ms, "answering");
+        self.shared.store.turn(turn.clone());
+        self.playing_turn = Some(turn);
+        self.flow.speak(name, &label, after);
+        self.drain_flow();
     }
 
     fn digit(&mut self, d: char, via: &str) {

@@ -7,6 +7,7 @@ pub mod pacer;
 pub mod player;
 pub mod ports;
 pub mod sip_io;
+pub mod speech;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,13 +32,29 @@ pub struct Shared {
     pub ports: ports::RtpPorts,
     pub pacer: pacer::Pacer,
     pub brain: Arc<crate::dialog::brain::Brain>,
+    /// The optional model that rephrases answers (None: retrieval-only).
+    pub llm: Option<Arc<dyn crate::llm::Llm>>,
+    /// VAD + STT + reply voice (None: DTMF menu only).
+    pub speech: Option<speech::Speech>,
 }
 
 /// Loads the dialplan and renders its prompts (checks the TTS engine first).
 pub fn load_plan_and_prompts(cfg: &Config) -> anyhow::Result<(Dialplan, PromptSet)> {
     let plan = Dialplan::load(&cfg.dialplan.path)?;
     let tts = crate::tts::from_config(&cfg.tts)?;
-    let list: Vec<(String, String)> = plan.prompts.iter().map(|(k, v)| (k.clone(), v.get_ref().clone())).collect();
+    let mut list: Vec<(String, String)> = plan.prompts.iter().map(|(k, v)| (k.clone(), v.get_ref().clone())).collect();
+    // The knowledge base's spoken answers and the dialogue's fixed replies are
+    // rendered too (keyed by their text), so retrieval answers play at once.
+    if let Ok(kb) = crate::kb::KnowledgeBase::load(&cfg.kb.path) {
+        use crate::dialog::brain::{CLARIFY, GOODBYE, NOT_HEARD, OFFER_AGENT};
+        let texts = kb
+            .entries
+            .iter()
+            .map(|e| e.spoken.get_ref().clone())
+            .chain(kb.actions.iter().map(|a| a.spoken.get_ref().clone()))
+            .chain([CLARIFY, GOODBYE, NOT_HEARD, OFFER_AGENT].map(String::from));
+        list.extend(texts.map(|t| (t.clone(), t)));
+    }
     let t = std::time::Instant::now();
     let (prompts, fresh) = render_all(tts.as_ref(), &cfg.tts.cache_dir, &list)
         .with_context(|| format!("rendering prompts into {}", cfg.tts.cache_dir.display()))?;
@@ -49,6 +66,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let (plan, prompts) = load_plan_and_prompts(&cfg)?;
     let kb = crate::kb::KnowledgeBase::load(&cfg.kb.path)?;
     let brain = Arc::new(crate::dialog::brain::Brain::new(kb));
+    let llm = start_llm(&cfg).await;
+    let speech = speech::start(&cfg).await;
     let (store, writer) =
         Store::start(&cfg.store.path).with_context(|| format!("opening call store {}", cfg.store.path.display()))?;
     let caps = LocalCaps { codecs: cfg.codecs().map_err(anyhow::Error::msg)?, telephone_event: true };
@@ -66,6 +85,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(metrics::Metrics::default());
     let pacer = pacer::Pacer::start(metrics.clone()).context("starting the media clock thread")?;
     let shared = Arc::new(Shared {
+        speech,
+        llm,
         brain,
         pacer,
         ports: ports::RtpPorts::new(cfg.rtp.port_min, cfg.rtp.port_max),
@@ -108,6 +129,25 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     writer.join();
     tracing::info!("call records flushed; bye");
     Ok(())
+}
+
+/// Starts the configured language model; a model that cannot start is
+/// logged and sori answers in retrieval-only mode (the LLM is optional).
+pub async fn start_llm(cfg: &Config) -> Option<Arc<dyn crate::llm::Llm>> {
+    if cfg.llm.engine != "local" {
+        return None;
+    }
+    let timeout = std::time::Duration::from_millis(cfg.llm.deadline_ms.max(1000) * 4);
+    match crate::llm::local::LocalLlm::start(cfg.llm.model.clone(), cfg.llm.workers, cfg.llm.threads, timeout).await {
+        Ok(l) => {
+            tracing::info!(model = %crate::llm::Llm::name(&l), "language model ready");
+            Some(Arc::new(l))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "language model unavailable; answering from the knowledge base only");
+            None
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -30,10 +30,37 @@ pub struct CallRecord {
     pub outcome: Option<String>,
     /// Who or what ended the call: "caller-bye", "sori-bye", "cancel", "488 …".
     pub hangup_cause: Option<String>,
+    /// Times the caller talked over sori and playback stopped.
+    pub barge_ins: u32,
+}
+
+/// One caller turn on a call: what was heard (PII redacted) and answered.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TurnRecord {
+    pub call_id: String,
+    pub idx: u32,
+    /// Utterance start / end, ms since the call was answered (VAD).
+    pub speech_start_ms: u64,
+    pub speech_end_ms: u64,
+    pub transcript: String,
+    pub stt_ms: u64,
+    /// answer | clarify | transfer | emergency | out-of-scope
+    pub action: String,
+    pub kb_id: Option<String>,
+    pub reply: String,
+    /// retrieval | llm | retrieval-after-ungrounded | retrieval-after-deadline
+    pub answer_source: String,
+    pub llm_ms: u64,
+    pub tts_ms: u64,
+    /// End of the caller's turn → reply queued for the first RTP packet.
+    pub respond_ms: u64,
+    /// The caller interrupted this reply.
+    pub barged_in: bool,
 }
 
 enum Op {
     Start(CallRecord),
+    Turn(TurnRecord),
     Answer { call_id: String, at_ms: i64, codec: String },
     Finish(CallRecord),
     Flush(mpsc::Sender<()>),
@@ -63,9 +90,27 @@ CREATE TABLE IF NOT EXISTS calls (
     dtmf         TEXT NOT NULL DEFAULT '',
     menu_path    TEXT NOT NULL DEFAULT '',
     outcome      TEXT,
-    hangup_cause TEXT
+    hangup_cause TEXT,
+    barge_ins    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS calls_started ON calls(started_ms);
+CREATE TABLE IF NOT EXISTS turns (
+    call_id         TEXT NOT NULL,
+    idx             INTEGER NOT NULL,
+    speech_start_ms INTEGER NOT NULL,
+    speech_end_ms   INTEGER NOT NULL,
+    transcript      TEXT NOT NULL,
+    stt_ms          INTEGER NOT NULL,
+    action          TEXT NOT NULL,
+    kb_id           TEXT,
+    reply           TEXT NOT NULL,
+    answer_source   TEXT NOT NULL,
+    llm_ms          INTEGER NOT NULL,
+    tts_ms          INTEGER NOT NULL,
+    respond_ms      INTEGER NOT NULL,
+    barged_in       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (call_id, idx)
+);
 ";
 
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -77,6 +122,8 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
+    // Databases from before a column existed get it added.
+    let _ = conn.execute("ALTER TABLE calls ADD COLUMN barge_ins INTEGER NOT NULL DEFAULT 0", []);
     Ok(conn)
 }
 
@@ -101,6 +148,10 @@ impl Store {
 
     pub fn call_answered(&self, call_id: &str, at_ms: i64, codec: &str) {
         let _ = self.tx.send(Op::Answer { call_id: call_id.to_string(), at_ms, codec: codec.to_string() });
+    }
+
+    pub fn turn(&self, t: TurnRecord) {
+        let _ = self.tx.send(Op::Turn(t));
     }
 
     pub fn call_finished(&self, rec: CallRecord) {
@@ -148,6 +199,29 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
                             params![r.call_id, r.from_uri, r.to_uri, r.remote_addr, r.transport, r.started_ms],
                         )?;
                     }
+                    Op::Turn(t) => {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO turns (call_id, idx, speech_start_ms, speech_end_ms, transcript, stt_ms, action,
+                                kb_id, reply, answer_source, llm_ms, tts_ms, respond_ms, barged_in)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                            params![
+                                t.call_id,
+                                t.idx,
+                                t.speech_start_ms as i64,
+                                t.speech_end_ms as i64,
+                                t.transcript,
+                                t.stt_ms as i64,
+                                t.action,
+                                t.kb_id,
+                                t.reply,
+                                t.answer_source,
+                                t.llm_ms as i64,
+                                t.tts_ms as i64,
+                                t.respond_ms as i64,
+                                t.barged_in
+                            ],
+                        )?;
+                    }
                     Op::Answer { call_id, at_ms, codec } => {
                         tx.execute(
                             "UPDATE calls SET answered_ms = ?2, codec = ?3 WHERE call_id = ?1",
@@ -157,11 +231,12 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
                     Op::Finish(r) => {
                         tx.execute(
                             "INSERT INTO calls (call_id, from_uri, to_uri, remote_addr, transport, codec, started_ms, answered_ms,
-                                                ended_ms, dtmf, menu_path, outcome, hangup_cause)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                                ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                              ON CONFLICT(call_id) DO UPDATE SET codec = excluded.codec, answered_ms = excluded.answered_ms,
                                 ended_ms = excluded.ended_ms, dtmf = excluded.dtmf, menu_path = excluded.menu_path,
-                                outcome = excluded.outcome, hangup_cause = excluded.hangup_cause",
+                                outcome = excluded.outcome, hangup_cause = excluded.hangup_cause,
+                                barge_ins = excluded.barge_ins",
                             params![
                                 r.call_id,
                                 r.from_uri,
@@ -175,7 +250,8 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
                                 r.dtmf,
                                 r.menu_path,
                                 r.outcome,
-                                r.hangup_cause
+                                r.hangup_cause,
+                                r.barge_ins
                             ],
                         )?;
                     }
@@ -198,7 +274,7 @@ pub fn recent(path: &Path, limit: usize) -> rusqlite::Result<Vec<CallRecord>> {
     let conn = Connection::open(path)?;
     let mut st = conn.prepare(
         "SELECT call_id, from_uri, to_uri, remote_addr, transport, codec, started_ms, answered_ms, ended_ms, dtmf,
-                menu_path, outcome, hangup_cause FROM calls ORDER BY started_ms DESC LIMIT ?1",
+                menu_path, outcome, hangup_cause, barge_ins FROM calls ORDER BY started_ms DESC LIMIT ?1",
     )?;
     let rows = st.query_map([limit as i64], |r| {
         Ok(CallRecord {
@@ -215,6 +291,35 @@ pub fn recent(path: &Path, limit: usize) -> rusqlite::Result<Vec<CallRecord>> {
             menu_path: r.get(10)?,
             outcome: r.get(11)?,
             hangup_cause: r.get(12)?,
+            barge_ins: r.get(13)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Turns of one call, in order.
+pub fn turns(path: &Path, call_id: &str) -> rusqlite::Result<Vec<TurnRecord>> {
+    let conn = Connection::open(path)?;
+    let mut st = conn.prepare(
+        "SELECT call_id, idx, speech_start_ms, speech_end_ms, transcript, stt_ms, action, kb_id, reply, answer_source,
+                llm_ms, tts_ms, respond_ms, barged_in FROM turns WHERE call_id = ?1 ORDER BY idx",
+    )?;
+    let rows = st.query_map([call_id], |r| {
+        Ok(TurnRecord {
+            call_id: r.get(0)?,
+            idx: r.get(1)?,
+            speech_start_ms: r.get::<_, i64>(2)? as u64,
+            speech_end_ms: r.get::<_, i64>(3)? as u64,
+            transcript: r.get(4)?,
+            stt_ms: r.get::<_, i64>(5)? as u64,
+            action: r.get(6)?,
+            kb_id: r.get(7)?,
+            reply: r.get(8)?,
+            answer_source: r.get(9)?,
+            llm_ms: r.get::<_, i64>(10)? as u64,
+            tts_ms: r.get::<_, i64>(11)? as u64,
+            respond_ms: r.get::<_, i64>(12)? as u64,
+            barged_in: r.get(13)?,
         })
     })?;
     rows.collect()

