@@ -10,8 +10,13 @@ APT_PKGS=(
   sox sqlite3 procps curl       # audio and record inspection, benchmark helpers
   unzip                         # scripts/fetch-onnx-test-assets.sh unpacks PyPI wheels
   cmake libclang-dev g++        # whisper.cpp / llama.cpp are built from the crates' vendored C++
-  python3-pip python3-venv npm  # model fetch from PyPI/npm; training/ (Python)
 )
+
+# Python with pip/venv (model fetch from PyPI, training/) and npm (jfk.wav from
+# the npm registry): only from Debian when the machine has none of its own.
+python3 -m pip --version >/dev/null 2>&1 || APT_PKGS+=(python3-pip)
+python3 -m venv --help >/dev/null 2>&1 || APT_PKGS+=(python3-venv)
+command -v npm >/dev/null 2>&1 || APT_PKGS+=(npm)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
