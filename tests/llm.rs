@@ -110,3 +110,35 @@ async fn trained_gguf_from_the_training_pipeline_loads_and_replies() {
     eprintln!("fine-tuned model: {text}");
     assert!(!text.trim().is_empty());
 }
+
+/// Q4_K_M through llama.cpp's own quantiser (`sori-llm quantize`), from the
+/// f16 GGUF the training export wrote; the result loads and answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trained_model_quantises_to_q4_k_m_and_still_replies() {
+    let f16 = Path::new(env!("CARGO_MANIFEST_DIR")).join("training/out/e2e/gguf/sori-1339-smollm2-135m-f16.gguf");
+    assert!(f16.is_file(), "{} missing: run `bash training/ci.sh` first (make test does)", f16.display());
+    let dir = tempfile::tempdir().expect("tmp");
+    let q4 = dir.path().join("q4_k_m.gguf");
+    let st = std::process::Command::new(sori::llm::local::worker_program())
+        .args(["quantize", &f16.display().to_string(), &q4.display().to_string(), "q4_k_m", "--threads", "1"])
+        .output()
+        .expect("run sori-llm quantize");
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let (a, b) = (std::fs::metadata(&f16).expect("f16").len(), std::fs::metadata(&q4).expect("q4").len());
+    assert!(b * 2 < a, "Q4_K_M ({b} B) is much smaller than f16 ({a} B)");
+    let llm = LocalLlm::start(q4, 1, 1, Duration::from_secs(120)).await.expect("Q4_K_M loads");
+    let req = GenRequest {
+        messages: vec![sori::llm::ChatMessage::new("user", "결핵 검사는 어디서 받나요?")],
+        max_tokens: 16,
+        temperature: 0.0,
+        max_sentences: 1,
+    };
+    let mut stream = llm.generate(req).await.expect("generate");
+    let mut tokens = 0;
+    while let Some(c) = stream.recv().await {
+        if let Chunk::Done { tokens: t, .. } = c.expect("chunk") {
+            tokens = t;
+        }
+    }
+    assert!(tokens > 0, "the quantised model generates");
+}

@@ -43,7 +43,12 @@ class ExportArgs:
         default=None, metadata={"help": "model name in the manifest; default sori-1339-<model>"}
     )
     out_dir: str = "training/out/gguf"
-    quant: list[str] = field(default_factory=lambda: ["q8_0"], metadata={"help": "q8_0 (and/or none)"})
+    quant: list[str] = field(
+        default_factory=lambda: ["q8_0"],
+        metadata={
+            "help": "q8_0 (gguf package) and/or q4_k_m (llama.cpp's quantiser via `sori-llm quantize`)"
+        },
+    )
     source: str = "auto"
     llama_cpp_dir: str | None = field(
         default=None, metadata={"help": "a llama.cpp checkout with convert_hf_to_gguf.py"}
@@ -198,6 +203,31 @@ chat_template = "{template_family(template)}"  # the GGUF carries the template i
 """
 
 
+def sori_llm_binary() -> str:
+    """The project's llama.cpp worker, which carries llama.cpp's own quantiser."""
+    import os
+    import shutil
+
+    found = os.environ.get("SORI_LLM_BIN") or shutil.which("sori-llm")
+    if found:
+        return found
+    target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/sori/target"))
+    for profile in ("release", "debug"):
+        exe = target / profile / "sori-llm"
+        if exe.is_file():
+            return str(exe)
+    raise SystemExit(
+        "Q4_K_M needs the sori-llm binary: cargo build --release -p sori-llm (or set SORI_LLM_BIN)"
+    )
+
+
+def quantize_with_llama_cpp(src: Path, dst: Path, kind: str) -> None:
+    """K-quants (Q4_K_M …) with llama_model_quantize, through `sori-llm quantize`."""
+    import subprocess
+
+    subprocess.run([sori_llm_binary(), "quantize", str(src), str(dst), kind], check=True)
+
+
 def export(args: ExportArgs) -> dict:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -221,7 +251,10 @@ def export(args: ExportArgs) -> dict:
     if "q8_0" in args.quant:
         files["q8_0"] = out / f"{slug}-q8_0.gguf"
         quantize_q8_0(f16, files["q8_0"])
-    chosen = "q8_0" if "q8_0" in files else "f16"
+    if "q4_k_m" in args.quant:
+        files["q4_k_m"] = out / f"{slug}-q4_k_m.gguf"
+        quantize_with_llama_cpp(f16, files["q4_k_m"], "q4_k_m")
+    chosen = next((q for q in ("q4_k_m", "q8_0") if q in files), "f16")
     entry = manifest_entry(name, files[chosen], meta, chosen.upper(), args.url)
     (out / "manifest-entry.toml").write_text(entry, encoding="utf-8")
     report = {k: {"path": str(p), "size": p.stat().st_size, **describe(p)} for k, p in files.items()}

@@ -92,7 +92,52 @@ fn emit(v: serde_json::Value) {
     let _ = out.flush();
 }
 
+/// `sori-llm quantize IN.gguf OUT.gguf TYPE [--threads N]`: llama.cpp's own
+/// quantiser (Q4_K_M, Q5_K_M, Q8_0, Q4_0), used by the training export.
+fn quantize(mut rest: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let (Some(inp), Some(out), Some(kind)) = (rest.next(), rest.next(), rest.next()) else {
+        bail!("usage: sori-llm quantize IN.gguf OUT.gguf q4_k_m|q5_k_m|q8_0|q4_0 [--threads N]");
+    };
+    let mut threads = std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(2);
+    if rest.next().as_deref() == Some("--threads") {
+        threads = rest.next().context("--threads needs a value")?.parse()?;
+    }
+    let ftype = match kind.to_ascii_lowercase().as_str() {
+        "q4_k_m" => llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_Q4_K_M,
+        "q5_k_m" => llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_Q5_K_M,
+        "q8_0" => llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_Q8_0,
+        "q4_0" => llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_Q4_0,
+        other => bail!("unknown quantisation {other:?} (q4_k_m, q5_k_m, q8_0, q4_0)"),
+    };
+    if !std::path::Path::new(&inp).is_file() {
+        bail!("input {inp} not found");
+    }
+    let (ci, co) = (std::ffi::CString::new(inp.clone())?, std::ffi::CString::new(out.clone())?);
+    // SAFETY: plain C calls with valid NUL-terminated paths and default params.
+    let rc = unsafe {
+        llama_cpp_sys_2::llama_backend_init();
+        let mut params = llama_cpp_sys_2::llama_model_quantize_default_params();
+        params.ftype = ftype;
+        params.nthread = threads;
+        llama_cpp_sys_2::llama_model_quantize(ci.as_ptr(), co.as_ptr(), &params)
+    };
+    if rc != 0 {
+        bail!("llama_model_quantize failed ({rc}) for {inp}");
+    }
+    println!("{out}");
+    Ok(())
+}
+
 fn main() {
+    let mut argv = std::env::args().skip(1);
+    if std::env::args().nth(1).as_deref() == Some("quantize") {
+        argv.next();
+        if let Err(e) = quantize(argv) {
+            eprintln!("sori-llm quantize: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
