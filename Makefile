@@ -12,7 +12,7 @@ deps:
 build: deps
 	$(CARGO) build --release --locked --workspace
 
-run: build
+run: build models
 	$(CARGO_TARGET_DIR)/release/sori serve --config $(CONFIG)
 
 lint:

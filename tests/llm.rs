@@ -142,3 +142,16 @@ async fn trained_model_quantises_to_q4_k_m_and_still_replies() {
     }
     assert!(tokens > 0, "the quantised model generates");
 }
+
+/// `[llm] model` may name a manifest entry instead of a path; a missing one
+/// leaves sori in retrieval-only mode instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_names_a_manifest_model_and_a_missing_one_means_retrieval_only() {
+    let _ = model();
+    let mut cfg = sori::config::Config::default();
+    cfg.llm.engine = "local".into();
+    cfg.llm.model = "smollm2-135m".into();
+    assert!(sori::server::start_llm(&cfg).await.is_some(), "smollm2-135m resolves through models/models.toml");
+    cfg.llm.model = "no-such-model".into();
+    assert!(sori::server::start_llm(&cfg).await.is_none());
+}

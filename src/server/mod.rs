@@ -138,7 +138,21 @@ pub async fn start_llm(cfg: &Config) -> Option<Arc<dyn crate::llm::Llm>> {
         return None;
     }
     let timeout = std::time::Duration::from_millis(cfg.llm.deadline_ms.max(1000) * 4);
-    match crate::llm::local::LocalLlm::start(cfg.llm.model.clone(), cfg.llm.workers, cfg.llm.threads, timeout).await {
+    // `model` is a GGUF path, or the name of a manifest entry (models/models.toml),
+    // e.g. "smollm2-135m" or an exported "sori-1339-…" entry added there.
+    let model = if cfg.llm.model.is_file() {
+        cfg.llm.model.clone()
+    } else {
+        let name = cfg.llm.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        match crate::models::require(&crate::models::Manifest::builtin(), &crate::models::models_dir(), &name) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "language model unavailable; answering from the knowledge base only");
+                return None;
+            }
+        }
+    };
+    match crate::llm::local::LocalLlm::start(model, cfg.llm.workers, cfg.llm.threads, timeout).await {
         Ok(l) => {
             tracing::info!(model = %crate::llm::Llm::name(&l), "language model ready");
             Some(Arc::new(l))
