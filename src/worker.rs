@@ -33,6 +33,15 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, Mutex};
 
+/// A workspace binary (`sori-stt`, `sori-llm`) next to the running
+/// executable, or one directory up (test binaries live in `target/<profile>/deps`).
+pub fn sibling_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    let found = [Some(dir), dir.parent()].into_iter().flatten().map(|d| d.join(name)).find(|p| p.exists());
+    found
+}
+
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
     /// Engine name for messages and logs ("stt", "llm").

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Options, Sori};
@@ -38,49 +37,11 @@ fn best_correlation(a: &[f64], b: &[f64], len: usize, max_lag: usize) -> (f64, u
 
 #[test]
 fn baresip_hears_the_korean_greeting() {
-    assert!(common::have("baresip"), "baresip is required (apt-get install baresip)");
     let sori = Sori::start(Options::default());
     let dir = tempfile::tempdir().expect("tmp");
-    let phone_port = common::free_port();
     let silence = dir.path().join("silence.wav");
-    {
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: 8000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut w = hound::WavWriter::create(&silence, spec).expect("wav");
-        for _ in 0..8000 * 20 {
-            w.write_sample(0i16).expect("sample");
-        }
-        w.finalize().expect("finalize");
-    }
-    let config = format!(
-        "sip_listen\t127.0.0.1:{phone_port}\naudio_player\taubridge,x\naudio_alert\taubridge,x\naudio_source\taufile,{src}\n\
-         module_path\t/usr/lib/baresip/modules\nmodule\tg711.so\nmodule\taufile.so\nmodule\taubridge.so\nmodule\tsndfile.so\n\
-         module_app\taccount.so\nmodule_app\tmenu.so\nsnd_path\t{dir}\n",
-        src = silence.display(),
-        dir = dir.path().display()
-    );
-    std::fs::write(dir.path().join("config"), config).expect("config");
-    std::fs::write(dir.path().join("accounts"), format!("<sip:tester@127.0.0.1:{phone_port}>;regint=0\n"))
-        .expect("accounts");
-    let out = Command::new("timeout")
-        .args(["40", "baresip", "-f"])
-        .arg(dir.path())
-        .arg("-e")
-        .arg(format!("/dial sip:1339@127.0.0.1:{}", sori.sip_port))
-        .args(["-t", "10"])
-        .output()
-        .expect("run baresip");
-    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("Call established"), "baresip log:\n{}", common::tail(&log, 3000));
-    let dec = std::fs::read_dir(dir.path())
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .expect("baresip recorded what it heard");
+    common::write_wav_8k(&silence, &vec![0i16; 8000 * 20]);
+    let dec = common::baresip_call(&sori, dir.path(), &silence, 10);
     let (secs, rms) = common::wav_stats(&dec);
     assert!((8.0..=11.5).contains(&secs), "recorded {secs:.1} s for a 10 s call");
     assert!(rms > 0.02, "recording is silent (rms {rms:.4})");

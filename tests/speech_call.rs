@@ -5,27 +5,14 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Options, Sori};
 
-fn write_wav(path: &std::path::Path, pcm: &[i16]) {
-    let spec =
-        hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    let mut w = hound::WavWriter::create(path, spec).expect("wav");
-    for s in pcm {
-        w.write_sample(*s).expect("sample");
-    }
-    w.finalize().expect("finalize");
-}
-
 #[test]
 fn caller_question_interrupts_the_greeting_and_gets_a_spoken_answer() {
-    assert!(common::have("baresip"), "baresip is required (apt-get install baresip)");
     let sori = Sori::start(Options::default());
     let dir = tempfile::tempdir().expect("tmp");
-    let phone_port = common::free_port();
     // 2 s of greeting, then the question, then silence while sori answers.
     let tts = sori::tts::espeak::Espeak::new("ko", 150);
     let question = sori::tts::prompts::render(&tts, "홍역은 어떤 증상이 있나요?").expect("render");
@@ -33,27 +20,8 @@ fn caller_question_interrupts_the_greeting_and_gets_a_spoken_answer() {
     pcm.extend_from_slice(&question);
     pcm.extend(std::iter::repeat_n(0i16, 8000 * 20));
     let src = dir.path().join("question.wav");
-    write_wav(&src, &pcm);
-    let config = format!(
-        "sip_listen\t127.0.0.1:{phone_port}\naudio_player\taubridge,x\naudio_alert\taubridge,x\naudio_source\taufile,{src}\n\
-         module_path\t/usr/lib/baresip/modules\nmodule\tg711.so\nmodule\taufile.so\nmodule\taubridge.so\nmodule\tsndfile.so\n\
-         module_app\taccount.so\nmodule_app\tmenu.so\nsnd_path\t{dir}\n",
-        src = src.display(),
-        dir = dir.path().display()
-    );
-    std::fs::write(dir.path().join("config"), config).expect("config");
-    std::fs::write(dir.path().join("accounts"), format!("<sip:tester@127.0.0.1:{phone_port}>;regint=0\n"))
-        .expect("accounts");
-    let out = Command::new("timeout")
-        .args(["60", "baresip", "-f"])
-        .arg(dir.path())
-        .arg("-e")
-        .arg(format!("/dial sip:1339@127.0.0.1:{}", sori.sip_port))
-        .args(["-t", "22"])
-        .output()
-        .expect("run baresip");
-    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("Call established"), "baresip log:\n{}", common::tail(&log, 2000));
+    common::write_wav_8k(&src, &pcm);
+    let dec = common::baresip_call(&sori, dir.path(), &src, 22);
 
     let recs = sori.wait_records(1, Duration::from_secs(10));
     assert_eq!(recs.len(), 1, "log:\n{}", common::tail(&sori.log(), 4000));
@@ -76,11 +44,6 @@ fn caller_question_interrupts_the_greeting_and_gets_a_spoken_answer() {
     assert!(call.menu_path.contains(&label), "{} lacks {label}", call.menu_path);
 
     // What the phone heard after its question is sori's answer, not silence.
-    let dec = std::fs::read_dir(dir.path())
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .expect("baresip recording");
     let mut r = hound::WavReader::open(&dec).expect("open");
     let heard: Vec<f64> = r.samples::<i16>().map(|s| s.unwrap_or(0) as f64 / 32768.0).collect();
     let after = (t.speech_end_ms as usize / 1000 + 1) * 8000 + t.respond_ms as usize * 8;

@@ -48,15 +48,7 @@ pub const FETCH_HINT: &str = "fetch it with: scripts/fetch-onnx-test-assets.sh (
 /// `~/.cache/sori/models`: where the model fetcher puts weights and the ONNX
 /// Runtime library (the same rule as `sori models`).
 pub fn models_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("SORI_MODELS_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("sori/models")
+    crate::models::models_dir()
 }
 
 /// `$ORT_DYLIB_PATH`, else [`ORT_LIBRARY`] inside [`models_dir`].

@@ -21,14 +21,7 @@ pub fn worker_program() -> PathBuf {
     if let Ok(p) = std::env::var("SORI_LLM_WORKER") {
         return PathBuf::from(p);
     }
-    let exe = std::env::current_exe().ok();
-    let dir = exe.as_ref().and_then(|e| e.parent()).map(PathBuf::from).unwrap_or_default();
-    // Test binaries live one level down, in target/<profile>/deps.
-    let beside = dir.join("sori-llm");
-    if beside.exists() {
-        return beside;
-    }
-    dir.parent().map(|p| p.join("sori-llm")).unwrap_or(beside)
+    crate::worker::sibling_binary("sori-llm").unwrap_or_else(|| PathBuf::from("sori-llm"))
 }
 
 impl LocalLlm {

@@ -125,18 +125,12 @@ pub fn worker_binary(configured: Option<&Path>) -> Result<PathBuf, SttError> {
             Err(SttError::Config(format!("[stt] worker = {}: no such file", p.display())))
         };
     }
-    let exe = std::env::current_exe().map_err(|e| SttError::Config(e.to_string()))?;
-    let dir = exe.parent().unwrap_or(Path::new("."));
-    for d in [Some(dir), dir.parent()].into_iter().flatten() {
-        let p = d.join("sori-stt");
-        if p.exists() {
-            return Ok(p);
-        }
-    }
-    Err(SttError::Config(format!(
-        "sori-stt not found next to {} (build it: cargo build --release -p sori-stt, or set [stt] worker)",
-        exe.display()
-    )))
+    crate::worker::sibling_binary("sori-stt").ok_or_else(|| {
+        SttError::Config(
+            "sori-stt not found next to the sori executable (build it: cargo build --release -p sori-stt, or set [stt] worker)"
+                .into(),
+        )
+    })
 }
 
 /// whisper.cpp in supervised `sori-stt` processes.

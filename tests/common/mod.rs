@@ -255,3 +255,46 @@ pub fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
+
+/// Writes 8 kHz mono 16-bit PCM as a WAV file.
+pub fn write_wav_8k(path: &Path, pcm: &[i16]) {
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(path, spec).expect("wav");
+    for s in pcm {
+        w.write_sample(*s).expect("sample");
+    }
+    w.finalize().expect("finalize");
+}
+
+/// A real SIP phone (Debian's baresip) calls sori for `secs` seconds playing
+/// `source` (8 kHz WAV) and recording what it hears; returns the recording.
+/// Panics with baresip's log when the call is not established.
+pub fn baresip_call(sori: &Sori, dir: &Path, source: &Path, secs: u32) -> PathBuf {
+    assert!(have("baresip"), "baresip is required (apt-get install baresip)");
+    let phone_port = free_port();
+    let config = format!(
+        "sip_listen\t127.0.0.1:{phone_port}\naudio_player\taubridge,x\naudio_alert\taubridge,x\naudio_source\taufile,{src}\n\
+         module_path\t/usr/lib/baresip/modules\nmodule\tg711.so\nmodule\taufile.so\nmodule\taubridge.so\nmodule\tsndfile.so\n\
+         module_app\taccount.so\nmodule_app\tmenu.so\nsnd_path\t{dir}\n",
+        src = source.display(),
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("config"), config).expect("config");
+    std::fs::write(dir.join("accounts"), format!("<sip:tester@127.0.0.1:{phone_port}>;regint=0\n")).expect("accounts");
+    let out = Command::new("timeout")
+        .args([&(secs + 40).to_string(), "baresip", "-f"])
+        .arg(dir)
+        .arg("-e")
+        .arg(format!("/dial sip:1339@127.0.0.1:{}", sori.sip_port))
+        .args(["-t", &secs.to_string()])
+        .output()
+        .expect("run baresip");
+    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("Call established"), "baresip log:\n{}", tail(&log, 3000));
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip recorded what it heard")
+}
