@@ -55,6 +55,19 @@ fn transcribe(state: &mut WhisperState, threads: i32, req: &SttRequest) -> Resul
     if samples.len() < 16_000 + 1_600 {
         samples.resize(16_000 + 1_600, 0.0);
     }
+    if let Some(ctx) = audio_ctx(samples.len()) {
+        p.set_audio_ctx(ctx);
+    }
+    // A phone turn is one segment; a looping decoder must not run on for
+    // seconds (about 3 tokens per Korean syllable, 5 syllables a second, is
+    // far above real speech).
+    p.set_single_segment(true);
+    p.set_max_tokens(max_tokens(samples.len()));
+    if std::env::var("SORI_STT_FALLBACK").is_err() {
+        // No temperature fallback: re-decoding at higher temperatures triples
+        // the time of the turns it triggers on and rarely fixes telephone audio.
+        p.set_temperature_inc(0.0);
+    }
     state.full(p, &samples).map_err(|e| format!("whisper: {e}"))?;
     let mut text = String::new();
     for seg in state.as_iter() {
@@ -62,6 +75,30 @@ fn transcribe(state: &mut WhisperState, threads: i32, req: &SttRequest) -> Resul
     }
     Ok(text.trim().to_string())
 }
+
+/// Encoder frames (20 ms each, 1500 = whisper's 30 s window) to run for
+/// `samples` of 16 kHz audio: a window fitted to the utterance plus a margin,
+/// instead of always encoding 30 s. A phone turn of 3 s costs about a tenth
+/// of the full window. `SORI_STT_AUDIO_CTX=full` turns it off.
+fn audio_ctx(samples: usize) -> Option<i32> {
+    match std::env::var("SORI_STT_AUDIO_CTX").ok().as_deref() {
+        Some("full") => return None,
+        Some(n) => return n.parse().ok(),
+        None => {}
+    }
+    let frames = samples.div_ceil(320) as i32;
+    Some((frames + AUDIO_CTX_MARGIN).clamp(AUDIO_CTX_MIN, 1500))
+}
+
+/// Token budget for `samples` of 16 kHz audio.
+fn max_tokens(samples: usize) -> i32 {
+    (16 + samples * 15 / 16_000) as i32
+}
+
+/// Extra encoder frames past the audio (decoding degrades when the window
+/// ends exactly at the last word).
+const AUDIO_CTX_MARGIN: i32 = 64;
+const AUDIO_CTX_MIN: i32 = 128;
 
 fn main() {
     // whisper.cpp and ggml log every load step; keep stderr for our own lines.
