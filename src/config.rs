@@ -83,12 +83,21 @@ pub struct KbConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LlmConfig {
     /// "none": retrieval-only answers (the entry's spoken text);
-    /// "local": llama.cpp worker processes (`sori-llm`) loading `model`.
+    /// "local": llama.cpp worker processes (`sori-llm`) loading `model`;
+    /// "openai": an OpenAI-compatible `/v1/chat/completions` server at `url`.
     pub engine: String,
-    /// GGUF file for engine = "local".
+    /// GGUF file (or models/models.toml name) for engine = "local".
     pub model: PathBuf,
     pub workers: usize,
     pub threads: usize,
+    /// engine = "openai": the server, e.g. "http://127.0.0.1:8081" (with or
+    /// without "/v1"; plain HTTP).
+    pub url: String,
+    /// engine = "openai": the `model` sent in each request.
+    pub api_model: String,
+    /// engine = "openai": sent as `Authorization: Bearer …`; unset: the
+    /// `SORI_LLM_API_KEY` environment variable, if any.
+    pub api_key: Option<String>,
     /// Longer than this and the retrieval answer is spoken instead.
     pub deadline_ms: u64,
     pub max_tokens: u32,
@@ -103,6 +112,9 @@ impl Default for LlmConfig {
             // ggml's threads spin while they wait: more threads than free
             // cores (calls, STT) make generation slower, not faster.
             threads: 1,
+            url: String::new(),
+            api_model: "default".into(),
+            api_key: None,
             deadline_ms: 3000,
             max_tokens: 96,
         }
@@ -296,11 +308,19 @@ impl Config {
         if !(80..=450).contains(&self.tts.rate) {
             return Err("tts.rate must be 80..=450 words per minute".into());
         }
-        if !["none", "local"].contains(&self.llm.engine.as_str()) {
-            return Err(format!("llm.engine must be \"none\" or \"local\", not {:?}", self.llm.engine));
-        }
-        if self.llm.engine == "local" && self.llm.model.as_os_str().is_empty() {
-            return Err("llm.engine = \"local\" needs llm.model (a GGUF file)".into());
+        match self.llm.engine.as_str() {
+            "none" => {}
+            "local" if self.llm.model.as_os_str().is_empty() => {
+                return Err("llm.engine = \"local\" needs llm.model (a GGUF file)".into())
+            }
+            "local" => {}
+            "openai" if self.llm.url.trim().is_empty() => {
+                return Err("llm.engine = \"openai\" needs llm.url (the server, e.g. \"http://127.0.0.1:8081\")".into())
+            }
+            "openai" => {
+                crate::llm::openai::Endpoint::parse(&self.llm.url)?;
+            }
+            e => return Err(format!("llm.engine must be \"none\", \"local\" or \"openai\", not {e:?}")),
         }
         if self.rtp.jitter_frames == 0 || self.rtp.jitter_frames > 50 {
             return Err("rtp.jitter_frames must be 1..=50".into());
@@ -363,5 +383,19 @@ mod tests {
         let mut c = Config::default();
         c.vad.engine = "webrtc".into();
         assert!(c.validate().unwrap_err().contains("vad.engine"));
+    }
+
+    #[test]
+    fn openai_engine_needs_an_http_url() {
+        let text = "[llm]\nengine = \"openai\"\n";
+        let mut c = parse_toml::<Config>(Path::new("x.toml"), text).unwrap();
+        assert_eq!(c.llm.api_model, "default");
+        assert!(c.validate().unwrap_err().contains("llm.url"));
+        c.llm.url = "https://api.example.com".into();
+        assert!(c.validate().unwrap_err().contains("http://"));
+        c.llm.url = "http://127.0.0.1:8081/v1".into();
+        assert!(c.validate().is_ok());
+        c.llm.engine = "vllm".into();
+        assert!(c.validate().unwrap_err().contains("\"openai\""));
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod grounding;
 pub mod local;
+pub mod openai;
 pub mod prompt;
 
 use std::future::Future;
@@ -64,7 +65,8 @@ pub enum LlmError {
 pub type ChunkStream = mpsc::UnboundedReceiver<Result<Chunk, LlmError>>;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A chat model. Implementations: local llama.cpp workers ([`local::LocalLlm`]).
+/// A chat model. Implementations: local llama.cpp workers ([`local::LocalLlm`]),
+/// an OpenAI-compatible `/v1/chat/completions` server ([`openai::OpenAiLlm`]).
 pub trait Llm: Send + Sync {
     fn name(&self) -> String;
     /// Starts a generation; text arrives on the returned stream.

@@ -134,10 +134,29 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
 /// Starts the configured language model; a model that cannot start is
 /// logged and sori answers in retrieval-only mode (the LLM is optional).
 pub async fn start_llm(cfg: &Config) -> Option<Arc<dyn crate::llm::Llm>> {
+    let timeout = std::time::Duration::from_millis(cfg.llm.deadline_ms.max(1000) * 4);
+    if cfg.llm.engine == "openai" {
+        // Nothing to load: the server is asked per answer, and an unreachable
+        // one costs that answer only (the entry's own text is spoken).
+        return match crate::llm::openai::OpenAiLlm::new(
+            &cfg.llm.url,
+            &cfg.llm.api_model,
+            cfg.llm.api_key.clone(),
+            timeout,
+        ) {
+            Ok(l) => {
+                tracing::info!(model = %crate::llm::Llm::name(&l), "language model configured");
+                Some(Arc::new(l))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "language model unavailable; answering from the knowledge base only");
+                None
+            }
+        };
+    }
     if cfg.llm.engine != "local" {
         return None;
     }
-    let timeout = std::time::Duration::from_millis(cfg.llm.deadline_ms.max(1000) * 4);
     // `model` is a GGUF path, or the name of a manifest entry (models/models.toml),
     // e.g. "smollm2-135m" or an exported "sori-1339-…" entry added there.
     let model = if cfg.llm.model.is_file() {
