@@ -34,6 +34,7 @@ path = "$WORK/calls.sqlite"
 level = "warn"
 [http]
 bind = "127.0.0.1:$HTTP_PORT"
+${EXTRA_CFG:-}
 CFG
   ulimit -n 65536 2>/dev/null || true
   "$SORI_BIN" serve --config "$WORK/sori.toml" 2> "$WORK/sori.log" &

@@ -52,7 +52,12 @@ fn audible_span(pcm: &[i16]) -> (Duration, Duration) {
 }
 
 /// What the call task does: μ-law over the wire, decode, push 20 ms frames.
+/// Events of `pcm` sent through μ-law, pauses (speculative-STT offers) left out.
 fn through_line(l: &mut Listener, pcm: &[i16]) -> Vec<(Duration, ListenerEvent)> {
+    through_line_all(l, pcm).into_iter().filter(|(_, e)| !matches!(e, ListenerEvent::Pause(_))).collect()
+}
+
+fn through_line_all(l: &mut Listener, pcm: &[i16]) -> Vec<(Duration, ListenerEvent)> {
     let mut out = Vec::new();
     for frame in pcm.chunks(160) {
         let decoded: Vec<i16> = frame.iter().map(|&s| ulaw_to_linear(linear_to_ulaw(s))).collect();
@@ -99,6 +104,17 @@ fn silero_cuts_one_korean_utterance_out_of_line_noise() {
         cost.as_secs_f64() * 1000.0 / frames_20ms as f64
     );
     assert_eq!(events.len(), 2, "one start, one utterance");
+    // The last pause offered the end's audio ahead of time (speculative STT).
+    let mut l2 = Listener::new(engine.new_vad(), ListenerConfig::default());
+    let all = through_line_all(&mut l2, &pcm);
+    let last_pause = all.iter().rev().find_map(|(t, e)| match e {
+        ListenerEvent::Pause(u) => Some((*t, u.clone())),
+        _ => None,
+    });
+    let (paused_at, p) = last_pause.expect("a pause before the end of the turn");
+    let (ended_at, ListenerEvent::Utterance(u)) = &all[all.len() - 1] else { panic!("{all:?}") };
+    assert_eq!((p.start, p.end), (u.start, u.end));
+    assert!(ms(*ended_at) - ms(paused_at) >= 250, "pause {} end {}", ms(paused_at), ms(*ended_at));
     let ListenerEvent::SpeechStart { at } = events[0].1 else { panic!("{:?}", events[0]) };
     // Onset within 100 ms of the audible start: Silero needs a frame or two
     // (32 ms each) of voicing; espeak's first consonant may be soft.
@@ -178,5 +194,6 @@ fn short(e: &ListenerEvent) -> String {
         ListenerEvent::SpeechStart { at } => format!("start@{}", ms(*at)),
         ListenerEvent::StopPlayback(s) => format!("stop@{}(speech@{})", ms(s.at), ms(s.speech_start)),
         ListenerEvent::Utterance(u) => format!("utt {}..{} {:?}", ms(u.start), ms(u.end), u.reason),
+        ListenerEvent::Pause(u) => format!("pause {}..{}", ms(u.start), ms(u.end)),
     }
 }

@@ -39,7 +39,9 @@ fn caller_question_interrupts_the_greeting_and_gets_a_spoken_answer() {
     // pipeline is: a transcript, a decided reply, and that reply played.
     assert!(!t.transcript.trim().is_empty(), "empty transcript");
     assert!(!t.reply.is_empty());
-    assert!(t.stt_ms > 0 && t.respond_ms >= t.stt_ms, "{t:?}");
+    // The transcript may have been ready before the turn ended (speculative
+    // STT at the caller's pause); the reply never comes before it.
+    assert!(t.stt_ms > 0 && t.respond_ms >= t.stt_wait_ms, "{t:?}");
     let label = t.kb_id.as_ref().map(|k| format!("kb:{k}")).unwrap_or_else(|| t.action.clone());
     assert!(call.menu_path.contains(&label), "{} lacks {label}", call.menu_path);
 

@@ -10,6 +10,10 @@
 //!   (hysteresis) for `min_speech`. Shorter blips are forgotten.
 //! - End: `trailing_silence` after the last voiced frame, or `max_utterance`
 //!   after the start.
+//! - Pause: `early_silence` after the last voiced frame (before the end),
+//!   the audio so far is offered for a speculative transcription. If the
+//!   turn then ends without more voice, the end's utterance is the same audio
+//!   (same bounds), so its transcript is already on its way.
 //! - The utterance runs from `pre_roll` before the onset (so the first
 //!   syllable, which the VAD sees late, is kept) to `post_roll` after the
 //!   last voiced frame.
@@ -23,6 +27,9 @@ pub struct EndpointConfig {
     pub stop_threshold: f32,
     pub min_speech: Duration,
     pub trailing_silence: Duration,
+    /// Silence after which a [`EndpointEvent::Pause`] is emitted; zero = never.
+    /// At least `post_roll`, so the paused audio is the whole utterance.
+    pub early_silence: Duration,
     pub pre_roll: Duration,
     pub post_roll: Duration,
     pub max_utterance: Duration,
@@ -35,6 +42,7 @@ impl Default for EndpointConfig {
             stop_threshold: 0.35,
             min_speech: Duration::from_millis(160),
             trailing_silence: Duration::from_millis(500),
+            early_silence: Duration::from_millis(200),
             pre_roll: Duration::from_millis(250),
             post_roll: Duration::from_millis(150),
             max_utterance: Duration::from_secs(15),
@@ -56,13 +64,16 @@ pub enum EndpointEvent {
     SpeechStart { at: Duration },
     /// Turn over at `at`; the audio to transcribe is `utterance_start..utterance_end`.
     SpeechEnd { at: Duration, utterance_start: Duration, utterance_end: Duration, reason: EndReason },
+    /// The caller paused for `early_silence`: if the turn ends without more
+    /// voice, its `SpeechEnd` will carry exactly these bounds.
+    Pause { at: Duration, utterance_start: Duration, utterance_end: Duration },
 }
 
 #[derive(Debug, Clone, Copy)]
 enum State {
     Idle,
     Candidate { onset: Duration },
-    Speech { onset: Duration, last_voiced_end: Duration },
+    Speech { onset: Duration, last_voiced_end: Duration, paused: bool },
 }
 
 #[derive(Debug)]
@@ -104,10 +115,12 @@ impl Endpointer {
             State::Idle => State::Idle,
             State::Candidate { onset } if prob >= c.stop_threshold => self.confirm(onset, end),
             State::Candidate { .. } => State::Idle,
-            State::Speech { onset, last_voiced_end } => {
-                let last = if prob >= c.stop_threshold { end } else { last_voiced_end };
+            State::Speech { onset, last_voiced_end, paused } => {
+                let voiced = prob >= c.stop_threshold;
+                let last = if voiced { end } else { last_voiced_end };
                 let utterance_start = onset.saturating_sub(c.pre_roll);
-                if end.saturating_sub(last) >= c.trailing_silence {
+                let silent = end.saturating_sub(last);
+                if silent >= c.trailing_silence {
                     let utterance_end = (last + c.post_roll).min(end);
                     self.events.push_back(EndpointEvent::SpeechEnd {
                         at: end,
@@ -125,7 +138,17 @@ impl Endpointer {
                     });
                     State::Idle
                 } else {
-                    State::Speech { onset, last_voiced_end: last }
+                    let early = c.early_silence.max(c.post_roll);
+                    let mut paused = paused && !voiced;
+                    if !paused && !c.early_silence.is_zero() && silent >= early {
+                        self.events.push_back(EndpointEvent::Pause {
+                            at: end,
+                            utterance_start,
+                            utterance_end: last + c.post_roll,
+                        });
+                        paused = true;
+                    }
+                    State::Speech { onset, last_voiced_end: last, paused }
                 }
             }
         };
@@ -134,7 +157,7 @@ impl Endpointer {
     fn confirm(&mut self, onset: Duration, end: Duration) -> State {
         if end.saturating_sub(onset) >= self.cfg.min_speech {
             self.events.push_back(EndpointEvent::SpeechStart { at: onset });
-            State::Speech { onset, last_voiced_end: end }
+            State::Speech { onset, last_voiced_end: end, paused: false }
         } else {
             State::Candidate { onset }
         }
@@ -158,8 +181,13 @@ mod tests {
     const F: Duration = Duration::from_millis(32);
 
     /// Feeds `probs` as consecutive 32 ms frames from t = 0; returns the
-    /// events with the index of the frame that produced them.
+    /// start/end events with the index of the frame that produced them.
     fn run(ep: &mut Endpointer, probs: &[f32]) -> Vec<(usize, EndpointEvent)> {
+        run_all(ep, probs).into_iter().filter(|(_, e)| !matches!(e, EndpointEvent::Pause { .. })).collect()
+    }
+
+    /// As [`run`], pauses included.
+    fn run_all(ep: &mut Endpointer, probs: &[f32]) -> Vec<(usize, EndpointEvent)> {
         let mut out = Vec::new();
         for (i, p) in probs.iter().enumerate() {
             ep.handle_frame(F * i as u32, F, *p);
@@ -253,5 +281,48 @@ mod tests {
         assert!(
             matches!(ev[1].1, EndpointEvent::SpeechEnd { utterance_start, .. } if utterance_start == Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn a_pause_offers_the_same_audio_the_end_will_carry() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        let ev = run_all(&mut ep, &seq(&[(0.0, 10), (0.9, 30), (0.0, 20)]));
+        let pauses: Vec<_> = ev.iter().filter(|(_, e)| matches!(e, EndpointEvent::Pause { .. })).collect();
+        assert_eq!(pauses.len(), 1, "{ev:?}");
+        let (pi, EndpointEvent::Pause { utterance_start: ps, utterance_end: pe, .. }) = *pauses[0] else { panic!() };
+        let (ei, EndpointEvent::SpeechEnd { utterance_start, utterance_end, .. }) = *ev.last().unwrap() else {
+            panic!("{ev:?}")
+        };
+        assert_eq!((ps, pe), (utterance_start, utterance_end));
+        // 200 ms of silence (7 frames of 32 ms) after the last voiced frame (39).
+        assert_eq!(pi, 39 + 7);
+        assert!(ei > pi);
+    }
+
+    #[test]
+    fn voice_after_a_pause_moves_the_end_and_allows_a_new_pause() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        // 320 ms pause inside the turn, then more speech.
+        let ev = run_all(&mut ep, &seq(&[(0.0, 5), (0.9, 20), (0.1, 10), (0.9, 20), (0.0, 20)]));
+        let bounds: Vec<_> = ev
+            .iter()
+            .filter_map(|(_, e)| match e {
+                EndpointEvent::Pause { utterance_end, .. } => Some(("pause", *utterance_end)),
+                EndpointEvent::SpeechEnd { utterance_end, .. } => Some(("end", *utterance_end)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bounds.len(), 3, "{ev:?}");
+        assert_ne!(bounds[0].1, bounds[2].1, "the first pause's audio is stale");
+        assert_eq!(bounds[1], ("pause", bounds[2].1));
+        assert_eq!(bounds[2].0, "end");
+    }
+
+    #[test]
+    fn no_pause_events_when_early_silence_is_zero() {
+        let cfg = EndpointConfig { early_silence: Duration::ZERO, ..EndpointConfig::default() };
+        let mut ep = Endpointer::new(cfg);
+        let ev = run_all(&mut ep, &seq(&[(0.0, 10), (0.9, 30), (0.0, 20)]));
+        assert!(ev.iter().all(|(_, e)| !matches!(e, EndpointEvent::Pause { .. })), "{ev:?}");
     }
 }

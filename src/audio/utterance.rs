@@ -110,6 +110,10 @@ pub enum ListenerEvent {
     StopPlayback(StopPlayback),
     /// The caller's turn is over: transcribe it.
     Utterance(Utterance),
+    /// The caller paused: the turn so far, for a speculative transcription.
+    /// If the turn ends without more voice, the `Utterance` that follows has
+    /// the same `start`/`end` and the same audio.
+    Pause(Utterance),
 }
 
 /// Per-call listener: about 20 KB while idle (pre-roll ring), up to
@@ -227,6 +231,15 @@ impl Listener {
                         audio,
                     }));
                 }
+                EndpointEvent::Pause { utterance_start, utterance_end, .. } => {
+                    let audio = self.slice(to_samples(utterance_start), to_samples(utterance_end));
+                    self.events.push_back(ListenerEvent::Pause(Utterance {
+                        start: utterance_start,
+                        end: utterance_end,
+                        reason: EndReason::Silence,
+                        audio,
+                    }));
+                }
             }
         }
     }
@@ -307,12 +320,16 @@ mod tests {
                 events.push(e);
             }
         }
+        let pause = events.iter().position(|e| matches!(e, ListenerEvent::Pause(_))).expect("a pause before the end");
+        let ListenerEvent::Pause(p) = events.remove(pause) else { unreachable!() };
         assert_eq!(events.len(), 2, "{events:?}");
         assert!(matches!(events[0], ListenerEvent::SpeechStart { at } if at.as_millis().abs_diff(1000) < 40));
         let ListenerEvent::Utterance(u) = &events[1] else { panic!() };
         assert!(u.start.as_millis().abs_diff(750) < 40, "{:?}", u.start);
         assert!(u.end.as_millis().abs_diff(2150) < 40, "{:?}", u.end);
         assert_eq!(u.audio.len() as u128, (u.end - u.start).as_micros() * 16 / 1000);
+        assert_eq!((p.start, p.end), (u.start, u.end));
+        assert_eq!(p.audio, u.audio, "the paused audio is the utterance");
         // Idle again: only the pre-roll window is kept.
         assert!(l.capture.len() < 8000, "{}", l.capture.len());
     }

@@ -52,11 +52,23 @@ pub struct VadConfig {
     pub model: std::path::PathBuf,
     /// ONNX sessions shared by all calls (each call only borrows one per frame).
     pub sessions: usize,
+    /// Silence that ends the caller's turn.
+    pub end_silence_ms: u64,
+    /// Silence after which the turn so far is transcribed speculatively, so
+    /// the transcript is ready when the turn ends; 0 turns it off (saves STT
+    /// work on busy servers at the cost of latency).
+    pub early_silence_ms: u64,
 }
 
 impl Default for VadConfig {
     fn default() -> Self {
-        VadConfig { engine: "silero".into(), model: std::path::PathBuf::new(), sessions: 2 }
+        VadConfig {
+            engine: "silero".into(),
+            model: std::path::PathBuf::new(),
+            sessions: 2,
+            end_silence_ms: 500,
+            early_silence_ms: 200,
+        }
     }
 }
 
@@ -68,7 +80,22 @@ impl VadConfig {
         if !(1..=64).contains(&self.sessions) {
             return Err("vad.sessions must be 1..=64".into());
         }
+        if !(200..=5000).contains(&self.end_silence_ms) {
+            return Err("vad.end_silence_ms must be 200..=5000".into());
+        }
+        if self.early_silence_ms >= self.end_silence_ms {
+            return Err("vad.early_silence_ms must be below vad.end_silence_ms (0 = off)".into());
+        }
         Ok(())
+    }
+
+    /// End-of-turn settings for each call's listener.
+    pub fn endpoint(&self) -> super::endpoint::EndpointConfig {
+        super::endpoint::EndpointConfig {
+            trailing_silence: std::time::Duration::from_millis(self.end_silence_ms),
+            early_silence: std::time::Duration::from_millis(self.early_silence_ms),
+            ..Default::default()
+        }
     }
 
     pub fn model_path(&self) -> std::path::PathBuf {

@@ -122,6 +122,7 @@ struct CallTask {
     conv: crate::dialog::brain::Conversation,
     heard_tx: mpsc::UnboundedSender<speech::Heard>,
     heard_rx: mpsc::UnboundedReceiver<speech::Heard>,
+    transcripts: speech::Transcripts,
     spoken_tx: mpsc::UnboundedSender<speech::Spoken>,
     spoken_rx: mpsc::UnboundedReceiver<speech::Spoken>,
     /// Replies rendered for this call (prompt name → audio).
@@ -164,6 +165,7 @@ impl CallTask {
             conv: Default::default(),
             heard_tx,
             heard_rx,
+            transcripts: Default::default(),
             spoken_tx,
             spoken_rx,
             dynamic: Default::default(),
@@ -251,7 +253,11 @@ impl CallTask {
                     }
                     self.listen(&decoded);
                 }
-                Some(heard) = self.heard_rx.recv() => self.on_heard(heard),
+                Some(heard) = self.heard_rx.recv() => {
+                    if let Some(turn) = self.transcripts.on_result(heard) {
+                        self.on_heard(turn);
+                    }
+                }
                 Some(spoken) = self.spoken_rx.recv() => self.on_spoken(spoken),
                 r = self.sock.recv_from(&mut buf) => {
                     if let Ok((n, src)) = r {
@@ -384,7 +390,8 @@ impl CallTask {
         } else {
             listener.push_8k(decoded);
         }
-        while let Some(ev) = listener.poll_event() {
+        let events: Vec<_> = std::iter::from_fn(|| listener.poll_event()).collect();
+        for ev in events {
             match ev {
                 crate::audio::ListenerEvent::SpeechStart { at } => {
                     tracing::debug!(at_ms = at.as_millis() as u64, "caller speech started");
@@ -403,9 +410,18 @@ impl CallTask {
                         }
                     }
                 }
+                crate::audio::ListenerEvent::Pause(u) => {
+                    if self.transcripts.on_pause((u.start, u.end)) {
+                        speech::transcribe(&self.shared, u, self.heard_tx.clone());
+                    }
+                }
                 crate::audio::ListenerEvent::Utterance(u) => {
                     tracing::debug!(ms = (u.end - u.start).as_millis() as u64, "caller turn ended");
-                    speech::transcribe(&self.shared, u, self.heard_tx.clone());
+                    match self.transcripts.on_end((u.start, u.end), std::time::Instant::now()) {
+                        speech::AtEnd::Ready(heard) => self.on_heard(heard),
+                        speech::AtEnd::Wait => {}
+                        speech::AtEnd::Transcribe => speech::transcribe(&self.shared, u, self.heard_tx.clone()),
+                    }
                 }
             }
         }
@@ -464,6 +480,7 @@ impl CallTask {
             speech_end_ms: s.heard.end_ms,
             transcript: s.transcript.clone(),
             stt_ms: s.heard.stt_ms,
+            stt_wait_ms: s.heard.wait_ms,
             action,
             kb_id: s.reply.kb_id.clone(),
             reply: s.reply.text.clone(),

@@ -19,13 +19,14 @@ use crate::tts::Tts;
 /// Process-wide speech engines.
 pub struct Speech {
     pub vad: VadEngine,
+    pub listen: ListenerConfig,
     pub stt: Arc<dyn Stt>,
     pub tts: Arc<dyn Tts>,
 }
 
 impl Speech {
     pub fn listener(&self) -> Listener {
-        Listener::new(self.vad.new_vad(), ListenerConfig::default())
+        Listener::new(self.vad.new_vad(), self.listen.clone())
     }
 }
 
@@ -54,7 +55,8 @@ pub async fn start(cfg: &crate::config::Config) -> Option<Speech> {
         }
     };
     tracing::info!(stt = %stt.describe(), tts = %tts.id(), "speech conversation ready");
-    Some(Speech { vad, stt, tts })
+    let listen = ListenerConfig { endpoint: cfg.vad.endpoint(), ..Default::default() };
+    Some(Speech { vad, listen, stt, tts })
 }
 
 /// A transcribed caller turn, back from the STT task.
@@ -62,11 +64,90 @@ pub async fn start(cfg: &crate::config::Config) -> Option<Speech> {
 pub struct Heard {
     pub text: Result<String, String>,
     pub stt_ms: u64,
-    /// Offsets of the utterance in the call's audio (ms since answer).
+    /// Bounds of the utterance in the call's audio (stream time since answer).
+    pub span: Span,
     pub start_ms: u64,
     pub end_ms: u64,
-    /// When end-of-turn was detected (for voice-to-voice latency).
+    /// When end-of-turn was detected (for voice-to-voice latency); set when
+    /// the turn is committed.
     pub detected: Instant,
+    /// End of turn → transcript in hand.
+    pub wait_ms: u64,
+}
+
+/// Utterance bounds: a pause and the end of the same turn share them.
+pub type Span = (Duration, Duration);
+
+/// What to do at the end of a caller's turn.
+#[derive(Debug)]
+pub enum AtEnd {
+    /// The speculative transcript of this very audio is in: use it.
+    Ready(Heard),
+    /// It is still running: wait for it.
+    Wait,
+    /// Transcribe now.
+    Transcribe,
+}
+
+/// Speculative transcription bookkeeping for one call (sans-IO): the audio
+/// offered at the caller's last pause is transcribed at once; if the turn
+/// ends with the same bounds, that transcript is the turn's, and the STT time
+/// is hidden behind the rest of the end-of-turn silence.
+#[derive(Debug, Default)]
+pub struct Transcripts {
+    /// The pause being transcribed, and its result once back.
+    early: Option<(Span, Option<Heard>)>,
+    /// Ended turns waiting for their transcript, oldest first.
+    awaiting: std::collections::VecDeque<(Span, Instant)>,
+}
+
+impl Transcripts {
+    /// The caller paused: transcribe `span` speculatively (returns true) unless
+    /// the same audio is already being transcribed.
+    pub fn on_pause(&mut self, span: Span) -> bool {
+        if matches!(&self.early, Some((s, _)) if *s == span) {
+            return false;
+        }
+        self.early = Some((span, None));
+        true
+    }
+
+    /// The turn ended with `span`, detected at `now`.
+    pub fn on_end(&mut self, span: Span, now: Instant) -> AtEnd {
+        match self.early.take() {
+            Some((s, Some(mut heard))) if s == span => {
+                heard.detected = now;
+                heard.wait_ms = 0;
+                AtEnd::Ready(heard)
+            }
+            Some((s, None)) if s == span => {
+                self.awaiting.push_back((span, now));
+                AtEnd::Wait
+            }
+            _ => {
+                self.awaiting.push_back((span, now));
+                AtEnd::Transcribe
+            }
+        }
+    }
+
+    /// A transcript came back: the turn it completes, if it is one we wait
+    /// for; a speculative one is kept until its turn ends; stale ones go.
+    pub fn on_result(&mut self, mut heard: Heard) -> Option<Heard> {
+        if let Some(i) = self.awaiting.iter().position(|(s, _)| *s == heard.span) {
+            if let Some((_, at)) = self.awaiting.remove(i) {
+                heard.detected = at;
+                heard.wait_ms = at.elapsed().as_millis() as u64;
+            }
+            return Some(heard);
+        }
+        if let Some((s, slot @ None)) = &mut self.early {
+            if *s == heard.span {
+                *slot = Some(heard);
+            }
+        }
+        None
+    }
 }
 
 /// A reply ready to play.
@@ -85,16 +166,21 @@ pub struct Spoken {
 pub fn transcribe(shared: &Arc<Shared>, utt: crate::audio::Utterance, tx: mpsc::UnboundedSender<Heard>) {
     let Some(speech) = &shared.speech else { return };
     let stt = speech.stt.clone();
-    let detected = Instant::now();
     tokio::spawn(async move {
         let t = Instant::now();
-        let text = stt.transcribe(utt.audio).await.map(|t| t.text.trim().to_string()).map_err(|e| e.to_string());
+        let text = stt
+            .transcribe(utt.audio)
+            .await
+            .map(|t| crate::stt::text::collapse_repeats(&t.text))
+            .map_err(|e| e.to_string());
         let _ = tx.send(Heard {
             text,
             stt_ms: t.elapsed().as_millis() as u64,
+            span: (utt.start, utt.end),
             start_ms: utt.start.as_millis() as u64,
             end_ms: utt.end.as_millis() as u64,
-            detected,
+            detected: Instant::now(),
+            wait_ms: 0,
         });
     });
 }
@@ -149,4 +235,67 @@ pub fn reply(
         }
     });
     action
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(a: u64, b: u64) -> Span {
+        (Duration::from_millis(a), Duration::from_millis(b))
+    }
+
+    fn heard(s: Span, text: &str) -> Heard {
+        Heard {
+            text: Ok(text.into()),
+            stt_ms: 300,
+            span: s,
+            start_ms: s.0.as_millis() as u64,
+            end_ms: s.1.as_millis() as u64,
+            detected: Instant::now(),
+            wait_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_finished_speculative_transcript_is_used_at_the_end_without_waiting() {
+        let mut t = Transcripts::default();
+        assert!(t.on_pause(span(100, 900)));
+        assert!(t.on_result(heard(span(100, 900), "코로나 검사")).is_none(), "kept until the turn ends");
+        let AtEnd::Ready(h) = t.on_end(span(100, 900), Instant::now()) else { panic!() };
+        assert_eq!(h.text.as_deref(), Ok("코로나 검사"));
+        assert_eq!(h.wait_ms, 0);
+    }
+
+    #[test]
+    fn an_end_during_the_speculative_transcription_waits_for_it() {
+        let mut t = Transcripts::default();
+        assert!(t.on_pause(span(100, 900)));
+        assert!(matches!(t.on_end(span(100, 900), Instant::now()), AtEnd::Wait));
+        let h = t.on_result(heard(span(100, 900), "독감")).expect("the turn's transcript");
+        assert_eq!(h.text.as_deref(), Ok("독감"));
+    }
+
+    #[test]
+    fn speech_after_the_pause_makes_the_speculation_stale() {
+        let mut t = Transcripts::default();
+        assert!(t.on_pause(span(100, 900)));
+        // The caller went on; a later pause replaces the first.
+        assert!(t.on_pause(span(100, 2000)));
+        assert!(t.on_result(heard(span(100, 900), "코로나")).is_none());
+        assert!(matches!(t.on_end(span(100, 2500), Instant::now()), AtEnd::Transcribe));
+        assert!(t.on_result(heard(span(100, 2000), "코로나 검사")).is_none(), "stale");
+        let h = t.on_result(heard(span(100, 2500), "코로나 검사 어디서")).expect("the turn's transcript");
+        assert_eq!(h.text.as_deref(), Ok("코로나 검사 어디서"));
+    }
+
+    #[test]
+    fn turns_without_pauses_are_transcribed_in_order() {
+        let mut t = Transcripts::default();
+        assert!(matches!(t.on_end(span(0, 500), Instant::now()), AtEnd::Transcribe));
+        assert!(matches!(t.on_end(span(900, 1500), Instant::now()), AtEnd::Transcribe));
+        assert!(t.on_result(heard(span(900, 1500), "둘")).is_some());
+        assert!(t.on_result(heard(span(0, 500), "하나")).is_some());
+        assert!(t.on_result(heard(span(0, 500), "again")).is_none());
+    }
 }

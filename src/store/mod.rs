@@ -44,6 +44,9 @@ pub struct TurnRecord {
     pub speech_end_ms: u64,
     pub transcript: String,
     pub stt_ms: u64,
+    /// End of the caller's turn → transcript in hand (0 when a speculative
+    /// transcription started at the caller's pause had already finished).
+    pub stt_wait_ms: u64,
     /// answer | clarify | transfer | emergency | out-of-scope
     pub action: String,
     pub kb_id: Option<String>,
@@ -108,6 +111,7 @@ CREATE TABLE IF NOT EXISTS turns (
     llm_ms          INTEGER NOT NULL,
     tts_ms          INTEGER NOT NULL,
     respond_ms      INTEGER NOT NULL,
+    stt_wait_ms     INTEGER NOT NULL DEFAULT 0,
     barged_in       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (call_id, idx)
 );
@@ -124,6 +128,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.execute_batch(SCHEMA)?;
     // Databases from before a column existed get it added.
     let _ = conn.execute("ALTER TABLE calls ADD COLUMN barge_ins INTEGER NOT NULL DEFAULT 0", []);
+    let _ = conn.execute("ALTER TABLE turns ADD COLUMN stt_wait_ms INTEGER NOT NULL DEFAULT 0", []);
     Ok(conn)
 }
 
@@ -202,8 +207,8 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
                     Op::Turn(t) => {
                         tx.execute(
                             "INSERT OR REPLACE INTO turns (call_id, idx, speech_start_ms, speech_end_ms, transcript, stt_ms, action,
-                                kb_id, reply, answer_source, llm_ms, tts_ms, respond_ms, barged_in)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                kb_id, reply, answer_source, llm_ms, tts_ms, respond_ms, barged_in, stt_wait_ms)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                             params![
                                 t.call_id,
                                 t.idx,
@@ -218,7 +223,8 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
                                 t.llm_ms as i64,
                                 t.tts_ms as i64,
                                 t.respond_ms as i64,
-                                t.barged_in
+                                t.barged_in,
+                                t.stt_wait_ms as i64
                             ],
                         )?;
                     }
@@ -302,7 +308,7 @@ pub fn turns(path: &Path, call_id: &str) -> rusqlite::Result<Vec<TurnRecord>> {
     let conn = Connection::open(path)?;
     let mut st = conn.prepare(
         "SELECT call_id, idx, speech_start_ms, speech_end_ms, transcript, stt_ms, action, kb_id, reply, answer_source,
-                llm_ms, tts_ms, respond_ms, barged_in FROM turns WHERE call_id = ?1 ORDER BY idx",
+                llm_ms, tts_ms, respond_ms, barged_in, stt_wait_ms FROM turns WHERE call_id = ?1 ORDER BY idx",
     )?;
     let rows = st.query_map([call_id], |r| {
         Ok(TurnRecord {
@@ -320,6 +326,7 @@ pub fn turns(path: &Path, call_id: &str) -> rusqlite::Result<Vec<TurnRecord>> {
             tts_ms: r.get::<_, i64>(11)? as u64,
             respond_ms: r.get::<_, i64>(12)? as u64,
             barged_in: r.get(13)?,
+            stt_wait_ms: r.get::<_, i64>(14)? as u64,
         })
     })?;
     rows.collect()

@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod http;
 pub mod proto;
+pub mod text;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
