@@ -8,7 +8,8 @@ like a phone does, and times each turn:
     caller stops speaking (send time of the last audible packet)
     -> first audible RTP packet of sori's reply (arrival time)
 
-It waits for the reply to finish before the next question (no barge-in).
+It waits for the reply to finish (up to --reply-cap seconds; a longer reply
+is interrupted by the next question, as impatient callers do).
 A call that ends (BYE, or sori transferring) is replaced by a new one until
 `--turns` turns are measured. REFER is declined (603) so sori's fallback
 applies. Writes one JSON line per turn to stdout; progress goes to stderr.
@@ -253,7 +254,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=5360)
     ap.add_argument("--turns", type=int, default=24)
-    ap.add_argument("--per-call", type=int, default=6, help="turns per call before hanging up")
+    ap.add_argument("--per-call", type=int, default=30, help="turns per call before hanging up")
+    ap.add_argument("--reply-cap", type=float, default=8.0, help="seconds of a reply to wait out before the next question (longer replies are interrupted: barge-in)")
     ap.add_argument("wavs", nargs="+")
     a = ap.parse_args()
     questions = [(p, load_wav(p)) for p in a.wavs]
@@ -283,7 +285,7 @@ def main():
                 done += 1
                 in_call += 1
                 print(f"turn {done}: {turn['v2v_ms']} ms  ({path})", file=sys.stderr)
-                call.wait_quiet(t_reply, 0.9, 40)
+                call.wait_quiet(t_reply, 0.9, a.reply_cap)
                 time.sleep(0.3)
             print(json.dumps(turn), flush=True)
         call.hangup()

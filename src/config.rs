@@ -76,6 +76,10 @@ pub struct DialplanConfig {
 pub struct KbConfig {
     /// The Korean knowledge base (topics + emergency / agent / out-of-scope routes).
     pub path: PathBuf,
+    /// Sentence-embedding model for hybrid retrieval (a models manifest
+    /// name, "e5-small"); "none" = lexical BM25 only. When the model is not
+    /// fetched, retrieval is lexical and the reason is logged.
+    pub embeddings: String,
 }
 
 /// The optional language model that rephrases knowledge-base answers.
@@ -123,7 +127,7 @@ impl Default for LlmConfig {
 
 impl Default for KbConfig {
     fn default() -> Self {
-        KbConfig { path: PathBuf::from("kb/1339.toml") }
+        KbConfig { path: PathBuf::from("kb/1339.toml"), embeddings: crate::kb::embed::MODEL.into() }
     }
 }
 

@@ -51,6 +51,8 @@ enum Cmd {
     },
     /// List, fetch and verify models and voices (models/models.toml, voices/voices.toml).
     Models(sori::models::cli::ModelsArgs),
+    /// Measure routing accuracy (text / through speech), time to first answer sentence, memory.
+    Eval(sori::eval::EvalArgs),
     /// Transcribe a WAV file (any rate/channels) with the configured STT engine.
     Transcribe(sori::stt::cli::TranscribeArgs),
     /// Speak Korean text with the configured voice into a WAV file (8 kHz telephone audio).
@@ -135,7 +137,8 @@ fn real_main() -> anyhow::Result<()> {
         Cmd::Chat { json, config } => {
             let cfg = if config.exists() { Config::load(&config)? } else { Config::default() };
             let kb = sori::kb::KnowledgeBase::load(&cfg.kb.path)?;
-            let brain = sori::dialog::brain::Brain::new(kb);
+            let router = sori::kb::router(&kb, &cfg.kb.embeddings);
+            let brain = sori::dialog::brain::Brain::with_router(kb, router);
             let mut conv = sori::dialog::brain::Conversation::default();
             if let Some(q) = json {
                 let r = brain.respond(&mut conv, &q);
@@ -164,6 +167,7 @@ fn real_main() -> anyhow::Result<()> {
         }
         Cmd::Models(args) => sori::models::cli::run(args),
         Cmd::Transcribe(args) => sori::stt::cli::run(args),
+        Cmd::Eval(args) => sori::eval::run(args),
         Cmd::Say { text, output, config } => {
             let cfg = if config.exists() { Config::load(&config)? } else { Config::default() };
             let tts = sori::tts::espeak::Espeak::new(&cfg.tts.voice, cfg.tts.rate);

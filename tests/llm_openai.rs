@@ -135,6 +135,30 @@ async fn grounded_reply_through_the_client_speaks_the_servers_grounded_answer() 
     assert_eq!((source, r.text), (AnswerSource::RetrievalAfterDeadline, reply.text));
 }
 
+#[tokio::test]
+async fn streamed_grounded_reply_arrives_sentence_by_sentence() {
+    let sori = Sori::start(Options::default());
+    let llm: Arc<dyn Llm> = Arc::new(client(sori.http_port, ""));
+    let brain =
+        Brain::new(KnowledgeBase::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/1339.toml"))).unwrap());
+    let q = "독감 예방접종은 누가 무료로 맞을 수 있나요?";
+    let reply = brain.respond(&mut Conversation::default(), q);
+    let cfg = AnswerConfig { deadline: Duration::from_secs(20), max_tokens: 96 };
+    let mut rx = sori::llm::ground_reply_stream(&llm, brain.kb(), reply.clone(), q, &cfg);
+    let mut got = Vec::new();
+    while let Some(p) = rx.recv().await {
+        assert_eq!(p.source, AnswerSource::Llm, "{}", p.text);
+        got.push(p.text);
+    }
+    // The server streams the entry's own sentences; each passes grounding
+    // together with those before it and is sent on its own (at most three).
+    let want: Vec<String> = sentences(&reply.text).into_iter().take(3).collect();
+    assert!(want.len() >= 2, "{want:?}");
+    assert_eq!(got, want);
+    let entry = brain.kb().entry("flu-vaccine").unwrap();
+    assert_eq!(sori::llm::grounding::check(&got.join(" "), entry, q), Ok(()));
+}
+
 #[test]
 fn sori_with_engine_openai_rephrases_through_another_sori() {
     let upstream = Sori::start(Options::default());

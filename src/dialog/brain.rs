@@ -73,6 +73,15 @@ impl Brain {
         Brain { kb, router }
     }
 
+    /// With a router built elsewhere (e.g. [`crate::kb::router`], hybrid).
+    pub fn with_router(kb: KnowledgeBase, router: Router) -> Brain {
+        Brain { kb, router }
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
     pub fn kb(&self) -> &KnowledgeBase {
         &self.kb
     }

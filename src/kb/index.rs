@@ -23,8 +23,28 @@
 //! IDF (no gain); bigrams alone score the same as the weighted mix.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::data::{KnowledgeBase, EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE};
+use super::embed::{dot, Embedder};
+
+/// Hybrid retrieval (with an [`Embedder`]): a target's fused score is its
+/// BM25 confidence `s / (s + MIN_SCORE)` plus `DENSE_WEIGHT` × its best
+/// question's cosine similarity rescaled from `DENSE_FLOOR..1` to `0..1`.
+/// e5 cosines between any two Korean sentences sit around 0.8, so only the
+/// part above the floor carries meaning.
+pub const DENSE_WEIGHT: f32 = 1.0;
+pub const DENSE_FLOOR: f32 = 0.84;
+/// With embeddings, an utterance whose BM25 score is under [`MIN_SCORE`] is
+/// still answered when its best cosine reaches this.
+pub const DENSE_MIN: f32 = 0.92;
+
+/// Question embeddings per target.
+struct Dense {
+    embedder: Arc<dyn Embedder>,
+    /// (target index, unit vector) per question.
+    questions: Vec<(usize, Vec<f32>)>,
+}
 
 /// Most characters a `*` in an emergency / human-agent trigger stands for,
 /// so "가슴*아파" matches "가슴이 너무 아파요" but not two unrelated clauses.
@@ -190,6 +210,7 @@ pub struct Router {
     heads: Field,
     /// n-gram → number of targets using it in either field.
     df: HashMap<String, usize>,
+    dense: Option<Dense>,
 }
 
 impl Router {
@@ -220,7 +241,45 @@ impl Router {
                 *df.entry(g.clone()).or_insert(0) += 1;
             }
         }
-        Router { emergency: triggers(EMERGENCY), human_agent: triggers(HUMAN_AGENT), targets, questions, heads, df }
+        Router {
+            emergency: triggers(EMERGENCY),
+            human_agent: triggers(HUMAN_AGENT),
+            targets,
+            questions,
+            heads,
+            df,
+            dense: None,
+        }
+    }
+
+    /// Lexical + embedding retrieval. The questions' vectors are cached in
+    /// `cache_dir` (keyed by the embedder and the texts).
+    pub fn with_embedder(
+        kb: &KnowledgeBase,
+        embedder: Arc<dyn Embedder>,
+        cache_dir: &std::path::Path,
+    ) -> Result<Router, super::embed::EmbedError> {
+        let mut r = Router::new(kb);
+        let mut owners = Vec::new();
+        let mut texts = Vec::new();
+        for (t, id) in r.targets.iter().enumerate() {
+            let qs = match kb.entry(id) {
+                Some(e) => e.questions.get_ref().clone(),
+                None => kb.action(id).map(|a| a.triggers.get_ref().clone()).unwrap_or_default(),
+            };
+            for q in qs {
+                owners.push(t);
+                texts.push(q);
+            }
+        }
+        let vectors = super::embed::embed_all_cached(embedder.as_ref(), &texts, true, cache_dir)?;
+        r.dense = Some(Dense { embedder, questions: owners.into_iter().zip(vectors).collect() });
+        Ok(r)
+    }
+
+    /// The embedder in use, if any (for logs and the API).
+    pub fn embedder_id(&self) -> Option<String> {
+        self.dense.as_ref().map(|d| d.embedder.id())
     }
 
     pub fn route(&self, text: &str) -> Route {
@@ -235,6 +294,9 @@ impl Router {
         if self.human_agent.iter().any(|p| p.matches(&chars)) {
             return rule(RouteKind::HumanAgent);
         }
+        if let Some(fused) = self.dense.as_ref().and_then(|d| self.fuse(d, text, &ranked)) {
+            return fused;
+        }
         let (best, score) = ranked.first().copied().unwrap_or((0, 0.0));
         let confidence = score / (score + MIN_SCORE);
         let kind = if score < MIN_SCORE {
@@ -245,6 +307,50 @@ impl Router {
             RouteKind::Answer { id: self.targets[best].clone() }
         };
         Route { kind, confidence, candidates }
+    }
+
+    /// Hybrid ranking (see [`DENSE_WEIGHT`]); None when the embedder fails
+    /// (the lexical route stands).
+    fn fuse(&self, dense: &Dense, text: &str, ranked: &[(usize, f32)]) -> Option<Route> {
+        let q = match dense.embedder.embed(&normalize(text), true) {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::warn!(error = %e, "embedding failed; lexical retrieval only");
+                return None;
+            }
+        };
+        let mut cos = vec![-1.0f32; self.targets.len()];
+        for (t, v) in &dense.questions {
+            cos[*t] = cos[*t].max(dot(&q, v));
+        }
+        let mut bm25 = vec![0.0f32; self.targets.len()];
+        for &(t, s) in ranked {
+            bm25[t] = s;
+        }
+        let mut fused: Vec<(usize, f32)> = (0..self.targets.len())
+            .map(|t| {
+                let lexical = bm25[t] / (bm25[t] + MIN_SCORE);
+                let semantic = ((cos[t] - DENSE_FLOOR) / (1.0 - DENSE_FLOOR)).clamp(0.0, 1.0);
+                (t, lexical + DENSE_WEIGHT * semantic)
+            })
+            .collect();
+        fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let candidates: Vec<(String, f32)> =
+            fused.iter().take(CANDIDATES).map(|&(t, s)| (self.targets[t].clone(), s)).collect();
+        let (best, _) = fused[0];
+        let (best_bm25, best_cos) = (ranked.first().map(|r| r.1).unwrap_or(0.0), cos[best]);
+        let lexical_conf = bm25[best] / (bm25[best] + MIN_SCORE);
+        let semantic_conf =
+            if best_cos >= DENSE_MIN { 0.5 + 0.5 * (best_cos - DENSE_MIN) / (1.0 - DENSE_MIN) } else { 0.0 };
+        let confidence = lexical_conf.max(semantic_conf);
+        let kind = if best_bm25 < MIN_SCORE && best_cos < DENSE_MIN {
+            RouteKind::Clarify
+        } else if self.targets[best] == OUT_OF_SCOPE {
+            RouteKind::OutOfScope
+        } else {
+            RouteKind::Answer { id: self.targets[best].clone() }
+        };
+        Some(Route { kind, confidence, candidates })
     }
 
     /// Targets with a positive score, best first.

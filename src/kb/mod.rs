@@ -2,10 +2,39 @@
 //! caller said to a topic, an emergency, a request for a person, something
 //! 1339 does not handle, or a request to rephrase.
 //!
-//! Pure: the only I/O is [`KnowledgeBase::load`] reading the file.
+//! Pure but for [`KnowledgeBase::load`] reading the file and the optional
+//! sentence-embedding engine ([`embed`]) with its on-disk vector cache.
 
 pub mod data;
+pub mod embed;
 pub mod index;
 
 pub use data::{Action, Entry, KnowledgeBase};
 pub use index::{Route, RouteKind, Router};
+
+/// The router for `kb` as configured: hybrid when the embedding model named
+/// by `embeddings` loads (vectors cached under the models directory),
+/// lexical otherwise (the reason logged once).
+pub fn router(kb: &KnowledgeBase, embeddings: &str) -> Router {
+    if embeddings.is_empty() || embeddings == "none" {
+        return Router::new(kb);
+    }
+    if embeddings != embed::MODEL {
+        tracing::warn!(embeddings, "unknown embedding model (known: e5-small); lexical retrieval only");
+        return Router::new(kb);
+    }
+    let dir = crate::models::models_dir();
+    let t = std::time::Instant::now();
+    let built =
+        embed::E5::load(&dir).and_then(|e| Router::with_embedder(kb, std::sync::Arc::new(e), &dir.join("cache")));
+    match built {
+        Ok(r) => {
+            tracing::info!(embedder = ?r.embedder_id(), ms = t.elapsed().as_millis() as u64, "hybrid retrieval ready");
+            r
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "embeddings unavailable; lexical retrieval only");
+            Router::new(kb)
+        }
+    }
+}

@@ -140,3 +140,117 @@ pub async fn ground_reply(
         }
     }
 }
+
+/// One sentence of a reply, ready for synthesis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Piece {
+    pub text: String,
+    /// How the reply was produced (the same on every piece of one reply).
+    pub source: AnswerSource,
+}
+
+/// Most sentences a rephrased phone answer may have.
+const MAX_SENTENCES: usize = 3;
+
+/// [`ground_reply`] for speech: the reply as sentences, each sent as soon as
+/// it is complete and the answer so far passes [`grounding::check`], so the
+/// first sentence is spoken while the model writes the next. The first
+/// sentence must arrive within the deadline and pass the check; otherwise
+/// the entry's own answer is sent instead (all of it). A later sentence that
+/// breaks grounding ends the answer there. Non-answers pass through.
+pub fn ground_reply_stream(
+    llm: &Arc<dyn Llm>,
+    kb: &KnowledgeBase,
+    reply: Reply,
+    question: &str,
+    cfg: &AnswerConfig,
+) -> mpsc::UnboundedReceiver<Piece> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let entry = reply.kb_id.as_deref().and_then(|id| kb.entry(id)).cloned();
+    let send_all = move |tx: &mpsc::UnboundedSender<Piece>, text: &str, source: AnswerSource| {
+        for s in crate::dialog::brain::sentences(text) {
+            let _ = tx.send(Piece { text: s, source });
+        }
+    };
+    let (Some(entry), ReplyAction::Answer) = (entry, reply.action) else {
+        send_all(&tx, &reply.text, AnswerSource::Retrieval);
+        return rx;
+    };
+    let req = GenRequest {
+        messages: prompt::grounded_messages(&entry, question),
+        max_tokens: cfg.max_tokens,
+        temperature: 0.0,
+        max_sentences: MAX_SENTENCES as u32,
+    };
+    let (llm, question, deadline) = (llm.clone(), question.to_string(), cfg.deadline);
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let mut stream = match tokio::time::timeout(deadline, llm.generate(req)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "LLM failed; using the entry's answer");
+                return send_all(&tx, &reply.text, AnswerSource::RetrievalAfterDeadline);
+            }
+            Err(_) => return send_all(&tx, &reply.text, AnswerSource::RetrievalAfterDeadline),
+        };
+        let (mut text, mut said) = (String::new(), 0usize);
+        loop {
+            // Until the first sentence is out, the deadline applies; after it,
+            // the rest of the answer may take up to three more deadlines.
+            let limit = if said == 0 { started + deadline } else { started + deadline * 4 };
+            let (chunk, done) = match tokio::time::timeout_at(limit, stream.recv()).await {
+                Ok(Some(Ok(Chunk::Delta(d)))) => (d, false),
+                Ok(Some(Ok(Chunk::Done { text: full, .. }))) => {
+                    let rest = full.get(text.len()..).unwrap_or("").to_string();
+                    (rest, true)
+                }
+                Ok(Some(Err(e))) => {
+                    tracing::info!(error = %e, "LLM failed mid-answer");
+                    (String::new(), true)
+                }
+                Ok(None) | Err(_) => (String::new(), true),
+            };
+            text.push_str(&chunk);
+            let all = crate::dialog::brain::sentences(&text);
+            // Complete sentences: all but the last, or all when generation ended.
+            let complete = if done { all.len() } else { all.len().saturating_sub(1) };
+            while said < complete.min(MAX_SENTENCES) {
+                let prefix = all[..=said].join(" ");
+                let verdict = if prefix.chars().count() < 8 && !done && said == 0 {
+                    break; // too short to judge alone ("네."): wait for the next sentence
+                } else {
+                    grounding::check(&prefix, &entry, &question)
+                };
+                match verdict {
+                    Ok(()) => {
+                        let _ = tx.send(Piece { text: grounding::tidy(&all[said]), source: AnswerSource::Llm });
+                        said += 1;
+                    }
+                    Err(why) if said == 0 => {
+                        tracing::info!(%why, "LLM answer failed the grounding check; using the entry's answer");
+                        return send_all(&tx, &reply.text, AnswerSource::RetrievalAfterUngrounded);
+                    }
+                    Err(why) => {
+                        tracing::info!(%why, said, "LLM answer left its passage; stopping there");
+                        return;
+                    }
+                }
+            }
+            if said >= MAX_SENTENCES {
+                return;
+            }
+            if done {
+                if said == 0 {
+                    let source = if started.elapsed() >= deadline {
+                        AnswerSource::RetrievalAfterDeadline
+                    } else {
+                        AnswerSource::RetrievalAfterUngrounded
+                    };
+                    send_all(&tx, &reply.text, source);
+                }
+                return;
+            }
+        }
+    });
+    rx
+}

@@ -123,8 +123,11 @@ struct CallTask {
     heard_tx: mpsc::UnboundedSender<speech::Heard>,
     heard_rx: mpsc::UnboundedReceiver<speech::Heard>,
     transcripts: speech::Transcripts,
-    spoken_tx: mpsc::UnboundedSender<speech::Spoken>,
-    spoken_rx: mpsc::UnboundedReceiver<speech::Spoken>,
+    spoken_tx: mpsc::UnboundedSender<speech::Said>,
+    spoken_rx: mpsc::UnboundedReceiver<speech::Said>,
+    /// The reply whose continuation sentences may still follow (None once
+    /// the caller interrupted it or a newer reply started).
+    current_reply: Option<u64>,
     /// Replies rendered for this call (prompt name → audio).
     dynamic: std::collections::HashMap<String, Arc<[i16]>>,
     turns: u32,
@@ -168,6 +171,7 @@ impl CallTask {
             transcripts: Default::default(),
             spoken_tx,
             spoken_rx,
+            current_reply: None,
             dynamic: Default::default(),
             turns: 0,
             playing_turn: None,
@@ -258,7 +262,10 @@ impl CallTask {
                         self.on_heard(turn);
                     }
                 }
-                Some(spoken) = self.spoken_rx.recv() => self.on_spoken(spoken),
+                Some(said) = self.spoken_rx.recv() => match said {
+                    speech::Said::First(s) => self.on_spoken(*s),
+                    speech::Said::More { reply_id, text, audio } => self.on_more(reply_id, text, audio),
+                },
                 r = self.sock.recv_from(&mut buf) => {
                     if let Ok((n, src)) = r {
                         self.on_rtp(&buf[..n], src);
@@ -404,6 +411,7 @@ impl CallTask {
                         if let Ok(mut o) = self.out.lock() {
                             o.player.stop();
                         }
+                        self.current_reply = None;
                         if let Some(mut t) = self.playing_turn.take() {
                             t.barged_in = true;
                             self.shared.store.turn(t);
@@ -493,7 +501,32 @@ impl CallTask {
         tracing::info!(kb = ?turn.kb_id, action = %turn.action, respond_ms = turn.respond_ms, "answering");
         self.shared.store.turn(turn.clone());
         self.playing_turn = Some(turn);
+        self.current_reply = Some(s.reply_id);
         self.flow.speak(name, &label, after);
+        self.drain_flow();
+    }
+
+    /// The next sentence of a streamed reply: queued behind the one playing,
+    /// or spoken on its own if that one already ended; dropped when the
+    /// caller interrupted the reply or a newer one started.
+    fn on_more(&mut self, reply_id: u64, text: String, audio: Arc<[i16]>) {
+        if self.hangup_sent.is_some() || self.current_reply != Some(reply_id) {
+            return;
+        }
+        if let Some(turn) = self.playing_turn.as_mut() {
+            if let Ok(mut o) = self.out.lock() {
+                if o.player.is_playing() {
+                    o.player.enqueue(audio);
+                    turn.reply.push(' ');
+                    turn.reply.push_str(&text);
+                    self.shared.store.turn(turn.clone());
+                    return;
+                }
+            }
+        }
+        let name = format!("reply:{}:more:{}", self.turns, self.dynamic.len());
+        self.dynamic.insert(name.clone(), audio);
+        self.flow.speak(name, "reply-more", crate::dialog::flow::AfterSpeech::Listen);
         self.drain_flow();
     }
 

@@ -65,7 +65,8 @@ pub fn load_plan_and_prompts(cfg: &Config) -> anyhow::Result<(Dialplan, PromptSe
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let (plan, prompts) = load_plan_and_prompts(&cfg)?;
     let kb = crate::kb::KnowledgeBase::load(&cfg.kb.path)?;
-    let brain = Arc::new(crate::dialog::brain::Brain::new(kb));
+    let router = crate::kb::router(&kb, &cfg.kb.embeddings);
+    let brain = Arc::new(crate::dialog::brain::Brain::with_router(kb, router));
     let llm = start_llm(&cfg).await;
     let speech = speech::start(&cfg).await;
     let (store, writer) =

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::Shared;
 use crate::audio::{Listener, ListenerConfig, VadEngine};
 use crate::dialog::brain::{Conversation, Reply, ReplyAction};
-use crate::llm::{ground_reply, AnswerConfig, AnswerSource};
+use crate::llm::{ground_reply_stream, AnswerConfig, AnswerSource, Piece};
 use crate::stt::Stt;
 use crate::tts::Tts;
 
@@ -153,13 +153,27 @@ impl Transcripts {
 /// A reply ready to play.
 #[derive(Debug)]
 pub struct Spoken {
+    /// Identifies the reply its continuations ([`Said::More`]) belong to.
+    pub reply_id: u64,
+    /// The reply; its `text` is what this audio says (the first sentence
+    /// when the answer is streamed).
     pub reply: Reply,
     pub source: AnswerSource,
     pub audio: Arc<[i16]>,
     pub heard: Heard,
     pub transcript: String,
+    /// Turn decided → first sentence's text ready (routing + LLM).
     pub llm_ms: u64,
+    /// Synthesis of the first sentence (0 for pre-rendered answers).
     pub tts_ms: u64,
+}
+
+/// Audio of a reply, as it becomes ready: the first part opens the turn,
+/// the next sentences of a streamed answer follow it.
+#[derive(Debug)]
+pub enum Said {
+    First(Box<Spoken>),
+    More { reply_id: u64, text: String, audio: Arc<[i16]> },
 }
 
 /// Transcribes an utterance off the call task.
@@ -185,58 +199,115 @@ pub fn transcribe(shared: &Arc<Shared>, utt: crate::audio::Utterance, tx: mpsc::
     });
 }
 
-/// Decides the reply (sync, per-call conversation state), then rephrases
-/// (LLM, optional, deadline-bounded) and renders it off the call task.
+/// Decides the reply (sync, per-call conversation state), then speaks it
+/// off the call task: pre-rendered answers at once; otherwise sentence by
+/// sentence (the LLM's, grounded, as they are generated; or the reply's own
+/// sentences), so the caller hears the first sentence while the next is made.
 pub fn reply(
     shared: &Arc<Shared>,
     conv: &mut Conversation,
     heard: Heard,
     transcript: String,
-    tx: mpsc::UnboundedSender<Spoken>,
+    tx: mpsc::UnboundedSender<Said>,
 ) -> ReplyAction {
+    static REPLY_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let reply_id = REPLY_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let reply = shared.brain.respond(conv, &transcript);
     let action = reply.action;
     let shared = shared.clone();
     tokio::spawn(async move {
         let t = Instant::now();
-        let (reply, source) = match &shared.llm {
-            Some(llm) if reply.action == ReplyAction::Answer => {
+        let llm = shared.llm.clone().filter(|_| reply.action == ReplyAction::Answer);
+        let mut pieces = match &llm {
+            Some(llm) => {
                 let cfg = AnswerConfig {
                     deadline: Duration::from_millis(shared.cfg.llm.deadline_ms),
                     max_tokens: shared.cfg.llm.max_tokens,
                 };
-                ground_reply(llm, shared.brain.kb(), reply, &transcript, &cfg).await
+                ground_reply_stream(llm, shared.brain.kb(), reply.clone(), &transcript, &cfg)
             }
-            _ => (reply, AnswerSource::Retrieval),
-        };
-        let llm_ms = t.elapsed().as_millis() as u64;
-        let t = Instant::now();
-        // Knowledge-base answers are pre-rendered at start-up; others are synthesised now.
-        let audio = match shared.prompts.get(&reply.text) {
-            Some(a) => Some(a),
-            None => match &shared.speech {
-                Some(speech) => {
-                    let (tts, text) = (speech.tts.clone(), reply.text.clone());
-                    match tokio::task::spawn_blocking(move || crate::tts::prompts::render(tts.as_ref(), &text)).await {
-                        Ok(Ok(pcm)) => Some(Arc::from(pcm)),
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "reply synthesis failed");
-                            None
-                        }
-                        Err(_) => None,
-                    }
+            None => {
+                let (ptx, prx) = mpsc::unbounded_channel();
+                // A pre-rendered reply is one piece; others are cut into sentences.
+                let parts = if shared.prompts.get(&reply.text).is_some() {
+                    vec![reply.text.clone()]
+                } else {
+                    crate::dialog::brain::sentences(&reply.text)
+                };
+                for text in parts {
+                    let _ = ptx.send(Piece { text, source: AnswerSource::Retrieval });
                 }
-                None => None,
-            },
+                prx
+            }
         };
-        let tts_ms = t.elapsed().as_millis() as u64;
-        if let Some(audio) = audio {
-            let _ = tx.send(Spoken { reply, source, audio, heard, transcript, llm_ms, tts_ms });
+        let mut heard = Some(heard);
+        let mut first_retrieval = false;
+        while let Some(piece) = pieces.recv().await {
+            let llm_ms = t.elapsed().as_millis() as u64;
+            // The LLM fell back to the entry's answer: that one is pre-rendered whole.
+            if heard.is_some() && piece.source != AnswerSource::Llm {
+                if let Some(audio) = shared.prompts.get(&reply.text) {
+                    if let Some(heard) = heard.take() {
+                        let first = Spoken {
+                            reply_id,
+                            reply: reply.clone(),
+                            source: piece.source,
+                            audio,
+                            heard,
+                            transcript: transcript.clone(),
+                            llm_ms,
+                            tts_ms: 0,
+                        };
+                        let _ = tx.send(Said::First(Box::new(first)));
+                    }
+                    first_retrieval = true;
+                }
+            }
+            if first_retrieval {
+                continue; // the rest of the entry's answer is in that audio
+            }
+            let tt = Instant::now();
+            let audio = match shared.prompts.get(&piece.text) {
+                Some(a) => a,
+                None => match synthesize(&shared, &piece.text).await {
+                    Some(a) => a,
+                    None => break,
+                },
+            };
+            let tts_ms = tt.elapsed().as_millis() as u64;
+            let said = match heard.take() {
+                Some(heard) => Said::First(Box::new(Spoken {
+                    reply_id,
+                    reply: Reply { text: piece.text, ..reply.clone() },
+                    source: piece.source,
+                    audio,
+                    heard,
+                    transcript: transcript.clone(),
+                    llm_ms,
+                    tts_ms,
+                })),
+                None => Said::More { reply_id, text: piece.text, audio },
+            };
+            if tx.send(said).is_err() {
+                break;
+            }
         }
     });
     action
 }
 
+async fn synthesize(shared: &Arc<Shared>, text: &str) -> Option<Arc<[i16]>> {
+    let speech = shared.speech.as_ref()?;
+    let (tts, text) = (speech.tts.clone(), text.to_string());
+    match tokio::task::spawn_blocking(move || crate::tts::prompts::render(tts.as_ref(), &text)).await {
+        Ok(Ok(pcm)) => Some(Arc::from(pcm)),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "reply synthesis failed");
+            None
+        }
+        Err(_) => None,
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

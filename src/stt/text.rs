@@ -6,18 +6,62 @@
 /// may be cut short), one copy is kept. Text without such a loop is returned
 /// unchanged (trimmed).
 pub fn collapse_repeats(text: &str) -> String {
+    let text = collapse_char_loops(&drop_annotations(text));
     let words: Vec<&str> = text.split_whitespace().collect();
     let n = words.len();
     for start in 0..n {
         let rest = &words[start..];
         for period in 1..=rest.len() / 2 {
-            let periodic = (period..rest.len()).all(|i| rest[i] == rest[i - period]);
+            // The last word may be a copy cut short by the token budget.
+            let last = rest.len() - 1;
+            let periodic = (period..rest.len())
+                .all(|i| rest[i] == rest[i - period] || (i == last && rest[i - period].starts_with(rest[i])));
             if periodic && rest.len() >= 2 * period {
                 return words[..start + period].join(" ");
             }
         }
     }
     words.join(" ")
+}
+
+/// Whisper writes sounds it cannot transcribe as "(박수)", "[음악]": those
+/// are not words the caller said.
+fn drop_annotations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '(' | '[' | '（' | '【' => depth += 1,
+            ')' | ']' | '）' | '】' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A short piece (1–4 characters) repeated 4 or more times in a row
+/// ("5.5.5.5.5.5", "ㅋㅋㅋㅋㅋ") is a decoder loop: one copy is kept.
+fn collapse_char_loops(text: &str) -> String {
+    let c: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    'outer: while i < c.len() {
+        for p in 1..=4 {
+            let mut reps = 1;
+            while i + (reps + 1) * p <= c.len() && c[i + reps * p..i + (reps + 1) * p] == c[i..i + p] {
+                reps += 1;
+            }
+            if reps >= 4 && c[i..i + p].iter().any(|ch| !ch.is_whitespace()) {
+                out.extend(&c[i..i + p]);
+                i += reps * p;
+                continue 'outer;
+            }
+        }
+        out.push(c[i]);
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -29,6 +73,16 @@ mod tests {
         assert_eq!(collapse_repeats("홍역 증상 홍역 증상 홍역 증상 홍역"), "홍역 증상");
         assert_eq!(collapse_repeats("네 코로나 검사 어디서 코로나 검사 어디서 코로나"), "네 코로나 검사 어디서");
         assert_eq!(collapse_repeats("네 네 네 네"), "네");
+        assert_eq!(collapse_repeats("이게 마우고타, 미하, 미하, 미하, 미"), "이게 마우고타, 미하,");
+    }
+
+    #[test]
+    fn annotations_and_character_loops_go() {
+        assert_eq!(collapse_repeats("(댄스)"), "");
+        assert_eq!(collapse_repeats("[음악] 코로나 검사 (박수)"), "코로나 검사");
+        assert_eq!(collapse_repeats("유시코 Ph. 1.0.6.5.5.5.5.5.5.5.5.5"), "유시코 Ph. 1.0.6.5");
+        assert_eq!(collapse_repeats("네네네네네네"), "네");
+        assert_eq!(collapse_repeats("1339 119"), "1339 119");
     }
 
     #[test]

