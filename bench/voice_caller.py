@@ -16,6 +16,8 @@ applies. Writes one JSON line per turn to stdout; progress goes to stderr.
 """
 
 import argparse
+import bisect
+import collections
 import json
 import random
 import socket
@@ -81,7 +83,7 @@ class Call:
         self.tag = f"{random.getrandbits(32):x}"
         self.ended = threading.Event()
         self.lock = threading.Lock()
-        self.heard = []  # (arrival time, loud)
+        self.loud = collections.deque()  # arrival times of audible packets (last 60 s)
         self.queue = []  # frames to send before silence
         self.last_loud_sent = None
         self.remote_rtp = None
@@ -148,7 +150,7 @@ class Call:
         while not self.ended.is_set():
             try:
                 data, addr = self.sip.recvfrom(65535)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -169,7 +171,7 @@ class Call:
         while not self.ended.is_set():
             try:
                 data, _ = self.rtp.recvfrom(2048)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -178,8 +180,11 @@ class Call:
                 continue
             payload = data[12:]
             level = sum(abs(DECODE[b]) for b in payload) / max(1, len(payload))
-            with self.lock:
-                self.heard.append((now, level > LOUD))
+            if level > LOUD:
+                with self.lock:
+                    self.loud.append(now)
+                    while self.loud and self.loud[0] < now - 60:
+                        self.loud.popleft()
 
     def _rtp_tx(self):
         seq, ts, ssrc = random.getrandbits(16), random.getrandbits(32), random.getrandbits(32)
@@ -220,9 +225,10 @@ class Call:
         end = time.monotonic() + timeout
         while time.monotonic() < end and not self.ended.is_set():
             with self.lock:
-                for t, loud in self.heard:
-                    if t > t0 and loud:
-                        return t
+                times = list(self.loud)
+            i = bisect.bisect_right(times, t0)
+            if i < len(times):
+                return times[i]
             time.sleep(0.005)
         return None
 
@@ -232,7 +238,7 @@ class Call:
         while time.monotonic() < end and not self.ended.is_set():
             now = time.monotonic()
             with self.lock:
-                last = max([t for t, loud in self.heard if loud and t > since], default=since)
+                last = max(self.loud[-1] if self.loud else since, since)
             if now - last >= quiet_s:
                 return True
             time.sleep(0.05)
@@ -255,7 +261,7 @@ def main():
     ap.add_argument("--port", type=int, default=5360)
     ap.add_argument("--turns", type=int, default=24)
     ap.add_argument("--per-call", type=int, default=30, help="turns per call before hanging up")
-    ap.add_argument("--reply-cap", type=float, default=8.0, help="seconds of a reply to wait out before the next question (longer replies are interrupted: barge-in)")
+    ap.add_argument("--reply-cap", type=float, default=25.0, help="seconds of a reply to wait out before the next question (longer replies are interrupted: barge-in)")
     ap.add_argument("wavs", nargs="+")
     a = ap.parse_args()
     questions = [(p, load_wav(p)) for p in a.wavs]

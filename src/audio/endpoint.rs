@@ -42,7 +42,7 @@ impl Default for EndpointConfig {
             stop_threshold: 0.35,
             min_speech: Duration::from_millis(160),
             trailing_silence: Duration::from_millis(500),
-            early_silence: Duration::from_millis(200),
+            early_silence: Duration::from_millis(150),
             pre_roll: Duration::from_millis(250),
             post_roll: Duration::from_millis(150),
             max_utterance: Duration::from_secs(15),
@@ -294,8 +294,8 @@ mod tests {
             panic!("{ev:?}")
         };
         assert_eq!((ps, pe), (utterance_start, utterance_end));
-        // 200 ms of silence (7 frames of 32 ms) after the last voiced frame (39).
-        assert_eq!(pi, 39 + 7);
+        // 150 ms of silence (5 frames of 32 ms) after the last voiced frame (39).
+        assert_eq!(pi, 39 + 5);
         assert!(ei > pi);
     }
 

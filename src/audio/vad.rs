@@ -67,7 +67,7 @@ impl Default for VadConfig {
             model: std::path::PathBuf::new(),
             sessions: 2,
             end_silence_ms: 500,
-            early_silence_ms: 200,
+            early_silence_ms: 150,
         }
     }
 }

@@ -192,9 +192,11 @@ impl Flow {
 
     /// A spoken answer to what the caller said (the dialogue engine's reply,
     /// already rendered as prompt `prompt`). `label` goes into the path.
-    pub fn speak(&mut self, prompt: String, label: &str, after: AfterSpeech) {
+    /// Speaks `prompt`; false (nothing happens) while a goodbye or transfer
+    /// announcement plays or after the call ended.
+    pub fn speak(&mut self, prompt: String, label: &str, after: AfterSpeech) -> bool {
         if self.done || matches!(self.then, Then::Hangup(_) | Then::Transfer(_)) && self.playing {
-            return;
+            return false;
         }
         self.retries = 0;
         self.path.push(label.to_string());
@@ -215,6 +217,7 @@ impl Flow {
             }
         };
         self.play(vec![prompt], true, then);
+        true
     }
 
     /// Whether what plays may be cut by the caller (not a goodbye or a

@@ -44,6 +44,30 @@ struct Dense {
     embedder: Arc<dyn Embedder>,
     /// (target index, unit vector) per question.
     questions: Vec<(usize, Vec<f32>)>,
+    /// Recently embedded utterances ([`Router::prefetch`]), newest last.
+    recent: std::sync::Mutex<std::collections::VecDeque<(String, Arc<Vec<f32>>)>>,
+}
+
+/// Utterances [`Dense::recent`] remembers (a few calls' next turns).
+const RECENT: usize = 16;
+
+impl Dense {
+    fn query(&self, text: &str) -> Result<Arc<Vec<f32>>, super::embed::EmbedError> {
+        let key = normalize(text);
+        if let Ok(recent) = self.recent.lock() {
+            if let Some((_, v)) = recent.iter().rev().find(|(t, _)| *t == key) {
+                return Ok(v.clone());
+            }
+        }
+        let v = Arc::new(self.embedder.embed(&key, true)?);
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() >= RECENT {
+                recent.pop_front();
+            }
+            recent.push_back((key, v.clone()));
+        }
+        Ok(v)
+    }
 }
 
 /// Most characters a `*` in an emergency / human-agent trigger stands for,
@@ -273,8 +297,17 @@ impl Router {
             }
         }
         let vectors = super::embed::embed_all_cached(embedder.as_ref(), &texts, true, cache_dir)?;
-        r.dense = Some(Dense { embedder, questions: owners.into_iter().zip(vectors).collect() });
+        r.dense =
+            Some(Dense { embedder, questions: owners.into_iter().zip(vectors).collect(), recent: Default::default() });
         Ok(r)
+    }
+
+    /// Embeds `text` ahead of [`Router::route`] (e.g. while the caller's
+    /// turn is still ending), so routing it later costs no model time.
+    pub fn prefetch(&self, text: &str) {
+        if let Some(d) = &self.dense {
+            let _ = d.query(text);
+        }
     }
 
     /// The embedder in use, if any (for logs and the API).
@@ -312,7 +345,7 @@ impl Router {
     /// Hybrid ranking (see [`DENSE_WEIGHT`]); None when the embedder fails
     /// (the lexical route stands).
     fn fuse(&self, dense: &Dense, text: &str, ranked: &[(usize, f32)]) -> Option<Route> {
-        let q = match dense.embedder.embed(&normalize(text), true) {
+        let q = match dense.query(text) {
             Ok(q) => q,
             Err(e) => {
                 tracing::warn!(error = %e, "embedding failed; lexical retrieval only");
@@ -337,8 +370,8 @@ impl Router {
         fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let candidates: Vec<(String, f32)> =
             fused.iter().take(CANDIDATES).map(|&(t, s)| (self.targets[t].clone(), s)).collect();
-        let (best, _) = fused[0];
-        let (best_bm25, best_cos) = (ranked.first().map(|r| r.1).unwrap_or(0.0), cos[best]);
+        let &(best, _) = fused.first()?;
+        let (best_bm25, best_cos) = (bm25[best], cos[best]);
         let lexical_conf = bm25[best] / (bm25[best] + MIN_SCORE);
         let semantic_conf =
             if best_cos >= DENSE_MIN { 0.5 + 0.5 * (best_cos - DENSE_MIN) / (1.0 - DENSE_MIN) } else { 0.0 };

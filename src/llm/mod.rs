@@ -194,37 +194,46 @@ pub fn ground_reply_stream(
             Err(_) => return send_all(&tx, &reply.text, AnswerSource::RetrievalAfterDeadline),
         };
         let (mut text, mut said) = (String::new(), 0usize);
+        let ends = |s: &String| s.ends_with(['.', '?', '!', '요', '다']);
         loop {
             // Until the first sentence is out, the deadline applies; after it,
             // the rest of the answer may take up to three more deadlines.
             let limit = if said == 0 { started + deadline } else { started + deadline * 4 };
-            let (chunk, done) = match tokio::time::timeout_at(limit, stream.recv()).await {
-                Ok(Some(Ok(Chunk::Delta(d)))) => (d, false),
+            // `finished`: the model completed its answer; `aborted`: it failed
+            // or ran out of time, and the text so far ends mid-sentence.
+            let (chunk, finished, aborted) = match tokio::time::timeout_at(limit, stream.recv()).await {
+                Ok(Some(Ok(Chunk::Delta(d)))) => (d, false, false),
                 Ok(Some(Ok(Chunk::Done { text: full, .. }))) => {
-                    let rest = full.get(text.len()..).unwrap_or("").to_string();
-                    (rest, true)
+                    (if text.is_empty() { full } else { String::new() }, true, false)
                 }
                 Ok(Some(Err(e))) => {
                     tracing::info!(error = %e, "LLM failed mid-answer");
-                    (String::new(), true)
+                    (String::new(), false, true)
                 }
-                Ok(None) | Err(_) => (String::new(), true),
+                Ok(None) | Err(_) => (String::new(), false, true),
             };
             text.push_str(&chunk);
             let all = crate::dialog::brain::sentences(&text);
-            // Complete sentences: all but the last, or all when generation ended.
-            let complete = if done { all.len() } else { all.len().saturating_sub(1) };
+            // The last piece is a sentence only once the model finished and it
+            // ends like one (a max_tokens cut ends mid-word).
+            let complete =
+                if finished && all.last().is_some_and(ends) { all.len() } else { all.len().saturating_sub(1) };
             while said < complete.min(MAX_SENTENCES) {
-                let prefix = all[..=said].join(" ");
-                let verdict = if prefix.chars().count() < 8 && !done && said == 0 {
-                    break; // too short to judge alone ("네."): wait for the next sentence
-                } else {
-                    grounding::check(&prefix, &entry, &question)
-                };
-                match verdict {
+                // A short first sentence ("네.") is judged and spoken with the next.
+                let mut upto = said + 1;
+                if said == 0 && all[0].chars().count() < 8 {
+                    if complete < 2 {
+                        break;
+                    }
+                    upto = 2;
+                }
+                match grounding::check(&all[..upto].join(" "), &entry, &question) {
                     Ok(()) => {
-                        let _ = tx.send(Piece { text: grounding::tidy(&all[said]), source: AnswerSource::Llm });
-                        said += 1;
+                        let piece = Piece { text: all[said..upto].join(" "), source: AnswerSource::Llm };
+                        if tx.send(piece).is_err() {
+                            return;
+                        }
+                        said = upto;
                     }
                     Err(why) if said == 0 => {
                         tracing::info!(%why, "LLM answer failed the grounding check; using the entry's answer");
@@ -239,9 +248,9 @@ pub fn ground_reply_stream(
             if said >= MAX_SENTENCES {
                 return;
             }
-            if done {
+            if finished || aborted {
                 if said == 0 {
-                    let source = if started.elapsed() >= deadline {
+                    let source = if aborted {
                         AnswerSource::RetrievalAfterDeadline
                     } else {
                         AnswerSource::RetrievalAfterUngrounded

@@ -53,6 +53,22 @@ struct Media {
 
 /// Applies a negotiated stream to both directions; keeps SSRC and sequence
 /// continuity when only the address or direction changed.
+/// Frames to take out of the jitter buffer on one receive tick: one, or
+/// up to three while it holds more than its depth + 1 (the caller's clock is
+/// faster than ours, or the task stalled). The listener is clocked by
+/// samples, so catching up loses no audio, only the backlog's delay.
+fn frames_to_take(buffered: usize, depth: usize) -> usize {
+    if buffered > depth + 1 {
+        (buffered - depth).min(3)
+    } else {
+        1
+    }
+}
+
+/// An utterance at least this long (pre- and post-roll included) with no
+/// words recognised gets "잘 들리지 않습니다"; shorter ones are noise.
+const NOT_HEARD_MIN_MS: u64 = 1200;
+
 fn apply_media(media: &mut Option<Media>, out: &mut Outbound, neg: Negotiated) -> Result<(), codec::CodecError> {
     let codec_changed = media.as_ref().map(|m| m.neg.codec != neg.codec).unwrap_or(true);
     if codec_changed || out.encoder.is_none() {
@@ -218,8 +234,12 @@ impl CallTask {
         }
         // Receive clock: one frame out of the jitter buffer per 20 ms (the
         // send side runs on the shared media clock, see `pacer`).
+        // Ticks keep to start + n × 20 ms (Burst): with `Delay` every tick
+        // that fires a millisecond late shifts all later ones, the caller's
+        // packets pile up in the jitter buffer and the caller's speech
+        // reaches VAD later and later (+1.3 s after ten minutes).
         let mut rx_tick = tokio::time::interval(FRAME);
-        rx_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        rx_tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
         let mut buf = vec![0u8; 2048];
         let mut decoded = Vec::with_capacity(SAMPLES_PER_FRAME_8K * 2);
         let mut shutdown = false;
@@ -247,15 +267,17 @@ impl CallTask {
                     self.flow.on_playback_done(Instant::now().into_std());
                 }
                 _ = rx_tick.tick(), if self.answered && self.media.is_some() => {
-                    if let Some(m) = &mut self.media {
-                        decoded.clear();
-                        match self.jitter.pop() {
-                            Playout::Frame(p) => { let _ = m.decoder.decode(&p, &mut decoded); }
-                            Playout::Lost => m.decoder.conceal(&mut decoded),
-                            Playout::Empty => {}
+                    for _ in 0..frames_to_take(self.jitter.len(), self.shared.cfg.rtp.jitter_frames) {
+                        if let Some(m) = &mut self.media {
+                            decoded.clear();
+                            match self.jitter.pop() {
+                                Playout::Frame(p) => { let _ = m.decoder.decode(&p, &mut decoded); }
+                                Playout::Lost => m.decoder.conceal(&mut decoded),
+                                Playout::Empty => {}
+                            }
                         }
+                        self.listen(&decoded);
                     }
-                    self.listen(&decoded);
                 }
                 Some(heard) = self.heard_rx.recv() => {
                     if let Some(turn) = self.transcripts.on_result(heard) {
@@ -402,6 +424,11 @@ impl CallTask {
             match ev {
                 crate::audio::ListenerEvent::SpeechStart { at } => {
                     tracing::debug!(at_ms = at.as_millis() as u64, "caller speech started");
+                    // The caller talks again before the rest of a reply came:
+                    // they moved on; what is playing is barge-in's business.
+                    if !playing {
+                        self.current_reply = None;
+                    }
                     self.flow.on_speech_start();
                 }
                 crate::audio::ListenerEvent::StopPlayback(_) => {
@@ -447,17 +474,25 @@ impl CallTask {
             }
         };
         // Whisper hallucinates short fillers on noise; those are not turns.
+        // A long stretch of speech that came back empty, though, is a caller
+        // we did not understand: the brain asks them to say it again.
+        let mut text = text;
         if crate::kb::index::compact(&text).chars().count() < 2 {
-            return;
+            if heard.end_ms.saturating_sub(heard.start_ms) < NOT_HEARD_MIN_MS {
+                return;
+            }
+            text.clear();
         }
         let redacted = crate::redact::redact(&text);
         tracing::info!(transcript = %redacted, stt_ms = heard.stt_ms, "caller said");
-        let action = speech::reply(&self.shared, &mut self.conv, heard, redacted, self.spoken_tx.clone());
+        let (action, reply_id) = speech::reply(&self.shared, &mut self.conv, heard, redacted, self.spoken_tx.clone());
+        // Only this reply may speak now; an older one still being made is stale.
+        self.current_reply = Some(reply_id);
         tracing::debug!(?action, "reply decided");
     }
 
     fn on_spoken(&mut self, s: speech::Spoken) {
-        if self.hangup_sent.is_some() {
+        if self.hangup_sent.is_some() || self.current_reply != Some(s.reply_id) {
             return;
         }
         use crate::dialog::brain::ReplyAction;
@@ -498,11 +533,15 @@ impl CallTask {
             respond_ms: s.heard.detected.elapsed().as_millis() as u64,
             barged_in: false,
         };
+        if !self.flow.speak(name.clone(), &label, after) {
+            tracing::info!(kb = ?turn.kb_id, "reply not spoken: an announcement is playing");
+            self.dynamic.remove(&name);
+            self.current_reply = None;
+            return;
+        }
         tracing::info!(kb = ?turn.kb_id, action = %turn.action, respond_ms = turn.respond_ms, "answering");
         self.shared.store.turn(turn.clone());
         self.playing_turn = Some(turn);
-        self.current_reply = Some(s.reply_id);
-        self.flow.speak(name, &label, after);
         self.drain_flow();
     }
 
@@ -526,8 +565,11 @@ impl CallTask {
         }
         let name = format!("reply:{}:more:{}", self.turns, self.dynamic.len());
         self.dynamic.insert(name.clone(), audio);
-        self.flow.speak(name, "reply-more", crate::dialog::flow::AfterSpeech::Listen);
-        self.drain_flow();
+        if self.flow.speak(name.clone(), "reply-more", crate::dialog::flow::AfterSpeech::Listen) {
+            self.drain_flow();
+        } else {
+            self.dynamic.remove(&name);
+        }
     }
 
     fn digit(&mut self, d: char, via: &str) {
@@ -694,4 +736,18 @@ fn offer_sdp(caps: &sdp::LocalCaps, ip: IpAddr, port: u16, id: u64, version: u64
         "v=0\r\no=sori {id} {version} IN {fam} {ip}\r\ns=sori\r\nc=IN {fam} {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {}\r\n{attrs}a=ptime:20\r\na=sendrecv\r\n",
         pts.join(" ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frames_to_take;
+
+    #[test]
+    fn a_backlog_in_the_jitter_buffer_is_worked_off() {
+        assert_eq!(frames_to_take(0, 3), 1);
+        assert_eq!(frames_to_take(3, 3), 1);
+        assert_eq!(frames_to_take(4, 3), 1, "one frame of slack");
+        assert_eq!(frames_to_take(5, 3), 2);
+        assert_eq!(frames_to_take(50, 3), 3, "at most three per tick");
+    }
 }

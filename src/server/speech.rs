@@ -115,7 +115,7 @@ impl Transcripts {
     /// The turn ended with `span`, detected at `now`.
     pub fn on_end(&mut self, span: Span, now: Instant) -> AtEnd {
         match self.early.take() {
-            Some((s, Some(mut heard))) if s == span => {
+            Some((s, Some(mut heard))) if s == span && heard.text.is_ok() => {
                 heard.detected = now;
                 heard.wait_ms = 0;
                 AtEnd::Ready(heard)
@@ -180,6 +180,7 @@ pub enum Said {
 pub fn transcribe(shared: &Arc<Shared>, utt: crate::audio::Utterance, tx: mpsc::UnboundedSender<Heard>) {
     let Some(speech) = &shared.speech else { return };
     let stt = speech.stt.clone();
+    let shared = shared.clone();
     tokio::spawn(async move {
         let t = Instant::now();
         let text = stt
@@ -187,9 +188,15 @@ pub fn transcribe(shared: &Arc<Shared>, utt: crate::audio::Utterance, tx: mpsc::
             .await
             .map(|t| crate::stt::text::collapse_repeats(&t.text))
             .map_err(|e| e.to_string());
+        let stt_ms = t.elapsed().as_millis() as u64;
+        // Embed what the router will see now, off the call task (a hit later).
+        if let Ok(text) = &text {
+            let (shared, routed) = (shared.clone(), crate::redact::redact(text));
+            let _ = tokio::task::spawn_blocking(move || shared.brain.router().prefetch(&routed)).await;
+        }
         let _ = tx.send(Heard {
             text,
-            stt_ms: t.elapsed().as_millis() as u64,
+            stt_ms,
             span: (utt.start, utt.end),
             start_ms: utt.start.as_millis() as u64,
             end_ms: utt.end.as_millis() as u64,
@@ -209,10 +216,12 @@ pub fn reply(
     heard: Heard,
     transcript: String,
     tx: mpsc::UnboundedSender<Said>,
-) -> ReplyAction {
+) -> (ReplyAction, u64) {
     static REPLY_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let reply_id = REPLY_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let reply = shared.brain.respond(conv, &transcript);
+    // Routing may embed the utterance (~20 ms): let other tasks move off
+    // this worker thread meanwhile.
+    let reply = tokio::task::block_in_place(|| shared.brain.respond(conv, &transcript));
     let action = reply.action;
     let shared = shared.clone();
     tokio::spawn(async move {
@@ -293,7 +302,7 @@ pub fn reply(
             }
         }
     });
-    action
+    (action, reply_id)
 }
 
 async fn synthesize(shared: &Arc<Shared>, text: &str) -> Option<Arc<[i16]>> {
@@ -358,6 +367,17 @@ mod tests {
         assert!(t.on_result(heard(span(100, 2000), "코로나 검사")).is_none(), "stale");
         let h = t.on_result(heard(span(100, 2500), "코로나 검사 어디서")).expect("the turn's transcript");
         assert_eq!(h.text.as_deref(), Ok("코로나 검사 어디서"));
+    }
+
+    #[test]
+    fn a_failed_speculative_transcription_is_redone_at_the_end() {
+        let mut t = Transcripts::default();
+        assert!(t.on_pause(span(100, 900)));
+        let mut failed = heard(span(100, 900), "");
+        failed.text = Err("queue full".into());
+        assert!(t.on_result(failed).is_none());
+        assert!(matches!(t.on_end(span(100, 900), Instant::now()), AtEnd::Transcribe));
+        assert!(t.on_result(heard(span(100, 900), "코로나")).is_some());
     }
 
     #[test]

@@ -83,7 +83,8 @@ fn transcribe(state: &mut WhisperState, threads: i32, req: &SttRequest) -> Resul
 fn audio_ctx(samples: usize) -> Option<i32> {
     match std::env::var("SORI_STT_AUDIO_CTX").ok().as_deref() {
         Some("full") => return None,
-        Some(n) => return n.parse().ok(),
+        // Never below the audio (its tail would be dropped) nor above 30 s.
+        Some(n) => return n.parse::<i32>().ok().map(|n| n.clamp(samples.div_ceil(320) as i32, 1500)),
         None => {}
     }
     let frames = samples.div_ceil(320) as i32;
