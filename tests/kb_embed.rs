@@ -81,3 +81,23 @@ fn a_missing_engine_is_a_clear_error_and_lexical_retrieval_stays() {
     assert!(r.embedder_id().is_none());
     assert_eq!(r.route("코로나 검사 어디서 받아요").id(), Some("covid19-symptoms-testing"));
 }
+
+#[test]
+fn repeat_and_thanks_still_work_with_the_hybrid_router() {
+    use sori::dialog::brain::{Brain, Conversation};
+    let dir = tempfile::tempdir().unwrap();
+    let kb = kb();
+    let router = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("hybrid");
+    let brain = Brain::with_router(kb, router);
+    let mut conv = Conversation::default();
+    let first = brain.respond(&mut conv, "쯔쯔가무시 예방하려면 어떻게 해요");
+    assert_eq!(first.kb_id.as_deref(), Some("scrub-typhus"));
+    for again in ["다시 한 번 말씀해 주세요", "잘 못 들었어요 다시 말해 주세요"] {
+        let r = brain.respond(&mut conv, again);
+        assert_eq!(r.text, first.text, "{again} → {r:?}");
+    }
+    for bye in ["네 감사합니다 수고하세요", "알겠습니다 고맙습니다"] {
+        let r = brain.respond(&mut Conversation::default(), bye);
+        assert!(r.end_call, "{bye} → {r:?}");
+    }
+}

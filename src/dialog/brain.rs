@@ -141,7 +141,9 @@ impl Brain {
             }
             _ => {}
         }
-        let topic_found = matches!(route.kind, RouteKind::Answer { .. } | RouteKind::OutOfScope);
+        // "Say that again" and "thank you" win over anything but a topic: an
+        // out-of-scope match on them is only their politeness.
+        let topic_found = matches!(route.kind, RouteKind::Answer { .. });
         if !topic_found || flat.chars().count() <= 8 {
             if REPEAT.iter().any(|p| flat.contains(p)) {
                 if let Some(last) = &conv.last_reply {

@@ -69,7 +69,12 @@ impl E5 {
         let model = models::require(&manifest, dir, MODEL)?;
         let engine = models::require(&manifest, dir, ENGINE)?;
         let gomp = models::require(&manifest, dir, GOMP)?;
-        Self::load_files(&gomp, &engine, &model)
+        let mut e = Self::load_files(&gomp, &engine, &model)?;
+        // The id keys the vector cache: name the exact weights, not just the file.
+        if let Some(sha) = manifest.get(MODEL).ok().and_then(|m| m.sha256.clone()) {
+            e.file = format!("{}@{}", e.file, sha.get(..12).unwrap_or(&sha));
+        }
+        Ok(e)
     }
 
     pub fn load_files(gomp: &Path, engine: &Path, model: &Path) -> Result<E5, EmbedError> {

@@ -53,6 +53,9 @@ struct Media {
 
 /// Applies a negotiated stream to both directions; keeps SSRC and sequence
 /// continuity when only the address or direction changed.
+/// Rendered replies a call keeps (each up to ~10 s of 8 kHz audio).
+const DYNAMIC_KEPT: usize = 8;
+
 /// Frames to take out of the jitter buffer on one receive tick: one, or
 /// up to three while it holds more than its depth + 1 (the caller's clock is
 /// faster than ours, or the task stalled). The listener is clocked by
@@ -146,6 +149,8 @@ struct CallTask {
     current_reply: Option<u64>,
     /// Replies rendered for this call (prompt name → audio).
     dynamic: std::collections::HashMap<String, Arc<[i16]>>,
+    dynamic_order: std::collections::VecDeque<String>,
+    more_seq: u64,
     turns: u32,
     /// The reply now playing (turn index) for barge-in records.
     playing_turn: Option<crate::store::TurnRecord>,
@@ -189,6 +194,8 @@ impl CallTask {
             spoken_rx,
             current_reply: None,
             dynamic: Default::default(),
+            dynamic_order: Default::default(),
+            more_seq: 0,
             turns: 0,
             playing_turn: None,
             out,
@@ -499,7 +506,7 @@ impl CallTask {
         use crate::dialog::flow::AfterSpeech;
         self.turns += 1;
         let name = format!("reply:{}", self.turns);
-        self.dynamic.insert(name.clone(), s.audio.clone());
+        self.remember(name.clone(), s.audio.clone());
         let label = match (&s.reply.action, &s.reply.kb_id) {
             (_, Some(id)) => format!("kb:{id}"),
             (ReplyAction::Emergency, _) => "emergency".to_string(),
@@ -545,6 +552,18 @@ impl CallTask {
         self.drain_flow();
     }
 
+    /// Keeps a reply's audio by name for the flow (and `*` repeat); only the
+    /// latest [`DYNAMIC_KEPT`] stay, so a long call does not hoard audio.
+    fn remember(&mut self, name: String, audio: Arc<[i16]>) {
+        self.dynamic.insert(name.clone(), audio);
+        self.dynamic_order.push_back(name);
+        while self.dynamic_order.len() > DYNAMIC_KEPT {
+            if let Some(old) = self.dynamic_order.pop_front() {
+                self.dynamic.remove(&old);
+            }
+        }
+    }
+
     /// The next sentence of a streamed reply: queued behind the one playing,
     /// or spoken on its own if that one already ended; dropped when the
     /// caller interrupted the reply or a newer one started.
@@ -563,8 +582,9 @@ impl CallTask {
                 }
             }
         }
-        let name = format!("reply:{}:more:{}", self.turns, self.dynamic.len());
-        self.dynamic.insert(name.clone(), audio);
+        self.more_seq += 1;
+        let name = format!("reply:{}:more:{}", self.turns, self.more_seq);
+        self.remember(name.clone(), audio);
         if self.flow.speak(name.clone(), "reply-more", crate::dialog::flow::AfterSpeech::Listen) {
             self.drain_flow();
         } else {

@@ -99,13 +99,26 @@ pub struct Transcripts {
     early: Option<(Span, Option<Heard>)>,
     /// Ended turns waiting for their transcript, oldest first.
     awaiting: std::collections::VecDeque<(Span, Instant)>,
+    /// A speculative job whose audio went stale while it ran.
+    stale_in_flight: Option<Span>,
 }
 
 impl Transcripts {
     /// The caller paused: transcribe `span` speculatively (returns true) unless
     /// the same audio is already being transcribed.
     pub fn on_pause(&mut self, span: Span) -> bool {
-        if matches!(&self.early, Some((s, _)) if *s == span) {
+        match &self.early {
+            Some((s, _)) if *s == span => return false,
+            // An earlier pause's job still runs and its audio is stale now;
+            // one speculative job at a time keeps the worker for real turns.
+            Some((s, None)) => {
+                self.stale_in_flight = Some(*s);
+                self.early = None;
+                return false;
+            }
+            _ => {}
+        }
+        if self.stale_in_flight.is_some() {
             return false;
         }
         self.early = Some((span, None));
@@ -134,6 +147,9 @@ impl Transcripts {
     /// A transcript came back: the turn it completes, if it is one we wait
     /// for; a speculative one is kept until its turn ends; stale ones go.
     pub fn on_result(&mut self, mut heard: Heard) -> Option<Heard> {
+        if self.stale_in_flight == Some(heard.span) {
+            self.stale_in_flight = None;
+        }
         if let Some(i) = self.awaiting.iter().position(|(s, _)| *s == heard.span) {
             if let Some((_, at)) = self.awaiting.remove(i) {
                 heard.detected = at;
@@ -360,11 +376,13 @@ mod tests {
     fn speech_after_the_pause_makes_the_speculation_stale() {
         let mut t = Transcripts::default();
         assert!(t.on_pause(span(100, 900)));
-        // The caller went on; a later pause replaces the first.
-        assert!(t.on_pause(span(100, 2000)));
-        assert!(t.on_result(heard(span(100, 900), "코로나")).is_none());
+        // The caller went on; the first job still runs, so the next pause waits.
+        assert!(!t.on_pause(span(100, 2000)), "one speculative job at a time");
+        assert!(t.on_result(heard(span(100, 900), "코로나")).is_none(), "stale");
+        // Once it is back, a later pause may start one.
+        assert!(t.on_pause(span(100, 2400)));
         assert!(matches!(t.on_end(span(100, 2500), Instant::now()), AtEnd::Transcribe));
-        assert!(t.on_result(heard(span(100, 2000), "코로나 검사")).is_none(), "stale");
+        assert!(t.on_result(heard(span(100, 2400), "코로나 검사")).is_none(), "stale");
         let h = t.on_result(heard(span(100, 2500), "코로나 검사 어디서")).expect("the turn's transcript");
         assert_eq!(h.text.as_deref(), Ok("코로나 검사 어디서"));
     }
