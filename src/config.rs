@@ -322,7 +322,7 @@ impl Config {
                 return Err("llm.engine = \"openai\" needs llm.url (the server, e.g. \"http://127.0.0.1:8081\")".into())
             }
             "openai" => {
-                crate::llm::openai::Endpoint::parse(&self.llm.url)?;
+                crate::endpoint::Endpoint::parse(&self.llm.url, "[llm] url", crate::llm::openai::CHAT)?;
             }
             e => return Err(format!("llm.engine must be \"none\", \"local\" or \"openai\", not {e:?}")),
         }

@@ -3,6 +3,7 @@ pub mod audio;
 pub mod codec;
 pub mod config;
 pub mod dialog;
+pub mod endpoint;
 pub mod eval;
 pub mod kb;
 pub mod llm;

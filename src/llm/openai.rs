@@ -25,46 +25,10 @@ pub const API_KEY_ENV: &str = "SORI_LLM_API_KEY";
 /// Error bodies are read up to this size for their message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// Where the chat endpoint is: `http://host[:port][/prefix]`, with or
-/// without a trailing `/v1` or the full `/v1/chat/completions` path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-    pub path: String,
-    /// `host[:port]` as written, for the `Host` header.
-    pub authority: String,
-    /// The full URL, for messages.
-    pub url: String,
-}
+pub use crate::endpoint::Endpoint;
 
-impl Endpoint {
-    pub fn parse(base_url: &str) -> Result<Endpoint, String> {
-        let bad = |msg: &str| format!("[llm] url = {base_url:?}: {msg}");
-        let rest = base_url.trim().strip_prefix("http://").ok_or_else(|| bad("must start with http://"))?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-            None => (rest, ""),
-        };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                (h.trim_matches(['[', ']']).to_string(), p.parse().map_err(|_| bad("bad port"))?)
-            }
-            _ => (authority.to_string(), 80),
-        };
-        if host.is_empty() {
-            return Err(bad("no host"));
-        }
-        let path = if path.ends_with("/chat/completions") {
-            path.to_string()
-        } else if path.ends_with("/v1") {
-            format!("{path}/chat/completions")
-        } else {
-            format!("{path}/v1/chat/completions")
-        };
-        Ok(Endpoint { url: format!("http://{authority}{path}"), authority: authority.to_string(), host, port, path })
-    }
-}
+/// The operation under `/v1`.
+pub const CHAT: &str = "/chat/completions";
 
 pub struct OpenAiLlm {
     endpoint: Endpoint,
@@ -77,7 +41,7 @@ pub struct OpenAiLlm {
 impl OpenAiLlm {
     /// `api_key` None: `$SORI_LLM_API_KEY` if set; no `Authorization` otherwise.
     pub fn new(base_url: &str, model: &str, api_key: Option<String>, timeout: Duration) -> Result<OpenAiLlm, LlmError> {
-        let endpoint = Endpoint::parse(base_url).map_err(LlmError::Unavailable)?;
+        let endpoint = Endpoint::parse(base_url, "[llm] url", CHAT).map_err(LlmError::Unavailable)?;
         let api_key = api_key.or_else(|| std::env::var(API_KEY_ENV).ok()).filter(|k| !k.is_empty());
         Ok(OpenAiLlm { endpoint, model: model.to_string(), api_key, timeout })
     }
@@ -664,12 +628,12 @@ mod tests {
             ("http://h/api/v1/chat/completions", "/api/v1/chat/completions"),
             ("http://h/ollama", "/ollama/v1/chat/completions"),
         ] {
-            assert_eq!(Endpoint::parse(url).unwrap().path, want, "{url}");
+            assert_eq!(Endpoint::parse(url, "[llm] url", CHAT).unwrap().path, want, "{url}");
         }
-        let e = Endpoint::parse("http://[::1]:9000/v1").unwrap();
+        let e = Endpoint::parse("http://[::1]:9000/v1", "[llm] url", CHAT).unwrap();
         assert_eq!((e.host.as_str(), e.port, e.url.as_str()), ("::1", 9000, "http://[::1]:9000/v1/chat/completions"));
-        assert!(Endpoint::parse("https://api.example.com").unwrap_err().contains("http://"));
-        assert!(Endpoint::parse("http://:80").is_err());
-        assert!(Endpoint::parse("").is_err());
+        assert!(Endpoint::parse("https://api.example.com", "[llm] url", CHAT).unwrap_err().contains("http://"));
+        assert!(Endpoint::parse("http://:80", "[llm] url", CHAT).is_err());
+        assert!(Endpoint::parse("", "[llm] url", CHAT).is_err());
     }
 }

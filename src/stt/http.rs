@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
 use super::{Stt, SttConfig, SttError, SttFuture, Transcript};
+use crate::endpoint::Endpoint;
 
 pub struct HttpStt {
     host: String,
@@ -25,34 +26,13 @@ pub struct HttpStt {
 
 impl HttpStt {
     pub fn new(cfg: &SttConfig) -> Result<HttpStt, SttError> {
-        let bad = |msg: &str| SttError::Config(format!("[stt] url = {:?}: {msg}", cfg.url));
-        let rest = cfg.url.strip_prefix("http://").ok_or_else(|| bad("must start with http://"))?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-            None => (rest, ""),
-        };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                (h.trim_matches(['[', ']']).to_string(), p.parse().map_err(|_| bad("bad port"))?)
-            }
-            _ => (authority.to_string(), 80),
-        };
-        if host.is_empty() {
-            return Err(bad("no host"));
-        }
-        let path = if path.ends_with("/audio/transcriptions") {
-            path.to_string()
-        } else if path.ends_with("/v1") {
-            format!("{path}/audio/transcriptions")
-        } else {
-            format!("{path}/v1/audio/transcriptions")
-        };
+        let endpoint = Endpoint::parse(&cfg.url, "[stt] url", "/audio/transcriptions").map_err(SttError::Config)?;
         let api_key = std::env::var(&cfg.api_key_env).ok().filter(|k| !k.is_empty());
         Ok(HttpStt {
-            url: format!("http://{authority}{path}"),
-            host,
-            port,
-            path,
+            url: endpoint.url,
+            host: endpoint.host,
+            port: endpoint.port,
+            path: endpoint.path,
             model: cfg.remote_model.clone(),
             language: cfg.language.clone(),
             api_key,
