@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use serde::Deserialize;
 
 use crate::config::Config;
 use crate::dialog::brain::{sentences, Brain, Conversation, ReplyAction};
@@ -54,20 +53,9 @@ pub enum EvalCmd {
     },
 }
 
-#[derive(Deserialize)]
-struct Heldout {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize, Clone)]
-struct Case {
-    q: String,
-    id: String,
-}
-
-fn load_cases(path: &Path) -> anyhow::Result<Vec<Case>> {
+fn load_cases(path: &Path) -> anyhow::Result<Vec<crate::kb::heldout::Case>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(toml::from_str::<Heldout>(&text).with_context(|| format!("parsing {}", path.display()))?.cases)
+    crate::kb::heldout::parse(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
 fn brain(cfg: &Config, lexical: bool) -> anyhow::Result<Brain> {

@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Deserialize;
 use sori::kb::embed::{dot, Embedder, E5};
 use sori::kb::{KnowledgeBase, Router};
 
@@ -16,20 +15,9 @@ fn kb() -> KnowledgeBase {
     KnowledgeBase::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/1339.toml"))).expect("kb")
 }
 
-#[derive(Deserialize)]
-struct Heldout {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    q: String,
-    id: String,
-}
-
 fn accuracy(r: &Router) -> f32 {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/heldout.toml")).unwrap();
-    let cases = toml::from_str::<Heldout>(&text).unwrap().cases;
+    let cases = sori::kb::heldout::parse(&text).unwrap();
     let hits = cases.iter().filter(|c| r.route(&c.q).id() == Some(c.id.as_str())).count();
     hits as f32 / cases.len() as f32
 }

@@ -40,6 +40,11 @@ async fn collect(llm: &OpenAiLlm, req: GenRequest) -> Result<(Vec<String>, Strin
     panic!("stream ended without Done (deltas {deltas:?})");
 }
 
+/// The dialogue engine on the shipped knowledge base (lexical routing).
+fn brain() -> Brain {
+    Brain::new(KnowledgeBase::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/1339.toml"))).unwrap())
+}
+
 fn hangul(s: &str) -> usize {
     s.chars().filter(|c| ('\u{AC00}'..='\u{D7A3}').contains(c)).count()
 }
@@ -55,8 +60,7 @@ async fn streamed_korean_answer_arrives_as_deltas_that_add_up_to_the_text() {
     assert_eq!(tokens, deltas.len() as u32, "no usage in the stream: one per delta");
     assert!(ttft.is_some());
     // The same answer as the API gives without streaming (and a "/v1" base URL works too).
-    let brain =
-        Brain::new(KnowledgeBase::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/1339.toml"))).unwrap());
+    let brain = brain();
     let want = brain.respond(&mut Conversation::default(), "쯔쯔가무시 예방법 알려 주세요").text;
     let (_, text_v1, _, _) =
         collect(&client(sori.http_port, "/v1/"), ask("쯔쯔가무시 예방법 알려 주세요", 0)).await.unwrap();
@@ -114,8 +118,7 @@ async fn a_rejected_request_fails_with_the_servers_message() {
 async fn grounded_reply_through_the_client_speaks_the_servers_grounded_answer() {
     let sori = Sori::start(Options::default());
     let llm: Arc<dyn Llm> = Arc::new(client(sori.http_port, ""));
-    let brain =
-        Brain::new(KnowledgeBase::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/1339.toml"))).unwrap());
+    let brain = brain();
     let q = "독감 예방접종은 누가 무료로 맞을 수 있나요?";
     let reply = brain.respond(&mut Conversation::default(), q);
     assert_eq!(reply.kb_id.as_deref(), Some("flu-vaccine"));
@@ -139,8 +142,7 @@ async fn grounded_reply_through_the_client_speaks_the_servers_grounded_answer() 
 async fn streamed_grounded_reply_arrives_sentence_by_sentence() {
     let sori = Sori::start(Options::default());
     let llm: Arc<dyn Llm> = Arc::new(client(sori.http_port, ""));
-    let brain =
-        Brain::new(KnowledgeBase::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/1339.toml"))).unwrap());
+    let brain = brain();
     let q = "독감 예방접종은 누가 무료로 맞을 수 있나요?";
     let reply = brain.respond(&mut Conversation::default(), q);
     let cfg = AnswerConfig { deadline: Duration::from_secs(20), max_tokens: 96 };

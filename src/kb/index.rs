@@ -445,7 +445,6 @@ fn ngrams(s: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
     use std::path::Path;
     use toml::Spanned;
 
@@ -488,23 +487,12 @@ mod tests {
         "택시 좀 불러 주세요",
     ];
 
-    #[derive(Deserialize)]
-    struct Heldout {
-        cases: Vec<Case>,
-    }
-
-    #[derive(Deserialize)]
-    struct Case {
-        q: String,
-        id: String,
-    }
-
     fn kb() -> KnowledgeBase {
         KnowledgeBase::parse(Path::new("kb/1339.toml"), SHIPPED).expect("shipped kb")
     }
 
-    fn heldout() -> Vec<Case> {
-        toml::from_str::<Heldout>(HELDOUT).expect("kb/heldout.toml parses").cases
+    fn heldout() -> Vec<crate::kb::heldout::Case> {
+        crate::kb::heldout::parse(HELDOUT).expect("kb/heldout.toml parses")
     }
 
     fn percentile(v: &mut [f32], p: f32) -> f32 {

@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod embed;
+pub mod heldout;
 pub mod index;
 
 pub use data::{Action, Entry, KnowledgeBase};
