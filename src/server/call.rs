@@ -490,9 +490,8 @@ impl CallTask {
             }
             text.clear();
         }
-        let redacted = crate::redact::redact(&text);
-        tracing::info!(transcript = %redacted, stt_ms = heard.stt_ms, "caller said");
-        let (action, reply_id) = speech::reply(&self.shared, &mut self.conv, heard, redacted, self.spoken_tx.clone());
+        tracing::info!(transcript = %text, stt_ms = heard.stt_ms, "caller said");
+        let (action, reply_id) = speech::reply(&self.shared, &mut self.conv, heard, text, self.spoken_tx.clone());
         // Only this reply may speak now; an older one still being made is stale.
         self.current_reply = Some(reply_id);
         tracing::debug!(?action, "reply decided");

@@ -62,6 +62,7 @@ pub async fn start(cfg: &crate::config::Config) -> Option<Speech> {
 /// A transcribed caller turn, back from the STT task.
 #[derive(Debug)]
 pub struct Heard {
+    /// The transcript, loops collapsed and personal numbers redacted.
     pub text: Result<String, String>,
     pub stt_ms: u64,
     /// Bounds of the utterance in the call's audio (stream time since answer).
@@ -202,12 +203,13 @@ pub fn transcribe(shared: &Arc<Shared>, utt: crate::audio::Utterance, tx: mpsc::
         let text = stt
             .transcribe(utt.audio)
             .await
-            .map(|t| crate::stt::text::collapse_repeats(&t.text))
+            // Redacted here, once: logs, records and the router only ever see this.
+            .map(|t| crate::redact::redact(&crate::stt::text::collapse_repeats(&t.text)))
             .map_err(|e| e.to_string());
         let stt_ms = t.elapsed().as_millis() as u64;
         // Embed what the router will see now, off the call task (a hit later).
         if let Ok(text) = &text {
-            let (shared, routed) = (shared.clone(), crate::redact::redact(text));
+            let (shared, routed) = (shared.clone(), text.clone());
             let _ = tokio::task::spawn_blocking(move || shared.brain.router().prefetch(&routed)).await;
         }
         let _ = tx.send(Heard {
