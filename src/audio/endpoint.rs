@@ -14,6 +14,13 @@
 //!   the audio so far is offered for a speculative transcription. If the
 //!   turn then ends without more voice, the end's utterance is the same audio
 //!   (same bounds), so its transcript is already on its way.
+//! - Hint: once the paused audio is transcribed, the call task may say how
+//!   finished it sounds ([`Endpointer::set_turn_hint`], from
+//!   [`super::korean_end::classify`]). A `Complete` turn ends after
+//!   `complete_silence` (at once if that much silence has already passed), an
+//!   `Incomplete` one waits `incomplete_silence`; without a hint, or with
+//!   `Unknown`, `trailing_silence` applies. Voice after the pause drops the
+//!   hint: the turn goes on and its next pause gets a new one.
 //! - The utterance runs from `pre_roll` before the onset (so the first
 //!   syllable, which the VAD sees late, is kept) to `post_roll` after the
 //!   last voiced frame.
@@ -21,12 +28,18 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+pub use super::korean_end::Completeness;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointConfig {
     pub start_threshold: f32,
     pub stop_threshold: f32,
     pub min_speech: Duration,
     pub trailing_silence: Duration,
+    /// Silence that ends a turn hinted `Complete` (a finished sentence).
+    pub complete_silence: Duration,
+    /// Silence a turn hinted `Incomplete` (stopped mid-phrase) waits for.
+    pub incomplete_silence: Duration,
     /// Silence after which a [`EndpointEvent::Pause`] is emitted; zero = never.
     /// At least `post_roll`, so the paused audio is the whole utterance.
     pub early_silence: Duration,
@@ -42,6 +55,8 @@ impl Default for EndpointConfig {
             stop_threshold: 0.35,
             min_speech: Duration::from_millis(160),
             trailing_silence: Duration::from_millis(500),
+            complete_silence: Duration::from_millis(300),
+            incomplete_silence: Duration::from_millis(1100),
             early_silence: Duration::from_millis(150),
             pre_roll: Duration::from_millis(250),
             post_roll: Duration::from_millis(150),
@@ -52,7 +67,8 @@ impl Default for EndpointConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {
-    /// `trailing_silence` after the last voiced frame: the caller finished.
+    /// Enough silence after the last voiced frame (`trailing_silence`, or
+    /// the hinted turn's `complete_silence` / `incomplete_silence`).
     Silence,
     /// The utterance hit `max_utterance`; it is cut and a new one may follow.
     MaxLength,
@@ -72,8 +88,16 @@ pub enum EndpointEvent {
 #[derive(Debug, Clone, Copy)]
 enum State {
     Idle,
-    Candidate { onset: Duration },
-    Speech { onset: Duration, last_voiced_end: Duration, paused: bool },
+    Candidate {
+        onset: Duration,
+    },
+    /// `hint` is about the audio up to `last_voiced_end` (this pause).
+    Speech {
+        onset: Duration,
+        last_voiced_end: Duration,
+        paused: bool,
+        hint: Option<Completeness>,
+    },
 }
 
 #[derive(Debug)]
@@ -81,11 +105,13 @@ pub struct Endpointer {
     cfg: EndpointConfig,
     state: State,
     events: VecDeque<EndpointEvent>,
+    /// End of the latest frame (the stream time now).
+    now: Duration,
 }
 
 impl Endpointer {
     pub fn new(cfg: EndpointConfig) -> Endpointer {
-        Endpointer { cfg, state: State::Idle, events: VecDeque::new() }
+        Endpointer { cfg, state: State::Idle, events: VecDeque::new(), now: Duration::ZERO }
     }
 
     pub fn config(&self) -> &EndpointConfig {
@@ -115,24 +141,18 @@ impl Endpointer {
             State::Idle => State::Idle,
             State::Candidate { onset } if prob >= c.stop_threshold => self.confirm(onset, end),
             State::Candidate { .. } => State::Idle,
-            State::Speech { onset, last_voiced_end, paused } => {
+            State::Speech { onset, last_voiced_end, paused, hint } => {
                 let voiced = prob >= c.stop_threshold;
                 let last = if voiced { end } else { last_voiced_end };
-                let utterance_start = onset.saturating_sub(c.pre_roll);
+                // Voice after the pause: the hint was about shorter audio.
+                let hint = if voiced { None } else { hint };
                 let silent = end.saturating_sub(last);
-                if silent >= c.trailing_silence {
-                    let utterance_end = (last + c.post_roll).min(end);
-                    self.events.push_back(EndpointEvent::SpeechEnd {
-                        at: end,
-                        utterance_start,
-                        utterance_end,
-                        reason: EndReason::Silence,
-                    });
-                    State::Idle
+                if silent >= self.silence_needed(hint) {
+                    self.finish(onset, last, end)
                 } else if end.saturating_sub(onset) >= c.max_utterance {
                     self.events.push_back(EndpointEvent::SpeechEnd {
                         at: end,
-                        utterance_start,
+                        utterance_start: onset.saturating_sub(c.pre_roll),
                         utterance_end: end,
                         reason: EndReason::MaxLength,
                     });
@@ -141,23 +161,63 @@ impl Endpointer {
                     let early = c.early_silence.max(c.post_roll);
                     let mut paused = paused && !voiced;
                     if !paused && !c.early_silence.is_zero() && silent >= early {
-                        self.events.push_back(EndpointEvent::Pause {
-                            at: end,
-                            utterance_start,
-                            utterance_end: last + c.post_roll,
-                        });
+                        let (utterance_start, utterance_end) = self.bounds(onset, last);
+                        self.events.push_back(EndpointEvent::Pause { at: end, utterance_start, utterance_end });
                         paused = true;
                     }
-                    State::Speech { onset, last_voiced_end: last, paused }
+                    State::Speech { onset, last_voiced_end: last, paused, hint }
                 }
             }
+        };
+        self.now = end;
+    }
+
+    /// The audio a pause (and the end that follows it) carries.
+    fn bounds(&self, onset: Duration, last_voiced_end: Duration) -> (Duration, Duration) {
+        (onset.saturating_sub(self.cfg.pre_roll), last_voiced_end + self.cfg.post_roll)
+    }
+
+    /// Silence that ends the turn, given what its transcript so far says.
+    pub fn silence_needed(&self, hint: Option<Completeness>) -> Duration {
+        match hint {
+            Some(Completeness::Complete) => self.cfg.complete_silence,
+            Some(Completeness::Incomplete) => self.cfg.incomplete_silence,
+            Some(Completeness::Unknown) | None => self.cfg.trailing_silence,
+        }
+    }
+
+    /// Ends the turn at `end` for silence after `last`.
+    fn finish(&mut self, onset: Duration, last: Duration, end: Duration) -> State {
+        let (utterance_start, utterance_end) = self.bounds(onset, last);
+        self.events.push_back(EndpointEvent::SpeechEnd {
+            at: end,
+            utterance_start,
+            utterance_end: utterance_end.min(end),
+            reason: EndReason::Silence,
+        });
+        State::Idle
+    }
+
+    /// How finished the audio of the pause `span` (its `Pause` bounds)
+    /// sounds. Ignored unless the caller is still silent since that pause.
+    /// May end the turn at once (poll events after it): a `Complete` hint
+    /// that arrives after `complete_silence` has passed.
+    pub fn set_turn_hint(&mut self, span: (Duration, Duration), hint: Completeness) {
+        let State::Speech { onset, last_voiced_end, paused: true, .. } = self.state else { return };
+        if self.bounds(onset, last_voiced_end) != span {
+            return;
+        }
+        self.state = if self.now.saturating_sub(last_voiced_end) >= self.silence_needed(Some(hint)) {
+            self.finish(onset, last_voiced_end, self.now)
+        } else {
+            State::Speech { onset, last_voiced_end, paused: true, hint: Some(hint) }
         };
     }
 
     fn confirm(&mut self, onset: Duration, end: Duration) -> State {
         if end.saturating_sub(onset) >= self.cfg.min_speech {
             self.events.push_back(EndpointEvent::SpeechStart { at: onset });
-            State::Speech { onset, last_voiced_end: end, paused: false }
+            State::Speech { onset, last_voiced_end: end, paused: false, hint: None }
         } else {
             State::Candidate { onset }
         }
@@ -200,6 +260,152 @@ mod tests {
 
     fn seq(parts: &[(f32, usize)]) -> Vec<f32> {
         parts.iter().flat_map(|(p, n)| std::iter::repeat_n(*p, *n)).collect()
+    }
+
+    /// As [`run_all`]; each pause's audio is "transcribed" `delay` frames
+    /// later and its span hinted `hint`, as the call task does.
+    fn run_hinted(ep: &mut Endpointer, probs: &[f32], hint: Completeness, delay: usize) -> Vec<(usize, EndpointEvent)> {
+        let mut out = Vec::new();
+        let mut due: VecDeque<(usize, (Duration, Duration))> = VecDeque::new();
+        for (i, p) in probs.iter().enumerate() {
+            ep.handle_frame(F * i as u32, F, *p);
+            while let Some(e) = ep.poll_event() {
+                if let EndpointEvent::Pause { utterance_start, utterance_end, .. } = e {
+                    due.push_back((i + delay, (utterance_start, utterance_end)));
+                }
+                out.push((i, e));
+            }
+            while due.front().is_some_and(|(at, _)| *at == i) {
+                let Some((_, span)) = due.pop_front() else { break };
+                ep.set_turn_hint(span, hint);
+                while let Some(e) = ep.poll_event() {
+                    out.push((i, e));
+                }
+            }
+        }
+        out
+    }
+
+    fn ends(ev: &[(usize, EndpointEvent)]) -> Vec<(usize, Duration, Duration)> {
+        ev.iter()
+            .filter_map(|(i, e)| match e {
+                EndpointEvent::SpeechEnd { at, utterance_end, reason: EndReason::Silence, .. } => {
+                    Some((*i, *at, *utterance_end))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// 320 ms of silence, 960 ms of speech (last voiced frame ends at
+    /// 1280 ms), then `silent` frames of silence.
+    fn turn(silent: usize) -> Vec<f32> {
+        seq(&[(0.0, 10), (0.9, 30), (0.0, silent)])
+    }
+
+    const LAST_VOICED: Duration = Duration::from_millis(1280);
+
+    #[test]
+    fn a_complete_turn_ends_after_the_shorter_silence() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        // The transcript is back 2 frames after the 150 ms pause (frame 44).
+        let ev = run_hinted(&mut ep, &turn(60), Completeness::Complete, 2);
+        let e = ends(&ev);
+        assert_eq!(e.len(), 1, "{ev:?}");
+        // 300 ms after 1280 ms: the frame ending at 1600 ms (index 49).
+        assert_eq!((e[0].0, e[0].1), (49, Duration::from_millis(1600)));
+        let pause_end = ev.iter().find_map(|(_, e)| match e {
+            EndpointEvent::Pause { utterance_end, .. } => Some(*utterance_end),
+            _ => None,
+        });
+        assert_eq!(pause_end, Some(e[0].2), "the pause's transcript is the turn's");
+        // Without a hint the same turn ends at 500 ms (frame 55).
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        assert_eq!(ends(&run_all(&mut ep, &turn(60)))[0].0, 55);
+    }
+
+    #[test]
+    fn a_late_complete_hint_ends_the_turn_at_once() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        // Pause at frame 44; the transcript takes 8 frames: silence is 416 ms
+        // (> 300 ms) when it comes, so the turn ends right then.
+        let ev = run_hinted(&mut ep, &turn(60), Completeness::Complete, 8);
+        let e = ends(&ev);
+        assert_eq!(e.len(), 1, "{ev:?}");
+        assert_eq!((e[0].0, e[0].1), (52, F * 53));
+        assert_eq!(e[0].2, LAST_VOICED + Duration::from_millis(150));
+        assert!(!ep.in_speech());
+    }
+
+    #[test]
+    fn an_incomplete_turn_waits_longer() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        let ev = run_hinted(&mut ep, &turn(80), Completeness::Incomplete, 2);
+        let e = ends(&ev);
+        assert_eq!(e.len(), 1, "{ev:?}");
+        // 1100 ms after 1280 ms: the frame ending at 2400 ms (index 74), not 55.
+        assert_eq!((e[0].0, e[0].1), (74, Duration::from_millis(2400)));
+    }
+
+    #[test]
+    fn an_unknown_turn_keeps_the_plain_silence() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        let ev = run_hinted(&mut ep, &turn(60), Completeness::Unknown, 2);
+        assert_eq!(ends(&ev).iter().map(|e| e.0).collect::<Vec<_>>(), vec![55], "{ev:?}");
+    }
+
+    #[test]
+    fn speech_after_an_incomplete_pause_continues_the_same_turn() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        // An 800 ms pause (longer than the plain 500 ms) mid-sentence, then
+        // the rest of the sentence, hinted Complete at its own pause.
+        let probs = seq(&[(0.0, 10), (0.9, 30), (0.0, 25), (0.9, 20), (0.0, 30)]);
+        let mut ev = Vec::new();
+        let mut hints = [Completeness::Incomplete, Completeness::Complete].into_iter();
+        for (i, p) in probs.iter().enumerate() {
+            ep.handle_frame(F * i as u32, F, *p);
+            while let Some(e) = ep.poll_event() {
+                if let EndpointEvent::Pause { utterance_start, utterance_end, .. } = e {
+                    ep.set_turn_hint((utterance_start, utterance_end), hints.next().unwrap_or(Completeness::Unknown));
+                }
+                ev.push((i, e));
+            }
+        }
+        let starts = ev.iter().filter(|(_, e)| matches!(e, EndpointEvent::SpeechStart { .. })).count();
+        let e = ends(&ev);
+        assert_eq!((starts, e.len()), (1, 1), "one turn: {ev:?}");
+        // The second phrase's last voiced frame ends at 85 × 32 = 2720 ms;
+        // its Complete hint ends the turn 300 ms later (the frame ending at 3040 ms).
+        assert_eq!(e[0].1, Duration::from_millis(3040));
+        assert_eq!(e[0].2, Duration::from_millis(2720 + 150));
+    }
+
+    #[test]
+    fn a_hint_for_audio_that_went_on_is_ignored() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        // Pause (frame 44), voice again from frame 47: the first pause's
+        // transcript arrives at the second phrase's own pause (frame 71)
+        // and must not count.
+        let probs = seq(&[(0.0, 10), (0.9, 30), (0.0, 7), (0.9, 20), (0.0, 40)]);
+        let mut first = None;
+        let mut ev = Vec::new();
+        for (i, p) in probs.iter().enumerate() {
+            ep.handle_frame(F * i as u32, F, *p);
+            while let Some(e) = ep.poll_event() {
+                if let (None, EndpointEvent::Pause { utterance_start, utterance_end, .. }) = (first, e) {
+                    first = Some((utterance_start, utterance_end));
+                }
+                ev.push((i, e));
+            }
+            if i == 75 {
+                ep.set_turn_hint(first.expect("a pause"), Completeness::Complete);
+            }
+        }
+        // Last voiced frame of the second phrase ends at 67 × 32 = 2144 ms;
+        // the plain 500 ms applies.
+        let e = ends(&ev);
+        assert_eq!(e.len(), 1, "{ev:?}");
+        assert_eq!(e[0].1, Duration::from_millis(2144 + 512));
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //! (see [`utterance::Listener`]); models load once per process ([`vad::VadEngine`]).
 pub mod bargein;
 pub mod endpoint;
+pub mod korean_end;
 pub mod onnx;
 pub mod utterance;
 pub mod vad;
 
 pub use bargein::{BargeIn, BargeInConfig, StopPlayback};
 pub use endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer};
+pub use korean_end::Completeness;
 pub use utterance::{Listener, ListenerConfig, ListenerEvent, Utterance};
 pub use vad::{EnergyVad, SileroModel, SileroVad, Vad, VadConfig, VadEngine};

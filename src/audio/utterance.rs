@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::bargein::{BargeIn, BargeInConfig, StopPlayback};
-use super::endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer};
+use super::endpoint::{Completeness, EndReason, EndpointConfig, EndpointEvent, Endpointer};
 use super::vad::{level_dbfs, Vad, VAD_FRAME, VAD_RATE};
 
 /// Streaming 2× upsampler (8 → 16 kHz): a half-band FIR in polyphase form.
@@ -219,6 +219,18 @@ impl Listener {
             self.events.push_back(ListenerEvent::StopPlayback(stop));
         }
         self.endpoint.handle_frame(at, len, prob);
+        self.drain_endpoint();
+    }
+
+    /// How finished the caller's turn so far sounds: `span` is the paused
+    /// audio's bounds (a [`ListenerEvent::Pause`]'s `start`/`end`), `hint`
+    /// what its transcript says. May end the turn at once; poll events after.
+    pub fn set_turn_hint(&mut self, span: (Duration, Duration), hint: Completeness) {
+        self.endpoint.set_turn_hint(span, hint);
+        self.drain_endpoint();
+    }
+
+    fn drain_endpoint(&mut self) {
         while let Some(ev) = self.endpoint.poll_event() {
             match ev {
                 EndpointEvent::SpeechStart { at } => self.events.push_back(ListenerEvent::SpeechStart { at }),
@@ -332,5 +344,41 @@ mod tests {
         assert_eq!(p.audio, u.audio, "the paused audio is the utterance");
         // Idle again: only the pre-roll window is kept.
         assert!(l.capture.len() < 8000, "{}", l.capture.len());
+    }
+
+    #[test]
+    fn a_complete_hint_ends_the_turn_when_it_arrives() {
+        let mut l = Listener::new(Box::new(EnergyVad::default()), ListenerConfig::default());
+        let mut input: Vec<i16> = vec![0; 8000];
+        input.extend(tone(440.0, 8000.0, 8000, 0.3).iter().map(|s| (s * 32767.0) as i16));
+        input.extend(vec![0i16; 16000]);
+        let mut pause = None;
+        let mut ended = None;
+        for chunk in input.chunks(160) {
+            l.push_8k(chunk);
+            while let Some(e) = l.poll_event() {
+                match e {
+                    ListenerEvent::Pause(p) => pause = Some(p),
+                    ListenerEvent::Utterance(u) => ended = Some((l.now(), u)),
+                    _ => {}
+                }
+            }
+            // The transcript comes back when 300 ms of silence have passed
+            // (the utterance ends 150 ms after the last voiced frame): the
+            // turn ends right then.
+            if let Some(p) = pause.as_ref().filter(|p| ended.is_none() && l.now() >= p.end + Duration::from_millis(150))
+            {
+                l.set_turn_hint((p.start, p.end), Completeness::Complete);
+                if let Some(ListenerEvent::Utterance(u)) = l.poll_event() {
+                    ended = Some((l.now(), u));
+                }
+            }
+        }
+        let (p, (at, u)) = (pause.expect("a pause"), ended.expect("an end"));
+        assert_eq!((u.start, u.end), (p.start, p.end));
+        assert_eq!(u.audio, p.audio);
+        // Well before the plain 500 ms of silence after the last voiced frame.
+        let last_voiced = p.end - Duration::from_millis(150);
+        assert!(at < last_voiced + Duration::from_millis(400), "{at:?} {last_voiced:?}");
     }
 }

@@ -52,8 +52,17 @@ pub struct VadConfig {
     pub model: std::path::PathBuf,
     /// ONNX sessions shared by all calls (each call only borrows one per frame).
     pub sessions: usize,
-    /// Silence that ends the caller's turn.
+    /// Silence that ends the caller's turn when nothing better is known: no
+    /// transcript of the pause yet, or its ending says nothing
+    /// ([`super::korean_end`]).
     pub end_silence_ms: u64,
+    /// Read the final ending of the speculative transcript: a finished
+    /// sentence (…요, …니다, …까) ends the turn after `complete_silence_ms`,
+    /// one stopped mid-phrase (…는데, …고, a bare particle) waits
+    /// `incomplete_silence_ms`. Needs `early_silence_ms` > 0.
+    pub korean_endings: bool,
+    pub complete_silence_ms: u64,
+    pub incomplete_silence_ms: u64,
     /// Silence after which the turn so far is transcribed speculatively, so
     /// the transcript is ready when the turn ends; 0 turns it off (saves STT
     /// work on busy servers at the cost of latency).
@@ -68,6 +77,9 @@ impl Default for VadConfig {
             sessions: 2,
             end_silence_ms: 500,
             early_silence_ms: 150,
+            korean_endings: true,
+            complete_silence_ms: 300,
+            incomplete_silence_ms: 1100,
         }
     }
 }
@@ -86,6 +98,15 @@ impl VadConfig {
         if self.early_silence_ms >= self.end_silence_ms {
             return Err("vad.early_silence_ms must be below vad.end_silence_ms (0 = off)".into());
         }
+        // The hint comes from the pause's transcript, so it cannot act before
+        // the pause (nor before the utterance's 150 ms post-roll).
+        let floor = self.early_silence_ms.max(150);
+        if !(floor..=self.end_silence_ms).contains(&self.complete_silence_ms) {
+            return Err(format!("vad.complete_silence_ms must be {floor}..=end_silence_ms ({})", self.end_silence_ms));
+        }
+        if !(self.end_silence_ms..=5000).contains(&self.incomplete_silence_ms) {
+            return Err("vad.incomplete_silence_ms must be end_silence_ms..=5000".into());
+        }
         Ok(())
     }
 
@@ -93,6 +114,8 @@ impl VadConfig {
     pub fn endpoint(&self) -> super::endpoint::EndpointConfig {
         super::endpoint::EndpointConfig {
             trailing_silence: std::time::Duration::from_millis(self.end_silence_ms),
+            complete_silence: std::time::Duration::from_millis(self.complete_silence_ms),
+            incomplete_silence: std::time::Duration::from_millis(self.incomplete_silence_ms),
             early_silence: std::time::Duration::from_millis(self.early_silence_ms),
             ..Default::default()
         }
@@ -325,5 +348,19 @@ mod tests {
         assert!(c.validate().is_ok());
         c.engine = "webrtc".into();
         assert!(c.validate().unwrap_err().contains("silero, energy"));
+    }
+
+    #[test]
+    fn ending_silences_bracket_the_plain_one() {
+        let ok = VadConfig::default();
+        assert!(ok.validate().is_ok());
+        let e = ok.endpoint();
+        assert!(e.complete_silence < e.trailing_silence && e.trailing_silence < e.incomplete_silence);
+        let c = VadConfig { complete_silence_ms: 600, ..VadConfig::default() };
+        assert!(c.validate().unwrap_err().contains("complete_silence_ms"));
+        let c = VadConfig { complete_silence_ms: 100, ..VadConfig::default() };
+        assert!(c.validate().unwrap_err().contains("complete_silence_ms"));
+        let c = VadConfig { incomplete_silence_ms: 400, ..VadConfig::default() };
+        assert!(c.validate().unwrap_err().contains("incomplete_silence_ms"));
     }
 }

@@ -287,8 +287,13 @@ impl CallTask {
                     }
                 }
                 Some(heard) = self.heard_rx.recv() => {
+                    let hint = self.turn_hint(&heard);
                     if let Some(turn) = self.transcripts.on_result(heard) {
                         self.on_heard(turn);
+                    }
+                    // After on_result: a turn this hint ends finds its transcript ready.
+                    if let Some((span, hint)) = hint {
+                        self.hint_turn(span, hint);
                     }
                 }
                 Some(said) = self.spoken_rx.recv() => match said {
@@ -426,6 +431,34 @@ impl CallTask {
         } else {
             listener.push_8k(decoded);
         }
+        self.drain_listener(playing);
+    }
+
+    /// How finished a transcript sounds (`[vad] korean_endings`), for the
+    /// end-of-turn rule; only a speculative one can still change the turn's
+    /// end, which the listener checks by its span.
+    fn turn_hint(&self, heard: &speech::Heard) -> Option<(speech::Span, crate::audio::Completeness)> {
+        if !self.shared.cfg.vad.korean_endings {
+            return None;
+        }
+        let text = heard.text.as_ref().ok()?;
+        Some((heard.span, crate::audio::korean_end::classify(text)))
+    }
+
+    fn hint_turn(&mut self, span: speech::Span, hint: crate::audio::Completeness) {
+        let Some(listener) = self.listener.as_mut() else { return };
+        if self.hangup_sent.is_some() {
+            return;
+        }
+        tracing::debug!(?hint, end_ms = span.1.as_millis() as u64, "turn hint");
+        listener.set_turn_hint(span, hint);
+        let playing = self.out.lock().map(|o| o.player.is_playing()).unwrap_or(false);
+        self.drain_listener(playing);
+    }
+
+    /// Acts on what the listener decided (`playing`: sori is speaking now).
+    fn drain_listener(&mut self, playing: bool) {
+        let Some(listener) = self.listener.as_mut() else { return };
         let events: Vec<_> = std::iter::from_fn(|| listener.poll_event()).collect();
         for ev in events {
             match ev {
