@@ -173,9 +173,9 @@ impl Fetcher {
 
     fn fetch_url(&self, e: &Entry, tmp: &Path) -> Result<PathBuf, FetchError> {
         let url = e.url.as_deref().ok_or_else(|| self.fail(e, "no canonical url in the manifest".into()))?;
-        let name = url.rsplit('/').next().unwrap_or("download").to_string();
+        let name = url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("download").to_string();
         let dl = tmp.join("dl").join(&name);
-        self.run(e, Command::new("curl").args(["-fL", "--retry", "3", "--progress-bar", "-o"]).arg(&dl).arg(url))?;
+        self.download(e, url, &dl)?;
         let file = match &e.url_archive_path {
             None => dl,
             Some(inner) => {
@@ -185,18 +185,68 @@ impl Fetcher {
                 x.join(inner)
             }
         };
-        let sha = super::sha256_file(&file).map_err(|err| self.fail(e, format!("{}: {err}", file.display())))?;
+        let stamp = self.verify_download(e, url, &file)?;
+        // `install` stamps the registry sha256; a canonical download is
+        // stamped with what it was verified against.
+        let path = self.install(e, &file)?;
+        write_stamp(&path, &stamp).map_err(|err| self.fail(e, err.to_string()))?;
+        Ok(path)
+    }
+
+    /// `curl` into `dest`. curl's own error line (`%{errormsg}`) is kept for
+    /// the message, so a refused connection or an HTTP 404 reads as such
+    /// even when progress output is off.
+    fn download(&self, e: &Entry, url: &str, dest: &Path) -> Result<(), FetchError> {
+        self.say(format!("{}: downloading {url}", e.name));
+        let mut cmd = Command::new("curl");
+        cmd.args(["--fail", "--location", "--retry", "3", "--write-out", "%{errormsg}", "--output"]).arg(dest);
+        if self.verbose {
+            cmd.arg("--progress-bar").stderr(std::process::Stdio::inherit());
+        } else {
+            cmd.arg("--silent").stderr(std::process::Stdio::null());
+        }
+        let out = cmd
+            .arg("--")
+            .arg(url)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|err| self.fail(e, format!("cannot run curl (apt-get install curl): {err}")))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let code = out.status.code().map(|c| c.to_string()).unwrap_or_else(|| "killed".into());
+        let why = if said.is_empty() { curl_exit_meaning(out.status.code()).to_string() } else { said };
+        Err(self.fail(e, format!("download of {url} failed: {why} (curl exit {code})")))
+    }
+
+    /// Checks a downloaded file against every size and checksum the manifest
+    /// gives for the canonical URL; returns the value to stamp it with.
+    fn verify_download(&self, e: &Entry, url: &str, file: &Path) -> Result<String, FetchError> {
+        let io = |err: std::io::Error| self.fail(e, format!("{}: {err}", file.display()));
+        if e.offline_source == OfflineSource::None {
+            if let Some(want) = e.size {
+                let got = std::fs::metadata(file).map_err(io)?.len();
+                if got != want {
+                    return Err(self.fail(e, format!("size mismatch: {url} gave {got} B, manifest says {want} B")));
+                }
+            }
+        }
+        let sha = super::sha256_file(file).map_err(io)?;
         if let Some(want) = &e.url_sha256 {
             check(e, "sha256", &sha, Some(want))?;
-        } else if let Some(want) = &e.url_sha1 {
-            let got = sha1_file(&file).map_err(|err| self.fail(e, err.to_string()))?;
+        }
+        if let Some(want) = &e.url_sha1 {
+            let got = super::sha1_file(file).map_err(io)?;
             check(e, "sha1", &got, Some(want))?;
-        } else if e.sha256.as_deref() != Some(sha.as_str()) {
+            if e.url_sha256.is_none() && e.sha256.as_deref() != Some(sha.as_str()) {
+                return Ok(format!("sha1:{got}"));
+            }
+        }
+        if e.url_sha256.is_none() && e.url_sha1.is_none() && e.sha256.as_deref() != Some(sha.as_str()) {
             self.say(format!("{}: warning: the publisher gives no checksum; got sha256 {sha}", e.name));
         }
-        let path = self.install(e, &file)?;
-        write_stamp(&path, &sha).map_err(|err| self.fail(e, err.to_string()))?;
-        Ok(path)
+        Ok(sha)
     }
 
     fn unpack(&self, e: &Entry, archive: &Path, into: &Path) -> Result<(), FetchError> {
@@ -277,10 +327,16 @@ fn concat(parts: &[PathBuf], out: &Path) -> Result<(u64, String), String> {
     Ok((size, hex::encode(h.finalize())))
 }
 
-fn sha1_file(path: &Path) -> std::io::Result<String> {
-    use sha1::Digest as _;
-    let mut h = sha1::Sha1::new();
-    let mut f = std::fs::File::open(path)?;
-    std::io::copy(&mut f, &mut h)?;
-    Ok(hex::encode(h.finalize()))
+/// What curl's exit status means, for a curl too old for `%{errormsg}`.
+fn curl_exit_meaning(code: Option<i32>) -> &'static str {
+    match code {
+        Some(6) => "could not resolve the host",
+        Some(7) => "could not connect to the server",
+        Some(22) => "the server answered with an HTTP error",
+        Some(23) => "could not write the file",
+        Some(28) => "timed out",
+        Some(35 | 60) => "TLS failure",
+        Some(56) => "the connection broke off",
+        _ => "curl failed",
+    }
 }

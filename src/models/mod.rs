@@ -136,8 +136,12 @@ impl Manifest {
             if e.offline_source == OfflineSource::None && e.url.is_none() {
                 return Err(bad("no offline source and no url"));
             }
-            if e.sha256.as_deref().is_some_and(|h| h.len() != 64) {
-                return Err(bad("sha256 must be 64 hex digits"));
+            for (key, hash, len) in
+                [("sha256", &e.sha256, 64), ("url_sha256", &e.url_sha256, 64), ("url_sha1", &e.url_sha1, 40)]
+            {
+                if hash.as_deref().is_some_and(|h| h.len() != len || !h.bytes().all(|b| b.is_ascii_hexdigit())) {
+                    return Err(bad(&format!("{key} must be {len} hex digits")));
+                }
             }
         }
         Ok(m)
@@ -183,6 +187,26 @@ impl Entry {
     fn accepted_sha256(&self) -> Vec<&str> {
         self.sha256.iter().chain(&self.url_sha256).map(String::as_str).collect()
     }
+
+    /// Whether a verification stamp names a checksum this entry accepts:
+    /// a sha256, or `sha1:<hex>` for the publisher's SHA-1 (whisper.cpp's
+    /// model list gives SHA-1 only).
+    fn accepts_stamp(&self, stamp: &str) -> bool {
+        match stamp.strip_prefix("sha1:") {
+            Some(sha1) => self.url_sha1.as_deref().is_some_and(|w| w.eq_ignore_ascii_case(sha1)),
+            None => self.accepted_sha256().iter().any(|w| w.eq_ignore_ascii_case(stamp)),
+        }
+    }
+
+    fn has_checksum(&self) -> bool {
+        !self.accepted_sha256().is_empty() || self.url_sha1.is_some()
+    }
+
+    /// The size a present file must have, where the manifest fixes one for
+    /// every route: an entry fetched only from its URL.
+    fn fixed_size(&self) -> Option<u64> {
+        self.size.filter(|_| self.offline_source == OfflineSource::None)
+    }
 }
 
 /// Sidecar recording that a file was verified: `size mtime_ns sha256`.
@@ -225,6 +249,40 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+pub fn sha1_file(path: &Path) -> std::io::Result<String> {
+    use sha1::Digest as _;
+    let mut h = sha1::Sha1::new();
+    let mut f = std::fs::File::open(path)?;
+    std::io::copy(&mut f, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Hashes a file with no valid stamp and returns the stamp it earns (its
+/// sha256, or `sha1:<hex>` when only the publisher's SHA-1 matches), or why
+/// it is corrupt.
+fn verify_unstamped(e: &Entry, path: &Path) -> Result<String, ModelError> {
+    let sha = sha256_file(path)?;
+    if e.accepts_stamp(&sha) {
+        return Ok(sha);
+    }
+    if e.url_sha1.is_some() {
+        let stamp = format!("sha1:{}", sha1_file(path)?);
+        if e.accepts_stamp(&stamp) {
+            return Ok(stamp);
+        }
+    }
+    let (what, want) = match (e.accepted_sha256().first(), &e.url_sha1) {
+        (Some(w), _) => ("sha256", w.to_string()),
+        (None, Some(w)) => ("sha1", w.clone()),
+        (None, None) => ("sha256", String::new()),
+    };
+    Err(ModelError::Corrupt {
+        name: e.name.clone(),
+        path: path.to_path_buf(),
+        why: format!("sha256 {}…, expected {what} {}…", &sha[..12], &want[..12.min(want.len())]),
+    })
+}
+
 /// The path of a present, intact file for entry `name`, else an error that
 /// names the file and the command that fetches it. Hashing happens once per
 /// file version (a stamp beside the file remembers it).
@@ -250,28 +308,23 @@ pub fn require(manifest: &Manifest, dir: &Path, name: &str) -> Result<PathBuf, M
     if md.len() == 0 {
         return Err(corrupt("empty".into()));
     }
-    let accepted = e.accepted_sha256();
-    let sha = match read_stamp(&path) {
-        Some(s) => s,
-        None => {
-            if accepted.is_empty() {
-                return Ok(path);
-            }
-            let s = sha256_file(&path)?;
-            if accepted.contains(&s.as_str()) {
-                let _ = write_stamp(&path, &s);
-            }
-            s
-        }
-    };
-    if !accepted.is_empty() && !accepted.contains(&sha.as_str()) {
-        return Err(corrupt(format!(
-            "sha256 {}…, expected {}…",
-            &sha[..12],
-            &accepted[0][..12.min(accepted[0].len())]
-        )));
+    if let Some(want) = e.fixed_size().filter(|w| *w != md.len()) {
+        return Err(corrupt(format!("{} B, expected {want} B", md.len())));
     }
-    Ok(path)
+    if !e.has_checksum() {
+        return Ok(path);
+    }
+    match read_stamp(&path) {
+        Some(stamp) if e.accepts_stamp(&stamp) => Ok(path),
+        Some(stamp) => {
+            Err(corrupt(format!("verified as {}…, which the manifest does not list", &stamp[..12.min(stamp.len())])))
+        }
+        None => {
+            let stamp = verify_unstamped(e, &path)?;
+            let _ = write_stamp(&path, &stamp);
+            Ok(path)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -309,6 +362,98 @@ mod tests {
         std::fs::write(dir.path().join("jfk.wav"), b"RIFF not really").unwrap();
         let err = require(&m, dir.path(), "jfk-wav").unwrap_err().to_string();
         assert!(err.contains("corrupt") && err.contains("sori models fetch jfk-wav"), "{err}");
+    }
+
+    /// The larger whisper models (issue 9): URL-only, pinned by size, the
+    /// Hugging Face sha256, and whisper.cpp's SHA-1 where it lists one.
+    #[test]
+    fn larger_whisper_models_are_pinned_url_only_entries() {
+        let m = Manifest::builtin();
+        let with_sha1 = ["whisper-small", "whisper-medium", "whisper-large-v3-turbo", "whisper-large-v3-turbo-q5_0"];
+        for (name, file) in [
+            ("whisper-small", "ggml-small.bin"),
+            ("whisper-small-q5_1", "ggml-small-q5_1.bin"),
+            ("whisper-small-q8_0", "ggml-small-q8_0.bin"),
+            ("whisper-medium", "ggml-medium.bin"),
+            ("whisper-medium-q5_0", "ggml-medium-q5_0.bin"),
+            ("whisper-medium-q8_0", "ggml-medium-q8_0.bin"),
+            ("whisper-large-v3-turbo", "ggml-large-v3-turbo.bin"),
+            ("whisper-large-v3-turbo-q5_0", "ggml-large-v3-turbo-q5_0.bin"),
+            ("whisper-large-v3-turbo-q8_0", "ggml-large-v3-turbo-q8_0.bin"),
+        ] {
+            let e = m.get(name).unwrap();
+            assert_eq!((e.kind.as_str(), e.file.as_str()), ("stt", file));
+            assert_eq!(e.offline_source, OfflineSource::None, "{name}: no registry route");
+            assert_eq!(
+                e.url.as_deref(),
+                Some(format!("https://huggingface.co/ggerganov/whisper.cpp/resolve/main/{file}").as_str())
+            );
+            assert!(e.size.is_some_and(|s| s > 100_000_000), "{name} has its size");
+            assert!(e.url_sha256.is_some() && e.sha256.is_none(), "{name}: the publisher's sha256");
+            assert_eq!(
+                e.url_sha1.is_some(),
+                with_sha1.contains(&name),
+                "{name}: SHA-1 only where whisper.cpp lists it"
+            );
+            assert!(e.licence.starts_with("MIT"));
+        }
+    }
+
+    /// A manifest with one URL-only entry for `content`, pinned by `pins`.
+    fn one_entry(pins: &str) -> Manifest {
+        let text = format!(
+            "[[model]]\nname = \"m\"\nkind = \"stt\"\nfile = \"m.bin\"\nlicence = \"MIT\"\n\
+             url = \"http://127.0.0.1:9/m.bin\"\noffline_source = \"none\"\n{pins}"
+        );
+        Manifest::parse(&text, "t.toml").unwrap()
+    }
+
+    #[test]
+    fn a_sha1_only_entry_is_verified_on_first_use_and_stamped() {
+        let content = b"whisper weights, pretend";
+        let sha1 = {
+            use sha1::Digest as _;
+            hex::encode(sha1::Sha1::digest(content))
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.bin");
+        std::fs::write(&path, content).unwrap();
+        let m = one_entry(&format!("size = {}\nurl_sha1 = \"{sha1}\"\n", content.len()));
+        assert_eq!(require(&m, dir.path(), "m").unwrap(), path);
+        assert_eq!(read_stamp(&path).as_deref(), Some(format!("sha1:{sha1}").as_str()));
+        assert!(require(&m, dir.path(), "m").is_ok(), "the stamp is accepted");
+
+        // Same size, other bytes: the stamp no longer fits, the hash fails.
+        std::fs::write(&path, b"whisper weights, PRETEND").unwrap();
+        let err = require(&m, dir.path(), "m").unwrap_err().to_string();
+        assert!(err.contains("corrupt") && err.contains("expected sha1"), "{err}");
+
+        // A different size is refused before hashing.
+        std::fs::write(&path, b"short").unwrap();
+        let err = require(&m, dir.path(), "m").unwrap_err().to_string();
+        assert!(err.contains(&format!("5 B, expected {} B", content.len())), "{err}");
+    }
+
+    #[test]
+    fn malformed_checksums_are_refused_when_the_manifest_loads() {
+        let m = Manifest::parse(
+            "[[model]]\nname = \"m\"\nkind = \"stt\"\nfile = \"m.bin\"\nlicence = \"MIT\"\n\
+             url = \"http://x/m.bin\"\noffline_source = \"none\"\nurl_sha1 = \"abc\"\n",
+            "t.toml",
+        );
+        let err = m.unwrap_err().to_string();
+        assert!(err.contains("url_sha1 must be 40 hex digits"), "{err}");
+        let err = Manifest::parse(
+            &format!(
+                "[[model]]\nname = \"m\"\nkind = \"stt\"\nfile = \"m.bin\"\nlicence = \"MIT\"\n\
+                 url = \"http://x/m.bin\"\noffline_source = \"none\"\nurl_sha256 = \"{}\"\n",
+                "z".repeat(64)
+            ),
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("url_sha256 must be 64 hex digits"), "{err}");
     }
 
     #[test]
