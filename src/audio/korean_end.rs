@@ -53,12 +53,17 @@ fn ending(w: &[char]) -> Completeness {
     if matches!(word.as_str(), "네" | "예" | "응" | "아니오") {
         return Complete;
     }
+    if MID_WORDS.split(' ').any(|m| m == word) {
+        return Incomplete;
+    }
     match last {
         // Polite 요: …어요, …세요, …나요, …데요, …고요, …서요, …이요.
         // Nouns that end in 요 (필요, 중요, 주요) are not endings.
         '요' if ["필요", "중요", "주요", "수요", "소요", "강요"].iter().any(|n| ends(n)) => Unknown,
         '요' => Complete,
         '죠' => Complete,
+        // …십시오 / …시오: formal imperative.
+        '오' if ends("시오") => Complete,
         // …다: …니다, …었다, …한다, …이다. "다" alone is the adverb (다 했어요);
         // 보다 / 마다 are particles; …려다 is the clipped connective …려다가.
         '다' if w.len() == 1 || ends("보다") || ends("마다") || ends("려다") => Incomplete,
@@ -111,11 +116,23 @@ fn ending(w: &[char]) -> Completeness {
         '이' if w.len() >= 2 && prev.and_then(jong).is_some() => Incomplete,
         '가' if w.len() >= 2 && prev.and_then(jong).is_none() => Incomplete,
         '나' if ends("거나") || ends("이나") => Incomplete,
-        // A bare verb modifier: 할 / 될 / 갈 (수 있나요).
-        '할' | '될' | '갈' | '볼' | '올' | '줄' | '한' | '된' if w.len() == 1 => Incomplete,
+        // A verb modifier (받을 수, 시작할, 혼합된, 기다리던, 애석한): a noun
+        // follows. A few nouns end in 한 (기한, 제한).
+        '할' | '될' | '된' | '던' => Incomplete,
+        '한' if ["기한", "제한", "권한", "무한", "최소한", "최대한"].iter().any(|n| ends(n)) => Unknown,
+        '한' => Incomplete,
+        '갈' | '볼' | '올' | '줄' if w.len() == 1 => Incomplete,
+        // Postpositions: 너한테, …에 대해 / 위해 / 통해 / 인해 / 관해, …하여.
+        '테' if ends("한테") => Incomplete,
+        '해' if ["대해", "위해", "통해", "인해", "관해"].iter().any(|n| ends(n)) => Incomplete,
+        '여' if ends("하여") || ends("되여") => Incomplete,
         _ => Unknown,
     }
 }
+
+/// Whole words that cannot end a sentence: adverbs, determiners, pronouns
+/// with a fused particle, bound nouns (할 수, 날 때, 접종 후).
+const MID_WORDS: &str = "정말 너무 모두 지금 꼭 보통 아주 많이 조금 좀 혹시 그냥 다시 또 먼저 바로 계속 빨리 제일 가장 더 잘 안 못 왜 언제 어디 뭐 무슨 어느 몇 이 그 저 제 우리 저희 난 넌 널 날 수 때 후 전 중 등 동안 것 거 그래서 그런데 그러면 근데 그럼 혹은 또는 및";
 
 const JONG_B: u32 = 17;
 const JONG_L: u32 = 8;
@@ -173,6 +190,7 @@ mod tests {
                 "그리고 기침도 하고요",
                 "내일 가도 되나요 ",
                 "코로나요",
+                "회의실로 들어와 주십시오.",
             ],
             Complete,
         );
@@ -207,6 +225,13 @@ mod tests {
                 "아까",
                 "받을 수 있는지",
                 "검사를 할",
+                "접종 후",
+                "검사 받을 수",
+                "혹시",
+                "코로나에 대해",
+                "아이가 열이 날 때",
+                "기다리던",
+                "관련하여",
             ],
             Incomplete,
         );
@@ -263,5 +288,47 @@ mod tests {
         // Quotes and brackets around the end are looked through.
         assert_eq!(classify("\"검사 받았어요.\""), Complete);
         assert_eq!(classify("PCR검사는"), Incomplete);
+    }
+
+    /// Reads `$SORI_SPEECH_KO/transcripts.tsv` (the evaluation corpus, kept
+    /// outside the repository) and prints how whole sentences and their
+    /// word prefixes (a caller pausing between words) are classified.
+    /// `SORI_SPEECH_KO=/work/shared/speech-ko SPLIT=tune cargo test -p sori
+    /// --lib korean_end -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn corpus_report() {
+        let Ok(dir) = std::env::var("SORI_SPEECH_KO") else { return };
+        let split = std::env::var("SPLIT").unwrap_or_else(|_| "tune".into());
+        let Ok(tsv) = std::fs::read_to_string(format!("{dir}/transcripts.tsv")) else { return };
+        let mut whole = [0usize; 3];
+        let mut prefix = [0usize; 3];
+        let idx = |c: Completeness| match c {
+            Complete => 0,
+            Incomplete => 1,
+            Unknown => 2,
+        };
+        for line in tsv.lines().skip(1) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let [_, _, sp, text, ..] = cols[..] else { continue };
+            if sp != split {
+                continue;
+            }
+            let c = classify(text);
+            whole[idx(c)] += 1;
+            if c != Complete {
+                println!("whole {c:?}: {text}");
+            }
+            let words: Vec<&str> = text.split_whitespace().collect();
+            for n in 1..words.len() {
+                let p = words[..n].join(" ");
+                let c = classify(&p);
+                prefix[idx(c)] += 1;
+                if c == Complete || (c == Unknown && std::env::var("SHOW_UNKNOWN").is_ok()) {
+                    println!("prefix {c:?}: {p}");
+                }
+            }
+        }
+        println!("{split}: whole sentences complete/incomplete/unknown {whole:?}; word prefixes {prefix:?}");
     }
 }
