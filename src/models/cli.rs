@@ -63,7 +63,7 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
                     OfflineSource::None => "url only",
                 };
                 println!(
-                    "{:<28} {:<10} {:<30} {:>9}  {:<8} {:<13} {}",
+                    "{:<28} {:<12} {:<30} {:>9}  {:<8} {:<13} {}",
                     e.name, e.kind, e.file, size, src, status, e.licence
                 );
             }
