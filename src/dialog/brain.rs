@@ -1,13 +1,18 @@
 //! The 1339 dialogue policy: what sori answers to one caller utterance,
-//! given the conversation so far. Rules first (emergency, agent), then
-//! conversation controls (repeat, thanks), then knowledge-base retrieval
-//! with a clarifying question on low confidence and the agent after a
-//! second miss. Retrieval-only answers are first-class; an LLM may rephrase
-//! them (see [`crate::llm`]) but never decides the route.
+//! given the conversation so far. Rules first (emergency, agent, matched by
+//! spelling or by sound), then the caller's answer to a clarifying question
+//! (yes / no / the other candidate), then conversation controls (repeat,
+//! thanks), then knowledge-base retrieval: an answer, "not a 1339
+//! question", a follow-up read with the last topic only when the utterance
+//! plausibly continues it ([`super::cues`]), a clarifying question naming
+//! the likely topic(s), and the agent after a second miss. Retrieval-only
+//! answers are first-class; an LLM may rephrase them (see [`crate::llm`])
+//! but never decides the route.
 
 use serde::Serialize;
 
-use crate::kb::index::{compact, RouteKind, Router};
+use super::cues::{continues, yes_no, YesNo};
+use crate::kb::index::{compact, Route, RouteKind, Router};
 use crate::kb::KnowledgeBase;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,20 +52,32 @@ pub struct Conversation {
     /// Consecutive utterances sori did not understand.
     pub misses: u32,
     pub turns: u32,
+    /// Topic ids the last reply asked the caller to confirm ("…에 대해
+    /// 물으셨나요?"), best first; empty when it asked nothing.
+    pub pending_clarify: Vec<String>,
 }
 
 pub const CLARIFY: &str =
     "죄송합니다. 잘 이해하지 못했습니다. 궁금하신 감염병이나 예방접종 이름을 넣어서 한 번 더 말씀해 주시겠어요?";
 pub const OFFER_AGENT: &str = "정확히 이해하지 못해 죄송합니다. 상담원에게 연결해 드리겠습니다.";
 pub const NOT_HEARD: &str = "잘 들리지 않습니다. 다시 한 번 말씀해 주시겠어요?";
+/// Said to something that is no health question at all.
+pub const NOT_HEALTH: &str =
+    "죄송하지만 1339는 감염병과 예방접종을 안내하는 질병관리청 콜센터입니다. 건강에 관해 궁금하신 점을 말씀해 주시겠어요?";
+/// After "no" to a clarifying question.
+pub const REPHRASE: &str =
+    "알겠습니다. 궁금하신 내용을 한 번 더 말씀해 주시겠어요? 상담원과 통화를 원하시면 상담원이라고 말씀해 주세요.";
 pub const GOODBYE: &str = "질병관리청 1339 콜센터를 이용해 주셔서 감사합니다. 건강하세요.";
 
 /// "Say that again" in the ways callers put it (compared without spaces).
 const REPEAT: &[&str] =
     &["다시말씀", "다시한번", "다시요", "뭐라고요", "뭐라고하셨", "잘못들었", "못알아들", "한번더", "다시말해"];
 /// Closing the conversation.
-const CLOSE: &[&str] =
-    &["감사합니다", "고맙습니다", "감사해요", "고마워요", "됐습니다", "됐어요", "끊을게요", "수고하세요", "알겠습니다"];
+const CLOSE: &[&str] = &["감사합니다", "고맙습니다", "감사해요", "고마워요", "끊을게요", "수고하세요"];
+/// Closing only when that is about all the caller said ("네 됐습니다"),
+/// not "배터리가 방전됐어요" or "처리가 안 됐어요".
+const CLOSE_SHORT: &[&str] = &["됐습니다", "됐어요", "알겠습니다"];
+const CLOSE_SHORT_MAX: usize = 6;
 
 pub struct Brain {
     kb: KnowledgeBase,
@@ -123,7 +140,9 @@ impl Brain {
     fn decide(&self, conv: &mut Conversation, utterance: &str) -> Reply {
         let text = utterance.trim();
         let flat = compact(text);
+        let pending = std::mem::take(&mut conv.pending_clarify);
         if flat.is_empty() {
+            conv.pending_clarify = pending;
             return self.reply(ReplyAction::Clarify, NOT_HEARD, None, 0.0);
         }
         // Emergency and agent requests are rules, checked before anything else.
@@ -141,16 +160,25 @@ impl Brain {
             }
             _ => {}
         }
+        if !pending.is_empty() {
+            if let Some(r) = self.confirm(conv, &pending, text, &route) {
+                return r;
+            }
+        }
         // "Say that again" and "thank you" win over anything but a topic: an
         // out-of-scope match on them is only their politeness.
         let topic_found = matches!(route.kind, RouteKind::Answer { .. });
         if !topic_found || flat.chars().count() <= 8 {
             if REPEAT.iter().any(|p| flat.contains(p)) {
                 if let Some(last) = &conv.last_reply {
+                    conv.pending_clarify = pending;
                     return last.clone();
                 }
             }
-            if CLOSE.iter().any(|p| flat.contains(p)) && !topic_found {
+            let short_close = flat.chars().count() <= CLOSE_SHORT_MAX
+                && !flat.contains("안됐")
+                && CLOSE_SHORT.iter().any(|p| flat.ends_with(p));
+            if (CLOSE.iter().any(|p| flat.contains(p)) || short_close) && !topic_found {
                 let mut r = self.reply(ReplyAction::Answer, GOODBYE, None, 1.0);
                 r.end_call = true;
                 return r;
@@ -159,33 +187,86 @@ impl Brain {
         match route.kind {
             RouteKind::Answer { id } => {
                 conv.misses = 0;
-                self.answer(&id, route.confidence)
+                return self.answer(&id, route.confidence);
             }
             RouteKind::OutOfScope => {
                 conv.misses = 0;
                 let t = self.action_text(crate::kb::data::OUT_OF_SCOPE, "그 내용은 1339에서 안내하기 어렵습니다.");
-                self.reply(ReplyAction::OutOfScope, &t, None, route.confidence)
+                return self.reply(ReplyAction::OutOfScope, &t, None, route.confidence);
             }
-            _ => {
-                // A short follow-up ("그럼 아이도요?") is read in the light of the last topic.
-                if let Some(last) = conv.last_kb.as_ref().and_then(|id| self.kb.entry(id)) {
-                    if flat.chars().count() <= 20 {
-                        let joined = format!("{} {}", last.title.get_ref(), text);
-                        if let RouteKind::Answer { id } = self.router.route(&joined).kind {
-                            conv.misses = 0;
-                            return self.answer(&id, route.confidence.max(0.5));
-                        }
-                    }
-                }
+            _ => {}
+        }
+        if let Some(r) = self.follow_up(conv, text, &route) {
+            return r;
+        }
+        if route.kind == RouteKind::Clarify && !route.suggest.is_empty() {
+            let names: Vec<String> = route
+                .suggest
+                .iter()
+                .filter_map(|id| self.kb.entry(id))
+                .map(|e| spoken_title(e.title.get_ref()))
+                .collect();
+            if !names.is_empty() {
+                conv.pending_clarify = route.suggest.clone();
+                let q = format!("혹시 {}에 대해 물으셨나요?", names.join(", 아니면 "));
+                return self.reply(ReplyAction::Clarify, &q, None, route.confidence);
+            }
+        }
+        conv.misses += 1;
+        if conv.misses >= 2 {
+            conv.misses = 0;
+            self.reply(ReplyAction::Transfer, OFFER_AGENT, None, route.confidence)
+        } else if route.kind == RouteKind::NotHealth {
+            self.reply(ReplyAction::OutOfScope, NOT_HEALTH, None, route.confidence)
+        } else {
+            self.reply(ReplyAction::Clarify, CLARIFY, None, route.confidence)
+        }
+    }
+
+    /// The caller's answer to "…에 대해 물으셨나요?": yes answers the first
+    /// candidate, no asks them to rephrase (or offers the agent after an
+    /// earlier miss), "no, X" routes X, and naming one of the candidates
+    /// answers it. None: something else, routed as usual.
+    fn confirm(&self, conv: &mut Conversation, pending: &[String], text: &str, route: &Route) -> Option<Reply> {
+        match yes_no(text) {
+            Some(YesNo::Yes) => {
+                conv.misses = 0;
+                return Some(self.answer(pending.first()?, CONFIRMED));
+            }
+            Some(YesNo::No) => {
                 conv.misses += 1;
                 if conv.misses >= 2 {
                     conv.misses = 0;
-                    self.reply(ReplyAction::Transfer, OFFER_AGENT, None, route.confidence)
-                } else {
-                    self.reply(ReplyAction::Clarify, CLARIFY, None, route.confidence)
+                    return Some(self.reply(ReplyAction::Transfer, OFFER_AGENT, None, 0.0));
                 }
+                return Some(self.reply(ReplyAction::Clarify, REPHRASE, None, 0.0));
             }
+            Some(YesNo::NoBut(rest)) => return Some(self.decide(conv, &rest)),
+            None => {}
         }
+        if matches!(route.kind, RouteKind::Answer { .. }) || compact(text).chars().count() > 10 {
+            return None;
+        }
+        // "독감 주사요": the best-ranked of the candidates among the retrieval's.
+        let named = route.candidates.iter().find(|(id, _)| pending.contains(id))?;
+        conv.misses = 0;
+        Some(self.answer(&named.0, CONFIRMED))
+    }
+
+    /// An elliptical follow-up ("그럼 아이들은요?") read with the last topic;
+    /// None unless the utterance has a continuation cue.
+    fn follow_up(&self, conv: &mut Conversation, text: &str, route: &Route) -> Option<Reply> {
+        let last = conv.last_kb.as_ref().and_then(|id| self.kb.entry(id))?;
+        if !continues(text) {
+            return None;
+        }
+        let joined = format!("{} {}", last.title.get_ref(), text);
+        let id = match self.router.route(&joined).kind {
+            RouteKind::Answer { id } => id,
+            _ => last.id.get_ref().clone(),
+        };
+        conv.misses = 0;
+        Some(self.answer(&id, route.confidence.max(0.5)))
     }
 
     fn answer(&self, id: &str, confidence: f32) -> Reply {
@@ -194,6 +275,22 @@ impl Brain {
             None => self.reply(ReplyAction::Clarify, CLARIFY, None, 0.0),
         }
     }
+}
+
+/// Confidence reported for a topic the caller confirmed.
+const CONFIRMED: f32 = 0.9;
+
+/// A topic title as said in a question: the bracketed short name stands for
+/// the word before it or for the whole title: "인플루엔자(독감) 예방접종" →
+/// "독감 예방접종", "동물에게 물렸을 때(광견병)" → "광견병".
+pub fn spoken_title(title: &str) -> String {
+    let Some((head, rest)) = title.split_once('(') else { return title.trim().to_string() };
+    let Some((inner, tail)) = rest.split_once(')') else { return title.trim().to_string() };
+    let named = match head.trim().rsplit_once(' ') {
+        Some((before, _)) if !tail.trim().is_empty() => format!("{before} {}", inner.trim()),
+        _ => inner.trim().to_string(),
+    };
+    format!("{named}{tail}").trim().to_string()
 }
 
 /// Korean sentence split for streaming to TTS: ends at . ? ! (and their
@@ -280,6 +377,17 @@ mod tests {
     }
 
     #[test]
+    fn only_a_short_done_closes_the_call() {
+        let b = brain();
+        assert!(b.respond(&mut Conversation::default(), "네 됐습니다").end_call);
+        assert!(b.respond(&mut Conversation::default(), "알겠습니다").end_call);
+        for t in ["민원 접수 번호를 받았는데 처리가 안 됐어요", "자동차 배터리가 방전됐어요"]
+        {
+            assert!(!b.respond(&mut Conversation::default(), t).end_call, "{t}");
+        }
+    }
+
+    #[test]
     fn short_follow_up_uses_the_last_topic() {
         let b = brain();
         let mut c = Conversation::default();
@@ -287,6 +395,105 @@ mod tests {
         assert_eq!(r1.kb_id.as_deref(), Some("flu-vaccine"));
         let r2 = b.respond(&mut c, "그럼 아이도요?");
         assert_eq!(r2.action, ReplyAction::Answer, "{r2:?}");
+    }
+
+    #[test]
+    fn unrelated_remarks_after_an_answer_are_not_read_as_follow_ups() {
+        let b = brain();
+        let mut c = Conversation::default();
+        let r1 = b.respond(&mut c, "독감 예방접종 무료로 맞을 수 있어요?");
+        assert_eq!(r1.kb_id.as_deref(), Some("flu-vaccine"));
+        for t in ["지갑을 잃어버렸어요", "택배가 아직 안 왔어요"] {
+            let r = b.respond(&mut c, t);
+            assert_ne!(r.action, ReplyAction::Answer, "{t} -> {r:?}");
+            assert_eq!(r.kb_id, None, "{t}");
+        }
+        // A real follow-up still continues the topic.
+        let mut c = Conversation::default();
+        b.respond(&mut c, "독감 예방접종 무료로 맞을 수 있어요?");
+        let r = b.respond(&mut c, "어디서 맞아요?");
+        assert_eq!(r.kb_id.as_deref(), Some("flu-vaccine"), "{r:?}");
+    }
+
+    #[test]
+    fn a_lost_item_report_is_not_the_disease_reporting_answer() {
+        let b = brain();
+        let r = b.respond(&mut Conversation::default(), "지갑을 잃어버려서 분실 신고하려고 하는데요");
+        assert_ne!(r.kb_id.as_deref(), Some("disease-reporting"), "{r:?}");
+        assert_ne!(r.action, ReplyAction::Answer);
+    }
+
+    #[test]
+    fn mis_heard_emergency_and_agent_requests_still_route() {
+        let b = brain();
+        let r = b.respond(&mut Conversation::default(), "아이가 수물 못 쉬어요");
+        assert_eq!(r.action, ReplyAction::Emergency, "{r:?}");
+        for t in ["상담연 연결해 주세요", "상당원 바꿔 주세요"] {
+            assert_eq!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Transfer, "{t}");
+        }
+    }
+
+    /// A conversation that was just asked "혹시 X에 대해 물으셨나요?".
+    fn asked(b: &Brain, ids: &[&str]) -> Conversation {
+        let _ = b;
+        Conversation { pending_clarify: ids.iter().map(|s| s.to_string()).collect(), ..Default::default() }
+    }
+
+    #[test]
+    fn clarify_yes_answers_the_candidate_and_no_asks_again() {
+        let b = brain();
+        let mut c = asked(&b, &["flu-vaccine", "flu-symptoms"]);
+        let r = b.respond(&mut c, "네 맞아요");
+        assert_eq!((r.action, r.kb_id.as_deref()), (ReplyAction::Answer, Some("flu-vaccine")));
+        assert!(c.pending_clarify.is_empty());
+
+        let mut c = asked(&b, &["flu-vaccine"]);
+        let r = b.respond(&mut c, "아니요");
+        assert_eq!(r.action, ReplyAction::Clarify);
+        assert_eq!(r.text, REPHRASE);
+        // A second "no" in a row offers the agent.
+        c.pending_clarify = vec!["measles".into()];
+        assert_eq!(b.respond(&mut c, "아뇨").action, ReplyAction::Transfer);
+
+        // Naming the other candidate answers that one.
+        let mut c = asked(&b, &["flu-vaccine", "flu-symptoms"]);
+        let r = b.respond(&mut c, "독감 증상이요");
+        assert_eq!(r.kb_id.as_deref(), Some("flu-symptoms"), "{r:?}");
+
+        // "No, X": X is routed as a new question.
+        let mut c = asked(&b, &["flu-vaccine"]);
+        let r = b.respond(&mut c, "아니요 홍역 증상이 궁금해요");
+        assert_eq!(r.kb_id.as_deref(), Some("measles"), "{r:?}");
+
+        // Without a pending question, "네" is no answer to anything.
+        let r = b.respond(&mut Conversation::default(), "네");
+        assert_ne!(r.action, ReplyAction::Answer);
+    }
+
+    #[test]
+    fn weak_health_evidence_asks_about_the_likely_topic() {
+        let b = brain();
+        let mut c = Conversation::default();
+        // Few words, a disease name heard: plausible but not enough to answer.
+        let r = b.respond(&mut c, "독감");
+        if r.action == ReplyAction::Clarify && !c.pending_clarify.is_empty() {
+            assert!(r.text.contains("독감"), "{r:?}");
+            assert!(r.text.ends_with("물으셨나요?"), "{r:?}");
+            let yes = b.respond(&mut c, "네");
+            assert_eq!(yes.action, ReplyAction::Answer);
+            assert!(yes.kb_id.as_deref().is_some_and(|id| id.starts_with("flu")), "{yes:?}");
+        } else {
+            assert!(r.kb_id.as_deref().is_some_and(|id| id.starts_with("flu")), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn titles_are_spoken_with_their_short_names() {
+        assert_eq!(spoken_title("인플루엔자(독감) 예방접종"), "독감 예방접종");
+        assert_eq!(spoken_title("동물에게 물렸을 때(광견병)"), "광견병");
+        assert_eq!(spoken_title("중증열성혈소판감소증후군(SFTS)"), "SFTS");
+        assert_eq!(spoken_title("사람유두종바이러스(HPV) 예방접종"), "HPV 예방접종");
+        assert_eq!(spoken_title("홍역"), "홍역");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The call flow: the dialplan as data ([`plan`]) and a call's walk through
 //! it ([`flow`]).
 pub mod brain;
+pub mod cues;
 pub mod flow;
 pub mod plan;

@@ -8,6 +8,8 @@
 //! * `answer`: time to the first answer sentence (retrieval-only vs the
 //!   configured LLM) and the memory of sori and its LLM worker.
 
+pub mod understanding;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +45,8 @@ pub enum EvalCmd {
         #[arg(long)]
         cases: Option<PathBuf>,
     },
+    /// Understanding of mis-heard questions (confusion model) and of everyday non-health sentences.
+    Understanding(understanding::UnderstandingArgs),
     /// Time to the first answer sentence, retrieval-only and with the LLM; memory.
     Answer {
         #[arg(long, default_value = "kb/heldout.toml")]
@@ -77,6 +81,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             rt.block_on(routing(&cfg, &heldout, speech, lexical, cases))
         }
         EvalCmd::Answer { heldout, count } => rt.block_on(answer(&cfg, &heldout, count)),
+        EvalCmd::Understanding(a) => understanding::run(&cfg, a),
     }
 }
 

@@ -26,7 +26,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::data::{KnowledgeBase, EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE};
+use super::domain::HealthWords;
 use super::embed::{dot, Embedder};
+use super::fuzzy::SoundPattern;
+use super::jamo::sounds;
 
 /// Hybrid retrieval (with an [`Embedder`]): a target's fused score is its
 /// BM25 confidence `s / (s + MIN_SCORE)` plus `DENSE_WEIGHT` × its best
@@ -96,6 +99,29 @@ pub const HEAD_WEIGHT: f32 = 3.0;
 /// a tie-breaker for exact phrases.
 const TRIGRAM_WEIGHT: f32 = 0.3;
 
+/// Without a health word ([`super::domain`]) a topic is answered only from
+/// this BM25 score up (or [`DENSE_STRONG`] cosine); below it the utterance
+/// is taken as not a 1339 question. Measured with `sori eval understanding`.
+pub const STRONG_SCORE: f32 = 35.0;
+/// From this BM25 score (or [`DENSE_WEAK`] cosine) up to [`MIN_SCORE`], a
+/// health utterance gets a clarifying question naming the best topic.
+pub const WEAK_SCORE: f32 = 5.0;
+pub const DENSE_STRONG: f32 = 0.95;
+pub const DENSE_WEAK: f32 = 0.90;
+/// A runner-up scoring at least this share of the best is named too.
+const RUNNER_UP: f32 = 0.8;
+
+/// How strong the retrieval evidence for the best target is.
+#[derive(Debug, Clone, Copy)]
+struct Evidence {
+    /// Enough to answer (with a health word).
+    answer: bool,
+    /// Enough to answer without one.
+    strong: bool,
+    /// Enough to ask about it.
+    plausible: bool,
+}
+
 /// How many candidates a route reports.
 const CANDIDATES: usize = 3;
 
@@ -138,7 +164,11 @@ pub enum RouteKind {
     HumanAgent,
     /// Not 1339's job: say where to turn.
     OutOfScope,
-    /// Nothing matched well enough: ask the caller to say it again.
+    /// Not a health question at all (no health word and only weak overlap
+    /// with a topic, e.g. "분실물 신고하려고요"): say what 1339 is for.
+    NotHealth,
+    /// Nothing matched well enough: ask the caller to say it again (naming
+    /// [`Route::suggest`] when there are plausible topics).
     Clarify,
 }
 
@@ -151,6 +181,9 @@ pub struct Route {
     /// Best retrieval candidates (topic id or "out-of-scope") with their
     /// scores, best first. Filled for rule matches too, for the call record.
     pub candidates: Vec<(String, f32)>,
+    /// With [`RouteKind::Clarify`]: one or two topic ids plausible enough to
+    /// ask about ("독감 예방접종에 대해 물으셨나요?"), best first.
+    pub suggest: Vec<String>,
 }
 
 impl Route {
@@ -162,7 +195,7 @@ impl Route {
             RouteKind::Emergency => Some(EMERGENCY),
             RouteKind::HumanAgent => Some(HUMAN_AGENT),
             RouteKind::OutOfScope => Some(OUT_OF_SCOPE),
-            RouteKind::Clarify => None,
+            RouteKind::Clarify | RouteKind::NotHealth => None,
         }
     }
 }
@@ -228,6 +261,9 @@ impl Field {
 pub struct Router {
     emergency: Vec<Pattern>,
     human_agent: Vec<Pattern>,
+    /// The same triggers matched by sound ([`super::fuzzy`]), for mis-hearings.
+    emergency_heard: Vec<SoundPattern>,
+    human_agent_heard: Vec<SoundPattern>,
     /// Topic ids, then "out-of-scope".
     targets: Vec<String>,
     questions: Field,
@@ -235,12 +271,18 @@ pub struct Router {
     /// n-gram → number of targets using it in either field.
     df: HashMap<String, usize>,
     dense: Option<Dense>,
+    health: HealthWords,
 }
 
 impl Router {
     pub fn new(kb: &KnowledgeBase) -> Router {
         let triggers = |id: &str| -> Vec<Pattern> {
             kb.action(id).map(|a| a.triggers.get_ref().iter().map(|t| Pattern::new(t)).collect()).unwrap_or_default()
+        };
+        let heard = |id: &str| -> Vec<SoundPattern> {
+            kb.action(id)
+                .map(|a| a.triggers.get_ref().iter().map(|t| SoundPattern::new(t)).collect())
+                .unwrap_or_default()
         };
         let mut targets = Vec::new();
         let mut questions = Vec::new();
@@ -268,11 +310,14 @@ impl Router {
         Router {
             emergency: triggers(EMERGENCY),
             human_agent: triggers(HUMAN_AGENT),
+            emergency_heard: heard(EMERGENCY),
+            human_agent_heard: heard(HUMAN_AGENT),
             targets,
             questions,
             heads,
             df,
             dense: None,
+            health: HealthWords::new(kb),
         }
     }
 
@@ -315,31 +360,81 @@ impl Router {
         self.dense.as_ref().map(|d| d.embedder.id())
     }
 
-    pub fn route(&self, text: &str) -> Route {
+    /// The rule `text` trips, if any: emergency, then a request for a
+    /// person; by spelling, then by sound. With the trigger that matched.
+    pub fn rule(&self, text: &str) -> Option<(RouteKind, String)> {
         let chars: Vec<char> = compact(text).chars().collect();
+        let heard = sounds(text);
+        let rules = [
+            (RouteKind::Emergency, &self.emergency, &self.emergency_heard),
+            (RouteKind::HumanAgent, &self.human_agent, &self.human_agent_heard),
+        ];
+        for (kind, exact, by_sound) in rules {
+            if let Some(i) = exact.iter().position(|p| p.matches(&chars)) {
+                return Some((kind, by_sound.get(i).map(|p| p.trigger.clone()).unwrap_or_default()));
+            }
+            if let Some(p) = by_sound.iter().find(|p| p.matches(&heard)) {
+                return Some((kind, format!("~{}", p.trigger)));
+            }
+        }
+        None
+    }
+
+    pub fn route(&self, text: &str) -> Route {
         let ranked = self.rank(&retrieval_text(text));
         let candidates: Vec<(String, f32)> =
             ranked.iter().take(CANDIDATES).map(|&(t, s)| (self.targets[t].clone(), s)).collect();
-        let rule = |kind| Route { kind, confidence: 1.0, candidates: candidates.clone() };
-        if self.emergency.iter().any(|p| p.matches(&chars)) {
-            return rule(RouteKind::Emergency);
-        }
-        if self.human_agent.iter().any(|p| p.matches(&chars)) {
-            return rule(RouteKind::HumanAgent);
+        let rule = |kind| Route { kind, confidence: 1.0, candidates: candidates.clone(), suggest: Vec::new() };
+        if let Some((kind, _)) = self.rule(text) {
+            return rule(kind);
         }
         if let Some(fused) = self.dense.as_ref().and_then(|d| self.fuse(d, text, &ranked)) {
             return fused;
         }
         let (best, score) = ranked.first().copied().unwrap_or((0, 0.0));
         let confidence = score / (score + MIN_SCORE);
-        let kind = if score < MIN_SCORE {
-            RouteKind::Clarify
-        } else if self.targets[best] == OUT_OF_SCOPE {
-            RouteKind::OutOfScope
-        } else {
-            RouteKind::Answer { id: self.targets[best].clone() }
-        };
-        Route { kind, confidence, candidates }
+        let evidence =
+            Evidence { answer: score >= MIN_SCORE, strong: score >= STRONG_SCORE, plausible: score >= WEAK_SCORE };
+        let runner_up = ranked.get(1).filter(|&&(_, s)| s >= RUNNER_UP * score).map(|&(t, _)| t);
+        self.decide(text, best, runner_up, evidence, confidence, candidates)
+    }
+
+    /// The route for the best target `best` given how strong the evidence
+    /// for it is: out-of-scope as such; a topic answered when the evidence
+    /// clears the threshold and either the utterance names something about
+    /// health or the match is strong; not-health when it does not; a
+    /// clarifying question naming `best` (and `runner_up`) when the evidence
+    /// is short of an answer but plausible and about health.
+    fn decide(
+        &self,
+        text: &str,
+        best: usize,
+        runner_up: Option<usize>,
+        ev: Evidence,
+        confidence: f32,
+        candidates: Vec<(String, f32)>,
+    ) -> Route {
+        let route = |kind, suggest| Route { kind, confidence, candidates: candidates.clone(), suggest };
+        let Some(id) = self.targets.get(best) else { return route(RouteKind::Clarify, Vec::new()) };
+        if ev.answer && id == OUT_OF_SCOPE {
+            return route(RouteKind::OutOfScope, Vec::new());
+        }
+        let health = self.health.mentions(text);
+        if ev.answer {
+            return if health || ev.strong {
+                route(RouteKind::Answer { id: id.clone() }, Vec::new())
+            } else {
+                route(RouteKind::NotHealth, Vec::new())
+            };
+        }
+        if ev.plausible && health && id != OUT_OF_SCOPE {
+            let mut suggest = vec![id.clone()];
+            if let Some(t) = runner_up.and_then(|t| self.targets.get(t)).filter(|t| *t != OUT_OF_SCOPE) {
+                suggest.push(t.clone());
+            }
+            return route(RouteKind::Clarify, suggest);
+        }
+        route(RouteKind::Clarify, Vec::new())
     }
 
     /// Hybrid ranking (see [`DENSE_WEIGHT`]); None when the embedder fails
@@ -370,20 +465,19 @@ impl Router {
         fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let candidates: Vec<(String, f32)> =
             fused.iter().take(CANDIDATES).map(|&(t, s)| (self.targets[t].clone(), s)).collect();
-        let &(best, _) = fused.first()?;
+        let &(best, top) = fused.first()?;
         let (best_bm25, best_cos) = (bm25[best], cos[best]);
         let lexical_conf = bm25[best] / (bm25[best] + MIN_SCORE);
         let semantic_conf =
             if best_cos >= DENSE_MIN { 0.5 + 0.5 * (best_cos - DENSE_MIN) / (1.0 - DENSE_MIN) } else { 0.0 };
         let confidence = lexical_conf.max(semantic_conf);
-        let kind = if best_bm25 < MIN_SCORE && best_cos < DENSE_MIN {
-            RouteKind::Clarify
-        } else if self.targets[best] == OUT_OF_SCOPE {
-            RouteKind::OutOfScope
-        } else {
-            RouteKind::Answer { id: self.targets[best].clone() }
+        let evidence = Evidence {
+            answer: best_bm25 >= MIN_SCORE || best_cos >= DENSE_MIN,
+            strong: best_bm25 >= STRONG_SCORE || best_cos >= DENSE_STRONG,
+            plausible: best_bm25 >= WEAK_SCORE || best_cos >= DENSE_WEAK,
         };
-        Some(Route { kind, confidence, candidates })
+        let runner_up = fused.get(1).filter(|&&(_, s)| s >= RUNNER_UP * top).map(|&(t, _)| t);
+        Some(self.decide(text, best, runner_up, evidence, confidence, candidates))
     }
 
     /// Targets with a positive score, best first.
@@ -610,7 +704,7 @@ mod tests {
         for t in OFF_TOPIC {
             let route = r.route(t);
             assert!(
-                matches!(route.kind, RouteKind::Clarify | RouteKind::OutOfScope),
+                matches!(route.kind, RouteKind::Clarify | RouteKind::OutOfScope | RouteKind::NotHealth),
                 "{t:?} routed to {:?} (confidence {:.2}, {:?})",
                 route.kind,
                 route.confidence,

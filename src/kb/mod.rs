@@ -5,10 +5,14 @@
 //! Pure but for [`KnowledgeBase::load`] reading the file and the optional
 //! sentence-embedding engine ([`embed`]) with its on-disk vector cache.
 
+pub mod confusion;
 pub mod data;
+pub mod domain;
 pub mod embed;
+pub mod fuzzy;
 pub mod heldout;
 pub mod index;
+pub mod jamo;
 
 pub use data::{Action, Entry, KnowledgeBase};
 pub use index::{Route, RouteKind, Router};

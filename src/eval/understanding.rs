@@ -1,0 +1,307 @@
+//! `sori eval understanding`: the dialogue's understanding of what callers
+//! say as the recogniser hears it, and of what is not a 1339 question.
+//!
+//! * "As heard": each held-out question (`kb/heldout.toml`) passed through a
+//!   syllable confusion model ([`crate::kb::confusion`]) learned from real
+//!   whisper errors (`--confusions`, a TSV of reference / transcript pairs
+//!   such as `sori eval stt … --cases FILE` writes), several seeded variants
+//!   per question, each answered by a fresh conversation: top-1, emergency
+//!   and agent recall, false emergencies.
+//! * Everyday sentences that are no health question (`kb/everyday.toml`,
+//!   plus `--everyday` transcripts, e.g. the `split = tune` rows of a
+//!   speech corpus's `transcripts.tsv`): the share that gets a knowledge-base
+//!   answer, one by one and fed in sequence into one conversation after a
+//!   health answer.
+//!
+//! Nothing read from `--confusions` or `--everyday` is written anywhere but
+//! `--cases` (for inspection outside the repository).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rand::SeedableRng;
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::dialog::brain::{Brain, Conversation, Reply, ReplyAction, NOT_HEALTH};
+use crate::kb::confusion::{read_tsv, ConfusionModel};
+use crate::kb::data::{EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE};
+
+#[derive(clap::Args)]
+pub struct UnderstandingArgs {
+    #[arg(long, default_value = "kb/heldout.toml")]
+    heldout: PathBuf,
+    /// TSV of (reference, transcript) pairs with a header naming `reference`
+    /// and `raw` columns (`sori eval stt … --cases FILE`).
+    #[arg(long)]
+    confusions: Option<PathBuf>,
+    /// Our own everyday, non-health sentences.
+    #[arg(long, default_value = "kb/everyday.toml")]
+    everyday_set: PathBuf,
+    /// More everyday sentences: a transcripts.tsv (`transcript` column of the
+    /// `split = tune` rows), read at run time.
+    #[arg(long)]
+    everyday: Option<PathBuf>,
+    /// "As heard" variants per held-out question.
+    #[arg(long, default_value_t = 5)]
+    variants: usize,
+    #[arg(long, default_value_t = 1339)]
+    seed: u64,
+    /// Lexical retrieval only (ignore [kb] embeddings).
+    #[arg(long)]
+    lexical: bool,
+    /// Write every case (set, expected, text, heard, outcome) here (TSV).
+    #[arg(long)]
+    cases: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct Everyday {
+    sentences: Vec<String>,
+}
+
+/// What a reply did, as an id comparable with a held-out case's: a topic id,
+/// "emergency", "human-agent", "out-of-scope", "not-health", "clarify" or
+/// "clarify:<topic>" (a clarifying question naming that topic first).
+pub fn outcome(r: &Reply) -> String {
+    match (r.action, &r.kb_id) {
+        (ReplyAction::Answer, Some(id)) => id.clone(),
+        (ReplyAction::Answer, None) => "goodbye".into(),
+        (ReplyAction::Emergency, _) => EMERGENCY.into(),
+        (ReplyAction::Transfer, _) => HUMAN_AGENT.into(),
+        (ReplyAction::OutOfScope, _) if r.text == NOT_HEALTH => "not-health".into(),
+        (ReplyAction::OutOfScope, _) => OUT_OF_SCOPE.into(),
+        (ReplyAction::Clarify, _) => "clarify".into(),
+    }
+}
+
+/// Tallies for one set of held-out cases.
+#[derive(Default)]
+struct Tally {
+    n: usize,
+    right: usize,
+    topics: usize,
+    topics_right: usize,
+    /// Topic questions answered with another topic (the costly error).
+    topics_wrong_answer: usize,
+    /// Topic questions that got a clarifying question naming the right topic.
+    topics_named: usize,
+    emergency: usize,
+    emergency_right: usize,
+    agent: usize,
+    agent_right: usize,
+    ordinary: usize,
+    false_emergency: usize,
+    false_agent: usize,
+}
+
+impl Tally {
+    fn add(&mut self, brain: &Brain, expected: &str, got: &str, conv: &Conversation) {
+        self.n += 1;
+        let ok = got == expected;
+        self.right += ok as usize;
+        match expected {
+            EMERGENCY => {
+                self.emergency += 1;
+                self.emergency_right += ok as usize;
+            }
+            HUMAN_AGENT => {
+                self.agent += 1;
+                self.agent_right += ok as usize;
+            }
+            _ => {
+                self.ordinary += 1;
+                self.false_emergency += (got == EMERGENCY) as usize;
+                self.false_agent += (got == HUMAN_AGENT) as usize;
+            }
+        }
+        if brain.kb().entry(expected).is_some() {
+            self.topics += 1;
+            self.topics_right += ok as usize;
+            self.topics_wrong_answer += (!ok && brain.kb().entry(got).is_some()) as usize;
+            self.topics_named += (got == "clarify" && conv.pending_clarify.iter().any(|id| id == expected)) as usize;
+        }
+    }
+
+    fn print(&self, label: &str) {
+        let pct = |a: usize, b: usize| if b == 0 { f64::NAN } else { 100.0 * a as f64 / b as f64 };
+        println!("{label}:");
+        println!("  top-1 (all cases):        {}/{} = {:.1} %", self.right, self.n, pct(self.right, self.n));
+        println!(
+            "  topic questions answered right: {}/{} = {:.1} % (wrong topic {}, clarify naming the right one {})",
+            self.topics_right,
+            self.topics,
+            pct(self.topics_right, self.topics),
+            self.topics_wrong_answer,
+            self.topics_named
+        );
+        println!(
+            "  emergency recall:         {}/{} = {:.1} %",
+            self.emergency_right,
+            self.emergency,
+            pct(self.emergency_right, self.emergency)
+        );
+        println!(
+            "  human-agent recall:       {}/{} = {:.1} %",
+            self.agent_right,
+            self.agent,
+            pct(self.agent_right, self.agent)
+        );
+        println!(
+            "  false emergencies / agent on ordinary questions: {} / {} of {}",
+            self.false_emergency, self.false_agent, self.ordinary
+        );
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The `transcript` column of the `split = tune` rows of a transcripts.tsv.
+fn tune_transcripts(text: &str) -> anyhow::Result<Vec<String>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().context("empty transcripts file")?.split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| h.trim() == name).with_context(|| format!("no {name} column"));
+    let (split, transcript) = (col("split")?, col("transcript")?);
+    Ok(lines
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.get(split)?.trim() == "tune").then(|| f.get(transcript).map(|t| t.trim().to_string()))?
+        })
+        .filter(|t| !t.is_empty())
+        .collect())
+}
+
+/// The health question a running conversation starts with.
+const OPENING: &str = "독감 예방접종 무료로 맞을 수 있어요?";
+
+pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
+    let cases =
+        crate::kb::heldout::parse(&read(&a.heldout)?).with_context(|| format!("parsing {}", a.heldout.display()))?;
+    let kb = crate::kb::KnowledgeBase::load(&cfg.kb.path)?;
+    let router = crate::kb::router(&kb, if a.lexical { "none" } else { &cfg.kb.embeddings });
+    let brain = Brain::with_router(kb, router);
+    println!(
+        "retrieval: {}",
+        brain.router().embedder_id().map(|e| format!("BM25 + {e}")).unwrap_or_else(|| "BM25 only".into())
+    );
+    let mut rows = vec!["set\texpected\ttext\theard\toutcome\trule".to_string()];
+    // The trigger that fired, or the retrieval's candidates, for inspection.
+    let rule = |t: &str| match brain.router().rule(t) {
+        Some((_, trigger)) => trigger,
+        None => {
+            let r = brain.router().route(t);
+            format!("{:.2} {:?} {:?}", r.confidence, r.kind, r.candidates)
+        }
+    };
+    let mut ask = |set: &str, expected: &str, text: &str, heard: &str, tally: &mut Tally| {
+        let mut conv = Conversation::default();
+        let got = outcome(&brain.respond(&mut conv, heard));
+        tally.add(&brain, expected, &got, &conv);
+        rows.push(format!("{set}\t{expected}\t{text}\t{heard}\t{got}\t{}", rule(heard)));
+    };
+
+    let mut text = Tally::default();
+    for c in &cases {
+        ask("text", &c.id, &c.q, &c.q, &mut text);
+    }
+    text.print(&format!("held-out questions as text ({} cases)", cases.len()));
+
+    if let Some(path) = &a.confusions {
+        let pairs = read_tsv(&read(path)?).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let model = ConfusionModel::learn(&pairs);
+        println!(
+            "confusion model: {} pairs ({} skipped as not mis-hearings), {} syllables: {:.1} % mis-heard \
+             ({} substituted, {} lost), {} inserted",
+            model.pairs,
+            model.skipped,
+            model.syllables,
+            100.0 * model.error_rate(),
+            model.substitutions,
+            model.deletions,
+            model.insertions
+        );
+        let mut heard = Tally::default();
+        let mut changed = 0usize;
+        for (i, c) in cases.iter().enumerate() {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed.wrapping_add(i as u64));
+            for _ in 0..a.variants {
+                let v = model.corrupt(&c.q, &mut rng);
+                changed += (v != c.q) as usize;
+                ask("heard", &c.id, &c.q, &v, &mut heard);
+            }
+        }
+        heard.print(&format!(
+            "held-out questions as heard ({} variants per question, seed {}, {} of {} changed)",
+            a.variants, a.seed, changed, heard.n
+        ));
+    } else {
+        println!("as heard: skipped (give --confusions FILE with reference and raw columns)");
+    }
+
+    let mut everyday: Vec<(&str, String)> = Vec::new();
+    let own: Everyday =
+        toml::from_str(&read(&a.everyday_set)?).with_context(|| format!("parsing {}", a.everyday_set.display()))?;
+    everyday.extend(own.sentences.into_iter().map(|s| ("own", s)));
+    if let Some(path) = &a.everyday {
+        everyday.extend(tune_transcripts(&read(path)?)?.into_iter().map(|s| ("tune", s)));
+    }
+    for set in ["own", "tune", "all"] {
+        let sentences: Vec<&String> =
+            everyday.iter().filter(|(s, _)| set == "all" || *s == set).map(|(_, t)| t).collect();
+        if sentences.is_empty() {
+            continue;
+        }
+        let is_answer = |r: &Reply| r.action == ReplyAction::Answer && r.kb_id.is_some();
+        let (mut alone, mut rules) = (0usize, 0usize);
+        for t in &sentences {
+            let r = brain.respond(&mut Conversation::default(), t);
+            alone += is_answer(&r) as usize;
+            rules += matches!(r.action, ReplyAction::Emergency) as usize;
+            if set != "all" {
+                rows.push(format!("everyday-{set}\t-\t{t}\t{t}\t{}\t{}", outcome(&r), rule(t)));
+            }
+        }
+        let mut conv = Conversation::default();
+        brain.respond(&mut conv, OPENING);
+        let mut running = 0usize;
+        for t in &sentences {
+            let r = brain.respond(&mut conv, t);
+            running += is_answer(&r) as usize;
+            if set != "all" {
+                rows.push(format!("running-{set}\t-\t{t}\t{t}\t{}\t{}", outcome(&r), rule(t)));
+            }
+        }
+        let n = sentences.len();
+        let pct = |k: usize| 100.0 * k as f64 / n as f64;
+        println!(
+            "everyday sentences ({set}, {n}): knowledge-base answer one by one {alone} = {:.1} %, \
+             in one running conversation after \"{OPENING}\" {running} = {:.1} %; emergencies {rules}",
+            pct(alone),
+            pct(running)
+        );
+    }
+    if let Some(path) = a.cases {
+        std::fs::write(&path, rows.join("\n") + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tune_rows_only() {
+        let t = "file\tspeaker\tsplit\ttranscript\tscript\na\tx\ttune\t안녕하세요\t안녕\nb\ty\ttest\t시험\t시험\n";
+        assert_eq!(tune_transcripts(t).expect("parses"), vec!["안녕하세요".to_string()]);
+        assert!(tune_transcripts("file\tsplit\n").is_err());
+    }
+
+    #[test]
+    fn everyday_set_parses_and_is_not_empty() {
+        let e: Everyday = toml::from_str(include_str!("../../kb/everyday.toml")).expect("kb/everyday.toml");
+        assert!(e.sentences.len() >= 40, "{}", e.sentences.len());
+    }
+}

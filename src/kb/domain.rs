@@ -1,0 +1,299 @@
+//! Is an utterance about health at all? A lexicon of health words — the
+//! knowledge base's keywords (less the everyday ones among them, like 신고
+//! or 고양이) and general words of illness and care — looked up in the
+//! utterance, by spelling and, for longer words, by sound
+//! ([`super::fuzzy`]), so that a mis-heard disease name still counts.
+//!
+//! The router answers a topic without such a word only on strong evidence:
+//! "지갑을 잃어버려서 신고하려고요" shares 신고 with the disease-reporting
+//! topic but is not a 1339 question.
+
+use super::data::KnowledgeBase;
+use super::fuzzy::SoundPattern;
+use super::index::compact;
+use super::jamo::{sounds, Sound};
+
+/// Words of illness, the body and care that mark a health question, besides
+/// the knowledge base's keywords. Compared without spaces, as substrings.
+const GENERAL: &[&str] = &[
+    "아파",
+    "아프",
+    "아픈",
+    "아퍼",
+    "아팠",
+    "통증",
+    "쑤셔",
+    "저려",
+    "열이",
+    "열나",
+    "열도",
+    "열은",
+    "열이나",
+    "고열",
+    "미열",
+    "해열",
+    "기침",
+    "콧물",
+    "재채기",
+    "목이",
+    "인후",
+    "가래",
+    "증상",
+    "증세",
+    "병원",
+    "의사",
+    "진료",
+    "진찰",
+    "약을",
+    "약은",
+    "약이",
+    "약도",
+    "약먹",
+    "약국",
+    "처방",
+    "주사",
+    "접종",
+    "백신",
+    "예방",
+    "감염",
+    "전염",
+    "옮았",
+    "옮아",
+    "옮는",
+    "옮을",
+    "확진",
+    "양성",
+    "음성",
+    "환자",
+    "보건소",
+    "질병",
+    "질환",
+    "병이",
+    "병에",
+    "병은",
+    "병을",
+    "바이러스",
+    "세균",
+    "균이",
+    "모기",
+    "진드기",
+    "물렸",
+    "물린",
+    "물려",
+    "물리",
+    "할퀴",
+    "토하",
+    "토해",
+    "토했",
+    "토를",
+    "구토",
+    "설사",
+    "배탈",
+    "발진",
+    "물집",
+    "두드러기",
+    "가려",
+    "부었",
+    "부어",
+    "붓고",
+    "멍울",
+    "수포",
+    "입원",
+    "격리",
+    "임신",
+    "임산부",
+    "임부",
+    "건강",
+    "어지러",
+    "어지럽",
+    "땀을",
+    "더위",
+    "폭염",
+    "숨이",
+    "숨을",
+    "숨쉬",
+    "호흡",
+    "피가",
+    "상처",
+    "다쳤",
+    "1339",
+    "일삼삼구",
+    "질병관리청",
+    "질병청",
+    "감기",
+    "폐렴",
+    "간염",
+    "장염",
+    "식중독",
+    "에이즈",
+    "hiv",
+    "성병",
+    "소독",
+    "마스크",
+    "잠복기",
+    "치료",
+    "나았",
+    "낫나",
+    "낫는",
+    "앓",
+    "몸이",
+    "몸에",
+    "몸살",
+    "오한",
+    "두통",
+    "복통",
+    "머리가",
+    "눈이",
+    "피부",
+    "부작용",
+    "면역",
+    "항생제",
+    "검역",
+    "역학",
+    "유행",
+    "전파",
+    "쓰러",
+    "경련",
+    "발작",
+    "의식",
+    "가슴",
+    "호흡곤란",
+];
+
+/// Knowledge-base keywords that are everyday words too: alone they do not
+/// make a sentence a health question.
+const EVERYDAY_KEYWORDS: &[&str] = &[
+    "신고",
+    "검사",
+    "출근",
+    "등교",
+    "아기",
+    "신생아",
+    "영유아",
+    "영아",
+    "고양이",
+    "강아지",
+    "닭",
+    "오리",
+    "어르신",
+    "노인",
+    "65세",
+    "23가",
+    "중동",
+    "사우디",
+    "사우디아라비아",
+    "두바이",
+    "낙타",
+    "동남아",
+    "성묘",
+    "벌초",
+    "가을철",
+    "휴전선",
+    "접경지역",
+    "가피",
+    "딱지",
+    "검은 딱지",
+    "철새",
+    "죽은 새",
+    "새 사체",
+    "야생조류",
+    "가금류",
+    "양계장",
+    "어패류",
+    "락스",
+    "비말",
+    "두 줄",
+    "민원",
+    "AI",
+    "에이아이",
+    "피부 접촉",
+    "오염된 음식",
+    "접종 기록",
+    "접종 일정",
+    "접종 시기",
+    "염소 소독",
+    "눈 통증",
+];
+
+/// Everyday words that contain a health word ("아파트" has 아파); blanked
+/// out before the lookup.
+const MASKED: &[&str] = &["아파트", "예약", "약속"];
+
+/// Fewest sounds of a word matched by sound as well as by spelling.
+const MIN_HEARD_SOUNDS: usize = 7;
+
+pub struct HealthWords {
+    words: Vec<String>,
+    heard: Vec<SoundPattern>,
+}
+
+impl HealthWords {
+    pub fn new(kb: &KnowledgeBase) -> HealthWords {
+        let everyday: Vec<String> = EVERYDAY_KEYWORDS.iter().map(|w| compact(w)).collect();
+        let mut words: Vec<String> = GENERAL.iter().map(|w| compact(w)).collect();
+        for e in &kb.entries {
+            for k in &e.keywords {
+                let k = compact(k);
+                if k.chars().count() >= 2 && !everyday.contains(&k) {
+                    words.push(k);
+                }
+            }
+        }
+        words.sort();
+        words.dedup();
+        let heard =
+            words.iter().filter(|w| sounds(w).len() >= MIN_HEARD_SOUNDS).map(|w| SoundPattern::new(w)).collect();
+        HealthWords { words, heard }
+    }
+
+    /// Whether `text` contains a health word.
+    pub fn mentions(&self, text: &str) -> bool {
+        self.find(text).is_some()
+    }
+
+    /// The first health word found in `text` (`~word` when found by sound).
+    pub fn find(&self, text: &str) -> Option<String> {
+        let mut flat = compact(text);
+        for m in MASKED {
+            flat = flat.replace(m, " ");
+        }
+        if let Some(w) = self.words.iter().find(|w| flat.contains(w.as_str())) {
+            return Some(w.clone());
+        }
+        let heard: Vec<Sound> = sounds(&flat);
+        self.heard.iter().find(|p| p.matches(&heard)).map(|p| format!("~{}", p.trigger))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn words() -> HealthWords {
+        let kb = KnowledgeBase::parse(Path::new("kb/1339.toml"), include_str!("../../kb/1339.toml")).expect("kb");
+        HealthWords::new(&kb)
+    }
+
+    #[test]
+    fn health_questions_mention_health() {
+        let w = words();
+        for t in
+            ["독감 주사 언제 맞아요", "아이가 열이 나요", "쯔쯔가무시 걸리면 어떡해요", "결핵 환자 신고는 어디로 해요"]
+        {
+            assert!(w.mentions(t), "{t}");
+        }
+        // A disease name heard with a slip.
+        assert!(w.mentions("말라이아 예방약 먹어야 돼요"));
+    }
+
+    #[test]
+    fn everyday_sentences_sharing_a_keyword_do_not() {
+        let w = words();
+        for t in
+            ["지갑을 잃어버려서 신고하려고요", "자동차 검사 예약하려고요", "고양이 사료 주문했어요", "오늘 날씨 어때요"]
+        {
+            assert!(!w.mentions(t), "{t}");
+        }
+    }
+}

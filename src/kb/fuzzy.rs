@@ -1,0 +1,168 @@
+//! Emergency and human-agent triggers matched by sound, so that a rule does
+//! not hang on the recogniser's spelling: "숨을 못 쉬어요" heard as "수물 못
+//! 쉬어요", "상담원" as "상담연" or "상당원".
+//!
+//! A trigger ("가슴*아파") becomes sound sequences ([`super::jamo::sounds`]),
+//! one per literal piece; it matches when some substring of the utterance
+//! aligns with the pieces in order, each piece within [`GAP_SOUNDS`] of the
+//! last and within its own budget of weighted edit cost: [`COST_PER_SOUND`]
+//! per sound of the piece, none for pieces shorter than [`MIN_FUZZY_SOUNDS`]
+//! (short words like 자살, 질식 or the 아파 of "가슴*아파" must be heard
+//! exactly; one slip would turn too many words into them).
+
+use super::index::MAX_GAP;
+use super::jamo::{indel_cost, sounds, sub_cost, Sound};
+
+/// Edit cost allowed per sound of a trigger piece. 0.08 lets an eight-sound
+/// piece ("상담원") absorb one near-miss consonant or vowel (0.4–0.5) but
+/// not a lost consonant (0.7: "살려주" must not match "알려 주"); checked
+/// with `sori eval understanding` (no false emergency on the knowledge
+/// base's questions, the held-out questions, their mis-heard variants or the
+/// everyday sentences).
+pub const COST_PER_SOUND: f32 = 0.08;
+/// Pieces with fewer sounds must match exactly (at six, 각혈 matched "가 결" of
+/// "동료가 결핵이래요" with one ㅎ lost).
+pub const MIN_FUZZY_SOUNDS: usize = 7;
+/// Most sounds a `*` stands for (a syllable is two or three sounds).
+pub const GAP_SOUNDS: usize = MAX_GAP * 3;
+
+#[derive(Debug, Clone)]
+pub struct SoundPattern {
+    /// The trigger as written.
+    pub trigger: String,
+    /// Each literal piece's sounds and the edit cost it may absorb.
+    pieces: Vec<(Vec<Sound>, f32)>,
+}
+
+/// The edit cost a piece of `len` sounds may absorb.
+fn budget(len: usize) -> f32 {
+    if len < MIN_FUZZY_SOUNDS {
+        0.0
+    } else {
+        COST_PER_SOUND * len as f32
+    }
+}
+
+impl SoundPattern {
+    pub fn new(trigger: &str) -> SoundPattern {
+        let pieces = trigger
+            .split('*')
+            .map(sounds)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let b = budget(p.len());
+                (p, b)
+            })
+            .collect();
+        SoundPattern { trigger: trigger.to_string(), pieces }
+    }
+
+    /// Whether the utterance's sounds contain the trigger, each piece
+    /// within its budget.
+    pub fn matches(&self, text: &[Sound]) -> bool {
+        self.cost(text).is_some()
+    }
+
+    /// The edit cost of the trigger found in `text` (the sum of each piece's
+    /// cheapest placement after the last); None when the trigger is empty or
+    /// some piece cannot be placed within its budget.
+    pub fn cost(&self, text: &[Sound]) -> Option<f32> {
+        let n = text.len();
+        // start[j]: whether the next piece may start at j (0) or not (∞).
+        let mut start = vec![0.0f32; n + 1];
+        let mut total = 0.0;
+        let mut end = Vec::new();
+        for (k, (piece, budget)) in self.pieces.iter().enumerate() {
+            let limit = budget + 1e-4;
+            if k > 0 {
+                start = (0..=n)
+                    .map(|j| {
+                        let lo = j.saturating_sub(GAP_SOUNDS);
+                        if end[lo..=j].iter().any(|c: &f32| c.is_finite()) {
+                            0.0
+                        } else {
+                            f32::INFINITY
+                        }
+                    })
+                    .collect();
+            }
+            end = align(piece, text, &start, limit);
+            let best = end.iter().copied().fold(f32::INFINITY, f32::min);
+            if !best.is_finite() {
+                return None;
+            }
+            total += best;
+        }
+        (!self.pieces.is_empty()).then_some(total)
+    }
+}
+
+/// For each end position j of `text`, the cheapest cost of `piece` aligned
+/// to `text[s..j]` plus `start[s]` (approximate substring matching).
+fn align(piece: &[Sound], text: &[Sound], start: &[f32], limit: f32) -> Vec<f32> {
+    let mut prev: Vec<f32> = start.to_vec();
+    for &p in piece {
+        let mut cur = Vec::with_capacity(text.len() + 1);
+        let first = prev[0] + indel_cost(p);
+        cur.push(if first > limit { f32::INFINITY } else { first });
+        for (j, &t) in text.iter().enumerate() {
+            let v = (prev[j] + sub_cost(p, t)).min(prev[j + 1] + indel_cost(p)).min(cur[j] + indel_cost(t));
+            cur.push(if v > limit { f32::INFINITY } else { v });
+        }
+        prev = cur;
+    }
+    prev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(trigger: &str, text: &str) -> bool {
+        SoundPattern::new(trigger).matches(&sounds(text))
+    }
+
+    #[test]
+    fn mis_heard_triggers_still_match() {
+        assert!(hit("숨*못쉬", "아이가 수물 못 쉬어요"));
+        assert!(hit("숨쉬기*힘들", "숨시기 힘들어요"));
+        assert!(hit("상담원", "상담연 연결해 주세요"));
+        assert!(hit("상담원", "상당원 바꿔 주세요"));
+        assert!(hit("사람*통화", "사람이랑 통화할래요"));
+        assert!(hit("쓰러졌", "할머니가 스러졌어요"));
+        assert!(hit("숨쉬기*힘들", "숨시기 힘드러요"));
+        assert!(hit("의식이*없", "의시기 업서요"));
+    }
+
+    #[test]
+    fn other_words_do_not_match() {
+        assert!(!hit("상담원", "상담은 몇 시까지 해요"));
+        assert!(!hit("숨*못쉬", "숨은 그림 찾기"));
+        assert!(!hit("경련*해요", "일본뇌염 걸리면 경련도 하나요"));
+        assert!(!hit("쓰러졌", "나무가 쓸려 갔어요"));
+        assert!(!hit("각혈", "동료가 결핵이래요"));
+        // Short pieces are exact: one slip in 자살 would be 사살, 자산, …
+        assert!(!hit("자살", "자산 관리"));
+        assert!(hit("자살", "자살"));
+        assert!(!hit("숨을*못쉬", "수믈 못 쉬어요") || sounds("숨을") == sounds("수믈"));
+        // A lost consonant is too much for a seven-sound piece.
+        assert!(!hit("살려주", "생활 수칙 알려 주세요"));
+    }
+
+    #[test]
+    fn gaps_are_bounded_and_pieces_ordered() {
+        assert!(hit("가슴*아파", "가슴이 너무 아파요"));
+        assert!(!hit("가슴*아파", "가슴 검사 받았는데 결과가 나와서 다리가 아파요"));
+        assert!(!hit("가슴*아파", "아파서 가슴"));
+    }
+
+    #[test]
+    fn cost_is_zero_for_exact_and_grows_with_slips() {
+        let p = SoundPattern::new("상담원");
+        assert_eq!(p.cost(&sounds("상담원")), Some(0.0));
+        let slip = p.cost(&sounds("상당원")).expect("within budget");
+        assert!(slip > 0.0);
+        assert_eq!(p.cost(&sounds("날씨")), None);
+        assert_eq!(SoundPattern::new("").cost(&sounds("아무거나")), None);
+    }
+}
