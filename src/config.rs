@@ -309,6 +309,7 @@ impl Config {
             e => return Err(format!("tts.engine {e:?} is not available (known: espeak-ng, piper)")),
         }
         self.vad.validate()?;
+        self.stt.decode.validate()?;
         if !(80..=450).contains(&self.tts.rate) {
             return Err("tts.rate must be 80..=450 words per minute".into());
         }

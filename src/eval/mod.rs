@@ -7,8 +7,10 @@
 //!   engine: what a caller's words look like to the router on a call.
 //! * `answer`: time to the first answer sentence (retrieval-only vs the
 //!   configured LLM) and the memory of sori and its LLM worker.
+//! * `stt` ([`stt`]): the ears on real recorded speech through the telephone
+//!   channel: CER per speaker, loops, STT time.
 
-pub mod understanding;
+pub mod stt;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,8 +47,8 @@ pub enum EvalCmd {
         #[arg(long)]
         cases: Option<PathBuf>,
     },
-    /// Understanding of mis-heard questions (confusion model) and of everyday non-health sentences.
-    Understanding(understanding::UnderstandingArgs),
+    /// Speech-to-text on recorded speech (WAV + reference text) through the call's channel.
+    Stt(stt::SttEvalArgs),
     /// Time to the first answer sentence, retrieval-only and with the LLM; memory.
     Answer {
         #[arg(long, default_value = "kb/heldout.toml")]
@@ -81,7 +83,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             rt.block_on(routing(&cfg, &heldout, speech, lexical, cases))
         }
         EvalCmd::Answer { heldout, count } => rt.block_on(answer(&cfg, &heldout, count)),
-        EvalCmd::Understanding(a) => understanding::run(&cfg, a),
+        EvalCmd::Stt(a) => rt.block_on(stt::run(&cfg, a)),
     }
 }
 
@@ -115,7 +117,7 @@ async fn routing(
         if let Some((stt, tts)) = &engines {
             let pcm8k = crate::tts::prompts::render(tts.as_ref(), &c.q).context("synthesis")?;
             let pcm16k = telephone_to_16k(&pcm8k);
-            transcript = crate::stt::text::collapse_repeats(&stt.transcribe(pcm16k).await.context("STT")?.text);
+            transcript = crate::stt::text::for_routing(&stt.transcribe(pcm16k).await.context("STT")?.text);
             by_speech = routed(&brain, &transcript);
             speech_hits += (by_speech == c.id) as usize;
             cer = char_error_rate(&c.q, &transcript);
@@ -138,7 +140,7 @@ async fn routing(
 }
 
 /// 8 kHz audio through G.711 μ-law and back, upsampled to 16 kHz as on a call.
-fn telephone_to_16k(pcm8k: &[i16]) -> Vec<i16> {
+pub fn telephone_to_16k(pcm8k: &[i16]) -> Vec<i16> {
     use crate::codec::g711::{linear_to_ulaw, ulaw_to_linear};
     let line: Vec<i16> = pcm8k.iter().map(|&s| ulaw_to_linear(linear_to_ulaw(s))).collect();
     let mut up = crate::audio::utterance::Upsampler2x::new();
@@ -186,7 +188,7 @@ fn children_rss_kb() -> u64 {
         .sum()
 }
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
+pub fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(((v.len().saturating_sub(1)) as f64 * p).round() as usize).copied().unwrap_or(f64::NAN)
 }

@@ -204,7 +204,7 @@ pub fn transcribe(shared: &Arc<Shared>, utt: crate::audio::Utterance, tx: mpsc::
             .transcribe(utt.audio)
             .await
             // Redacted here, once: logs, records and the router only ever see this.
-            .map(|t| crate::redact::redact(&crate::stt::text::collapse_repeats(&t.text)))
+            .map(|t| crate::stt::text::for_routing(&t.text))
             .map_err(|e| e.to_string());
         let stt_ms = t.elapsed().as_millis() as u64;
         // Embed what the router will see now, off the call task (a hit later).

@@ -1,4 +1,5 @@
-//! `sori transcribe FILE.wav`: the same engine as calls, on a file.
+//! `sori transcribe FILE.wav`: the same engine, settings and text clean-up
+//! as calls, on a file: prints exactly the text a call would route.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -51,7 +52,7 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
             let t = Instant::now();
             let r = stt.transcribe(pcm.clone()).await?;
             runs.push((t.elapsed().as_secs_f64(), r.engine_ms as f64 / 1000.0));
-            text = r.text;
+            text = super::text::for_routing(&r.text);
         }
         println!("{text}");
         if args.repeat > 1 {

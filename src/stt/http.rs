@@ -74,7 +74,12 @@ impl HttpStt {
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| self.err(format!("bad JSON ({e}): {text:.200}")))?;
         let t = v["text"].as_str().ok_or_else(|| self.err(format!("no \"text\" in {text:.200}")))?;
-        Ok(Transcript { text: t.trim().to_string(), engine_ms: started.elapsed().as_millis() as u64 })
+        Ok(Transcript {
+            text: t.trim().to_string(),
+            engine_ms: started.elapsed().as_millis() as u64,
+            guard: None,
+            passes: 1,
+        })
     }
 }
 

@@ -10,6 +10,7 @@
 //! Both take 16 kHz mono i16 audio; the caller resamples telephone audio.
 
 pub mod cli;
+pub mod guard;
 pub mod http;
 pub mod proto;
 pub mod text;
@@ -33,6 +34,10 @@ pub struct Transcript {
     pub text: String,
     /// Time the engine itself spent (excludes queueing).
     pub engine_ms: u64,
+    /// The guard that fired on the first decoding ("loop", …), if any.
+    pub guard: Option<String>,
+    /// Decodings run (2 after a retry).
+    pub passes: u32,
 }
 
 #[derive(Debug, Error)]
@@ -84,6 +89,10 @@ pub struct SttConfig {
     pub url: String,
     pub remote_model: String,
     pub api_key_env: String,
+    /// whisper.cpp's flash attention (faster on CPU, same text).
+    pub flash_attn: bool,
+    /// How whisper decodes (`[stt.decode]`): window, beam, prompt, guards, retry.
+    pub decode: proto::DecodeOptions,
 }
 
 impl Default for SttConfig {
@@ -101,6 +110,8 @@ impl Default for SttConfig {
             url: String::new(),
             remote_model: "whisper-1".into(),
             api_key_env: "SORI_STT_API_KEY".into(),
+            flash_attn: true,
+            decode: proto::DecodeOptions::default(),
         }
     }
 }
@@ -138,6 +149,7 @@ pub fn worker_binary(configured: Option<&Path>) -> Result<PathBuf, SttError> {
 pub struct WorkerStt {
     pool: Pool,
     language: String,
+    decode: proto::DecodeOptions,
     model_file: String,
 }
 
@@ -151,10 +163,14 @@ impl WorkerStt {
 
     /// Starts workers for an explicit model file (tests, benchmarks).
     pub async fn start_with(program: PathBuf, model: &Path, cfg: &SttConfig) -> Result<WorkerStt, SttError> {
+        let mut args = vec!["--model".into(), model.display().to_string(), "--threads".into(), cfg.threads.to_string()];
+        if cfg.flash_attn {
+            args.push("--flash-attn".into());
+        }
         let pool = Pool::start(PoolConfig {
             name: "stt".into(),
             program,
-            args: vec!["--model".into(), model.display().to_string(), "--threads".into(), cfg.threads.to_string()],
+            args,
             workers: cfg.workers,
             queue: cfg.queue,
             request_timeout: Duration::from_millis(cfg.timeout_ms),
@@ -162,7 +178,7 @@ impl WorkerStt {
         })
         .await?;
         let model_file = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(WorkerStt { pool, language: cfg.language.clone(), model_file })
+        Ok(WorkerStt { pool, language: cfg.language.clone(), decode: cfg.decode.clone(), model_file })
     }
 
     pub fn pool(&self) -> &Pool {
@@ -173,9 +189,10 @@ impl WorkerStt {
 impl Stt for WorkerStt {
     fn transcribe(&self, pcm16k: Vec<i16>) -> SttFuture<'_> {
         Box::pin(async move {
-            let req = SttRequest::new(&pcm16k, &self.language);
+            let mut req = SttRequest::new(&pcm16k, &self.language);
+            req.decode = self.decode.clone();
             let r: SttResponse = self.pool.request(&req).await?;
-            Ok(Transcript { text: r.text.trim().to_string(), engine_ms: r.ms })
+            Ok(Transcript { text: r.text.trim().to_string(), engine_ms: r.ms, guard: r.guard, passes: r.passes })
         })
     }
 
@@ -187,6 +204,11 @@ impl Stt for WorkerStt {
 /// Reads a WAV file of any rate and channel count and returns 16 kHz mono
 /// i16 audio (channels averaged, resampled with rubato).
 pub fn read_wav_16k(path: &Path) -> Result<Vec<i16>, String> {
+    read_wav(path, 16_000)
+}
+
+/// Reads a WAV file of any rate and channel count as mono i16 at `rate`.
+pub fn read_wav(path: &Path, rate: u32) -> Result<Vec<i16>, String> {
     let mut r = hound::WavReader::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let spec = r.spec();
     let ch = spec.channels.max(1) as usize;
@@ -199,6 +221,6 @@ pub fn read_wav_16k(path: &Path) -> Result<Vec<i16>, String> {
     }
     .map_err(|e| format!("{}: {e}", path.display()))?;
     let mono: Vec<f32> = samples.chunks(ch).map(|c| c.iter().sum::<f32>() / c.len() as f32).collect();
-    let out = crate::tts::resample::resample(&mono, spec.sample_rate, 16_000)?;
+    let out = crate::tts::resample::resample(&mono, spec.sample_rate, rate)?;
     Ok(out.iter().map(|x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16).collect())
 }

@@ -4,8 +4,8 @@
 //! ```text
 //! worker → {"ready":true,"model":"ggml-base.bin","ms":412}        once, after loading
 //!          {"fatal":"…"}                                           instead, if loading failed
-//! sori   → {"id":7,"pcm16k_b64":"…","language":"ko"}               i16 LE, 16 kHz mono
-//! worker → {"id":7,"text":"…","ms":183}  or  {"id":7,"error":"…"}
+//! sori   → {"id":7,"pcm16k_b64":"…","language":"ko","decode":{…}}  i16 LE, 16 kHz mono
+//! worker → {"id":7,"text":"…","ms":183,"avg_logprob":-0.31,…}  or  {"id":7,"error":"…"}
 //! ```
 //! The envelope (`id`, `error`, `ready`, `fatal`) is the generic worker
 //! protocol of [`crate::worker`]; the bodies are below.
@@ -21,6 +21,77 @@ pub struct SttRequest {
     /// ISO 639-1 code; always explicit (auto-detection mistakes telephone
     /// Korean for other languages).
     pub language: String,
+    /// How to decode ([stt.decode] in sori.toml); absent: the defaults.
+    #[serde(default)]
+    pub decode: DecodeOptions,
+}
+
+/// Decoding settings of one request (`[stt.decode]` in sori.toml). The
+/// defaults are the ones measured best on real telephone Korean
+/// (docs/BENCHMARKS.md, "STT on real speech").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecodeOptions {
+    /// Beam width; 1 = greedy.
+    pub beam: u32,
+    /// Encoder window: "fit" (the utterance plus `margin_ms`, at least
+    /// `min_window_ms`) or "full" (whisper's 30 s).
+    pub window: String,
+    pub min_window_ms: u32,
+    pub margin_ms: u32,
+    /// Initial prompt (e.g. the knowledge base's vocabulary); "" = none.
+    pub prompt: String,
+    /// Suppress non-speech tokens (music notes, brackets, speaker marks).
+    pub suppress_nst: bool,
+    /// When a guard fires on the first decoding (a loop, text too long for
+    /// the audio, a low average log-probability), decode again with this:
+    /// "full" (full window), "beam" (beam 5 on the same window),
+    /// "full-beam", or "none".
+    pub retry: String,
+    /// Guard thresholds: mean token log-probability below this fires
+    /// (whisper's own default is -1.0).
+    pub logprob_min: f32,
+    /// More syllables per second of audio than this fires.
+    pub max_chars_per_s: f32,
+    /// No-speech probability above this, with a low log-probability,
+    /// means silence: the text is dropped.
+    pub no_speech: f32,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            beam: 1,
+            window: "fit".into(),
+            min_window_ms: 0,
+            margin_ms: 1280,
+            prompt: String::new(),
+            suppress_nst: false,
+            retry: "none".into(),
+            logprob_min: -1.0,
+            max_chars_per_s: 12.0,
+            no_speech: 0.6,
+        }
+    }
+}
+
+impl DecodeOptions {
+    /// Checks the settings (config load, `sori eval stt --decode`).
+    pub fn validate(&self) -> Result<(), String> {
+        if !matches!(self.window.as_str(), "fit" | "full") {
+            return Err(format!("[stt.decode] window = {:?}: use \"fit\" or \"full\"", self.window));
+        }
+        if !matches!(self.retry.as_str(), "none" | "full" | "beam" | "full-beam") {
+            return Err(format!(
+                "[stt.decode] retry = {:?}: use \"none\", \"full\", \"beam\" or \"full-beam\"",
+                self.retry
+            ));
+        }
+        if !(1..=8).contains(&self.beam) {
+            return Err(format!("[stt.decode] beam = {}: use 1 (greedy) to 8", self.beam));
+        }
+        Ok(())
+    }
 }
 
 /// A transcription result body.
@@ -29,6 +100,24 @@ pub struct SttResponse {
     pub text: String,
     /// Time the engine spent, in milliseconds.
     pub ms: u64,
+    /// Mean log-probability of the text tokens (of the decoding kept).
+    #[serde(default)]
+    pub avg_logprob: f32,
+    /// whisper's no-speech probability.
+    #[serde(default)]
+    pub no_speech: f32,
+    /// The guard that fired on the first decoding, if any ("loop",
+    /// "too-long", "logprob", "no-speech"); a retry followed unless
+    /// `retry = "none"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<String>,
+    /// Decodings run (2 when a retry ran).
+    #[serde(default = "one")]
+    pub passes: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl SttRequest {
@@ -37,7 +126,11 @@ impl SttRequest {
         for s in pcm16k {
             bytes.extend_from_slice(&s.to_le_bytes());
         }
-        SttRequest { pcm16k_b64: base64::engine::general_purpose::STANDARD.encode(bytes), language: language.into() }
+        SttRequest {
+            pcm16k_b64: base64::engine::general_purpose::STANDARD.encode(bytes),
+            language: language.into(),
+            decode: DecodeOptions::default(),
+        }
     }
 
     /// The samples, as whisper.cpp wants them (f32 in [-1, 1)).

@@ -1,5 +1,12 @@
 //! Clean-up of recognised text that every engine needs.
 
+/// What the router, the logs and the call record get of a transcript: loops
+/// and annotations cut, personal numbers redacted. Calls, `sori transcribe`,
+/// `sori eval` and the API all use this one function.
+pub fn for_routing(raw: &str) -> String {
+    crate::redact::redact(&collapse_repeats(raw))
+}
+
 /// Cuts a decoder loop: whisper sometimes repeats a phrase until its token
 /// budget runs out ("홍역 증상 홍역 증상 홍역 증상 …"). When the words from
 /// some point on are one phrase said at least twice in a row (the last copy
@@ -26,7 +33,7 @@ pub fn collapse_repeats(text: &str) -> String {
 
 /// Whisper writes sounds it cannot transcribe as "(박수)", "[음악]": those
 /// are not words the caller said.
-fn drop_annotations(text: &str) -> String {
+pub(crate) fn drop_annotations(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut depth = 0usize;
     for c in text.chars() {

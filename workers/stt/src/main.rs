@@ -1,35 +1,40 @@
 //! sori-stt: the speech-to-text worker process, supervised by `sori`
 //! (`sori::worker::Pool`). whisper.cpp via whisper-rs; the model is loaded
-//! once, each request is decoded greedily without timestamps in the
-//! language the request names. Protocol: `sori::stt::proto`.
+//! once, each request is decoded without timestamps in the language and
+//! with the settings it names (window fitted to the utterance, guards, a
+//! retry only when a guard fires). Protocol: `sori::stt::proto`.
 
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
 use serde_json::json;
-use sori::stt::proto::{SttRequest, SttResponse};
+use sori::stt::guard::{self, Decoded, Guard};
+use sori::stt::proto::{DecodeOptions, SttRequest, SttResponse};
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
 
 struct Args {
     model: String,
     threads: i32,
+    flash_attn: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut model = None;
     let mut threads = 2;
+    let mut flash_attn = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--model" => model = it.next(),
             "--threads" => threads = it.next().and_then(|t| t.parse().ok()).ok_or("--threads needs a number")?,
+            "--flash-attn" => flash_attn = true,
             "-h" | "--help" => {
-                return Err("usage: sori-stt --model ggml-MODEL.bin [--threads N]  (JSON lines on stdin/stdout)".into())
+                return Err("usage: sori-stt --model ggml-MODEL.bin [--threads N] [--flash-attn]  (JSON lines on stdin/stdout)".into())
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    Ok(Args { model: model.ok_or("--model is required")?, threads })
+    Ok(Args { model: model.ok_or("--model is required")?, threads, flash_attn })
 }
 
 fn send(out: &mut impl Write, v: &serde_json::Value) -> std::io::Result<()> {
@@ -37,25 +42,39 @@ fn send(out: &mut impl Write, v: &serde_json::Value) -> std::io::Result<()> {
     out.flush()
 }
 
-fn transcribe(state: &mut WhisperState, threads: i32, req: &SttRequest) -> Result<String, String> {
-    let samples = req.samples_f32()?;
-    let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+/// Decodes `samples` (padded 16 kHz audio) once: `window` encoder frames
+/// (None = the full 30 s), `beam` 1 = greedy.
+fn decode(
+    state: &mut WhisperState,
+    eot: i32,
+    threads: i32,
+    req: &SttRequest,
+    samples: &[f32],
+    window: Option<i32>,
+    beam: u32,
+) -> Result<Decoded, String> {
+    let o = &req.decode;
+    let strategy = if beam > 1 {
+        SamplingStrategy::BeamSearch { beam_size: beam as i32, patience: -1.0 }
+    } else {
+        SamplingStrategy::Greedy { best_of: 1 }
+    };
+    let mut p = FullParams::new(strategy);
     p.set_language(Some(&req.language));
     p.set_n_threads(threads);
     p.set_translate(false);
     p.set_no_timestamps(true);
     p.set_no_context(true);
     p.set_suppress_blank(true);
+    p.set_suppress_nst(o.suppress_nst);
     p.set_print_special(false);
     p.set_print_progress(false);
     p.set_print_realtime(false);
     p.set_print_timestamps(false);
-    // whisper.cpp needs at least 1 s of input; pad short utterances with silence.
-    let mut samples = samples;
-    if samples.len() < 16_000 + 1_600 {
-        samples.resize(16_000 + 1_600, 0.0);
+    if !o.prompt.is_empty() {
+        p.set_initial_prompt(&o.prompt);
     }
-    if let Some(ctx) = audio_ctx(samples.len()) {
+    if let Some(ctx) = window {
         p.set_audio_ctx(ctx);
     }
     // A phone turn is one segment; a looping decoder must not run on for
@@ -63,32 +82,90 @@ fn transcribe(state: &mut WhisperState, threads: i32, req: &SttRequest) -> Resul
     // far above real speech).
     p.set_single_segment(true);
     p.set_max_tokens(max_tokens(samples.len()));
+    // No temperature fallback inside whisper.cpp: our guards decide when a
+    // second decoding is worth its time (SORI_STT_FALLBACK=1 restores it).
     if std::env::var("SORI_STT_FALLBACK").is_err() {
-        // No temperature fallback: re-decoding at higher temperatures triples
-        // the time of the turns it triggers on and rarely fixes telephone audio.
         p.set_temperature_inc(0.0);
     }
-    state.full(p, &samples).map_err(|e| format!("whisper: {e}"))?;
-    let mut text = String::new();
+    state.full(p, samples).map_err(|e| format!("whisper: {e}"))?;
+    let (mut text, mut lp_sum, mut n, mut no_speech) = (String::new(), 0f64, 0usize, 0f32);
     for seg in state.as_iter() {
         text.push_str(&seg.to_str_lossy().map_err(|e| format!("whisper: {e}"))?);
+        no_speech = no_speech.max(seg.no_speech_probability());
+        for i in 0..seg.n_tokens() {
+            let Some(tok) = seg.get_token(i) else { continue };
+            if tok.token_id() < eot {
+                lp_sum += (tok.token_probability().max(1e-9) as f64).ln();
+                n += 1;
+            }
+        }
     }
-    Ok(text.trim().to_string())
+    let avg_logprob = if n == 0 { 0.0 } else { (lp_sum / n as f64) as f32 };
+    Ok(Decoded { text: text.trim().to_string(), avg_logprob, no_speech })
+}
+
+/// One request: a fast first decoding (fitted window, configured beam);
+/// when a guard fires, a second one as `retry` says, and the better kept.
+fn transcribe(state: &mut WhisperState, eot: i32, threads: i32, req: &SttRequest) -> Result<SttResponse, String> {
+    let t = Instant::now();
+    let o = &req.decode;
+    o.validate()?;
+    let mut samples = req.samples_f32()?;
+    let audio_s = samples.len() as f32 / 16_000.0;
+    // whisper.cpp needs at least 1 s of input; pad short utterances with silence.
+    if samples.len() < 16_000 + 1_600 {
+        samples.resize(16_000 + 1_600, 0.0);
+    }
+    let fitted = audio_ctx(o, samples.len());
+    let first = decode(state, eot, threads, req, &samples, fitted, o.beam)?;
+    let fired = guard::check(&first, audio_s, o);
+    let mut kept = first;
+    let mut passes = 1;
+    if fired == Some(Guard::NoSpeech) {
+        kept.text.clear();
+    } else if fired.is_some() {
+        let retry = match o.retry.as_str() {
+            "full" if fitted.is_some() => Some((None, o.beam)),
+            "beam" if o.beam < 5 => Some((fitted, 5)),
+            "full-beam" => Some((None, o.beam.max(5))),
+            _ => None,
+        };
+        if let Some((window, beam)) = retry {
+            let second = decode(state, eot, threads, req, &samples, window, beam)?;
+            passes = 2;
+            if guard::keep_retry(&kept, &second, audio_s, o) {
+                kept = second;
+            }
+        }
+    }
+    Ok(SttResponse {
+        text: kept.text,
+        ms: t.elapsed().as_millis() as u64,
+        avg_logprob: kept.avg_logprob,
+        no_speech: kept.no_speech,
+        guard: fired.map(|g| g.name().to_string()),
+        passes,
+    })
 }
 
 /// Encoder frames (20 ms each, 1500 = whisper's 30 s window) to run for
-/// `samples` of 16 kHz audio: a window fitted to the utterance plus a margin,
-/// instead of always encoding 30 s. A phone turn of 3 s costs about a tenth
-/// of the full window. `SORI_STT_AUDIO_CTX=full` turns it off.
-fn audio_ctx(samples: usize) -> Option<i32> {
+/// `samples` of 16 kHz audio: a window fitted to the utterance plus a margin
+/// (at least `min_window_ms`), instead of always encoding 30 s; None = the
+/// full window. `SORI_STT_AUDIO_CTX` (frames, or "full") overrides it.
+fn audio_ctx(o: &DecodeOptions, samples: usize) -> Option<i32> {
+    let frames = samples.div_ceil(320) as i32;
     match std::env::var("SORI_STT_AUDIO_CTX").ok().as_deref() {
         Some("full") => return None,
         // Never below the audio (its tail would be dropped) nor above 30 s.
-        Some(n) => return n.parse::<i32>().ok().map(|n| n.clamp(samples.div_ceil(320) as i32, 1500)),
+        Some(n) => return n.parse::<i32>().ok().map(|n| n.clamp(frames, 1500)),
         None => {}
     }
-    let frames = samples.div_ceil(320) as i32;
-    Some((frames + AUDIO_CTX_MARGIN).clamp(AUDIO_CTX_MIN, 1500))
+    if o.window == "full" {
+        return None;
+    }
+    let margin = (o.margin_ms / 20) as i32;
+    let min = (o.min_window_ms / 20) as i32;
+    Some((frames + margin).max(min).clamp(AUDIO_CTX_MIN, 1500))
 }
 
 /// Token budget for `samples` of 16 kHz audio.
@@ -96,9 +173,7 @@ fn max_tokens(samples: usize) -> i32 {
     (16 + samples * 15 / 16_000) as i32
 }
 
-/// Extra encoder frames past the audio (decoding degrades when the window
-/// ends exactly at the last word).
-const AUDIO_CTX_MARGIN: i32 = 64;
+/// Fewest encoder frames ever run (whisper degrades on tiny windows).
 const AUDIO_CTX_MIN: i32 = 128;
 
 fn main() {
@@ -121,13 +196,16 @@ fn main() {
     if !std::path::Path::new(&args.model).exists() {
         fatal(&mut out, format!("{} is missing — fetch it with: sori models fetch", args.model));
     }
-    let ctx = match WhisperContext::new_with_params(&args.model, WhisperContextParameters::default()) {
+    let mut params = WhisperContextParameters::default();
+    params.flash_attn(args.flash_attn);
+    let ctx = match WhisperContext::new_with_params(&args.model, params) {
         Ok(c) => c,
         Err(e) => fatal(
             &mut out,
             format!("{} is not a whisper.cpp model ({e}) — fetch it again with: sori models fetch", args.model),
         ),
     };
+    let eot = ctx.token_eot();
     let mut state = match ctx.create_state() {
         Ok(s) => s,
         Err(e) => fatal(&mut out, format!("whisper state: {e}")),
@@ -152,13 +230,11 @@ fn main() {
             }
         };
         let id = v.get("id").and_then(|i| i.as_u64()).unwrap_or(0);
-        let t = Instant::now();
         let result = serde_json::from_value::<SttRequest>(v)
             .map_err(|e| format!("bad request: {e}"))
-            .and_then(|req| transcribe(&mut state, args.threads, &req));
+            .and_then(|req| transcribe(&mut state, eot, args.threads, &req));
         let msg = match result {
-            Ok(text) => {
-                let r = SttResponse { text, ms: t.elapsed().as_millis() as u64 };
+            Ok(r) => {
                 let mut m = serde_json::to_value(r).expect("serialisable");
                 m["id"] = id.into();
                 m

@@ -1,0 +1,332 @@
+//! `sori eval stt`: the ears on recorded speech. Each clip goes through the
+//! call's telephone channel (8 kHz, G.711 μ-law or A-law, or Opus at 8 kHz,
+//! back up to 16 kHz with the call's own upsampler) and the exact STT path a
+//! call uses: the configured engine and `[stt.decode]` settings, then the
+//! call's text clean-up ([`crate::stt::text::for_routing`]). Prints the
+//! character error rate per speaker and overall, loops and hallucinations,
+//! STT time per utterance (p50/p95) and the real-time factor.
+//!
+//! Corpus: a TSV with a header naming at least `file` and `transcript`
+//! (optional `speaker`, `split`, `script`: the clip is scored against
+//! whichever of `transcript` / `script` is closer), e.g. speech-ko's
+//! `transcripts.tsv`; or a folder holding one, or WAV files each with a
+//! `.txt` beside it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use crate::codec::CodecKind;
+use crate::config::Config;
+use crate::stt::guard;
+use crate::stt::proto::DecodeOptions;
+
+#[derive(Debug, Args)]
+pub struct SttEvalArgs {
+    /// Corpus: a TSV (file, transcript[, speaker, split, script]) or a folder.
+    pub data: PathBuf,
+    /// Only clips of this split (the TSV's `split` column); "all" for every clip.
+    #[arg(long, default_value = "all")]
+    pub split: String,
+    /// Telephone channel: ulaw, alaw, opus (8 kHz) or none (the WAV as it is).
+    #[arg(long, default_value = "ulaw")]
+    pub channel: String,
+    /// Override one `[stt.decode]` setting, e.g. --decode beam=5 --decode window=full.
+    #[arg(long = "decode", value_name = "KEY=VALUE")]
+    pub decode: Vec<String>,
+    /// Model name from models/models.toml (overrides [stt] model).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Threads per worker (overrides [stt] threads).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// At most this many clips (in corpus order).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Write every clip (file, speaker, reference, raw text, routed text, CER, ms, guard) here (TSV).
+    #[arg(long)]
+    pub cases: Option<PathBuf>,
+}
+
+/// One recorded utterance with what was said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clip {
+    pub wav: PathBuf,
+    pub speaker: String,
+    pub split: String,
+    /// Accepted references (spelled as spoken, and as written).
+    pub refs: Vec<String>,
+}
+
+/// Reads a corpus: a TSV file, a folder with `transcripts.tsv`, or a folder
+/// of WAV files with `.txt` transcripts beside them.
+pub fn load_corpus(path: &Path) -> anyhow::Result<Vec<Clip>> {
+    if path.is_dir() {
+        let tsv = path.join("transcripts.tsv");
+        if tsv.exists() {
+            return load_tsv(&tsv);
+        }
+        let mut clips = Vec::new();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")))
+            .collect();
+        entries.sort();
+        for wav in entries {
+            let txt = wav.with_extension("txt");
+            let Ok(reference) = std::fs::read_to_string(&txt) else { continue };
+            clips.push(Clip { wav, speaker: "-".into(), split: "all".into(), refs: vec![reference.trim().into()] });
+        }
+        if clips.is_empty() {
+            bail!("{}: no transcripts.tsv and no WAV files with a .txt transcript beside them", path.display());
+        }
+        return Ok(clips);
+    }
+    load_tsv(path)
+}
+
+fn load_tsv(path: &Path) -> anyhow::Result<Vec<Clip>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse_tsv(&text, base).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Parses a corpus TSV; relative WAV paths are relative to `base`.
+pub fn parse_tsv(text: &str, base: &Path) -> anyhow::Result<Vec<Clip>> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next().context("empty file")?.split('\t').map(str::trim).collect();
+    let col = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(file), Some(transcript)) = (col("file").or(col("path")), col("transcript").or(col("text"))) else {
+        bail!("the header must name a `file` and a `transcript` column (got {header:?})");
+    };
+    let (speaker, split, script) = (col("speaker"), col("split"), col("script"));
+    let mut clips = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let get = |c: Option<usize>| c.and_then(|c| f.get(c)).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let (Some(wav), Some(reference)) = (get(Some(file)), get(Some(transcript))) else {
+            bail!("line {}: no file or transcript", i + 2);
+        };
+        let mut refs = vec![reference.to_string()];
+        refs.extend(get(script).map(str::to_string));
+        clips.push(Clip {
+            wav: base.join(wav),
+            speaker: get(speaker).unwrap_or("-").into(),
+            split: get(split).unwrap_or("all").into(),
+            refs,
+        });
+    }
+    Ok(clips)
+}
+
+/// `[stt.decode]` with `key=value` overrides (values in TOML syntax; a bare
+/// word is a string).
+pub fn decode_with(base: &DecodeOptions, overrides: &[String]) -> anyhow::Result<DecodeOptions> {
+    let mut table = toml::Value::try_from(base)?;
+    for o in overrides {
+        let Some((k, v)) = o.split_once('=') else { bail!("--decode {o:?}: use KEY=VALUE") };
+        let value = toml::from_str::<toml::Table>(&format!("v = {v}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(v.to_string()));
+        table.as_table_mut().context("decode options")?.insert(k.trim().replace('-', "_"), value);
+    }
+    let d: DecodeOptions = table.try_into().context("--decode")?;
+    d.validate().map_err(anyhow::Error::msg)?;
+    Ok(d)
+}
+
+/// 16 kHz audio of a clip as a call would hear it through `channel`.
+pub fn through_channel(wav: &Path, channel: &str) -> anyhow::Result<Vec<i16>> {
+    if channel == "none" {
+        return crate::stt::read_wav_16k(wav).map_err(anyhow::Error::msg);
+    }
+    let kind = match channel {
+        "ulaw" | "pcmu" => CodecKind::Pcmu,
+        "alaw" | "pcma" => CodecKind::Pcma,
+        "opus" => CodecKind::Opus,
+        other => bail!("--channel {other:?}: use ulaw, alaw, opus or none"),
+    };
+    let pcm8k = crate::stt::read_wav(wav, 8_000).map_err(anyhow::Error::msg)?;
+    let mut enc = crate::codec::encoder(kind)?;
+    let mut dec = crate::codec::decoder(kind)?;
+    let mut line = Vec::with_capacity(pcm8k.len());
+    let (mut payload, mut frame) = (Vec::new(), Vec::new());
+    for chunk in pcm8k.chunks(crate::codec::SAMPLES_PER_FRAME_8K) {
+        frame.clear();
+        frame.extend_from_slice(chunk);
+        frame.resize(crate::codec::SAMPLES_PER_FRAME_8K, 0);
+        payload.clear();
+        enc.encode(&frame, &mut payload)?;
+        dec.decode(&payload, &mut line)?;
+    }
+    let mut up = crate::audio::utterance::Upsampler2x::new();
+    let x: Vec<f32> = line.iter().map(|&s| s as f32 / 32768.0).collect();
+    let mut y = Vec::with_capacity(x.len() * 2);
+    up.process(&x, &mut y);
+    Ok(y.iter().map(|s| (s.clamp(-1.0, 1.0) * 32767.0) as i16).collect())
+}
+
+/// Edits between the closest reference and `hyp`, and that reference's
+/// length (characters that are letters or digits).
+pub fn best_edits(refs: &[String], hyp: &str) -> (usize, usize) {
+    refs.iter()
+        .map(|r| {
+            let n = guard::spoken_chars(r);
+            ((super::char_error_rate(r, hyp) * n as f64).round() as usize, n)
+        })
+        .min_by(|a, b| (a.0 as f64 / a.1.max(1) as f64).total_cmp(&(b.0 as f64 / b.1.max(1) as f64)))
+        .unwrap_or((0, 0))
+}
+
+#[derive(Default)]
+struct Tally {
+    clips: usize,
+    edits: usize,
+    chars: usize,
+}
+
+impl Tally {
+    fn add(&mut self, edits: usize, chars: usize) {
+        self.clips += 1;
+        self.edits += edits;
+        self.chars += chars;
+    }
+    fn cer(&self) -> f64 {
+        100.0 * self.edits as f64 / self.chars.max(1) as f64
+    }
+}
+
+pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
+    let mut clips = load_corpus(&a.data)?;
+    if a.split != "all" {
+        clips.retain(|c| c.split == a.split);
+    }
+    if let Some(n) = a.limit {
+        clips.truncate(n);
+    }
+    if clips.is_empty() {
+        bail!("no clips in {} (split {:?})", a.data.display(), a.split);
+    }
+    let mut stt_cfg = cfg.stt.clone();
+    stt_cfg.decode = decode_with(&cfg.stt.decode, &a.decode)?;
+    if let Some(m) = &a.model {
+        stt_cfg.model = m.clone();
+    }
+    if let Some(t) = a.threads {
+        stt_cfg.threads = t;
+    }
+    let stt = crate::stt::from_config(&stt_cfg).await.context("STT engine")?;
+    println!("engine: {} ({} thread(s), {} worker(s))", stt.describe(), stt_cfg.threads, stt_cfg.workers);
+    println!("channel: {}   clips: {} ({} split)", a.channel, clips.len(), a.split);
+    println!("decode: {}", serde_json::to_string(&stt_cfg.decode)?);
+    let mut speakers = BTreeMap::<String, Tally>::new();
+    let mut all = Tally::default();
+    let (mut raw_loops, mut loops, mut too_long, mut retried) = (0usize, 0usize, 0usize, 0usize);
+    let mut guards = BTreeMap::<String, usize>::new();
+    let (mut engine_ms, mut wall_ms, mut audio_s) = (Vec::new(), Vec::new(), 0f64);
+    let mut rows = vec!["file\tspeaker\treference\traw\trouted\tcer\tengine_ms\tguard\tpasses".to_string()];
+    for (i, c) in clips.iter().enumerate() {
+        let pcm = through_channel(&c.wav, &a.channel).with_context(|| c.wav.display().to_string())?;
+        let secs = pcm.len() as f64 / 16_000.0;
+        audio_s += secs;
+        let t = Instant::now();
+        let r = stt.transcribe(pcm).await.with_context(|| format!("STT of {}", c.wav.display()))?;
+        wall_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        engine_ms.push(r.engine_ms as f64);
+        let routed = crate::stt::text::for_routing(&r.text);
+        let (edits, chars) = best_edits(&c.refs, &routed);
+        speakers.entry(c.speaker.clone()).or_default().add(edits, chars);
+        all.add(edits, chars);
+        raw_loops += guard::looped(&r.text) as usize;
+        loops += guard::looped(&routed) as usize;
+        let limit = 2.0 + stt_cfg.decode.max_chars_per_s as f64 * secs;
+        too_long += (guard::spoken_chars(&routed) as f64 > limit) as usize;
+        retried += (r.passes > 1) as usize;
+        if let Some(g) = &r.guard {
+            *guards.entry(g.clone()).or_default() += 1;
+        }
+        let cer = edits as f64 / chars.max(1) as f64;
+        eprintln!(
+            "[{}/{}] {} {:.0} ms cer {:.2}{} {routed}",
+            i + 1,
+            clips.len(),
+            c.wav.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
+            r.engine_ms,
+            cer,
+            r.guard.as_deref().map(|g| format!(" [{g}]")).unwrap_or_default()
+        );
+        rows.push(format!(
+            "{}\t{}\t{}\t{}\t{routed}\t{cer:.3}\t{}\t{}\t{}",
+            c.wav.display(),
+            c.speaker,
+            c.refs[0],
+            r.text.replace(['\t', '\n'], " "),
+            r.engine_ms,
+            r.guard.as_deref().unwrap_or(""),
+            r.passes
+        ));
+    }
+    println!("speaker  clips   CER");
+    for (s, t) in &speakers {
+        println!("{s:<8} {:>5} {:>6.1} %", t.clips, t.cer());
+    }
+    println!("overall CER: {:.1} % ({} edits / {} characters, {} clips)", all.cer(), all.edits, all.chars, all.clips);
+    println!(
+        "loops: {loops} after clean-up ({raw_loops} in the raw text); hallucinations (too long for the audio): {too_long}"
+    );
+    println!("guards fired: {guards:?}; clips decoded twice: {retried}");
+    let total_engine: f64 = engine_ms.iter().sum::<f64>() / 1000.0;
+    println!(
+        "STT time per utterance: engine p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms; wall p50 {:.0} ms, p95 {:.0} ms; RTF {:.3} ({:.1} s of audio)",
+        super::pct(&mut engine_ms.clone(), 0.5),
+        super::pct(&mut engine_ms.clone(), 0.95),
+        engine_ms.iter().cloned().fold(0.0, f64::max),
+        super::pct(&mut wall_ms.clone(), 0.5),
+        super::pct(&mut wall_ms, 0.95),
+        total_engine / audio_s.max(1e-9),
+        audio_s
+    );
+    if let Some(path) = a.cases {
+        std::fs::write(&path, rows.join("\n") + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speech_ko_style_tsv_parses_with_both_references() {
+        let tsv = "file\tspeaker\tsplit\ttranscript\tscript\nwav/a.wav\tada\ttest\t육십사쩜오퍼센트\t64.5%\n\nwav/b.wav\tadb\ttune\t네\t\n";
+        let clips = parse_tsv(tsv, Path::new("/data")).unwrap();
+        assert_eq!(clips.len(), 2);
+        assert_eq!(clips[0].wav, Path::new("/data/wav/a.wav"));
+        assert_eq!(clips[0].refs, vec!["육십사쩜오퍼센트".to_string(), "64.5%".into()]);
+        assert_eq!((clips[1].speaker.as_str(), clips[1].split.as_str(), clips[1].refs.len()), ("adb", "tune", 1));
+        assert!(parse_tsv("a\tb\nx\ty\n", Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn the_closer_reference_scores() {
+        let refs = vec!["투표율 육십사쩜오퍼센트".to_string(), "투표율 64.5%".to_string()];
+        assert_eq!(best_edits(&refs, "투표율 64.5%"), (0, 6));
+        assert_eq!(best_edits(&refs, "투표율 육십사쩜오퍼센트"), (0, 11));
+    }
+
+    #[test]
+    fn decode_overrides_parse_as_toml_or_words() {
+        let d =
+            decode_with(&DecodeOptions::default(), &["beam=5".into(), "window=full".into(), "prompt=\"독감\"".into()])
+                .unwrap();
+        assert_eq!((d.beam, d.window.as_str(), d.prompt.as_str()), (5, "full", "독감"));
+        assert!(decode_with(&DecodeOptions::default(), &["window=half".into()]).is_err());
+        assert!(decode_with(&DecodeOptions::default(), &["nonsense=1".into()]).is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! Guards on one whisper decoding: signs that the text is not what was
+//! said (a decoder loop, more text than the audio can hold, a decoder
+//! unsure of every token, silence read as words). The worker runs them on
+//! its first, fast decoding and decodes again only when one fires.
+
+use super::proto::DecodeOptions;
+
+/// One decoding and what whisper said of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub text: String,
+    /// Mean natural log-probability of the text tokens (0 when none).
+    pub avg_logprob: f32,
+    pub no_speech: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// A phrase or a run of characters repeated: the decoder looped.
+    Loop,
+    /// More syllables than `max_chars_per_s` of audio allows.
+    TooLong,
+    /// Mean log-probability below `logprob_min`.
+    LowLogprob,
+    /// whisper thinks there is no speech and is unsure of its words.
+    NoSpeech,
+}
+
+impl Guard {
+    pub fn name(self) -> &'static str {
+        match self {
+            Guard::Loop => "loop",
+            Guard::TooLong => "too-long",
+            Guard::LowLogprob => "logprob",
+            Guard::NoSpeech => "no-speech",
+        }
+    }
+}
+
+/// Characters that count as spoken (letters and digits; Hangul syllables are letters).
+pub fn spoken_chars(text: &str) -> usize {
+    text.chars().filter(|c| c.is_alphanumeric()).count()
+}
+
+/// The first guard that fires on `d` for `audio_s` seconds of speech.
+pub fn check(d: &Decoded, audio_s: f32, o: &DecodeOptions) -> Option<Guard> {
+    let empty = spoken_chars(&d.text) == 0;
+    if !empty && d.no_speech > o.no_speech && d.avg_logprob < o.logprob_min {
+        return Some(Guard::NoSpeech);
+    }
+    if looped(&d.text) {
+        return Some(Guard::Loop);
+    }
+    // A short clip may still hold a few syllables: allow two on top.
+    if spoken_chars(&d.text) as f32 > 2.0 + o.max_chars_per_s * audio_s.max(0.0) {
+        return Some(Guard::TooLong);
+    }
+    if !empty && d.avg_logprob < o.logprob_min {
+        return Some(Guard::LowLogprob);
+    }
+    None
+}
+
+/// True when the text repeats itself the way a looping decoder does: the
+/// loop clean-up would cut it ([`super::text::collapse_repeats`]), or a
+/// piece of five or more spoken characters occurs three times.
+pub fn looped(text: &str) -> bool {
+    let cleaned = super::text::collapse_repeats(text);
+    if spoken_chars(&cleaned) < spoken_chars(&super::text::drop_annotations(text)) {
+        return true;
+    }
+    let c: Vec<char> = text.chars().filter(|c| c.is_alphanumeric()).collect();
+    const N: usize = 5;
+    if c.len() < 3 * N {
+        return false;
+    }
+    let mut seen = std::collections::HashMap::<&[char], usize>::new();
+    for w in c.windows(N) {
+        let n = seen.entry(w).or_default();
+        *n += 1;
+        if *n >= 3 {
+            return true;
+        }
+    }
+    false
+}
+
+/// Of a first decoding that fired a guard and its retry, the one to keep:
+/// the retry unless it fires a guard too and is less sure of itself.
+pub fn keep_retry(first: &Decoded, retry: &Decoded, audio_s: f32, o: &DecodeOptions) -> bool {
+    match check(retry, audio_s, o) {
+        None => true,
+        Some(Guard::Loop) if check(first, audio_s, o) != Some(Guard::Loop) => false,
+        Some(_) => retry.avg_logprob >= first.avg_logprob || check(first, audio_s, o) == Some(Guard::Loop),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(text: &str, lp: f32) -> Decoded {
+        Decoded { text: text.into(), avg_logprob: lp, no_speech: 0.01 }
+    }
+
+    #[test]
+    fn loops_fire_and_ordinary_sentences_do_not() {
+        let o = DecodeOptions::default();
+        let looping = "코로나 검사 어디서 해요 코로나 검사 어디서 해요 코로나 검사 어디서 해요 코로나";
+        assert_eq!(check(&d(looping, -0.2), 6.0, &o), Some(Guard::Loop));
+        assert!(looped("예방접종예방접종예방접종 받으려면"));
+        for ok in [
+            "선거 결과 영국 국민들은 투표율 육십사쩜오퍼센트에, 찬성 육십칠쩜이퍼센트, 반대 삼십이쩜팔퍼센트로 투표하였다.",
+            "아이가 열이 열이 나요",
+            "독감 예방접종은 어디서 맞을 수 있나요?",
+        ] {
+            assert!(!looped(ok), "{ok}");
+            assert_eq!(check(&d(ok, -0.3), 8.0, &o), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn text_too_long_for_the_audio_fires() {
+        let o = DecodeOptions::default();
+        // 30 syllables in one second of audio cannot have been said.
+        let t = "가나다라마바사아자차카타파하거너더러머버서어저처커터퍼허고노";
+        assert_eq!(check(&d(t, -0.2), 1.0, &o), Some(Guard::TooLong));
+        assert_eq!(check(&d(t, -0.2), 4.0, &o), None);
+    }
+
+    #[test]
+    fn unsure_decodings_and_silence_fire() {
+        let o = DecodeOptions::default();
+        assert_eq!(check(&d("그래서 뭐라고", -1.4), 2.0, &o), Some(Guard::LowLogprob));
+        let silence = Decoded { text: "감사합니다".into(), avg_logprob: -1.2, no_speech: 0.9 };
+        assert_eq!(check(&silence, 2.0, &o), Some(Guard::NoSpeech));
+        // Sure of its words: speech, whatever the no-speech estimate.
+        let sure = Decoded { text: "네".into(), avg_logprob: -0.1, no_speech: 0.9 };
+        assert_eq!(check(&sure, 1.0, &o), None);
+        assert_eq!(check(&d("", 0.0), 1.0, &o), None);
+    }
+
+    #[test]
+    fn a_retry_is_kept_unless_it_is_worse() {
+        let o = DecodeOptions::default();
+        let looping = d("홍역 증상 홍역 증상 홍역 증상 홍역 증상", -0.3);
+        assert!(keep_retry(&looping, &d("홍역 증상이 뭐예요", -0.4), 3.0, &o));
+        // Still unsure, but less so: kept; more unsure: the first stays.
+        assert!(keep_retry(&d("가나", -1.5), &d("가다", -1.2), 2.0, &o));
+        assert!(!keep_retry(&d("가나", -1.2), &d("가다", -1.5), 2.0, &o));
+        // A retry that loops never replaces one that does not.
+        assert!(!keep_retry(&d("가나", -1.5), &looping, 3.0, &o));
+    }
+}
