@@ -2,14 +2,21 @@
 """A SIP caller for the voice-to-voice latency benchmark (stdlib only).
 
 Calls sori over UDP with PCMU, waits for the greeting to finish, then says
-each question (8 kHz mono WAVs) as 20 ms RTP packets, keeps sending silence
-like a phone does, and times each turn:
+each clip (8 kHz mono WAVs, leading and trailing silence cut) as 20 ms RTP
+packets, keeps sending silence like a phone does, and times each turn:
 
     caller stops speaking (send time of the last audible packet)
     -> first audible RTP packet of sori's reply (arrival time)
 
+With --pause-share, that share of the clips gets a silence of --pause-ms
+(a random length in the range) inserted at the quietest point of the
+middle of the clip: a caller pausing mid-sentence. A reply that starts
+while the clip still has speech to come is *premature*; such turns are
+counted and left out of the latency figures.
+
 It waits for the reply to finish (up to --reply-cap seconds; a longer reply
-is interrupted by the next question, as impatient callers do).
+is interrupted by the next clip, as impatient callers do: sori's barge-in
+stops it, and the caller ignores that reply's tail).
 A call that ends (BYE, or sori transferring) is replaced by a new one until
 `--turns` turns are measured. REFER is declined (603) so sori's fallback
 applies. Writes one JSON line per turn to stdout; progress goes to stderr.
@@ -55,20 +62,53 @@ DECODE = [ulaw_decode(i) for i in range(256)]
 SILENCE = bytes([ulaw_encode(0)]) * FRAME
 
 
-def load_wav(path):
+def load_wav(path, pause_ms=0):
+    """μ-law frames of the clip's audible part; with `pause_ms`, that much
+    silence inserted at the quietest 60 ms of its middle (30–70 %).
+    Returns (frames, pause_at_s or None)."""
     with wave.open(path, "rb") as w:
         if w.getframerate() != 8000 or w.getnchannels() != 1 or w.getsampwidth() != 2:
             sys.exit(f"{path}: need 8 kHz mono 16-bit")
         raw = w.readframes(w.getnframes())
     pcm = struct.unpack(f"<{len(raw) // 2}h", raw)
-    frames = []
-    last_loud = 0
-    for i in range(0, len(pcm) - FRAME + 1, FRAME):
-        chunk = pcm[i : i + FRAME]
-        frames.append(bytes(ulaw_encode(s) for s in chunk))
-        if sum(abs(s) for s in chunk) / FRAME > LOUD:
-            last_loud = len(frames) - 1
-    return frames[: last_loud + 1]
+    chunks = [pcm[i : i + FRAME] for i in range(0, len(pcm) - FRAME + 1, FRAME)]
+    level = [sum(abs(s) for s in c) / FRAME for c in chunks]
+    loud = [i for i, v in enumerate(level) if v > LOUD]
+    if not loud:
+        return [], None
+    # 100 ms before the first audible frame .. the last audible frame.
+    first, last = max(0, loud[0] - 5), loud[-1]
+    chunks, level = chunks[first : last + 1], level[first : last + 1]
+    pause_at = None
+    if pause_ms > 0 and len(chunks) > 20:
+        lo, hi = int(len(chunks) * 0.3), int(len(chunks) * 0.7)
+        i = min(range(lo, hi - 2), key=lambda k: sum(level[k : k + 3]), default=None)
+        if i is not None:
+            cut = i + 1
+            chunks = chunks[:cut] + [(0,) * FRAME] * round(pause_ms / 20) + chunks[cut:]
+            pause_at = round(cut * 0.02, 2)
+    return [bytes(ulaw_encode(s) for s in c) for c in chunks], pause_at
+
+
+def reply_timing(loud, t_start, t_end):
+    """From the arrival times of audible packets: (premature, overlap).
+
+    A reply still playing when the clip starts (the previous one, cut by
+    barge-in) is the run of packets with gaps under 0.5 s from the start;
+    any audible packet after that run and before `t_end` is a reply to part
+    of the clip. `overlap`: that tail did not stop within 1.5 s (barge-in
+    failed) and the turn cannot be judged."""
+    tail_end = t_start
+    if any(t_start - 0.1 <= t <= t_start + 0.05 for t in loud):
+        for t in loud:
+            if t < t_start - 0.1:
+                continue
+            if t - tail_end >= 0.5:
+                break
+            tail_end = max(tail_end, t)
+    overlap = tail_end > t_start + 1.5
+    premature = any(max(tail_end, t_start + 0.6) < t < t_end for t in loud)
+    return premature and not overlap, overlap
 
 
 class Call:
@@ -89,6 +129,7 @@ class Call:
         self.remote_rtp = None
         self.to_hdr = None
         self.cseq = 1
+        self.answered_at = None
 
     def _send_sip(self, text):
         self.sip.sendto(text.encode(), (self.host, self.port))
@@ -139,6 +180,8 @@ class Call:
                 if line.startswith("m=audio "):
                     port = int(line.split()[1])
             self.remote_rtp = (ip, port)
+            # sori's listener clock starts when it answers: stream time ≈ now - answered_at.
+            self.answered_at = time.monotonic()
             ack = f"ACK sip:1339@{self.host}:{self.port} SIP/2.0\r\n" + self._headers("ACK", 1, self.to_hdr)
             self._send_sip(ack + "Content-Length: 0\r\n\r\n")
             break
@@ -211,6 +254,7 @@ class Call:
         with self.lock:
             self.last_loud_sent = None
             self.queue = list(frames)
+        return time.monotonic()
 
     def wait_said(self, timeout=30):
         t = time.monotonic() + timeout
@@ -262,9 +306,20 @@ def main():
     ap.add_argument("--turns", type=int, default=24)
     ap.add_argument("--per-call", type=int, default=30, help="turns per call before hanging up")
     ap.add_argument("--reply-cap", type=float, default=25.0, help="seconds of a reply to wait out before the next question (longer replies are interrupted: barge-in)")
+    ap.add_argument("--reply-wait", type=float, default=30.0, help="seconds to wait for a reply to start")
+    ap.add_argument("--pause-share", type=float, default=0.0, help="share of clips with a silence inserted mid-sentence")
+    ap.add_argument("--pause-ms", default="400-700", help="inserted silence, ms (random in the range)")
+    ap.add_argument("--seed", type=int, default=1339)
     ap.add_argument("wavs", nargs="+")
     a = ap.parse_args()
-    questions = [(p, load_wav(p)) for p in a.wavs]
+    rng = random.Random(a.seed)
+    lo, _, hi = a.pause_ms.partition("-")
+    questions = []
+    for p in a.wavs:
+        pause = rng.randint(int(lo), int(hi or lo)) if rng.random() < a.pause_share else 0
+        frames, pause_at = load_wav(p, pause)
+        if frames:
+            questions.append((p, frames, pause if pause_at is not None else 0, pause_at))
     done, qi = 0, 0
     while done < a.turns:
         call = Call(a.host, a.port, "127.0.0.1")
@@ -275,23 +330,37 @@ def main():
         call.wait_quiet(start, 0.9, 40)
         in_call = 0
         while done < a.turns and in_call < a.per_call and not call.ended.is_set():
-            path, frames = questions[qi % len(questions)]
+            path, frames, pause_ms, pause_at = questions[qi % len(questions)]
             qi += 1
-            call.say(frames)
+            t_start = call.say(frames)
             t_end = call.wait_said()
             if t_end is None:
                 break
-            t_reply = call.first_loud_after(t_end, 15)
-            turn = {"call": call.call_id, "question": path, "speech_s": round(len(frames) * 0.02, 2)}
-            if t_reply is None:
-                turn["v2v_ms"] = None
+            t_reply = call.first_loud_after(t_end, a.reply_wait)
+            with call.lock:
+                loud = list(call.loud)
+            premature, overlap = reply_timing(loud, t_start, t_end)
+            turn = {
+                "call": call.call_id,
+                "question": path,
+                "speech_s": round(len(frames) * 0.02, 2),
+                "pause_ms": pause_ms,
+                "pause_at_s": pause_at,
+                "premature": premature,
+                "overlap": overlap,
+                # The clip's first and last audible packet sent, in sori's stream time of the call.
+                "t0_ms": round((t_start - call.answered_at) * 1000),
+                "t1_ms": round((t_end - call.answered_at) * 1000),
+            }
+            turn["v2v_ms"] = None if t_reply is None else round((t_reply - t_end) * 1000, 1)
+            if t_reply is None and not premature:
                 print(f"no reply to {path}", file=sys.stderr)
             else:
-                turn["v2v_ms"] = round((t_reply - t_end) * 1000, 1)
                 done += 1
                 in_call += 1
-                print(f"turn {done}: {turn['v2v_ms']} ms  ({path})", file=sys.stderr)
-                call.wait_quiet(t_reply, 0.9, a.reply_cap)
+                flag = " PREMATURE" if premature else " overlap" if overlap else ""
+                print(f"turn {done}: {turn['v2v_ms']} ms  ({path}, pause {pause_ms} ms){flag}", file=sys.stderr)
+                call.wait_quiet(t_reply or t_end, 0.9, a.reply_cap)
                 time.sleep(0.3)
             print(json.dumps(turn), flush=True)
         call.hangup()

@@ -1,30 +1,47 @@
 #!/usr/bin/env bash
-# Voice-to-voice latency on real calls: a SIP caller (bench/voice_caller.py,
-# PCMU over loopback) asks Korean questions (espeak-ng through sori's own
-# `say`, 8 kHz) and times "caller stops speaking → first audible RTP packet
-# of the reply". Stage breakdown from sori's turn records (SQLite).
-#   bash bench/voice_latency.sh [TURNS]        (default 24)
-#   LLM=smollm2-135m bash bench/voice_latency.sh   (grounded LLM rephrasing on)
-#   SPECULATIVE=0 ...                           (no speculative STT at pauses)
+# Voice-to-voice latency and premature replies on real calls: a SIP caller
+# (bench/voice_caller.py, PCMU over loopback) plays real Korean speech clips
+# and times "caller stops speaking → first audible RTP packet of the reply";
+# a reply that starts while the clip still has speech to come is premature.
+# Stage breakdown from sori's turn records (SQLite).
+#   bash bench/voice_latency.sh [TURNS]            (default 40)
+#   SPLIT=tune bash bench/voice_latency.sh 40      (clips to tune on; report on test, the default)
+#   PAUSE_SHARE=0.5 PAUSE_MS=400-700               (clips given a silence mid-sentence; defaults)
+#   VAD='korean_endings = false' bash ...          (extra [vad] lines: the plain-silence baseline)
+#   LLM=smollm2-135m bash ...                      (grounded LLM rephrasing on)
+#   SPECULATIVE=0 ...                              (no speculative STT at pauses)
+#   VOICE=espeak ...                               (the 8 espeak-ng questions instead of real speech)
+#   NO_BUILD=1 ...                                 (use the release binaries as they are)
+# Real speech: $SPEECH_KO (default /work/shared/speech-ko; emotiontts_open_db,
+# KAIST / Selvas AI, CC BY-NC-SA 4.0, evaluation only): read from there at run
+# time, converted to 8 kHz under a temporary directory, never copied into the repository.
 source "$(dirname "$0")/common.sh"
-TURNS=${1:-24}
+TURNS=${1:-40}
+SPLIT=${SPLIT:-test}
+SPEECH_KO=${SPEECH_KO:-/work/shared/speech-ko}
+PAUSE_SHARE=${PAUSE_SHARE:-0.5}
+PAUSE_MS=${PAUSE_MS:-400-700}
+REPLY_CAP=${REPLY_CAP:-2.5}
 cd "$ROOT"
-cargo build --quiet --release --locked -p sori -p sori-stt ${LLM:+-p sori-llm}
+[[ -n ${NO_BUILD:-} ]] || cargo build --quiet --release --locked -p sori -p sori-stt ${LLM:+-p sori-llm}
 "$SORI_BIN" models fetch whisper-base silero-vad ${LLM:+$LLM} >/dev/null
 EXTRA_CFG=""
 if [[ -n ${LLM:-} ]]; then
   EXTRA_CFG=$'[llm]\nengine = "local"\nmodel = "'"$LLM"$'"\nthreads = 1\n'
 fi
+EXTRA_CFG+=$'[vad]\n'"${VAD:-}"$'\n'
 if [[ ${SPECULATIVE:-1} == 0 ]]; then
-  EXTRA_CFG+=$'[vad]\nearly_silence_ms = 0\n'
+  EXTRA_CFG+=$'early_silence_ms = 0\n'
 fi
 export EXTRA_CFG
-i=0
-while IFS= read -r q; do
-  [[ -z $q || $q == \#* ]] && continue
-  i=$((i + 1))
-  "$SORI_BIN" say "$q" -o "$WORK/q$i.wav" >/dev/null
-done <<'QUESTIONS'
+mkdir -p "$WORK/clips"
+if [[ ${VOICE:-real} == espeak ]]; then
+  i=0
+  while IFS= read -r q; do
+    [[ -z $q || $q == \#* ]] && continue
+    i=$((i + 1))
+    "$SORI_BIN" say "$q" -o "$WORK/clips/q$i.wav" >/dev/null
+  done <<'QUESTIONS'
 # Callers' questions (kb/heldout.toml style, not the KB's own variants)
 코로나 검사는 어디서 받을 수 있나요
 독감 예방접종은 언제 맞아야 하나요
@@ -35,30 +52,85 @@ done <<'QUESTIONS'
 모기 물리고 열이 나는데 말라리아일까요
 결핵 검사는 어디서 해요
 QUESTIONS
+  ls "$WORK"/clips/q*.wav > "$WORK/clips.txt"
+else
+  [[ -f $SPEECH_KO/transcripts.tsv ]] || { echo "no $SPEECH_KO/transcripts.tsv (or run with VOICE=espeak)"; exit 1; }
+  # TURNS clips of the split, speakers interleaved (fixed order: same clips every run).
+  python3 - "$SPEECH_KO/transcripts.tsv" "$SPLIT" "$TURNS" > "$WORK/picked.tsv" <<'PY'
+import csv, random, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"), delimiter="\t") if r["split"] == sys.argv[2]]
+random.Random(1339).shuffle(rows)
+for r in rows[: int(sys.argv[3])]:
+    print(r["file"], r["transcript"], sep="\t")
+PY
+  while IFS=$'\t' read -r f _; do
+    out="$WORK/clips/$(basename "$f")"
+    sox "$SPEECH_KO/$f" -r 8000 -c 1 -b 16 "$out"
+    echo "$out"
+  done < "$WORK/picked.tsv" > "$WORK/clips.txt"
+fi
 machine
+echo "command: TURNS=$TURNS SPLIT=$SPLIT PAUSE_SHARE=$PAUSE_SHARE PAUSE_MS=$PAUSE_MS VAD='${VAD:-}' bash bench/voice_latency.sh $TURNS"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# sori's end-of-turn decisions (stream times) and ending hints, to tell cut turns.
+export RUST_LOG=${RUST_LOG:-warn,sori::server::call=debug}
 start_sori
 trap 'stop_sori; rm -rf "$WORK"' EXIT
-python3 "$ROOT/bench/voice_caller.py" --port "$SIP_PORT" --turns "$TURNS" "$WORK"/q*.wav > "$WORK/turns.jsonl"
+mapfile -t CLIPS < "$WORK/clips.txt"
+python3 "$ROOT/bench/voice_caller.py" --port "$SIP_PORT" --turns "$TURNS" --reply-cap "$REPLY_CAP" \
+  --pause-share "$PAUSE_SHARE" --pause-ms "$PAUSE_MS" "${CLIPS[@]}" > "$WORK/turns.jsonl"
 sleep 1
-python3 - "$WORK/turns.jsonl" "$WORK/calls.sqlite" <<'PY'
-import json, sqlite3, sys
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+[[ -n ${KEEP_TURNS:-} ]] && cp "$WORK/turns.jsonl" "$KEEP_TURNS"
+python3 - "$WORK/turns.jsonl" "$WORK/calls.sqlite" "${KEEP_DB:-}" "$WORK/sori.log" <<'PY'
+import collections, json, re, sqlite3, sys
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))] if xs else float("nan")
 turns = [json.loads(l) for l in open(sys.argv[1])]
-v2v = [t["v2v_ms"] for t in turns if t["v2v_ms"] is not None]
+# sori's turn ends per call, from its log (stream time since it answered).
+ends, hints = collections.defaultdict(list), collections.Counter()
+for line in open(sys.argv[4], errors="replace"):
+    line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+    m = re.search(r"call_id=([^}\s]+).*caller turn ended.*start_ms=(\d+) end_ms=(\d+)", line)
+    if m:
+        ends[m.group(1)].append(int(m.group(3)))
+    m = re.search(r"turn hint hint=(\w+)", line)
+    if m:
+        hints[m.group(1)] += 1
+# A clip is cut (a premature end of turn) when sori ended a turn while the clip
+# still had speech to come: two ends inside it, or one 300 ms before its last
+# audible packet. Replies to the first part may come late (slow STT), so this is
+# read from sori's decisions, not from when the reply audio arrived.
+for t in turns:
+    mine = [e for e in ends.get(t["call"], []) if t["t0_ms"] < e <= t["t1_ms"] + 3000]
+    t["ends"] = len(mine)
+    t["cut"] = len(mine) >= 2 or any(e < t["t1_ms"] - 300 for e in mine)
+judged = [t for t in turns if t["ends"] and not t.get("overlap")]
+cut = [t for t in judged if t["cut"]]
+paused = [t for t in judged if t.get("pause_ms")]
+clean = [t["v2v_ms"] for t in judged if not t["cut"] and not t.get("premature") and t["v2v_ms"] is not None]
 db = sqlite3.connect(sys.argv[2])
+if sys.argv[3]:
+    db.backup(sqlite3.connect(sys.argv[3]))
 rows = db.execute("SELECT stt_ms, stt_wait_ms, llm_ms, tts_ms, respond_ms, answer_source, action FROM turns").fetchall()
-print(f"turns measured: {len(v2v)} (no reply: {len(turns) - len(v2v)}); sori turn records: {len(rows)}")
+print(f"clips played: {len(turns)}; judged: {len(judged)} (not heard: {sum(1 for t in turns if not t['ends'])}, "
+      f"barge-in overlap: {sum(1 for t in turns if t.get('overlap'))}); sori turn records: {len(rows)}")
+share = 100 * len(cut) / max(1, len(judged))
+pcut = sum(1 for t in paused if t["cut"])
+print(f"premature (turn ended while the clip had speech to come): {len(cut)}/{len(judged)} = {share:.1f} % "
+      f"(clips with an inserted pause: {pcut}/{len(paused)}; without: {len(cut) - pcut}/{len(judged) - len(paused)})")
+heard_during = sum(1 for t in judged if t.get("premature"))
+print(f"reply audio heard while the caller was still speaking: {heard_during}/{len(judged)} (incl. late replies to an earlier cut)")
+print("ending hints:", ", ".join(f"{k}={v}" for k, v in sorted(hints.items())) or "none")
 print(f"{'stage':44} {'p50':>7} {'p95':>7}")
-print(f"{'voice-to-voice (caller stops -> reply RTP)':44} {pct(v2v, .5):7.0f} {pct(v2v, .95):7.0f}")
+print(f"{'voice-to-voice (caller stops -> reply RTP)':44} {pct(clean, .5):7.0f} {pct(clean, .95):7.0f}   ({len(clean)} turns not cut)")
 cols = ["STT engine time (whole utterance)", "STT wait after end of turn", "dialogue (route + LLM)", "TTS first chunk", "end of turn detected -> reply queued"]
 for i, name in enumerate(cols):
     xs = [r[i] for r in rows]
     print(f"{name:44} {pct(xs, .5):7.0f} {pct(xs, .95):7.0f}")
 resp = pct([r[4] for r in rows], .5)
-print(f"{'endpointing + jitter + pacing (v2v - above)':44} {pct(v2v, .5) - resp:7.0f}")
+print(f"{'endpointing + jitter + pacing (v2v - above)':44} {pct(clean, .5) - resp:7.0f}")
 src = {}
 for r in rows:
     src[(r[6], r[5])] = src.get((r[6], r[5]), 0) + 1

@@ -491,7 +491,11 @@ impl CallTask {
                     }
                 }
                 crate::audio::ListenerEvent::Utterance(u) => {
-                    tracing::debug!(ms = (u.end - u.start).as_millis() as u64, "caller turn ended");
+                    tracing::debug!(
+                        start_ms = u.start.as_millis() as u64,
+                        end_ms = u.end.as_millis() as u64,
+                        "caller turn ended"
+                    );
                     match self.transcripts.on_end((u.start, u.end), std::time::Instant::now()) {
                         speech::AtEnd::Ready(heard) => self.on_heard(heard),
                         speech::AtEnd::Wait => {}
