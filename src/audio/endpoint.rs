@@ -21,6 +21,10 @@
 //!   `Incomplete` one waits `incomplete_silence`; without a hint, or with
 //!   `Unknown`, `trailing_silence` applies. Voice after the pause drops the
 //!   hint: the turn goes on and its next pause gets a new one.
+//!   [`Endpointer::expect_turn_hint`] says a transcript of the pause is on its
+//!   way: the turn then stays open until it comes (at most
+//!   `incomplete_silence`). The reply needs that transcript anyway, so the
+//!   wait costs no latency, and a caller who goes on meanwhile is not cut off.
 //! - The utterance runs from `pre_roll` before the onset (so the first
 //!   syllable, which the VAD sees late, is kept) to `post_roll` after the
 //!   last voiced frame.
@@ -96,8 +100,16 @@ enum State {
         onset: Duration,
         last_voiced_end: Duration,
         paused: bool,
-        hint: Option<Completeness>,
+        hint: Option<Hint>,
     },
+}
+
+/// What is known about how finished the paused audio sounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hint {
+    /// Its transcript is on the way.
+    Pending,
+    Known(Completeness),
 }
 
 #[derive(Debug)]
@@ -178,11 +190,23 @@ impl Endpointer {
     }
 
     /// Silence that ends the turn, given what its transcript so far says.
-    pub fn silence_needed(&self, hint: Option<Completeness>) -> Duration {
+    fn silence_needed(&self, hint: Option<Hint>) -> Duration {
         match hint {
-            Some(Completeness::Complete) => self.cfg.complete_silence,
-            Some(Completeness::Incomplete) => self.cfg.incomplete_silence,
-            Some(Completeness::Unknown) | None => self.cfg.trailing_silence,
+            Some(Hint::Known(Completeness::Complete)) => self.cfg.complete_silence,
+            Some(Hint::Known(Completeness::Incomplete) | Hint::Pending) => self.cfg.incomplete_silence,
+            Some(Hint::Known(Completeness::Unknown)) | None => self.cfg.trailing_silence,
+        }
+    }
+
+    /// A transcript of the pause `span` is on its way: keep the turn open
+    /// until [`Endpointer::set_turn_hint`] brings it (at most
+    /// `incomplete_silence`). Ignored unless the caller is still silent
+    /// since that pause and no hint came yet.
+    pub fn expect_turn_hint(&mut self, span: (Duration, Duration)) {
+        if let State::Speech { onset, last_voiced_end, paused: true, hint: None } = self.state {
+            if self.bounds(onset, last_voiced_end) == span {
+                self.state = State::Speech { onset, last_voiced_end, paused: true, hint: Some(Hint::Pending) };
+            }
         }
     }
 
@@ -207,10 +231,11 @@ impl Endpointer {
         if self.bounds(onset, last_voiced_end) != span {
             return;
         }
-        self.state = if self.now.saturating_sub(last_voiced_end) >= self.silence_needed(Some(hint)) {
+        let hint = Some(Hint::Known(hint));
+        self.state = if self.now.saturating_sub(last_voiced_end) >= self.silence_needed(hint) {
             self.finish(onset, last_voiced_end, self.now)
         } else {
-            State::Speech { onset, last_voiced_end, paused: true, hint: Some(hint) }
+            State::Speech { onset, last_voiced_end, paused: true, hint }
         };
     }
 
@@ -406,6 +431,79 @@ mod tests {
         let e = ends(&ev);
         assert_eq!(e.len(), 1, "{ev:?}");
         assert_eq!(e[0].1, Duration::from_millis(2144 + 512));
+    }
+
+    /// Feeds `probs`; at each pause expects a transcript and delivers
+    /// `hint` for it `delay` frames later (never when `delay` is None).
+    fn run_pending(
+        ep: &mut Endpointer,
+        probs: &[f32],
+        hint: Completeness,
+        delay: Option<usize>,
+    ) -> Vec<(usize, EndpointEvent)> {
+        let mut out = Vec::new();
+        let mut due = VecDeque::new();
+        for (i, p) in probs.iter().enumerate() {
+            ep.handle_frame(F * i as u32, F, *p);
+            while let Some(e) = ep.poll_event() {
+                if let EndpointEvent::Pause { utterance_start, utterance_end, .. } = e {
+                    ep.expect_turn_hint((utterance_start, utterance_end));
+                    if let Some(d) = delay {
+                        due.push_back((i + d, (utterance_start, utterance_end)));
+                    }
+                }
+                out.push((i, e));
+            }
+            while due.front().is_some_and(|(at, _)| *at == i) {
+                let Some((_, span)) = due.pop_front() else { break };
+                ep.set_turn_hint(span, hint);
+                while let Some(e) = ep.poll_event() {
+                    out.push((i, e));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_transcript_on_its_way_holds_the_turn_open_until_it_comes() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        // Pause at frame 44; the transcript takes 15 frames (silence 640 ms,
+        // past the plain 500 ms at frame 55): the turn ends when it comes.
+        let ev = run_pending(&mut ep, &turn(80), Completeness::Complete, Some(15));
+        let e = ends(&ev);
+        assert_eq!(e.len(), 1, "{ev:?}");
+        assert_eq!((e[0].0, e[0].1), (59, F * 60));
+        // Unknown: also ended on arrival (past 500 ms).
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        let e = ends(&run_pending(&mut ep, &turn(80), Completeness::Unknown, Some(15)));
+        assert_eq!(e.iter().map(|e| e.0).collect::<Vec<_>>(), vec![59]);
+        // A quick Complete transcript still ends it after 300 ms.
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        let e = ends(&run_pending(&mut ep, &turn(80), Completeness::Complete, Some(1)));
+        assert_eq!(e.iter().map(|e| e.0).collect::<Vec<_>>(), vec![49]);
+    }
+
+    #[test]
+    fn a_transcript_that_never_comes_ends_the_turn_at_the_longest_silence() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        let e = ends(&run_pending(&mut ep, &turn(80), Completeness::Complete, None));
+        // 1100 ms after 1280 ms: frame 74.
+        assert_eq!(e.iter().map(|e| e.0).collect::<Vec<_>>(), vec![74]);
+    }
+
+    #[test]
+    fn a_caller_going_on_while_the_transcript_is_on_its_way_keeps_one_turn() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        // A 700 ms pause (longer than the plain 500 ms), transcripts slower than
+        // that (25 frames): the turn is not cut; its end is the second pause's.
+        let probs = seq(&[(0.0, 10), (0.9, 30), (0.0, 22), (0.9, 20), (0.0, 60)]);
+        let ev = run_pending(&mut ep, &probs, Completeness::Complete, Some(25));
+        let starts = ev.iter().filter(|(_, e)| matches!(e, EndpointEvent::SpeechStart { .. })).count();
+        let e = ends(&ev);
+        assert_eq!((starts, e.len()), (1, 1), "{ev:?}");
+        // Second phrase's last voiced frame ends at 82 × 32 = 2624 ms.
+        assert_eq!(e[0].2, Duration::from_millis(2624 + 150));
     }
 
     #[test]

@@ -230,6 +230,12 @@ impl Listener {
         self.drain_endpoint();
     }
 
+    /// A transcript of the pause `span` is on its way (see
+    /// [`Endpointer::expect_turn_hint`]): the turn stays open until it comes.
+    pub fn expect_turn_hint(&mut self, span: (Duration, Duration)) {
+        self.endpoint.expect_turn_hint(span);
+    }
+
     fn drain_endpoint(&mut self) {
         while let Some(ev) = self.endpoint.poll_event() {
             match ev {

@@ -63,6 +63,11 @@ pub struct VadConfig {
     pub korean_endings: bool,
     pub complete_silence_ms: u64,
     pub incomplete_silence_ms: u64,
+    /// With `korean_endings`: while the pause's transcript is on its way the
+    /// turn stays open (up to `incomplete_silence_ms`), so slow STT does not
+    /// cut a caller who pauses mid-sentence; the reply waits for that
+    /// transcript anyway.
+    pub await_transcript: bool,
     /// Silence after which the turn so far is transcribed speculatively, so
     /// the transcript is ready when the turn ends; 0 turns it off (saves STT
     /// work on busy servers at the cost of latency).
@@ -80,6 +85,7 @@ impl Default for VadConfig {
             korean_endings: true,
             complete_silence_ms: 300,
             incomplete_silence_ms: 1100,
+            await_transcript: true,
         }
     }
 }

@@ -441,8 +441,10 @@ impl CallTask {
         if !self.shared.cfg.vad.korean_endings {
             return None;
         }
-        let text = heard.text.as_ref().ok()?;
-        Some((heard.span, crate::audio::korean_end::classify(text)))
+        // A failed transcription says nothing: the plain silence applies.
+        let hint =
+            heard.text.as_ref().map_or(crate::audio::Completeness::Unknown, |t| crate::audio::korean_end::classify(t));
+        Some((heard.span, hint))
     }
 
     fn hint_turn(&mut self, span: speech::Span, hint: crate::audio::Completeness) {
@@ -486,8 +488,15 @@ impl CallTask {
                     }
                 }
                 crate::audio::ListenerEvent::Pause(u) => {
-                    if self.transcripts.on_pause((u.start, u.end)) {
+                    let span = (u.start, u.end);
+                    if self.transcripts.on_pause(span) {
                         speech::transcribe(&self.shared, u, self.heard_tx.clone());
+                        let vad = &self.shared.cfg.vad;
+                        if vad.korean_endings && vad.await_transcript {
+                            if let Some(l) = self.listener.as_mut() {
+                                l.expect_turn_hint(span);
+                            }
+                        }
                     }
                 }
                 crate::audio::ListenerEvent::Utterance(u) => {
