@@ -11,6 +11,7 @@
 //!   channel: CER per speaker, loops, STT time.
 
 pub mod stt;
+pub mod understanding;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub enum EvalCmd {
     },
     /// Speech-to-text on recorded speech (WAV + reference text) through the call's channel.
     Stt(stt::SttEvalArgs),
+    /// Understanding of mis-heard questions (confusion model) and of everyday non-health sentences.
+    Understanding(understanding::UnderstandingArgs),
     /// Time to the first answer sentence, retrieval-only and with the LLM; memory.
     Answer {
         #[arg(long, default_value = "kb/heldout.toml")]
@@ -84,6 +87,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
         EvalCmd::Answer { heldout, count } => rt.block_on(answer(&cfg, &heldout, count)),
         EvalCmd::Stt(a) => rt.block_on(stt::run(&cfg, a)),
+        EvalCmd::Understanding(a) => understanding::run(&cfg, a),
     }
 }
 

@@ -209,7 +209,13 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
     text.print(&format!("held-out questions as text ({} cases)", cases.len()));
 
     if let Some(path) = &a.confusions {
-        let pairs = read_tsv(&read(path)?).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut pairs = read_tsv(&read(path)?).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        // Whisper writes numbers as digits, the references spell them out:
+        // read digits the way the reply voice does, so they are no "errors".
+        for p in &mut pairs {
+            p.heard = crate::tts::normalize::normalize(&p.heard);
+            p.reference = crate::tts::normalize::normalize(&p.reference);
+        }
         let model = ConfusionModel::learn(&pairs);
         println!(
             "confusion model: {} pairs ({} skipped as not mis-hearings), {} syllables: {:.1} % mis-heard \

@@ -131,6 +131,12 @@ impl Component {
         Component { counts: vec![vec![0; n]; n] }
     }
 
+    /// The share of `x`'s substitutions that went to `y`, smoothed.
+    fn share(&self, x: u8, y: u8) -> f32 {
+        let row = &self.counts[x as usize];
+        (row[y as usize] as f32 + 0.5) / (row.iter().sum::<u32>() as f32 + 1.0)
+    }
+
     /// A replacement for `x`: as counted, with a little mass on every
     /// other value so an unseen row still yields something.
     fn sample(&self, x: u8, rng: &mut impl Rng) -> u8 {
@@ -156,6 +162,10 @@ fn pick(weights: &[f32], rng: &mut impl Rng) -> Option<usize> {
     weights.iter().rposition(|w| *w > 0.0)
 }
 
+/// Farthest a backed-off substitute may sound from the syllable said
+/// ([`syllable_cost`]; 0.5 is about one changed jamo).
+const MAX_BACKOFF_COST: f32 = 0.6;
+
 /// Pseudo-counts that pull a rarely seen syllable toward the global rates.
 const PRIOR: f32 = 20.0;
 
@@ -171,6 +181,9 @@ pub struct ConfusionModel {
     pub skipped: usize,
     per_syllable: HashMap<char, Syllable>,
     inserted: Vec<(char, u32)>,
+    /// Syllables the recogniser wrote, with counts: what it substitutes with
+    /// (it writes Korean it knows, not arbitrary jamo combinations).
+    vocab: Vec<(char, u32)>,
     /// Substitutions by which components changed (bit 0 initial, 1 medial, 2 final).
     changed: [u32; 8],
     cho: Component,
@@ -189,12 +202,14 @@ impl ConfusionModel {
             skipped: 0,
             per_syllable: HashMap::new(),
             inserted: Vec::new(),
+            vocab: Vec::new(),
             changed: [0; 8],
             cho: Component::new(19),
             jung: Component::new(21),
             jong: Component::new(28),
         };
         let mut inserted: HashMap<char, u32> = HashMap::new();
+        let mut vocab: HashMap<char, u32> = HashMap::new();
         for p in pairs {
             let ops = align(&p.reference, &p.heard);
             let reflen = ops.iter().filter(|o| !matches!(o, Op::Ins(_))).count().max(1);
@@ -204,6 +219,9 @@ impl ConfusionModel {
                 continue;
             }
             m.pairs += 1;
+            for c in p.heard.chars().filter(|c| split(*c).is_some()) {
+                *vocab.entry(c).or_insert(0) += 1;
+            }
             for op in ops {
                 match op {
                     Op::Same(r) if split(r).is_some() => {
@@ -247,6 +265,9 @@ impl ConfusionModel {
         let mut inserted: Vec<(char, u32)> = inserted.into_iter().collect();
         inserted.sort();
         m.inserted = inserted;
+        let mut vocab: Vec<(char, u32)> = vocab.into_iter().collect();
+        vocab.sort();
+        m.vocab = vocab;
         m
     }
 
@@ -288,6 +309,32 @@ impl ConfusionModel {
             }
         }
         let Some((cho, jung, jong)) = split(c) else { return c };
+        // A syllable the recogniser writes that sounds like `c`, weighted by
+        // how alike, how often written, and how often its changed jamo were
+        // confused that way.
+        let candidates: Vec<(char, f32)> = self
+            .vocab
+            .iter()
+            .filter(|&&(y, _)| y != c)
+            .filter_map(|&(y, n)| {
+                let (a, b, d) = split(y)?;
+                let cost = syllable_cost(c, y);
+                if cost > MAX_BACKOFF_COST {
+                    return None;
+                }
+                let mut w = (-5.0 * cost).exp() * (n as f32).sqrt();
+                for (comp, x, z) in [(&self.cho, cho, a), (&self.jung, jung, b), (&self.jong, jong, d)] {
+                    if x != z {
+                        w *= comp.share(x, z);
+                    }
+                }
+                Some((y, w))
+            })
+            .collect();
+        let weights: Vec<f32> = candidates.iter().map(|&(_, w)| w).collect();
+        if let Some(i) = pick(&weights, rng) {
+            return candidates[i].0;
+        }
         let weights: Vec<f32> =
             self.changed.iter().enumerate().map(|(m, &k)| if m == 0 { 0.0 } else { k as f32 + 0.1 }).collect();
         let mask = pick(&weights, rng).unwrap_or(2);
@@ -404,8 +451,11 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         let heard: Vec<char> = (0..50).map(|_| m.substitute('차', &mut rng)).collect();
         assert!(heard.iter().filter(|&&c| c == '처').count() > 25, "{heard:?}");
-        // Unseen syllables back off to jamo changes: still a Hangul syllable, not itself.
+        // Unseen syllables back off to sound-alike syllables the recogniser
+        // wrote (타 → 다), else to jamo changes: never to itself.
         let x = m.substitute('뷁', &mut rng);
-        assert!(split(x).is_some());
+        assert!(split(x).is_some() && x != '뷁');
+        let y = m.substitute('타', &mut rng);
+        assert!(pairs[0].heard.contains(y), "{y}: from the written syllables");
     }
 }

@@ -11,7 +11,7 @@
 use super::data::KnowledgeBase;
 use super::fuzzy::SoundPattern;
 use super::index::compact;
-use super::jamo::{sounds, Sound};
+use super::jamo::{heard, sounds};
 
 /// Words of illness, the body and care that mark a health question, besides
 /// the knowledge base's keywords. Compared without spaces, as substrings.
@@ -220,7 +220,21 @@ const EVERYDAY_KEYWORDS: &[&str] = &[
 const MASKED: &[&str] = &["아파트", "예약", "약속"];
 
 /// Fewest sounds of a word matched by sound as well as by spelling.
-const MIN_HEARD_SOUNDS: usize = 7;
+const MIN_HEARD_SOUNDS: usize = 5;
+
+/// The edit cost a health word of `len` sounds may absorb when looked for
+/// by sound: none up to four sounds (옮을 would be 오늘), one lost, added or
+/// near-miss sound (0.7: 백신 heard as 배신, 양성 as 량성, 물집 as 문집) in
+/// five or six, then 0.1 per sound. Looser than the emergency triggers:
+/// finding a health word only lets retrieval's own evidence count, it
+/// answers nothing by itself.
+fn budget(len: usize) -> f32 {
+    match len {
+        0..=4 => 0.0,
+        5 | 6 => 0.7,
+        _ => 0.1 * len as f32,
+    }
+}
 
 pub struct HealthWords {
     words: Vec<String>,
@@ -241,8 +255,12 @@ impl HealthWords {
         }
         words.sort();
         words.dedup();
-        let heard =
-            words.iter().filter(|w| sounds(w).len() >= MIN_HEARD_SOUNDS).map(|w| SoundPattern::new(w)).collect();
+        let heard = words
+            .iter()
+            .map(|w| (w, sounds(w).len()))
+            .filter(|&(_, n)| n >= MIN_HEARD_SOUNDS)
+            .map(|(w, n)| SoundPattern::word(w, budget(n)))
+            .collect();
         HealthWords { words, heard }
     }
 
@@ -260,7 +278,7 @@ impl HealthWords {
         if let Some(w) = self.words.iter().find(|w| flat.contains(w.as_str())) {
             return Some(w.clone());
         }
-        let heard: Vec<Sound> = sounds(&flat);
+        let heard = heard(&flat);
         self.heard.iter().find(|p| p.matches(&heard)).map(|p| format!("~{}", p.trigger))
     }
 }
@@ -283,8 +301,11 @@ mod tests {
         {
             assert!(w.mentions(t), "{t}");
         }
-        // A disease name heard with a slip.
+        // A disease name or a health word heard with a slip.
         assert!(w.mentions("말라이아 예방약 먹어야 돼요"));
+        assert!(w.mentions("고로나 배신 새로 나온 거"));
+        assert_eq!(w.find("고로나 새로 나온 거"), Some("~코로나".into()));
+        assert!(w.mentions("손바닥에 빨간 문집이 생겼어요"));
     }
 
     #[test]

@@ -5,13 +5,13 @@
 //! A trigger ("가슴*아파") becomes sound sequences ([`super::jamo::sounds`]),
 //! one per literal piece; it matches when some substring of the utterance
 //! aligns with the pieces in order, each piece within [`GAP_SOUNDS`] of the
-//! last and within its own budget of weighted edit cost: [`COST_PER_SOUND`]
-//! per sound of the piece, none for pieces shorter than [`MIN_FUZZY_SOUNDS`]
-//! (short words like 자살, 질식 or the 아파 of "가슴*아파" must be heard
-//! exactly; one slip would turn too many words into them).
+//! last and within its own budget of weighted edit cost (see [`budget`]):
+//! short words alone (자살, 질식) and one-syllable pieces (the 숨 of
+//! "숨*못쉬", the 아파 of "가슴*아파") must be heard exactly; one slip
+//! would turn too many words into them.
 
 use super::index::MAX_GAP;
-use super::jamo::{indel_cost, sounds, sub_cost, Sound};
+use super::jamo::{indel_cost, sounds, sub_cost, Heard, Sound};
 
 /// Edit cost allowed per sound of a trigger piece. 0.08 lets an eight-sound
 /// piece ("상담원") absorb one near-miss consonant or vowel (0.4–0.5) but
@@ -20,8 +20,11 @@ use super::jamo::{indel_cost, sounds, sub_cost, Sound};
 /// base's questions, the held-out questions, their mis-heard variants or the
 /// everyday sentences).
 pub const COST_PER_SOUND: f32 = 0.08;
-/// Pieces with fewer sounds must match exactly (at six, 각혈 matched "가 결" of
-/// "동료가 결핵이래요" with one ㅎ lost).
+/// Pieces of four to six sounds may absorb one near-miss vowel or consonant
+/// (a sound-alike substitution, 0.2–0.5) but not a lost sound (0.55 for ㅎ:
+/// 각혈 would match "가 결" of "동료가 결핵이래요"; 0.7 for others).
+pub const SHORT_BUDGET: f32 = 0.5;
+/// From this many sounds a piece gets [`COST_PER_SOUND`] per sound.
 pub const MIN_FUZZY_SOUNDS: usize = 7;
 /// Most sounds a `*` stands for (a syllable is two or three sounds).
 pub const GAP_SOUNDS: usize = MAX_GAP * 3;
@@ -32,44 +35,63 @@ pub struct SoundPattern {
     pub trigger: String,
     /// Each literal piece's sounds and the edit cost it may absorb.
     pieces: Vec<(Vec<Sound>, f32)>,
+    /// The most all pieces together may absorb.
+    cap: f32,
 }
 
-/// The edit cost a piece of `len` sounds may absorb.
-fn budget(len: usize) -> f32 {
-    if len < MIN_FUZZY_SOUNDS {
+/// The edit cost a piece of `len` sounds may absorb. A trigger of one piece
+/// must be long to be matched loosely ([`MIN_FUZZY_SOUNDS`]; 자살, 질식,
+/// 각혈 alone are exact); in a trigger of several pieces, which already
+/// constrain each other, a piece of four to six sounds may absorb one near
+/// miss ([`SHORT_BUDGET`]). A piece of one syllable is always exact.
+fn budget(len: usize, pieces: usize) -> f32 {
+    if len <= 3 || (pieces == 1 && len < MIN_FUZZY_SOUNDS) {
         0.0
+    } else if len < MIN_FUZZY_SOUNDS {
+        SHORT_BUDGET
     } else {
-        COST_PER_SOUND * len as f32
+        (COST_PER_SOUND * len as f32).max(SHORT_BUDGET)
     }
 }
 
 impl SoundPattern {
     pub fn new(trigger: &str) -> SoundPattern {
-        let pieces = trigger
-            .split('*')
-            .map(sounds)
-            .filter(|p| !p.is_empty())
+        let pieces: Vec<Vec<Sound>> = trigger.split('*').map(sounds).filter(|p| !p.is_empty()).collect();
+        let n = pieces.len();
+        let total: usize = pieces.iter().map(Vec::len).sum();
+        let pieces = pieces
+            .into_iter()
             .map(|p| {
-                let b = budget(p.len());
+                let b = budget(p.len(), n);
                 (p, b)
             })
             .collect();
-        SoundPattern { trigger: trigger.to_string(), pieces }
+        let cap = (COST_PER_SOUND * total as f32).max(SHORT_BUDGET);
+        SoundPattern { trigger: trigger.to_string(), pieces, cap }
+    }
+
+    /// One word matched with the given edit budget (no `*` pieces).
+    pub fn word(word: &str, budget: f32) -> SoundPattern {
+        let piece = sounds(word);
+        SoundPattern { trigger: word.to_string(), pieces: vec![(piece, budget)], cap: budget }
     }
 
     /// Whether the utterance's sounds contain the trigger, each piece
     /// within its budget.
-    pub fn matches(&self, text: &[Sound]) -> bool {
+    pub fn matches(&self, text: &Heard) -> bool {
         self.cost(text).is_some()
     }
 
     /// The edit cost of the trigger found in `text` (the sum of each piece's
     /// cheapest placement after the last); None when the trigger is empty or
     /// some piece cannot be placed within its budget.
-    pub fn cost(&self, text: &[Sound]) -> Option<f32> {
+    pub fn cost(&self, heard: &Heard) -> Option<f32> {
+        let text = &heard.sounds;
         let n = text.len();
-        // start[j]: whether the next piece may start at j (0) or not (∞).
-        let mut start = vec![0.0f32; n + 1];
+        let open = |j: usize| heard.starts.get(j).copied().unwrap_or(false);
+        // start[j]: whether the next piece may start at j (0) or not (∞):
+        // at a syllable's start, within GAP_SOUNDS after the last piece.
+        let mut start: Vec<f32> = (0..=n).map(|j| if open(j) { 0.0 } else { f32::INFINITY }).collect();
         let mut total = 0.0;
         let mut end = Vec::new();
         for (k, (piece, budget)) in self.pieces.iter().enumerate() {
@@ -78,7 +100,7 @@ impl SoundPattern {
                 start = (0..=n)
                     .map(|j| {
                         let lo = j.saturating_sub(GAP_SOUNDS);
-                        if end[lo..=j].iter().any(|c: &f32| c.is_finite()) {
+                        if open(j) && end[lo..=j].iter().any(|c: &f32| c.is_finite()) {
                             0.0
                         } else {
                             f32::INFINITY
@@ -93,7 +115,7 @@ impl SoundPattern {
             }
             total += best;
         }
-        (!self.pieces.is_empty()).then_some(total)
+        (!self.pieces.is_empty() && total <= self.cap + 1e-4).then_some(total)
     }
 }
 
@@ -117,9 +139,10 @@ fn align(piece: &[Sound], text: &[Sound], start: &[f32], limit: f32) -> Vec<f32>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kb::jamo::heard;
 
     fn hit(trigger: &str, text: &str) -> bool {
-        SoundPattern::new(trigger).matches(&sounds(text))
+        SoundPattern::new(trigger).matches(&heard(text))
     }
 
     #[test]
@@ -132,6 +155,9 @@ mod tests {
         assert!(hit("쓰러졌", "할머니가 스러졌어요"));
         assert!(hit("숨쉬기*힘들", "숨시기 힘드러요"));
         assert!(hit("의식이*없", "의시기 업서요"));
+        // In a trigger of several pieces, a four-to-six-sound piece takes one near miss.
+        assert!(hit("의식이*없", "사람이 이식이 없어요"));
+        assert!(hit("피가*안멈", "피가 안 먼춰요"));
     }
 
     #[test]
@@ -141,8 +167,11 @@ mod tests {
         assert!(!hit("경련*해요", "일본뇌염 걸리면 경련도 하나요"));
         assert!(!hit("쓰러졌", "나무가 쓸려 갔어요"));
         assert!(!hit("각혈", "동료가 결핵이래요"));
-        // Short pieces are exact: one slip in 자살 would be 사살, 자산, …
+        // Short triggers are exact: one slip in 자살 would be 사살, 자산, …
         assert!(!hit("자살", "자산 관리"));
+        assert!(!hit("질식", "진식"));
+        // One-syllable pieces too: 숨 heard as 순 is not enough.
+        assert!(!hit("숨*못쉬", "순을 못 쉬겠어요"));
         assert!(hit("자살", "자살"));
         assert!(!hit("숨을*못쉬", "수믈 못 쉬어요") || sounds("숨을") == sounds("수믈"));
         // A lost consonant is too much for a seven-sound piece.
@@ -159,10 +188,10 @@ mod tests {
     #[test]
     fn cost_is_zero_for_exact_and_grows_with_slips() {
         let p = SoundPattern::new("상담원");
-        assert_eq!(p.cost(&sounds("상담원")), Some(0.0));
-        let slip = p.cost(&sounds("상당원")).expect("within budget");
+        assert_eq!(p.cost(&heard("상담원")), Some(0.0));
+        let slip = p.cost(&heard("상당원")).expect("within budget");
         assert!(slip > 0.0);
-        assert_eq!(p.cost(&sounds("날씨")), None);
-        assert_eq!(SoundPattern::new("").cost(&sounds("아무거나")), None);
+        assert_eq!(p.cost(&heard("날씨")), None);
+        assert_eq!(SoundPattern::new("").cost(&heard("아무거나")), None);
     }
 }

@@ -29,7 +29,7 @@ use super::data::{KnowledgeBase, EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE};
 use super::domain::HealthWords;
 use super::embed::{dot, Embedder};
 use super::fuzzy::SoundPattern;
-use super::jamo::sounds;
+use super::jamo::heard;
 
 /// Hybrid retrieval (with an [`Embedder`]): a target's fused score is its
 /// BM25 confidence `s / (s + MIN_SCORE)` plus `DENSE_WEIGHT` × its best
@@ -364,7 +364,7 @@ impl Router {
     /// person; by spelling, then by sound. With the trigger that matched.
     pub fn rule(&self, text: &str) -> Option<(RouteKind, String)> {
         let chars: Vec<char> = compact(text).chars().collect();
-        let heard = sounds(text);
+        let heard = heard(text);
         let rules = [
             (RouteKind::Emergency, &self.emergency, &self.emergency_heard),
             (RouteKind::HumanAgent, &self.human_agent, &self.human_agent_heard),

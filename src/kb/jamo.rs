@@ -80,8 +80,25 @@ const JONG_SOUND: [Sound; 28] = [
 /// The sounds of `text`: Hangul as jamo, letters and digits as themselves,
 /// spaces and punctuation dropped.
 pub fn sounds(text: &str) -> Vec<Sound> {
+    heard(text).sounds
+}
+
+/// An utterance as sounds, with where its syllables start (words are
+/// looked for from a syllable's start only: "오한" must not match the
+/// middle of "신고하려고").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heard {
+    pub sounds: Vec<Sound>,
+    /// `starts[i]`: a syllable (or a letter or digit) starts at sound `i`;
+    /// one longer than `sounds` (the end counts as a start).
+    pub starts: Vec<bool>,
+}
+
+pub fn heard(text: &str) -> Heard {
     let mut out = Vec::with_capacity(text.len());
+    let mut starts = Vec::with_capacity(text.len() + 1);
     for c in text.chars() {
+        let before = out.len();
         match split(c) {
             Some((cho, jung, jong)) => {
                 if cho != CHO_IEUNG {
@@ -95,8 +112,10 @@ pub fn sounds(text: &str) -> Vec<Sound> {
             None if c.is_alphanumeric() => out.push(OTHER + c.to_lowercase().next().unwrap_or(c) as u32),
             None => {}
         }
+        starts.extend((before..out.len()).map(|i| i == before));
     }
-    out
+    starts.push(true);
+    Heard { sounds: out, starts }
 }
 
 fn is_consonant(s: Sound) -> bool {
@@ -163,7 +182,7 @@ pub fn sub_cost(a: Sound, b: Sound) -> f32 {
 /// often lost, a vowel less often than a consonant.
 pub fn indel_cost(s: Sound) -> f32 {
     if s == CHO_HIEUH {
-        0.4
+        0.55
     } else if is_consonant(s) {
         0.7
     } else if is_vowel(s) {
@@ -230,6 +249,13 @@ mod tests {
         assert_eq!(sounds("음악"), sounds("으막"));
         assert_eq!(sounds("숨 을!"), sounds("숨을"));
         assert_ne!(sounds("상담"), sounds("상당"));
+    }
+
+    #[test]
+    fn syllable_starts_are_marked() {
+        let h = heard("숨 아");
+        assert_eq!(h.sounds.len(), 4);
+        assert_eq!(h.starts, vec![true, false, false, true, true]);
     }
 
     #[test]
