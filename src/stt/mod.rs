@@ -69,7 +69,8 @@ pub trait Stt: Send + Sync {
 pub struct SttConfig {
     /// "local" (sori-stt workers) or "http" (OpenAI-compatible server).
     pub engine: String,
-    /// Manifest name of the whisper model (models/models.toml).
+    /// Manifest name of the whisper model (models/models.toml), or the path
+    /// of a ggml `.bin` file.
     pub model: String,
     /// Spoken language, always explicit.
     pub language: String,
@@ -89,7 +90,10 @@ pub struct SttConfig {
     pub url: String,
     pub remote_model: String,
     pub api_key_env: String,
-    /// whisper.cpp's flash attention (faster on CPU, same text).
+    /// whisper.cpp's flash attention. Off by default: on 2 CPU cores it ran
+    /// 2× slower, and with a fitted window its padded cross-attention reads
+    /// what earlier (longer) utterances left behind, so a transcript
+    /// depended on the calls before it.
     pub flash_attn: bool,
     /// How whisper decodes (`[stt.decode]`): window, beam, prompt, guards, retry.
     pub decode: proto::DecodeOptions,
@@ -110,7 +114,7 @@ impl Default for SttConfig {
             url: String::new(),
             remote_model: "whisper-1".into(),
             api_key_env: "SORI_STT_API_KEY".into(),
-            flash_attn: true,
+            flash_attn: false,
             decode: proto::DecodeOptions::default(),
         }
     }
@@ -155,8 +159,13 @@ pub struct WorkerStt {
 
 impl WorkerStt {
     pub async fn start(cfg: &SttConfig) -> Result<WorkerStt, SttError> {
-        let dir = cfg.models_dir.clone().unwrap_or_else(models::models_dir);
-        let model = models::require(&Manifest::builtin(), &dir, &cfg.model)?;
+        // A ggml file path (a fine-tune, a quantised copy) or a manifest name.
+        let model = if cfg.model.ends_with(".bin") && Path::new(&cfg.model).is_file() {
+            PathBuf::from(&cfg.model)
+        } else {
+            let dir = cfg.models_dir.clone().unwrap_or_else(models::models_dir);
+            models::require(&Manifest::builtin(), &dir, &cfg.model)?
+        };
         let program = worker_binary(cfg.worker.as_deref())?;
         Self::start_with(program, &model, cfg).await
     }
