@@ -239,29 +239,53 @@ fn budget(len: usize) -> f32 {
 pub struct HealthWords {
     words: Vec<String>,
     heard: Vec<SoundPattern>,
+    /// The knowledge base's own keywords by sound, for [`HealthWords::repairs`].
+    keywords: Vec<SoundPattern>,
 }
 
 impl HealthWords {
     pub fn new(kb: &KnowledgeBase) -> HealthWords {
         let everyday: Vec<String> = EVERYDAY_KEYWORDS.iter().map(|w| compact(w)).collect();
         let mut words: Vec<String> = GENERAL.iter().map(|w| compact(w)).collect();
+        let mut keywords = Vec::new();
         for e in &kb.entries {
             for k in &e.keywords {
                 let k = compact(k);
                 if k.chars().count() >= 2 && !everyday.contains(&k) {
-                    words.push(k);
+                    words.push(k.clone());
+                    keywords.push(k);
                 }
             }
         }
-        words.sort();
-        words.dedup();
-        let heard = words
+        let by_sound = |list: &mut Vec<String>| -> Vec<SoundPattern> {
+            list.sort();
+            list.dedup();
+            list.iter()
+                .map(|w| (w, sounds(w).len()))
+                .filter(|&(_, n)| n >= MIN_HEARD_SOUNDS)
+                .map(|(w, n)| SoundPattern::word(w, budget(n)))
+                .collect()
+        };
+        let heard = by_sound(&mut words);
+        let keywords = by_sound(&mut keywords);
+        HealthWords { words, heard, keywords }
+    }
+
+    /// Knowledge-base keywords heard with a slip ("도감이면" has 독감,
+    /// "혼역이래요" 홍역), to add to the words retrieval looks for; nothing
+    /// when some keyword is there as spelled (retrieval has its anchor, and
+    /// near neighbours of a right word only blur it: 코로나 증상 ~ 코로나 주사).
+    pub fn repairs(&self, text: &str) -> Vec<String> {
+        let flat = compact(text);
+        if self.keywords.iter().any(|p| flat.contains(p.trigger.as_str())) {
+            return Vec::new();
+        }
+        let heard = heard(&flat);
+        self.keywords
             .iter()
-            .map(|w| (w, sounds(w).len()))
-            .filter(|&(_, n)| n >= MIN_HEARD_SOUNDS)
-            .map(|(w, n)| SoundPattern::word(w, budget(n)))
-            .collect();
-        HealthWords { words, heard }
+            .filter(|p| !flat.contains(p.trigger.as_str()) && p.matches(&heard))
+            .map(|p| p.trigger.clone())
+            .collect()
     }
 
     /// Whether `text` contains a health word.
@@ -306,6 +330,14 @@ mod tests {
         assert!(w.mentions("고로나 배신 새로 나온 거"));
         assert_eq!(w.find("고로나 새로 나온 거"), Some("~코로나".into()));
         assert!(w.mentions("손바닥에 빨간 문집이 생겼어요"));
+    }
+
+    #[test]
+    fn mis_heard_keywords_are_repaired() {
+        let w = words();
+        assert!(w.repairs("도감이면 약을 꼭 먹어야 하나요").contains(&"독감".to_string()));
+        assert!(w.repairs("홍역이 뭐예요").is_empty(), "spelled right: nothing to add");
+        assert!(w.repairs("오늘 날씨 어때요").is_empty());
     }
 
     #[test]

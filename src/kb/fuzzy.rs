@@ -20,10 +20,10 @@ use super::jamo::{indel_cost, sounds, sub_cost, Heard, Sound};
 /// base's questions, the held-out questions, their mis-heard variants or the
 /// everyday sentences).
 pub const COST_PER_SOUND: f32 = 0.08;
-/// Pieces of four to six sounds may absorb one near-miss vowel or consonant
-/// (a sound-alike substitution, 0.2–0.5) but not a lost sound (0.55 for ㅎ:
-/// 각혈 would match "가 결" of "동료가 결핵이래요"; 0.7 for others).
-pub const SHORT_BUDGET: f32 = 0.5;
+/// In a trigger of several pieces, a piece of four to six sounds may absorb
+/// one slip: a sound-alike substitution (0.2–0.5) or a lost or added sound
+/// (0.55 for ㅎ, 0.7 for others: "못 쉬어요" heard as "모 쉬어요").
+pub const SHORT_BUDGET: f32 = 0.7;
 /// From this many sounds a piece gets [`COST_PER_SOUND`] per sound.
 pub const MIN_FUZZY_SOUNDS: usize = 7;
 /// Most sounds a `*` stands for (a syllable is two or three sounds).
@@ -45,10 +45,14 @@ pub struct SoundPattern {
 /// constrain each other, a piece of four to six sounds may absorb one near
 /// miss ([`SHORT_BUDGET`]). A piece of one syllable is always exact.
 fn budget(len: usize, pieces: usize) -> f32 {
-    if len <= 3 || (pieces == 1 && len < MIN_FUZZY_SOUNDS) {
+    if pieces == 1 {
+        if len < MIN_FUZZY_SOUNDS {
+            0.0
+        } else {
+            COST_PER_SOUND * len as f32
+        }
+    } else if len <= 3 {
         0.0
-    } else if len < MIN_FUZZY_SOUNDS {
-        SHORT_BUDGET
     } else {
         (COST_PER_SOUND * len as f32).max(SHORT_BUDGET)
     }
@@ -56,17 +60,33 @@ fn budget(len: usize, pieces: usize) -> f32 {
 
 impl SoundPattern {
     pub fn new(trigger: &str) -> SoundPattern {
+        Self::build(trigger, false)
+    }
+
+    /// For requests whose false alarm costs little (a request for a person:
+    /// a transfer): every piece may take its slip, not one in all.
+    pub fn lenient(trigger: &str) -> SoundPattern {
+        Self::build(trigger, true)
+    }
+
+    fn build(trigger: &str, lenient: bool) -> SoundPattern {
         let pieces: Vec<Vec<Sound>> = trigger.split('*').map(sounds).filter(|p| !p.is_empty()).collect();
         let n = pieces.len();
         let total: usize = pieces.iter().map(Vec::len).sum();
-        let pieces = pieces
+        let pieces: Vec<(Vec<Sound>, f32)> = pieces
             .into_iter()
             .map(|p| {
                 let b = budget(p.len(), n);
                 (p, b)
             })
             .collect();
-        let cap = (COST_PER_SOUND * total as f32).max(SHORT_BUDGET);
+        // One slip in the whole trigger; a request for a person may have one
+        // in each piece.
+        let cap = if lenient {
+            pieces.iter().map(|(_, b)| b).sum()
+        } else {
+            (COST_PER_SOUND * total as f32).max(SHORT_BUDGET)
+        };
         SoundPattern { trigger: trigger.to_string(), pieces, cap }
     }
 
@@ -176,6 +196,15 @@ mod tests {
         assert!(!hit("숨을*못쉬", "수믈 못 쉬어요") || sounds("숨을") == sounds("수믈"));
         // A lost consonant is too much for a seven-sound piece.
         assert!(!hit("살려주", "생활 수칙 알려 주세요"));
+    }
+
+    #[test]
+    fn lenient_triggers_take_a_lost_sound() {
+        let h = heard("사라 좀 연겨해 줘요");
+        assert!(!SoundPattern::new("사람*연결").matches(&h));
+        assert!(SoundPattern::lenient("사람*연결").matches(&h));
+        assert!(SoundPattern::lenient("직원*바꿔").matches(&heard("지원분 바꿔 주세요")));
+        assert!(!SoundPattern::lenient("직원*바꿔").matches(&heard("지원금 받을 수 있어요")));
     }
 
     #[test]

@@ -279,10 +279,8 @@ impl Router {
         let triggers = |id: &str| -> Vec<Pattern> {
             kb.action(id).map(|a| a.triggers.get_ref().iter().map(|t| Pattern::new(t)).collect()).unwrap_or_default()
         };
-        let heard = |id: &str| -> Vec<SoundPattern> {
-            kb.action(id)
-                .map(|a| a.triggers.get_ref().iter().map(|t| SoundPattern::new(t)).collect())
-                .unwrap_or_default()
+        let heard = |id: &str, make: fn(&str) -> SoundPattern| -> Vec<SoundPattern> {
+            kb.action(id).map(|a| a.triggers.get_ref().iter().map(|t| make(t)).collect()).unwrap_or_default()
         };
         let mut targets = Vec::new();
         let mut questions = Vec::new();
@@ -310,8 +308,9 @@ impl Router {
         Router {
             emergency: triggers(EMERGENCY),
             human_agent: triggers(HUMAN_AGENT),
-            emergency_heard: heard(EMERGENCY),
-            human_agent_heard: heard(HUMAN_AGENT),
+            emergency_heard: heard(EMERGENCY, SoundPattern::new),
+            // A false transfer costs less than a missed request: looser.
+            human_agent_heard: heard(HUMAN_AGENT, SoundPattern::lenient),
             targets,
             questions,
             heads,
@@ -381,7 +380,13 @@ impl Router {
     }
 
     pub fn route(&self, text: &str) -> Route {
-        let ranked = self.rank(&retrieval_text(text));
+        // Keywords heard with a slip are looked for as they are spelled too.
+        let repaired = self.health.repairs(text);
+        let ranked = if repaired.is_empty() {
+            self.rank(&retrieval_text(text))
+        } else {
+            self.rank(&retrieval_text(&format!("{text} {}", repaired.join(" "))))
+        };
         let candidates: Vec<(String, f32)> =
             ranked.iter().take(CANDIDATES).map(|&(t, s)| (self.targets[t].clone(), s)).collect();
         let rule = |kind| Route { kind, confidence: 1.0, candidates: candidates.clone(), suggest: Vec::new() };
