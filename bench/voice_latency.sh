@@ -12,6 +12,7 @@
 #   SPECULATIVE=0 ...                              (no speculative STT at pauses)
 #   VOICE=espeak ...                               (the 8 espeak-ng questions instead of real speech)
 #   NO_BUILD=1 ...                                 (use the release binaries as they are)
+#   STT_THREADS=1 ...                              (whisper threads; default: [stt] threads)
 # Real speech: $SPEECH_KO (default /work/shared/speech-ko; emotiontts_open_db,
 # KAIST / Selvas AI, CC BY-NC-SA 4.0, evaluation only): read from there at run
 # time, converted to 8 kHz under a temporary directory, never copied into the repository.
@@ -29,6 +30,9 @@ EXTRA_CFG=""
 if [[ -n ${LLM:-} ]]; then
   EXTRA_CFG=$'[llm]\nengine = "local"\nmodel = "'"$LLM"$'"\nthreads = 1\n'
 fi
+# STT_THREADS=1 when other work shares the cores: ggml's threads spin at their
+# barriers and a 2-thread worker on 2 busy cores can take 10× longer.
+EXTRA_CFG+=${STT_THREADS:+$'[stt]\nthreads = '"$STT_THREADS"$'\n'}
 EXTRA_CFG+=$'[vad]\n'"${VAD:-}"$'\n'
 if [[ ${SPECULATIVE:-1} == 0 ]]; then
   EXTRA_CFG+=$'early_silence_ms = 0\n'
@@ -70,10 +74,10 @@ PY
   done < "$WORK/picked.tsv" > "$WORK/clips.txt"
 fi
 machine
-echo "command: TURNS=$TURNS SPLIT=$SPLIT PAUSE_SHARE=$PAUSE_SHARE PAUSE_MS=$PAUSE_MS VAD='${VAD:-}' bash bench/voice_latency.sh $TURNS"
+echo "command: STT_THREADS=${STT_THREADS:-} TURNS=$TURNS SPLIT=$SPLIT PAUSE_SHARE=$PAUSE_SHARE PAUSE_MS=$PAUSE_MS VAD='${VAD:-}' bash bench/voice_latency.sh $TURNS"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # sori's end-of-turn decisions (stream times) and ending hints, to tell cut turns.
-export RUST_LOG=${RUST_LOG:-warn,sori::server::call=debug}
+export RUST_LOG=${RUST_LOG:-warn,sori::server::call=debug,sori::server::sip_io=info}
 start_sori
 trap 'stop_sori; rm -rf "$WORK"' EXIT
 mapfile -t CLIPS < "$WORK/clips.txt"
@@ -82,6 +86,7 @@ python3 "$ROOT/bench/voice_caller.py" --port "$SIP_PORT" --turns "$TURNS" --repl
 sleep 1
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 [[ -n ${KEEP_TURNS:-} ]] && cp "$WORK/turns.jsonl" "$KEEP_TURNS"
+[[ -n ${KEEP_LOG:-} ]] && cp "$WORK/sori.log" "$KEEP_LOG"
 python3 - "$WORK/turns.jsonl" "$WORK/calls.sqlite" "${KEEP_DB:-}" "$WORK/sori.log" <<'PY'
 import collections, json, re, sqlite3, sys
 def pct(xs, p):
