@@ -85,6 +85,20 @@ pub fn looped(text: &str) -> bool {
     false
 }
 
+/// True when the decoded tokens so far end in a loop: the last `p` tokens
+/// repeat the `p` before them for a span of 6 tokens or more (about three
+/// syllables: a phrase said again), or a shorter span has come three times
+/// in a row. The worker then forces the end of text, so a looping decoder
+/// stops at its second copy instead of running to the token budget, and the
+/// clean-up ([`super::text::collapse_repeats`]) keeps one copy.
+pub fn repeating_tail(tokens: &[i32]) -> bool {
+    let n = tokens.len();
+    (1..=n / 2).any(|p| {
+        let copies = if p >= 6 { 2 } else { 3 };
+        p * copies <= n && (0..p * (copies - 1)).all(|i| tokens[n - 1 - i] == tokens[n - 1 - i - p])
+    })
+}
+
 /// Of a first decoding that fired a guard and its retry, the one to keep:
 /// the retry unless it fires a guard too and is less sure of itself.
 pub fn keep_retry(first: &Decoded, retry: &Decoded, audio_s: f32, o: &DecodeOptions) -> bool {
@@ -138,6 +152,22 @@ mod tests {
         let sure = Decoded { text: "네".into(), avg_logprob: -0.1, no_speech: 0.9 };
         assert_eq!(check(&sure, 1.0, &o), None);
         assert_eq!(check(&d("", 0.0), 1.0, &o), None);
+    }
+
+    #[test]
+    fn a_repeating_token_tail_is_a_loop_and_a_stutter_is_not() {
+        let sentence = [10, 11, 12, 13, 14, 15, 16];
+        let mut looping = sentence.to_vec();
+        looping.extend_from_slice(&sentence);
+        assert!(repeating_tail(&looping), "a sentence said twice");
+        assert!(!repeating_tail(&looping[..looping.len() - 1]), "not yet a full second copy");
+        // A short word repeated once ("코로나 코로나 검사") is speech, three times a loop.
+        assert!(!repeating_tail(&[1, 2, 3, 1, 2, 3]));
+        assert!(!repeating_tail(&[1, 2, 3, 1, 2, 3, 4, 5]));
+        assert!(repeating_tail(&[9, 1, 2, 3, 1, 2, 3, 1, 2, 3]));
+        assert!(repeating_tail(&[5, 5, 5]));
+        assert!(!repeating_tail(&[5, 5]));
+        assert!(!repeating_tail(&[]));
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::time::Instant;
 use serde_json::json;
 use sori::stt::guard::{self, Decoded, Guard};
 use sori::stt::proto::{DecodeOptions, SttRequest, SttResponse};
-use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
+use whisper_rs::{
+    whisper_rs_sys, FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
 
 struct Args {
     model: String,
@@ -40,6 +42,40 @@ fn parse_args() -> Result<Args, String> {
 fn send(out: &mut impl Write, v: &serde_json::Value) -> std::io::Result<()> {
     writeln!(out, "{v}")?;
     out.flush()
+}
+
+/// whisper.cpp's logits filter: once the tokens so far end in a loop
+/// ([`guard::repeating_tail`]), only the end-of-text token may follow.
+/// `user_data` carries the end-of-text token id (not a pointer).
+unsafe extern "C" fn stop_loops(
+    ctx: *mut whisper_rs_sys::whisper_context,
+    _state: *mut whisper_rs_sys::whisper_state,
+    tokens: *const whisper_rs_sys::whisper_token_data,
+    n_tokens: std::os::raw::c_int,
+    logits: *mut f32,
+    user_data: *mut std::os::raw::c_void,
+) {
+    if tokens.is_null() || logits.is_null() || ctx.is_null() || n_tokens < 3 {
+        return;
+    }
+    // SAFETY: whisper.cpp passes `n_tokens` token records and `n_vocab` logits,
+    // valid for the duration of the call.
+    let toks = unsafe { std::slice::from_raw_parts(tokens, n_tokens as usize) };
+    let ids: Vec<i32> = toks.iter().map(|t| t.id).collect();
+    if !guard::repeating_tail(&ids) {
+        return;
+    }
+    let eot = user_data as usize;
+    let n_vocab = unsafe { whisper_rs_sys::whisper_n_vocab(ctx) }.max(0) as usize;
+    if eot >= n_vocab {
+        return;
+    }
+    let logits = unsafe { std::slice::from_raw_parts_mut(logits, n_vocab) };
+    for (i, l) in logits.iter_mut().enumerate() {
+        if i != eot {
+            *l = f32::NEG_INFINITY;
+        }
+    }
 }
 
 /// Decodes `samples` (padded 16 kHz audio) once: `window` encoder frames
@@ -82,6 +118,12 @@ fn decode(
     // far above real speech).
     p.set_single_segment(true);
     p.set_max_tokens(max_tokens(samples.len()));
+    // SAFETY: `stop_loops` only reads the tokens and writes the logits
+    // whisper.cpp hands it; the user data is the end-of-text id, not a pointer.
+    unsafe {
+        p.set_filter_logits_callback(Some(stop_loops));
+        p.set_filter_logits_callback_user_data(eot as usize as *mut std::os::raw::c_void);
+    }
     // No temperature fallback inside whisper.cpp: our guards decide when a
     // second decoding is worth its time (SORI_STT_FALLBACK=1 restores it).
     if std::env::var("SORI_STT_FALLBACK").is_err() {
