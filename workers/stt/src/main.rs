@@ -31,7 +31,10 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => threads = it.next().and_then(|t| t.parse().ok()).ok_or("--threads needs a number")?,
             "--flash-attn" => flash_attn = true,
             "-h" | "--help" => {
-                return Err("usage: sori-stt --model ggml-MODEL.bin [--threads N] [--flash-attn]  (JSON lines on stdin/stdout)".into())
+                return Err(
+                    "usage: sori-stt --model ggml-MODEL.bin [--threads N] [--flash-attn]  (JSON lines on stdin/stdout)"
+                        .into(),
+                )
             }
             other => return Err(format!("unknown argument {other:?}")),
         }

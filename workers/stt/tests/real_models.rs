@@ -138,9 +138,9 @@ async fn base_transcribes_korean_telephone_speech() {
 /// in place, never copied into the repository): `$SORI_SPEECH_KO`, else
 /// `../shared/speech-ko` beside the checkout.
 fn speech_ko() -> Option<PathBuf> {
-    let dir = std::env::var_os("SORI_SPEECH_KO").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/speech-ko")
-    });
+    let dir = std::env::var_os("SORI_SPEECH_KO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/speech-ko"));
     dir.join("transcripts.tsv").is_file().then_some(dir)
 }
 
@@ -179,7 +179,12 @@ async fn base_hears_real_korean_telephone_speech_without_loops() {
         let t = stt.transcribe(pcm).await.expect("transcribed");
         let routed = sori::stt::text::for_routing(&t.text);
         let (e, n) = sori::eval::stt::best_edits(&clip.refs, &routed);
-        eprintln!("{name}: {routed:?} CER {:.0} % ({} ms, guard {:?})", 100.0 * e as f64 / n as f64, t.engine_ms, t.guard);
+        eprintln!(
+            "{name}: {routed:?} CER {:.0} % ({} ms, guard {:?})",
+            100.0 * e as f64 / n as f64,
+            t.engine_ms,
+            t.guard
+        );
         assert!(!sori::stt::guard::looped(&routed), "{name}: decoder loop in the routed text: {routed:?}");
         // The loop stopper ends a repeat at its second copy.
         let copies = guard_copies(&t.text, &routed);
