@@ -100,6 +100,10 @@ fn ending(w: &[char]) -> Completeness {
         },
         // …면 (if), …며, …지만 / particle 만, …도록, …러 (to do), …든.
         '면' | '며' | '만' | '록' | '러' | '든' => Incomplete,
+        // …어야 / …아야 / …해야 (must: 받아야 하나요, 말씀드려야); 이야 / 거야 are copulas.
+        '야' if prev.is_some_and(|c| "어아여해려워와봐줘돼셔춰켜쳐겨혀펴러".contains(c)) => {
+            Incomplete
+        }
         // …게 (어떻게, 아프게); …ㄹ게 is a casual promise.
         '게' if prev.and_then(jong) == Some(JONG_L) => Unknown,
         '게' => Incomplete,
@@ -232,6 +236,8 @@ mod tests {
                 "아이가 열이 날 때",
                 "기다리던",
                 "관련하여",
+                "어디서 받아야",
+                "몇 번을 더 말씀드려야",
             ],
             Incomplete,
         );
@@ -256,6 +262,7 @@ mod tests {
                 "국가",
                 "[전화번호]",
                 "바다",
+                "기분 최고야",
             ],
             Unknown,
         );
