@@ -471,20 +471,21 @@ mod tests {
     }
 
     #[test]
-    fn weak_health_evidence_asks_about_the_likely_topic() {
+    fn weak_health_evidence_asks_about_the_likely_topics() {
         let b = brain();
         let mut c = Conversation::default();
-        // Few words, a disease name heard: plausible but not enough to answer.
-        let r = b.respond(&mut c, "독감");
-        if r.action == ReplyAction::Clarify && !c.pending_clarify.is_empty() {
-            assert!(r.text.contains("독감"), "{r:?}");
-            assert!(r.text.ends_with("물으셨나요?"), "{r:?}");
-            let yes = b.respond(&mut c, "네");
-            assert_eq!(yes.action, ReplyAction::Answer);
-            assert!(yes.kb_id.as_deref().is_some_and(|id| id.starts_with("flu")), "{yes:?}");
-        } else {
-            assert!(r.kb_id.as_deref().is_some_and(|id| id.starts_with("flu")), "{r:?}");
-        }
+        // One health word, two topics it could be about: ask, naming both.
+        let r = b.respond(&mut c, "접종");
+        assert_eq!(r.action, ReplyAction::Clarify, "{r:?}");
+        assert_eq!(c.pending_clarify, vec!["child-vaccination".to_string(), "vaccine-adverse-reaction".to_string()]);
+        assert_eq!(r.text, "혹시 어린이 국가예방접종, 아니면 예방접종 후 이상반응에 대해 물으셨나요?");
+        let yes = b.respond(&mut c, "네");
+        assert_eq!((yes.action, yes.kb_id.as_deref()), (ReplyAction::Answer, Some("child-vaccination")));
+        // No health word: the bare request to rephrase, nothing pending.
+        let mut c = Conversation::default();
+        let r = b.respond(&mut c, "음 그러니까 그게");
+        assert_eq!(r.text, CLARIFY);
+        assert!(c.pending_clarify.is_empty());
     }
 
     #[test]
