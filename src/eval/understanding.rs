@@ -188,7 +188,9 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
     );
     let mut rows = vec!["set\texpected\ttext\theard\toutcome\trule".to_string()];
     // The trigger that fired, or the retrieval's candidates, for inspection.
+    let inspect = a.cases.is_some();
     let rule = |t: &str| match brain.router().rule(t) {
+        _ if !inspect => String::new(),
         Some((_, trigger)) => trigger,
         None => {
             let r = brain.router().route(t);
