@@ -444,6 +444,7 @@ impl CallTask {
         // A failed transcription says nothing: the plain silence applies.
         let hint =
             heard.text.as_ref().map_or(crate::audio::Completeness::Unknown, |t| crate::audio::korean_end::classify(t));
+        tracing::debug!(?hint, end_ms = heard.span.1.as_millis() as u64, text = ?heard.text, "transcript ending");
         Some((heard.span, hint))
     }
 
