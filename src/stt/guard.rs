@@ -122,7 +122,8 @@ mod tests {
         let o = DecodeOptions::default();
         let looping = "코로나 검사 어디서 해요 코로나 검사 어디서 해요 코로나 검사 어디서 해요 코로나";
         assert_eq!(check(&d(looping, -0.2), 6.0, &o), Some(Guard::Loop));
-        assert!(looped("예방접종예방접종예방접종 받으려면"));
+        assert!(looped("예방접종예방접종예방접종예방접종 받으려면"));
+        assert!(looped("이틀 이내로 이멜로 연락이 갈 겁니다. 이틀 이내로 이멜로"));
         for ok in [
             "선거 결과 영국 국민들은 투표율 육십사쩜오퍼센트에, 찬성 육십칠쩜이퍼센트, 반대 삼십이쩜팔퍼센트로 투표하였다.",
             "아이가 열이 열이 나요",

@@ -43,8 +43,9 @@ pub struct DecodeOptions {
     pub prompt: String,
     /// Suppress non-speech tokens (music notes, brackets, speaker marks).
     pub suppress_nst: bool,
-    /// When a guard fires on the first decoding (a loop, text too long for
-    /// the audio, a low average log-probability), decode again with this:
+    /// When a guard fires on the first decoding (text too long for the
+    /// audio, a low average log-probability; a loop is stopped at its second
+    /// copy and cleaned up instead), decode again with this:
     /// "full" (full window), "beam" (beam 5 on the same window),
     /// "full-beam", or "none".
     pub retry: String,
@@ -67,7 +68,7 @@ impl Default for DecodeOptions {
             margin_ms: 1280,
             prompt: String::new(),
             suppress_nst: false,
-            retry: "none".into(),
+            retry: "full".into(),
             logprob_min: -1.0,
             max_chars_per_s: 12.0,
             no_speech: 0.6,

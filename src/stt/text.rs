@@ -18,12 +18,15 @@ pub fn collapse_repeats(text: &str) -> String {
     let n = words.len();
     for start in 0..n {
         let rest = &words[start..];
-        for period in 1..=rest.len() / 2 {
+        for period in 1..rest.len() {
             // The last word may be a copy cut short by the token budget.
             let last = rest.len() - 1;
             let periodic = (period..rest.len())
                 .all(|i| rest[i] == rest[i - period] || (i == last && rest[i - period].starts_with(rest[i])));
-            if periodic && rest.len() >= 2 * period {
+            // A full second copy, or a partial one of at least three words and
+            // half the phrase (the token budget cut the loop short).
+            let tail = rest.len() - period;
+            if periodic && (tail >= period || (tail >= 3 && 2 * tail >= period)) {
                 return words[..start + period].join(" ");
             }
         }
@@ -81,6 +84,11 @@ mod tests {
         assert_eq!(collapse_repeats("네 코로나 검사 어디서 코로나 검사 어디서 코로나"), "네 코로나 검사 어디서");
         assert_eq!(collapse_repeats("네 네 네 네"), "네");
         assert_eq!(collapse_repeats("이게 마우고타, 미하, 미하, 미하, 미"), "이게 마우고타, 미하,");
+        // The token budget ended the second copy early.
+        assert_eq!(
+            collapse_repeats("이틀 이내로 이멜로 연락이 갈 겁니다. 이틀 이내로 이멜로"),
+            "이틀 이내로 이멜로 연락이 갈 겁니다."
+        );
     }
 
     #[test]
@@ -100,5 +108,7 @@ mod tests {
         }
         // A single repeated word inside a sentence is not a loop.
         assert_eq!(collapse_repeats("아이가 열이 열이 나요"), "아이가 열이 열이 나요");
+        // Nor a sentence that ends on a word or two of its start.
+        assert_eq!(collapse_repeats("코로나 검사 받았는데 또 코로나 검사"), "코로나 검사 받았는데 또 코로나 검사");
     }
 }

@@ -168,7 +168,9 @@ fn transcribe(state: &mut WhisperState, eot: i32, threads: i32, req: &SttRequest
     let mut passes = 1;
     if fired == Some(Guard::NoSpeech) {
         kept.text.clear();
-    } else if fired.is_some() {
+    } else if fired.is_some_and(|g| g != Guard::Loop) {
+        // A loop was already stopped at its second copy (`stop_loops`) and
+        // the clean-up keeps one: decoding again would not change the text.
         let retry = match o.retry.as_str() {
             "full" if fitted.is_some() => Some((None, o.beam)),
             "beam" if o.beam < 5 => Some((fitted, 5)),
