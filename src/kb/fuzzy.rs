@@ -6,12 +6,15 @@
 //! one per literal piece; it matches when some substring of the utterance
 //! aligns with the pieces in order, each piece within [`GAP_SOUNDS`] of the
 //! last and within its own budget of weighted edit cost (see [`budget`]):
-//! short words alone (자살, 질식) and one-syllable pieces (the 숨 of
-//! "숨*못쉬", the 아파 of "가슴*아파") must be heard exactly; one slip
-//! would turn too many words into them.
+//! short words alone (자살, 질식) must be heard exactly (one slip would
+//! turn too many words into them); a one-syllable piece of a longer trigger
+//! (the 숨 of "숨*못쉬") may take half a slip only: a lost or added final
+//! consonant ("수을 못 쉬어요") or a sound-alike consonant, not a vowel
+//! ("가슴 검사" is no 숨). A lost or added final consonant costs
+//! [`FINAL_INDEL`] in any trigger.
 
 use super::index::MAX_GAP;
-use super::jamo::{indel_cost, sounds, sub_cost, Heard, Sound};
+use super::jamo::{heard, indel_cost, sub_cost, trigger_sub_cost, Heard, Sound, FINAL_INDEL};
 
 /// Edit cost allowed per sound of a trigger piece. 0.08 lets an eight-sound
 /// piece ("상담원") absorb one near-miss consonant or vowel (0.4–0.5) but
@@ -24,6 +27,10 @@ pub const COST_PER_SOUND: f32 = 0.08;
 /// one slip: a sound-alike substitution (0.2–0.5) or a lost or added sound
 /// (0.55 for ㅎ, 0.7 for others: "못 쉬어요" heard as "모 쉬어요").
 pub const SHORT_BUDGET: f32 = 0.7;
+/// What a one-syllable piece of a trigger of several pieces may absorb:
+/// a lost or added final consonant ([`FINAL_INDEL`]) or a sound-alike
+/// consonant (0.4), not a vowel slip (0.5: 슴 is no 숨).
+pub const SYLLABLE_BUDGET: f32 = 0.4;
 /// From this many sounds a piece gets [`COST_PER_SOUND`] per sound.
 pub const MIN_FUZZY_SOUNDS: usize = 7;
 /// Most sounds a `*` stands for (a syllable is two or three sounds).
@@ -33,8 +40,12 @@ pub const GAP_SOUNDS: usize = MAX_GAP * 3;
 pub struct SoundPattern {
     /// The trigger as written.
     pub trigger: String,
-    /// Each literal piece's sounds and the edit cost it may absorb.
-    pieces: Vec<(Vec<Sound>, f32)>,
+    /// Each literal piece's sounds, which of them are final consonants, and
+    /// the edit cost it may absorb.
+    pieces: Vec<(Vec<Sound>, Vec<bool>, f32)>,
+    /// A trigger (not a health word): a lost or added final consonant costs
+    /// [`FINAL_INDEL`] only, and [`trigger_sub_cost`] compares sounds.
+    cheap_finals: bool,
     /// The most all pieces together may absorb.
     cap: f32,
 }
@@ -52,7 +63,7 @@ fn budget(len: usize, pieces: usize) -> f32 {
             COST_PER_SOUND * len as f32
         }
     } else if len <= 3 {
-        0.0
+        SYLLABLE_BUDGET
     } else {
         (COST_PER_SOUND * len as f32).max(SHORT_BUDGET)
     }
@@ -70,30 +81,36 @@ impl SoundPattern {
     }
 
     fn build(trigger: &str, lenient: bool) -> SoundPattern {
-        let pieces: Vec<Vec<Sound>> = trigger.split('*').map(sounds).filter(|p| !p.is_empty()).collect();
+        let pieces: Vec<Heard> = trigger.split('*').map(heard).filter(|p| !p.sounds.is_empty()).collect();
         let n = pieces.len();
-        let total: usize = pieces.iter().map(Vec::len).sum();
-        let pieces: Vec<(Vec<Sound>, f32)> = pieces
+        let total: usize = pieces.iter().map(|p| p.sounds.len()).sum();
+        let pieces: Vec<(Vec<Sound>, Vec<bool>, f32)> = pieces
             .into_iter()
             .map(|p| {
-                let b = budget(p.len(), n);
-                (p, b)
+                let b = budget(p.sounds.len(), n);
+                (p.sounds, p.finals, b)
             })
             .collect();
         // One slip in the whole trigger; a request for a person may have one
         // in each piece.
         let cap = if lenient {
-            pieces.iter().map(|(_, b)| b).sum()
+            pieces.iter().map(|(_, _, b)| b).sum()
         } else {
             (COST_PER_SOUND * total as f32).max(SHORT_BUDGET)
         };
-        SoundPattern { trigger: trigger.to_string(), pieces, cap }
+        SoundPattern { trigger: trigger.to_string(), pieces, cap, cheap_finals: true }
     }
 
     /// One word matched with the given edit budget (no `*` pieces).
     pub fn word(word: &str, budget: f32) -> SoundPattern {
-        let piece = sounds(word);
-        SoundPattern { trigger: word.to_string(), pieces: vec![(piece, budget)], cap: budget }
+        let piece = heard(word);
+        let finals = vec![false; piece.sounds.len()];
+        SoundPattern {
+            trigger: word.to_string(),
+            pieces: vec![(piece.sounds, finals, budget)],
+            cap: budget,
+            cheap_finals: false,
+        }
     }
 
     /// Whether the utterance's sounds contain the trigger, each piece
@@ -114,7 +131,9 @@ impl SoundPattern {
         let mut start: Vec<f32> = (0..=n).map(|j| if open(j) { 0.0 } else { f32::INFINITY }).collect();
         let mut total = 0.0;
         let mut end = Vec::new();
-        for (k, (piece, budget)) in self.pieces.iter().enumerate() {
+        let no_finals = vec![false; n];
+        let text_finals = if self.cheap_finals && heard.finals.len() == n { &heard.finals } else { &no_finals };
+        for (k, (piece, finals, budget)) in self.pieces.iter().enumerate() {
             let limit = budget + 1e-4;
             if k > 0 {
                 start = (0..=n)
@@ -128,7 +147,9 @@ impl SoundPattern {
                     })
                     .collect();
             }
-            end = align(piece, text, &start, limit);
+            let piece_finals: &[bool] = if self.cheap_finals { finals } else { &[] };
+            let sub = if self.cheap_finals { trigger_sub_cost } else { sub_cost };
+            end = align(piece, piece_finals, text, text_finals, &start, limit, sub);
             let best = end.iter().copied().fold(f32::INFINITY, f32::min);
             if !best.is_finite() {
                 return None;
@@ -140,15 +161,27 @@ impl SoundPattern {
 }
 
 /// For each end position j of `text`, the cheapest cost of `piece` aligned
-/// to `text[s..j]` plus `start[s]` (approximate substring matching).
-fn align(piece: &[Sound], text: &[Sound], start: &[f32], limit: f32) -> Vec<f32> {
+/// to `text[s..j]` plus `start[s]` (approximate substring matching). A
+/// sound marked in `piece_finals` / `text_finals` (a final consonant) is
+/// lost or added for [`FINAL_INDEL`].
+fn align(
+    piece: &[Sound],
+    piece_finals: &[bool],
+    text: &[Sound],
+    text_finals: &[bool],
+    start: &[f32],
+    limit: f32,
+    sub_cost: fn(Sound, Sound) -> f32,
+) -> Vec<f32> {
+    let indel = |s: Sound, is_final: Option<&bool>| if is_final == Some(&true) { FINAL_INDEL } else { indel_cost(s) };
     let mut prev: Vec<f32> = start.to_vec();
-    for &p in piece {
+    for (i, &p) in piece.iter().enumerate() {
+        let lose = indel(p, piece_finals.get(i));
         let mut cur = Vec::with_capacity(text.len() + 1);
-        let first = prev[0] + indel_cost(p);
+        let first = prev[0] + lose;
         cur.push(if first > limit { f32::INFINITY } else { first });
         for (j, &t) in text.iter().enumerate() {
-            let v = (prev[j] + sub_cost(p, t)).min(prev[j + 1] + indel_cost(p)).min(cur[j] + indel_cost(t));
+            let v = (prev[j] + sub_cost(p, t)).min(prev[j + 1] + lose).min(cur[j] + indel(t, text_finals.get(j)));
             cur.push(if v > limit { f32::INFINITY } else { v });
         }
         prev = cur;
@@ -159,7 +192,7 @@ fn align(piece: &[Sound], text: &[Sound], start: &[f32], limit: f32) -> Vec<f32>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kb::jamo::heard;
+    use crate::kb::jamo::{heard, sounds};
 
     fn hit(trigger: &str, text: &str) -> bool {
         SoundPattern::new(trigger).matches(&heard(text))
@@ -190,8 +223,9 @@ mod tests {
         // Short triggers are exact: one slip in 자살 would be 사살, 자산, …
         assert!(!hit("자살", "자산 관리"));
         assert!(!hit("질식", "진식"));
-        // One-syllable pieces too: 숨 heard as 순 is not enough.
-        assert!(!hit("숨*못쉬", "순을 못 쉬겠어요"));
+        // A one-syllable piece takes no vowel slip: 슴 is no 숨.
+        assert!(!hit("숨*못쉬", "가슴 검사 못 쉬어요"));
+        assert!(!hit("숨*못쉬", "심을 못 쉬겠어요"));
         assert!(hit("자살", "자살"));
         assert!(!hit("숨을*못쉬", "수믈 못 쉬어요") || sounds("숨을") == sounds("수믈"));
         // A lost consonant is too much for a seven-sound piece.
@@ -199,8 +233,28 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_final_consonant_is_half_a_slip() {
+        // 숨을 heard as 수을: the one-syllable piece loses its final only.
+        assert!(hit("숨*못쉬", "코로나 확진인데 수을 못 쉬겠어요"));
+        assert!(hit("숨*못쉬", "순을 못 쉬겠어요"));
+        assert!(hit("상담원", "상다원 연결해 주세요"));
+        assert!(SoundPattern::lenient("사람*연결").matches(&heard("사람 좀 얀결해 줘요")));
+        assert!(hit("직원분", "식원분 마꿔 주실 수 있어요"));
+        // Ordinary questions stay ordinary.
+        for text in ["가슴 검사 받으려면 어디로 가요", "숨은 그림 찾기", "상담 내용이 궁금해요", "숨 쉴 때 냄새가 나요"]
+        {
+            let h = heard(text);
+            for t in ["숨*못쉬", "숨*안쉬어", "숨이*막혀", "숨이*멈", "가슴*아파", "상담원", "상담사"]
+            {
+                assert!(!SoundPattern::new(t).matches(&h), "{t} in {text}");
+            }
+        }
+    }
+
+    #[test]
     fn lenient_triggers_take_a_lost_sound() {
-        let h = heard("사라 좀 연겨해 줘요");
+        // A vowel slip and a lost final consonant: a lenient trigger only.
+        let h = heard("사럼 좀 연겨해 줘요");
         assert!(!SoundPattern::new("사람*연결").matches(&h));
         assert!(SoundPattern::lenient("사람*연결").matches(&h));
         assert!(SoundPattern::lenient("직원*바꿔").matches(&heard("지원분 바꿔 주세요")));

@@ -92,30 +92,40 @@ pub struct Heard {
     /// `starts[i]`: a syllable (or a letter or digit) starts at sound `i`;
     /// one longer than `sounds` (the end counts as a start).
     pub starts: Vec<bool>,
+    /// `finals[i]`: sound `i` is a syllable's final consonant (받침), which a
+    /// recogniser loses or adds more easily than other sounds.
+    pub finals: Vec<bool>,
 }
 
 pub fn heard(text: &str) -> Heard {
     let mut out = Vec::with_capacity(text.len());
     let mut starts = Vec::with_capacity(text.len() + 1);
+    let mut finals = Vec::with_capacity(text.len());
     for c in text.chars() {
         let before = out.len();
         match split(c) {
             Some((cho, jung, jong)) => {
                 if cho != CHO_IEUNG {
                     out.push(cho as Sound);
+                    finals.push(false);
                 }
                 out.push(VOWEL + jung as Sound);
+                finals.push(false);
                 if jong != 0 {
                     out.push(JONG_SOUND[jong as usize]);
+                    finals.push(true);
                 }
             }
-            None if c.is_alphanumeric() => out.push(OTHER + c.to_lowercase().next().unwrap_or(c) as u32),
+            None if c.is_alphanumeric() => {
+                out.push(OTHER + c.to_lowercase().next().unwrap_or(c) as u32);
+                finals.push(false);
+            }
             None => {}
         }
         starts.extend((before..out.len()).map(|i| i == before));
     }
     starts.push(true);
-    Heard { sounds: out, starts }
+    Heard { sounds: out, starts, finals }
 }
 
 fn is_consonant(s: Sound) -> bool {
@@ -158,6 +168,23 @@ const VOWEL_CLASSES: &[(&[u8], f32)] = &[
     (&[16, 20], 0.5),     // ㅟ ㅣ
 ];
 
+/// Vowel pairs a recogniser swaps in an emergency or agent request ("연결"
+/// heard as "얀결"), alike for trigger matching only: for health words they
+/// would repair everyday words into topics.
+const TRIGGER_VOWEL_PAIRS: &[(u8, u8)] = &[(0, 4), (2, 6), (9, 14)]; // ㅏ/ㅓ ㅑ/ㅕ ㅘ/ㅝ
+
+/// [`sub_cost`] with [`TRIGGER_VOWEL_PAIRS`] alike (0.5).
+pub fn trigger_sub_cost(a: Sound, b: Sound) -> f32 {
+    let cost = sub_cost(a, b);
+    if is_vowel(a) && is_vowel(b) {
+        let (x, y) = ((a - VOWEL) as u8, (b - VOWEL) as u8);
+        if TRIGGER_VOWEL_PAIRS.iter().any(|&(p, q)| (p, q) == (x, y) || (q, p) == (x, y)) {
+            return cost.min(0.5);
+        }
+    }
+    cost
+}
+
 /// Cost of hearing sound `b` where `a` was said: 0 same, 0.2–0.5 alike,
 /// 1 different, more for a vowel against a consonant.
 pub fn sub_cost(a: Sound, b: Sound) -> f32 {
@@ -191,6 +218,10 @@ pub fn indel_cost(s: Sound) -> f32 {
         1.0
     }
 }
+
+/// Cost of a final consonant (받침) lost or added in a matched word: half a
+/// slip ("숨을" heard as "수을", "상담원" as "상다원").
+pub const FINAL_INDEL: f32 = 0.4;
 
 /// Substitution cost between two syllables (for aligning reference and
 /// transcript): the sound distance of their jamo, at most 1.
