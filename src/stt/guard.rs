@@ -63,26 +63,23 @@ pub fn check(d: &Decoded, audio_s: f32, o: &DecodeOptions) -> Option<Guard> {
 
 /// True when the text repeats itself the way a looping decoder does: the
 /// loop clean-up would cut it ([`super::text::collapse_repeats`]), or a
-/// piece of five or more spoken characters occurs three times.
+/// piece of eight spoken characters occurs three times or one of five four
+/// times (a name said three times in one sentence, "여수 세계 박람회", is
+/// not a loop).
 pub fn looped(text: &str) -> bool {
     let cleaned = super::text::collapse_repeats(text);
     if spoken_chars(&cleaned) < spoken_chars(&super::text::drop_annotations(text)) {
         return true;
     }
     let c: Vec<char> = text.chars().filter(|c| c.is_alphanumeric()).collect();
-    const N: usize = 5;
-    if c.len() < 3 * N {
-        return false;
-    }
-    let mut seen = std::collections::HashMap::<&[char], usize>::new();
-    for w in c.windows(N) {
-        let n = seen.entry(w).or_default();
-        *n += 1;
-        if *n >= 3 {
-            return true;
-        }
-    }
-    false
+    [(8, 3), (5, 4)].iter().any(|&(len, times)| {
+        let mut seen = std::collections::HashMap::<&[char], usize>::new();
+        c.windows(len).any(|w| {
+            let n = seen.entry(w).or_default();
+            *n += 1;
+            *n >= times
+        })
+    })
 }
 
 /// True when the decoded tokens so far end in a loop: the last `p` tokens
@@ -125,6 +122,7 @@ mod tests {
         assert!(looped("예방접종예방접종예방접종예방접종 받으려면"));
         assert!(looped("이틀 이내로 이멜로 연락이 갈 겁니다. 이틀 이내로 이멜로"));
         for ok in [
+            "여수 세계 박람회 정부 지원위원회는 이천십이 여수 세계 박람회 지원 특별법에 의거 여수 세계 박람회와 관련된 위원회예요.",
             "선거 결과 영국 국민들은 투표율 육십사쩜오퍼센트에, 찬성 육십칠쩜이퍼센트, 반대 삼십이쩜팔퍼센트로 투표하였다.",
             "아이가 열이 열이 나요",
             "독감 예방접종은 어디서 맞을 수 있나요?",

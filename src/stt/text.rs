@@ -16,6 +16,14 @@ pub fn collapse_repeats(text: &str) -> String {
     let text = collapse_char_loops(&drop_annotations(text));
     let words: Vec<&str> = text.split_whitespace().collect();
     let n = words.len();
+    // The decoder started the utterance over after its first sentence (the
+    // copy may differ a little): keep the first sentence.
+    if let Some(end) = words.iter().position(|w| w.ends_with(['.', '?', '!'])) {
+        let first = &words[..=end];
+        if first.len() >= 3 && words.len() >= first.len() + 3 && words[end + 1..end + 4] == first[..3] {
+            return first.join(" ");
+        }
+    }
     for start in 0..n {
         let rest = &words[start..];
         for period in 1..rest.len() {
@@ -89,6 +97,14 @@ mod tests {
             collapse_repeats("이틀 이내로 이멜로 연락이 갈 겁니다. 이틀 이내로 이멜로"),
             "이틀 이내로 이멜로 연락이 갈 겁니다."
         );
+        // Started over after the first sentence, with a slip in the copy.
+        assert_eq!(
+            collapse_repeats("이틀 이내로 이멜로 연락이 갈 겁니다. 이틀 이내로 이멜로 이멜로 연락이 갈 겁니다. 이틀 이내로"),
+            "이틀 이내로 이멜로 연락이 갈 겁니다."
+        );
+        // Two different sentences stay.
+        let two = "독감 주사 맞았어요. 근데 열이 나요.";
+        assert_eq!(collapse_repeats(two), two);
     }
 
     #[test]
