@@ -99,7 +99,9 @@ mod tests {
         );
         // Started over after the first sentence, with a slip in the copy.
         assert_eq!(
-            collapse_repeats("이틀 이내로 이멜로 연락이 갈 겁니다. 이틀 이내로 이멜로 이멜로 연락이 갈 겁니다. 이틀 이내로"),
+            collapse_repeats(
+                "이틀 이내로 이멜로 연락이 갈 겁니다. 이틀 이내로 이멜로 이멜로 연락이 갈 겁니다. 이틀 이내로"
+            ),
             "이틀 이내로 이멜로 연락이 갈 겁니다."
         );
         // Two different sentences stay.
