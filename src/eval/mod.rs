@@ -147,6 +147,11 @@ async fn routing(
 pub fn telephone_to_16k(pcm8k: &[i16]) -> Vec<i16> {
     use crate::codec::g711::{linear_to_ulaw, ulaw_to_linear};
     let line: Vec<i16> = pcm8k.iter().map(|&s| ulaw_to_linear(linear_to_ulaw(s))).collect();
+    upsample_to_16k(&line)
+}
+
+/// Decoded 8 kHz line audio to 16 kHz with the call's own upsampler.
+pub fn upsample_to_16k(line: &[i16]) -> Vec<i16> {
     let mut up = crate::audio::utterance::Upsampler2x::new();
     let x: Vec<f32> = line.iter().map(|&s| s as f32 / 32768.0).collect();
     let mut y = Vec::with_capacity(x.len() * 2);

@@ -165,11 +165,7 @@ pub fn through_channel(wav: &Path, channel: &str) -> anyhow::Result<Vec<i16>> {
         enc.encode(&frame, &mut payload)?;
         dec.decode(&payload, &mut line)?;
     }
-    let mut up = crate::audio::utterance::Upsampler2x::new();
-    let x: Vec<f32> = line.iter().map(|&s| s as f32 / 32768.0).collect();
-    let mut y = Vec::with_capacity(x.len() * 2);
-    up.process(&x, &mut y);
-    Ok(y.iter().map(|s| (s.clamp(-1.0, 1.0) * 32767.0) as i16).collect())
+    Ok(super::upsample_to_16k(&line))
 }
 
 /// Edits between the closest reference and `hyp`, and that reference's
