@@ -310,6 +310,9 @@ impl Config {
         }
         self.vad.validate()?;
         self.stt.decode.validate()?;
+        if self.stt.piece_min_ms != 0 && !(500..=30_000).contains(&self.stt.piece_min_ms) {
+            return Err("stt.piece_min_ms must be 0 (whole turns) or 500..=30000".into());
+        }
         if !(80..=450).contains(&self.tts.rate) {
             return Err("tts.rate must be 80..=450 words per minute".into());
         }

@@ -102,6 +102,16 @@ pub struct Utterance {
     pub audio: Vec<i16>,
 }
 
+impl Utterance {
+    /// The audio from stream time `from` to `to` (clamped to this utterance).
+    pub fn piece_audio(&self, (from, to): (Duration, Duration)) -> Vec<i16> {
+        let base = to_samples(self.start);
+        let a = (to_samples(from).saturating_sub(base) as usize).min(self.audio.len());
+        let b = (to_samples(to).saturating_sub(base) as usize).clamp(a, self.audio.len());
+        self.audio[a..b].to_vec()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum ListenerEvent {
     /// The caller started talking (onset time). Cancel "no input" timers.

@@ -10,6 +10,7 @@
 //! * `stt` ([`stt`]): the ears on real recorded speech through the telephone
 //!   channel: CER per speaker, loops, STT time.
 
+pub mod as_call;
 pub mod stt;
 pub mod understanding;
 

@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -49,6 +48,13 @@ pub struct SttEvalArgs {
     /// Write every clip (file, speaker, reference, raw text, routed text, CER, ms, guard) here (TSV).
     #[arg(long)]
     pub cases: Option<PathBuf>,
+    /// Each clip straight to the engine as one utterance (no VAD, no pieces):
+    /// the engine alone, not the call's path.
+    #[arg(long)]
+    pub whole_clip: bool,
+    /// Override `[stt] piece_min_ms` (0: whole turns).
+    #[arg(long)]
+    pub piece_min_ms: Option<u64>,
 }
 
 /// One recorded utterance with what was said.
@@ -143,8 +149,24 @@ pub fn decode_with(base: &DecodeOptions, overrides: &[String]) -> anyhow::Result
 
 /// 16 kHz audio of a clip as a call would hear it through `channel`.
 pub fn through_channel(wav: &Path, channel: &str) -> anyhow::Result<Vec<i16>> {
+    match on_the_line(wav, channel)? {
+        Line::Telephone(line) => Ok(super::upsample_to_16k(&line)),
+        Line::Wideband(pcm) => Ok(pcm),
+    }
+}
+
+/// A clip as it arrives on a call.
+pub enum Line {
+    /// 8 kHz, decoded from the telephone codec.
+    Telephone(Vec<i16>),
+    /// 16 kHz as recorded (`channel = none`).
+    Wideband(Vec<i16>),
+}
+
+/// A clip through `channel`: encoded and decoded as a call's RTP carries it.
+pub fn on_the_line(wav: &Path, channel: &str) -> anyhow::Result<Line> {
     if channel == "none" {
-        return crate::stt::read_wav_16k(wav).map_err(anyhow::Error::msg);
+        return crate::stt::read_wav_16k(wav).map(Line::Wideband).map_err(anyhow::Error::msg);
     }
     let kind = match channel {
         "ulaw" | "pcmu" => CodecKind::Pcmu,
@@ -165,7 +187,7 @@ pub fn through_channel(wav: &Path, channel: &str) -> anyhow::Result<Vec<i16>> {
         enc.encode(&frame, &mut payload)?;
         dec.decode(&payload, &mut line)?;
     }
-    Ok(super::upsample_to_16k(&line))
+    Ok(Line::Telephone(line))
 }
 
 /// Edits between the closest reference and `hyp`, and that reference's
@@ -221,51 +243,130 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
     println!("engine: {} ({} thread(s), {} worker(s))", stt.describe(), stt_cfg.threads, stt_cfg.workers);
     println!("channel: {}   clips: {} ({} split)", a.channel, clips.len(), a.split);
     println!("decode: {}", serde_json::to_string(&stt_cfg.decode)?);
+    let piece_min = a.piece_min_ms.unwrap_or(stt_cfg.piece_min_ms);
+    let vad = if a.whole_clip {
+        println!("path: each clip whole, straight to the engine (--whole-clip)");
+        None
+    } else {
+        println!(
+            "path: the call's (VAD {}, pauses at {} ms, pieces of at least {piece_min} ms, {} worker(s), simulated clock)",
+            cfg.vad.engine, cfg.vad.early_silence_ms, stt_cfg.workers
+        );
+        Some(crate::audio::VadEngine::load(&cfg.vad).context("VAD")?)
+    };
     let mut speakers = BTreeMap::<String, Tally>::new();
     let mut all = Tally::default();
     let (mut raw_loops, mut loops, mut too_long, mut retried) = (0usize, 0usize, 0usize, 0usize);
     let mut guards = BTreeMap::<String, usize>::new();
-    let (mut engine_ms, mut wall_ms, mut audio_s) = (Vec::new(), Vec::new(), 0f64);
-    let mut rows = vec!["file\tspeaker\treference\traw\trouted\tcer\tengine_ms\tguard\tpasses".to_string()];
+    let (mut engine_ms, mut audio_s) = (Vec::new(), 0f64);
+    // Call path: per turn, transcript in hand after its last audio / after
+    // its end was detected, and the last piece's engine time.
+    let (mut after_audio, mut after_end, mut last_piece, mut piece_counts) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut rows = vec![
+        "file\tspeaker\treference\traw\trouted\tcer\tengine_ms\tguard\tpasses\tturns\tpieces\tready_after_audio_ms"
+            .to_string(),
+    ];
     for (i, c) in clips.iter().enumerate() {
-        let pcm = through_channel(&c.wav, &a.channel).with_context(|| c.wav.display().to_string())?;
-        let secs = pcm.len() as f64 / 16_000.0;
+        let line = on_the_line(&c.wav, &a.channel).with_context(|| c.wav.display().to_string())?;
+        let secs = match &line {
+            Line::Telephone(l) => l.len() as f64 / 8_000.0,
+            Line::Wideband(w) => w.len() as f64 / 16_000.0,
+        };
         audio_s += secs;
-        let t = Instant::now();
-        let r = stt.transcribe(pcm).await.with_context(|| format!("STT of {}", c.wav.display()))?;
-        wall_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        engine_ms.push(r.engine_ms as f64);
-        let routed = crate::stt::text::for_routing(&r.text);
-        let (edits, chars) = best_edits(&c.refs, &routed);
+        let heard = match &vad {
+            None => {
+                let pcm = match line {
+                    Line::Telephone(l) => super::upsample_to_16k(&l),
+                    Line::Wideband(w) => w,
+                };
+                let r = stt.transcribe(pcm).await.with_context(|| format!("STT of {}", c.wav.display()))?;
+                engine_ms.push(r.engine_ms as f64);
+                ClipHeard {
+                    routed: crate::stt::text::for_routing(&r.text),
+                    raw: r.text,
+                    guards: r.guard.into_iter().collect(),
+                    passes: r.passes,
+                    engine_ms: r.engine_ms,
+                    turns: 1,
+                    pieces: 1,
+                    ready_ms: r.engine_ms,
+                }
+            }
+            Some(vad) => {
+                let ears = super::as_call::CallEars {
+                    stt: stt.as_ref(),
+                    vad,
+                    vad_cfg: &cfg.vad,
+                    piece_min: std::time::Duration::from_millis(piece_min),
+                    workers: stt_cfg.workers,
+                };
+                let turns = match &line {
+                    Line::Telephone(l) => ears.hear(Some(l), None).await,
+                    Line::Wideband(w) => ears.hear(None, Some(w)).await,
+                }
+                .with_context(|| format!("hearing {}", c.wav.display()))?;
+                let mut texts = Vec::new();
+                for t in &turns {
+                    match &t.turn.text {
+                        Ok(x) => texts.push(x.clone()),
+                        Err(e) => bail!("STT of {}: {e}", c.wav.display()),
+                    }
+                    after_audio.push(t.after_audio.as_secs_f64() * 1000.0);
+                    after_end.push(t.after_end.as_secs_f64() * 1000.0);
+                    last_piece.push(t.turn.last_stt_ms as f64);
+                    piece_counts.push(t.turn.pieces.len() as f64);
+                }
+                let stt_total: u64 = turns.iter().map(|t| t.turn.stt_ms).sum();
+                engine_ms.push(stt_total as f64);
+                ClipHeard {
+                    raw: turns.iter().map(|t| t.raw.join(" | ")).collect::<Vec<_>>().join(" || "),
+                    routed: texts.join(" ").trim().to_string(),
+                    guards: turns.iter().flat_map(|t| t.guards.clone()).collect(),
+                    passes: turns.iter().map(|t| t.passes).max().unwrap_or(0),
+                    engine_ms: stt_total,
+                    turns: turns.len(),
+                    pieces: turns.iter().map(|t| t.turn.pieces.len()).sum(),
+                    ready_ms: turns.last().map_or(0, |t| t.after_audio.as_millis() as u64),
+                }
+            }
+        };
+        let routed = &heard.routed;
+        let (edits, chars) = best_edits(&c.refs, routed);
         speakers.entry(c.speaker.clone()).or_default().add(edits, chars);
         all.add(edits, chars);
-        raw_loops += guard::looped(&r.text) as usize;
-        loops += guard::looped(&routed) as usize;
+        raw_loops += guard::looped(&heard.raw) as usize;
+        loops += guard::looped(routed) as usize;
         let limit = 2.0 + stt_cfg.decode.max_chars_per_s as f64 * secs;
-        too_long += (guard::spoken_chars(&routed) as f64 > limit) as usize;
-        retried += (r.passes > 1) as usize;
-        if let Some(g) = &r.guard {
+        too_long += (guard::spoken_chars(routed) as f64 > limit) as usize;
+        retried += (heard.passes > 1) as usize;
+        for g in &heard.guards {
             *guards.entry(g.clone()).or_default() += 1;
         }
+        let guard_list = heard.guards.join(",");
         let cer = edits as f64 / chars.max(1) as f64;
         eprintln!(
-            "[{}/{}] {} {:.0} ms cer {:.2}{} {routed}",
+            "[{}/{}] {} {} ms (ready +{} ms, {} piece(s)) cer {:.2}{} {routed}",
             i + 1,
             clips.len(),
             c.wav.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
-            r.engine_ms,
+            heard.engine_ms,
+            heard.ready_ms,
+            heard.pieces,
             cer,
-            r.guard.as_deref().map(|g| format!(" [{g}]")).unwrap_or_default()
+            if guard_list.is_empty() { String::new() } else { format!(" [{guard_list}]") }
         );
         rows.push(format!(
-            "{}\t{}\t{}\t{}\t{routed}\t{cer:.3}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{routed}\t{cer:.3}\t{}\t{guard_list}\t{}\t{}\t{}\t{}",
             c.wav.display(),
             c.speaker,
             c.refs[0],
-            r.text.replace(['\t', '\n'], " "),
-            r.engine_ms,
-            r.guard.as_deref().unwrap_or(""),
-            r.passes
+            heard.raw.replace(['\t', '\n'], " "),
+            heard.engine_ms,
+            heard.passes,
+            heard.turns,
+            heard.pieces,
+            heard.ready_ms
         ));
     }
     println!("speaker  clips   CER");
@@ -278,13 +379,33 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
     );
     println!("guards fired: {guards:?}; clips decoded twice: {retried}");
     let total_engine: f64 = engine_ms.iter().sum::<f64>() / 1000.0;
+    let p = |v: &[f64], q: f64| super::pct(&mut v.to_vec(), q);
+    let max = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+    if vad.is_some() {
+        println!(
+            "turns: {} ({:.1} pieces each on average)",
+            after_audio.len(),
+            piece_counts.iter().sum::<f64>() / piece_counts.len().max(1) as f64
+        );
+        println!(
+            "STT time per utterance (transcript in hand after the turn's last audio): p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
+            p(&after_audio, 0.5),
+            p(&after_audio, 0.95),
+            max(&after_audio)
+        );
+        println!(
+            "  after the end of the turn was detected: p50 {:.0} ms, p95 {:.0} ms; last piece's engine time p50 {:.0} ms, p95 {:.0} ms",
+            p(&after_end, 0.5),
+            p(&after_end, 0.95),
+            p(&last_piece, 0.5),
+            p(&last_piece, 0.95)
+        );
+    }
     println!(
-        "STT time per utterance: engine p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms; wall p50 {:.0} ms, p95 {:.0} ms; RTF {:.3} ({:.1} s of audio)",
-        super::pct(&mut engine_ms.clone(), 0.5),
-        super::pct(&mut engine_ms.clone(), 0.95),
-        engine_ms.iter().cloned().fold(0.0, f64::max),
-        super::pct(&mut wall_ms.clone(), 0.5),
-        super::pct(&mut wall_ms, 0.95),
+        "engine time per clip (all pieces): p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms; RTF {:.3} ({:.1} s of audio)",
+        p(&engine_ms, 0.5),
+        p(&engine_ms, 0.95),
+        max(&engine_ms),
         total_engine / audio_s.max(1e-9),
         audio_s
     );
@@ -292,6 +413,19 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
         std::fs::write(&path, rows.join("\n") + "\n").with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// What the ears made of one clip.
+struct ClipHeard {
+    raw: String,
+    routed: String,
+    guards: Vec<String>,
+    passes: u32,
+    engine_ms: u64,
+    turns: usize,
+    pieces: usize,
+    /// The last turn's transcript in hand after its last audio.
+    ready_ms: u64,
 }
 
 #[cfg(test)]

@@ -139,9 +139,9 @@ struct CallTask {
     /// Spoken conversation (when speech engines are loaded).
     listener: Option<crate::audio::Listener>,
     conv: crate::dialog::brain::Conversation,
-    heard_tx: mpsc::UnboundedSender<speech::Heard>,
-    heard_rx: mpsc::UnboundedReceiver<speech::Heard>,
-    transcripts: speech::Transcripts,
+    heard_tx: mpsc::UnboundedSender<crate::stt::pieces::PieceResult>,
+    heard_rx: mpsc::UnboundedReceiver<crate::stt::pieces::PieceResult>,
+    pieces: crate::stt::pieces::Pieces<std::time::Instant>,
     spoken_tx: mpsc::UnboundedSender<speech::Said>,
     spoken_rx: mpsc::UnboundedReceiver<speech::Said>,
     /// The reply whose continuation sentences may still follow (None once
@@ -189,7 +189,7 @@ impl CallTask {
             conv: Default::default(),
             heard_tx,
             heard_rx,
-            transcripts: Default::default(),
+            pieces: crate::stt::pieces::Pieces::new(Duration::from_millis(shared.cfg.stt.piece_min_ms)),
             spoken_tx,
             spoken_rx,
             current_reply: None,
@@ -286,10 +286,10 @@ impl CallTask {
                         self.listen(&decoded);
                     }
                 }
-                Some(heard) = self.heard_rx.recv() => {
-                    let hint = self.turn_hint(&heard);
-                    if let Some(turn) = self.transcripts.on_result(heard) {
-                        self.on_heard(turn);
+                Some(piece) = self.heard_rx.recv() => {
+                    let hint = self.turn_hint(&piece);
+                    if let Some((turn, detected)) = self.pieces.on_result(piece) {
+                        self.on_heard(speech::heard(turn, detected, true));
                     }
                     // After on_result: a turn this hint ends finds its transcript ready.
                     if let Some((span, hint)) = hint {
@@ -437,15 +437,18 @@ impl CallTask {
     /// How finished a transcript sounds (`[vad] korean_endings`), for the
     /// end-of-turn rule; only a speculative one can still change the turn's
     /// end, which the listener checks by its span.
-    fn turn_hint(&self, heard: &speech::Heard) -> Option<(speech::Span, crate::audio::Completeness)> {
+    fn turn_hint(&self, piece: &crate::stt::pieces::PieceResult) -> Option<(speech::Span, crate::audio::Completeness)> {
         if !self.shared.cfg.vad.korean_endings {
             return None;
         }
-        // A failed transcription says nothing: the plain silence applies.
-        let hint =
-            heard.text.as_ref().map_or(crate::audio::Completeness::Unknown, |t| crate::audio::korean_end::classify(t));
-        tracing::debug!(?hint, end_ms = heard.span.1.as_millis() as u64, text = ?heard.text, "transcript ending");
-        Some((heard.span, hint))
+        // The turn so far ends where this piece ends; its last words say how
+        // finished it sounds. A failed transcription says nothing: the plain
+        // silence applies.
+        let hint = piece.text.as_ref().map_or(crate::audio::Completeness::Unknown, |t| {
+            crate::audio::korean_end::classify(&crate::stt::text::for_routing(t))
+        });
+        tracing::debug!(?hint, end_ms = piece.piece.1.as_millis() as u64, text = ?piece.text, "transcript ending");
+        Some(((piece.turn_start, piece.piece.1), hint))
     }
 
     fn hint_turn(&mut self, span: speech::Span, hint: crate::audio::Completeness) {
@@ -490,8 +493,9 @@ impl CallTask {
                 }
                 crate::audio::ListenerEvent::Pause(u) => {
                     let span = (u.start, u.end);
-                    if self.transcripts.on_pause(span) {
-                        speech::transcribe(&self.shared, u, self.heard_tx.clone());
+                    if let Some(piece) = self.pieces.on_pause(span) {
+                        let audio = u.piece_audio(piece);
+                        speech::transcribe(&self.shared, u.start, piece, audio, self.heard_tx.clone());
                         let vad = &self.shared.cfg.vad;
                         if vad.korean_endings && vad.await_transcript {
                             if let Some(l) = self.listener.as_mut() {
@@ -506,10 +510,15 @@ impl CallTask {
                         end_ms = u.end.as_millis() as u64,
                         "caller turn ended"
                     );
-                    match self.transcripts.on_end((u.start, u.end), std::time::Instant::now()) {
-                        speech::AtEnd::Ready(heard) => self.on_heard(heard),
-                        speech::AtEnd::Wait => {}
-                        speech::AtEnd::Transcribe => speech::transcribe(&self.shared, u, self.heard_tx.clone()),
+                    use crate::stt::pieces::AtEnd;
+                    let now = std::time::Instant::now();
+                    match self.pieces.on_end((u.start, u.end), now) {
+                        AtEnd::Ready(turn) => self.on_heard(speech::heard(turn, now, false)),
+                        AtEnd::Wait => {}
+                        AtEnd::Transcribe(piece) => {
+                            let audio = u.piece_audio(piece);
+                            speech::transcribe(&self.shared, u.start, piece, audio, self.heard_tx.clone())
+                        }
                     }
                 }
             }

@@ -79,91 +79,17 @@ pub struct Heard {
 /// Utterance bounds: a pause and the end of the same turn share them.
 pub type Span = (Duration, Duration);
 
-/// What to do at the end of a caller's turn.
-#[derive(Debug)]
-pub enum AtEnd {
-    /// The speculative transcript of this very audio is in: use it.
-    Ready(Heard),
-    /// It is still running: wait for it.
-    Wait,
-    /// Transcribe now.
-    Transcribe,
-}
-
-/// Speculative transcription bookkeeping for one call (sans-IO): the audio
-/// offered at the caller's last pause is transcribed at once; if the turn
-/// ends with the same bounds, that transcript is the turn's, and the STT time
-/// is hidden behind the rest of the end-of-turn silence.
-#[derive(Debug, Default)]
-pub struct Transcripts {
-    /// The pause being transcribed, and its result once back.
-    early: Option<(Span, Option<Heard>)>,
-    /// Ended turns waiting for their transcript, oldest first.
-    awaiting: std::collections::VecDeque<(Span, Instant)>,
-    /// A speculative job whose audio went stale while it ran.
-    stale_in_flight: Option<Span>,
-}
-
-impl Transcripts {
-    /// The caller paused: transcribe `span` speculatively (returns true) unless
-    /// the same audio is already being transcribed.
-    pub fn on_pause(&mut self, span: Span) -> bool {
-        match &self.early {
-            Some((s, _)) if *s == span => return false,
-            // An earlier pause's job still runs and its audio is stale now;
-            // one speculative job at a time keeps the worker for real turns.
-            Some((s, None)) => {
-                self.stale_in_flight = Some(*s);
-                self.early = None;
-                return false;
-            }
-            _ => {}
-        }
-        if self.stale_in_flight.is_some() {
-            return false;
-        }
-        self.early = Some((span, None));
-        true
-    }
-
-    /// The turn ended with `span`, detected at `now`.
-    pub fn on_end(&mut self, span: Span, now: Instant) -> AtEnd {
-        match self.early.take() {
-            Some((s, Some(mut heard))) if s == span && heard.text.is_ok() => {
-                heard.detected = now;
-                heard.wait_ms = 0;
-                AtEnd::Ready(heard)
-            }
-            Some((s, None)) if s == span => {
-                self.awaiting.push_back((span, now));
-                AtEnd::Wait
-            }
-            _ => {
-                self.awaiting.push_back((span, now));
-                AtEnd::Transcribe
-            }
-        }
-    }
-
-    /// A transcript came back: the turn it completes, if it is one we wait
-    /// for; a speculative one is kept until its turn ends; stale ones go.
-    pub fn on_result(&mut self, mut heard: Heard) -> Option<Heard> {
-        if self.stale_in_flight == Some(heard.span) {
-            self.stale_in_flight = None;
-        }
-        if let Some(i) = self.awaiting.iter().position(|(s, _)| *s == heard.span) {
-            if let Some((_, at)) = self.awaiting.remove(i) {
-                heard.detected = at;
-                heard.wait_ms = at.elapsed().as_millis() as u64;
-            }
-            return Some(heard);
-        }
-        if let Some((s, slot @ None)) = &mut self.early {
-            if *s == heard.span {
-                *slot = Some(heard);
-            }
-        }
-        None
+/// The transcribed turn as the dialogue gets it; `detected` is when the turn
+/// ended, `waited` whether its transcript came after that.
+pub fn heard(turn: crate::stt::pieces::TurnText, detected: Instant, waited: bool) -> Heard {
+    Heard {
+        text: turn.text,
+        stt_ms: turn.stt_ms,
+        span: turn.span,
+        start_ms: turn.span.0.as_millis() as u64,
+        end_ms: turn.span.1.as_millis() as u64,
+        detected,
+        wait_ms: if waited { detected.elapsed().as_millis() as u64 } else { 0 },
     }
 }
 
@@ -193,34 +119,29 @@ pub enum Said {
     More { reply_id: u64, text: String, audio: Arc<[i16]> },
 }
 
-/// Transcribes an utterance off the call task.
-pub fn transcribe(shared: &Arc<Shared>, utt: crate::audio::Utterance, tx: mpsc::UnboundedSender<Heard>) {
+/// Transcribes one piece of a caller's turn ([`crate::stt::pieces`]) off
+/// the call task; the raw text goes back to be put together with the others.
+pub fn transcribe(
+    shared: &Arc<Shared>,
+    turn_start: Duration,
+    piece: Span,
+    audio: Vec<i16>,
+    tx: mpsc::UnboundedSender<crate::stt::pieces::PieceResult>,
+) {
     let Some(speech) = &shared.speech else { return };
     let stt = speech.stt.clone();
     let shared = shared.clone();
     tokio::spawn(async move {
         let t = Instant::now();
-        let text = stt
-            .transcribe(utt.audio)
-            .await
-            // Redacted here, once: logs, records and the router only ever see this.
-            .map(|t| crate::stt::text::for_routing(&t.text))
-            .map_err(|e| e.to_string());
+        let text = stt.transcribe(audio).await.map(|t| t.text).map_err(|e| e.to_string());
         let stt_ms = t.elapsed().as_millis() as u64;
-        // Embed what the router will see now, off the call task (a hit later).
-        if let Ok(text) = &text {
-            let (shared, routed) = (shared.clone(), text.clone());
+        // A piece that starts the turn may be all of it: embed what the router
+        // would see now, off the call task (a hit later).
+        if let (Ok(text), true) = (&text, piece.0 == turn_start) {
+            let (shared, routed) = (shared.clone(), crate::stt::text::for_routing(text));
             let _ = tokio::task::spawn_blocking(move || shared.brain.router().prefetch(&routed)).await;
         }
-        let _ = tx.send(Heard {
-            text,
-            stt_ms,
-            span: (utt.start, utt.end),
-            start_ms: utt.start.as_millis() as u64,
-            end_ms: utt.end.as_millis() as u64,
-            detected: Instant::now(),
-            wait_ms: 0,
-        });
+        let _ = tx.send(crate::stt::pieces::PieceResult { turn_start, piece, text, stt_ms });
     });
 }
 
@@ -333,80 +254,5 @@ async fn synthesize(shared: &Arc<Shared>, text: &str) -> Option<Arc<[i16]>> {
             None
         }
         Err(_) => None,
-    }
-}
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn span(a: u64, b: u64) -> Span {
-        (Duration::from_millis(a), Duration::from_millis(b))
-    }
-
-    fn heard(s: Span, text: &str) -> Heard {
-        Heard {
-            text: Ok(text.into()),
-            stt_ms: 300,
-            span: s,
-            start_ms: s.0.as_millis() as u64,
-            end_ms: s.1.as_millis() as u64,
-            detected: Instant::now(),
-            wait_ms: 0,
-        }
-    }
-
-    #[test]
-    fn a_finished_speculative_transcript_is_used_at_the_end_without_waiting() {
-        let mut t = Transcripts::default();
-        assert!(t.on_pause(span(100, 900)));
-        assert!(t.on_result(heard(span(100, 900), "코로나 검사")).is_none(), "kept until the turn ends");
-        let AtEnd::Ready(h) = t.on_end(span(100, 900), Instant::now()) else { panic!() };
-        assert_eq!(h.text.as_deref(), Ok("코로나 검사"));
-        assert_eq!(h.wait_ms, 0);
-    }
-
-    #[test]
-    fn an_end_during_the_speculative_transcription_waits_for_it() {
-        let mut t = Transcripts::default();
-        assert!(t.on_pause(span(100, 900)));
-        assert!(matches!(t.on_end(span(100, 900), Instant::now()), AtEnd::Wait));
-        let h = t.on_result(heard(span(100, 900), "독감")).expect("the turn's transcript");
-        assert_eq!(h.text.as_deref(), Ok("독감"));
-    }
-
-    #[test]
-    fn speech_after_the_pause_makes_the_speculation_stale() {
-        let mut t = Transcripts::default();
-        assert!(t.on_pause(span(100, 900)));
-        // The caller went on; the first job still runs, so the next pause waits.
-        assert!(!t.on_pause(span(100, 2000)), "one speculative job at a time");
-        assert!(t.on_result(heard(span(100, 900), "코로나")).is_none(), "stale");
-        // Once it is back, a later pause may start one.
-        assert!(t.on_pause(span(100, 2400)));
-        assert!(matches!(t.on_end(span(100, 2500), Instant::now()), AtEnd::Transcribe));
-        assert!(t.on_result(heard(span(100, 2400), "코로나 검사")).is_none(), "stale");
-        let h = t.on_result(heard(span(100, 2500), "코로나 검사 어디서")).expect("the turn's transcript");
-        assert_eq!(h.text.as_deref(), Ok("코로나 검사 어디서"));
-    }
-
-    #[test]
-    fn a_failed_speculative_transcription_is_redone_at_the_end() {
-        let mut t = Transcripts::default();
-        assert!(t.on_pause(span(100, 900)));
-        let mut failed = heard(span(100, 900), "");
-        failed.text = Err("queue full".into());
-        assert!(t.on_result(failed).is_none());
-        assert!(matches!(t.on_end(span(100, 900), Instant::now()), AtEnd::Transcribe));
-        assert!(t.on_result(heard(span(100, 900), "코로나")).is_some());
-    }
-
-    #[test]
-    fn turns_without_pauses_are_transcribed_in_order() {
-        let mut t = Transcripts::default();
-        assert!(matches!(t.on_end(span(0, 500), Instant::now()), AtEnd::Transcribe));
-        assert!(matches!(t.on_end(span(900, 1500), Instant::now()), AtEnd::Transcribe));
-        assert!(t.on_result(heard(span(900, 1500), "둘")).is_some());
-        assert!(t.on_result(heard(span(0, 500), "하나")).is_some());
-        assert!(t.on_result(heard(span(0, 500), "again")).is_none());
     }
 }

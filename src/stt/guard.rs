@@ -96,6 +96,33 @@ pub fn repeating_tail(tokens: &[i32]) -> bool {
     })
 }
 
+/// Tokens a decoder must repeat from the very start of its text before it
+/// counts as starting the utterance over (about three syllables).
+pub const RESTART_TOKENS: usize = 6;
+
+/// True when the tokens so far end with the first [`RESTART_TOKENS`] tokens
+/// of the text again: the decoder has run out of audio and started over
+/// ("막대 모양의 금괴를 말하며 골드 바는 보통 …"), the commonest loop on short
+/// utterances. The worker ends the text there (saving a whole second copy's
+/// decoding) and [`strip_restart`] removes the copy's start.
+pub fn restarts(tokens: &[i32]) -> bool {
+    let (n, k) = (tokens.len(), RESTART_TOKENS);
+    n >= 2 * k && tokens[n - k..] == tokens[..k]
+}
+
+/// The text without the start-over [`restarts`] caught: the longest ending
+/// (at least two syllables, at most half the text) that repeats its
+/// beginning is cut. `None` when the text does not end so. The stop may
+/// fall inside a syllable's bytes (whisper's tokens are bytes): a broken
+/// last character is dropped first.
+pub fn strip_restart(text: &str) -> Option<String> {
+    let text = text.trim_end_matches('\u{FFFD}');
+    let b = text.as_bytes();
+    let n = b.len();
+    let len = (6..=n / 2).rev().find(|&l| text.is_char_boundary(n - l) && b[n - l..] == b[..l])?;
+    Some(text[..n - len].trim_end().to_string())
+}
+
 /// Of a first decoding that fired a guard and its retry, the one to keep:
 /// the retry unless it fires a guard too and is less sure of itself.
 pub fn keep_retry(first: &Decoded, retry: &Decoded, audio_s: f32, o: &DecodeOptions) -> bool {
@@ -112,6 +139,23 @@ mod tests {
 
     fn d(text: &str, lp: f32) -> Decoded {
         Decoded { text: text.into(), avg_logprob: lp, no_speech: 0.01 }
+    }
+
+    #[test]
+    fn a_decoder_starting_over_is_caught_and_cut() {
+        assert!(restarts(&[1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6]));
+        assert!(!restarts(&[1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5]), "five tokens are not enough");
+        assert!(!restarts(&[1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5]));
+        assert_eq!(
+            strip_restart("골드반은 보통 막대 모양의 금괴를 말하며 골드반은 보").as_deref(),
+            Some("골드반은 보통 막대 모양의 금괴를 말하며")
+        );
+        assert_eq!(
+            strip_restart("드라마 관계자분들은 모두 회의실로 들어와 주십시오. 드라마 관계자\u{FFFD}").as_deref(),
+            Some("드라마 관계자분들은 모두 회의실로 들어와 주십시오.")
+        );
+        assert_eq!(strip_restart("독감 예방접종 어디서 해요?"), None);
+        assert_eq!(strip_restart("네 네"), None, "too short to be a restart");
     }
 
     #[test]

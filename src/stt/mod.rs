@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod guard;
 pub mod http;
+pub mod pieces;
 pub mod proto;
 pub mod text;
 
@@ -95,6 +96,10 @@ pub struct SttConfig {
     /// what earlier (longer) utterances left behind, so a transcript
     /// depended on the calls before it.
     pub flash_attn: bool,
+    /// A long turn is transcribed in pieces cut at the caller's pauses, each
+    /// at least this long ([`pieces`]), so only the last piece is left when
+    /// they stop; 0: the whole turn at once (speculatively at each pause).
+    pub piece_min_ms: u64,
     /// How whisper decodes (`[stt.decode]`): window, beam, prompt, guards, retry.
     pub decode: proto::DecodeOptions,
 }
@@ -115,6 +120,7 @@ impl Default for SttConfig {
             remote_model: "whisper-1".into(),
             api_key_env: "SORI_STT_API_KEY".into(),
             flash_attn: false,
+            piece_min_ms: 3500,
             decode: proto::DecodeOptions::default(),
         }
     }

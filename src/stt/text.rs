@@ -7,6 +7,15 @@ pub fn for_routing(raw: &str) -> String {
     crate::redact::redact(&collapse_repeats(raw))
 }
 
+/// A turn transcribed in pieces ([`super::pieces`]), as the router gets it:
+/// each piece's loops cut on its own (a loop never spans a cut: each piece is
+/// its own decoding), joined in order, then personal numbers redacted over the
+/// whole (a phone number may straddle a cut).
+pub fn join_pieces(pieces: &[&str]) -> String {
+    let cleaned: Vec<String> = pieces.iter().map(|p| collapse_repeats(p)).filter(|p| !p.is_empty()).collect();
+    crate::redact::redact(&cleaned.join(" "))
+}
+
 /// Cuts a decoder loop: whisper sometimes repeats a phrase until its token
 /// budget runs out ("홍역 증상 홍역 증상 홍역 증상 …"). When the words from
 /// some point on are one phrase said at least twice in a row (the last copy

@@ -47,9 +47,17 @@ fn send(out: &mut impl Write, v: &serde_json::Value) -> std::io::Result<()> {
     out.flush()
 }
 
+/// What the logits filter needs and tells: the end-of-text id, and whether
+/// it ended a decoder that started the text over ([`guard::restarts`]).
+struct LoopStop {
+    eot: i32,
+    restarted: std::sync::atomic::AtomicBool,
+}
+
 /// whisper.cpp's logits filter: once the tokens so far end in a loop
-/// ([`guard::repeating_tail`]), only the end-of-text token may follow.
-/// `user_data` carries the end-of-text token id (not a pointer).
+/// ([`guard::repeating_tail`]) or start the text over ([`guard::restarts`]),
+/// only the end-of-text token may follow. `user_data` points to a
+/// [`LoopStop`] that outlives the decoding.
 unsafe extern "C" fn stop_loops(
     ctx: *mut whisper_rs_sys::whisper_context,
     _state: *mut whisper_rs_sys::whisper_state,
@@ -65,10 +73,20 @@ unsafe extern "C" fn stop_loops(
     // valid for the duration of the call.
     let toks = unsafe { std::slice::from_raw_parts(tokens, n_tokens as usize) };
     let ids: Vec<i32> = toks.iter().map(|t| t.id).collect();
-    if !guard::repeating_tail(&ids) {
+    let restart = guard::restarts(&ids);
+    if !restart && !guard::repeating_tail(&ids) {
         return;
     }
-    let eot = user_data as usize;
+    if user_data.is_null() {
+        return;
+    }
+    // SAFETY: `decode` passes a pointer to its own `LoopStop`, alive (and
+    // only read or atomically written) for the whole `state.full` call.
+    let stop = unsafe { &*(user_data as *const LoopStop) };
+    if restart {
+        stop.restarted.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    let eot = stop.eot.max(0) as usize;
     let n_vocab = unsafe { whisper_rs_sys::whisper_n_vocab(ctx) }.max(0) as usize;
     if eot >= n_vocab {
         return;
@@ -82,7 +100,8 @@ unsafe extern "C" fn stop_loops(
 }
 
 /// Decodes `samples` (padded 16 kHz audio) once: `window` encoder frames
-/// (None = the full 30 s), `beam` 1 = greedy.
+/// (None = the full 30 s), `beam` 1 = greedy. Also says whether the loop
+/// stopper cut a start-over.
 fn decode(
     state: &mut WhisperState,
     eot: i32,
@@ -91,7 +110,7 @@ fn decode(
     samples: &[f32],
     window: Option<i32>,
     beam: u32,
-) -> Result<Decoded, String> {
+) -> Result<(Decoded, bool), String> {
     let o = &req.decode;
     let strategy = if beam > 1 {
         SamplingStrategy::BeamSearch { beam_size: beam as i32, patience: -1.0 }
@@ -121,11 +140,12 @@ fn decode(
     // far above real speech).
     p.set_single_segment(true);
     p.set_max_tokens(max_tokens(samples.len()));
+    let stop = LoopStop { eot, restarted: false.into() };
     // SAFETY: `stop_loops` only reads the tokens and writes the logits
-    // whisper.cpp hands it; the user data is the end-of-text id, not a pointer.
+    // whisper.cpp hands it; `stop` lives until `state.full` has returned.
     unsafe {
         p.set_filter_logits_callback(Some(stop_loops));
-        p.set_filter_logits_callback_user_data(eot as usize as *mut std::os::raw::c_void);
+        p.set_filter_logits_callback_user_data(&stop as *const LoopStop as *mut std::os::raw::c_void);
     }
     // No temperature fallback inside whisper.cpp: our guards decide when a
     // second decoding is worth its time (SORI_STT_FALLBACK=1 restores it).
@@ -146,7 +166,12 @@ fn decode(
         }
     }
     let avg_logprob = if n == 0 { 0.0 } else { (lp_sum / n as f64) as f32 };
-    Ok(Decoded { text: text.trim().to_string(), avg_logprob, no_speech })
+    let mut text = text.trim().to_string();
+    let restarted = stop.restarted.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(cut) = guard::strip_restart(&text).filter(|_| restarted) {
+        text = cut;
+    }
+    Ok((Decoded { text, avg_logprob, no_speech }, restarted))
 }
 
 /// One request: a fast first decoding (fitted window, configured beam);
@@ -162,8 +187,9 @@ fn transcribe(state: &mut WhisperState, eot: i32, threads: i32, req: &SttRequest
         samples.resize(16_000 + 1_600, 0.0);
     }
     let fitted = audio_ctx(o, samples.len());
-    let first = decode(state, eot, threads, req, &samples, fitted, o.beam)?;
-    let fired = guard::check(&first, audio_s, o);
+    let (first, restarted) = decode(state, eot, threads, req, &samples, fitted, o.beam)?;
+    // A start-over was cut at its first words: a loop, stopped.
+    let fired = guard::check(&first, audio_s, o).or(restarted.then_some(Guard::Loop));
     let mut kept = first;
     let mut passes = 1;
     if fired == Some(Guard::NoSpeech) {
@@ -178,7 +204,7 @@ fn transcribe(state: &mut WhisperState, eot: i32, threads: i32, req: &SttRequest
             _ => None,
         };
         if let Some((window, beam)) = retry {
-            let second = decode(state, eot, threads, req, &samples, window, beam)?;
+            let (second, _) = decode(state, eot, threads, req, &samples, window, beam)?;
             passes = 2;
             if guard::keep_retry(&kept, &second, audio_s, o) {
                 kept = second;
