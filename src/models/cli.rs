@@ -1,6 +1,6 @@
 //! `sori models list | fetch | path`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -35,6 +35,14 @@ pub enum ModelsCmd {
     Convert {
         /// Directory with model.bin and tokenizer.json.
         ct2_dir: PathBuf,
+        /// Output ggml file.
+        output: PathBuf,
+    },
+    /// Quantize a whisper.cpp ggml f16 model to q8_0 (its matrices 8-bit,
+    /// the rest kept): half the size, faster on a CPU.
+    Quantize {
+        /// ggml f16 model (a file, or a models.toml name such as whisper-base).
+        input: String,
         /// Output ggml file.
         output: PathBuf,
     },
@@ -102,6 +110,28 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 c.n_text_layer,
                 c.n_state,
                 c.n_vocab
+            );
+            println!("{}", super::sha256_file(&output)?);
+            Ok(())
+        }
+        ModelsCmd::Quantize { input, output } => {
+            let path =
+                if Path::new(&input).is_file() { PathBuf::from(&input) } else { require(&manifest, &dir, &input)? };
+            let model = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let tmp = output.with_extension("part");
+            let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            let q = super::ggml_quantize::quantize_q8_0(&model, &mut w)
+                .with_context(|| format!("quantizing {}", path.display()))?;
+            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&tmp, &output).with_context(|| format!("writing {}", output.display()))?;
+            eprintln!(
+                "{}: {} of {} tensors q8_0, {:.1} MB → {:.1} MB",
+                output.display(),
+                q.quantized,
+                q.tensors,
+                q.bytes_in as f64 / 1e6,
+                q.bytes_out as f64 / 1e6
             );
             println!("{}", super::sha256_file(&output)?);
             Ok(())

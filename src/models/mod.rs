@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod ct2_whisper;
 pub mod fetch;
+pub mod ggml_quantize;
 
 use std::path::{Path, PathBuf};
 
