@@ -53,7 +53,7 @@ test: deps lint test-bins models
 	fi
 
 # Both README commands in a clone of HEAD with an empty cargo target dir,
-# models dir and training venv, each step timed (~30 min of both cores).
+# models dir and training venv, each step timed (~1 hour of both cores).
 test-fresh:
 	bash scripts/test-fresh.sh
 

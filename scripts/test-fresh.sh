@@ -22,7 +22,7 @@
 # Kept (they only save downloads, not work): Debian packages
 # (scripts/install-deps.sh still runs and checks them), cargo's registry
 # (~/.cargo), pip's and npm's download caches.
-# Takes ~30 min of both cores on a 2-core machine: not run by `make test`.
+# Takes ~1 hour of both cores on a 2-core machine: not run by `make test`.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
