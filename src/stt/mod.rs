@@ -120,7 +120,7 @@ impl Default for SttConfig {
             remote_model: "whisper-1".into(),
             api_key_env: "SORI_STT_API_KEY".into(),
             flash_attn: false,
-            piece_min_ms: 3500,
+            piece_min_ms: 0,
             decode: proto::DecodeOptions::default(),
         }
     }
