@@ -42,6 +42,14 @@ pub struct HeardTurn {
     pub passes: u32,
 }
 
+/// What the engine made of a piece, and when (simulated) it was done.
+struct PieceInfo {
+    text: String,
+    guard: Option<String>,
+    passes: u32,
+    ready: Duration,
+}
+
 struct Job {
     ready: Duration,
     result: PieceResult,
@@ -58,7 +66,7 @@ impl CallEars<'_> {
         let mut pieces: Pieces<Duration> = Pieces::new(self.piece_min);
         let mut free_at = vec![Duration::ZERO; self.workers.max(1)];
         let mut jobs: Vec<Job> = Vec::new();
-        let mut raw: std::collections::HashMap<(Duration, Span), (String, Option<String>, u32)> = Default::default();
+        let mut raw: std::collections::HashMap<(Duration, Span), PieceInfo> = Default::default();
         let mut turns = Vec::new();
         // Frames of 20 ms, then 3 s of silence so every turn ends.
         let (frame, audio): (usize, Vec<f32>) = match (line_8k, wide_16k) {
@@ -77,7 +85,7 @@ impl CallEars<'_> {
                 let job = jobs.remove(0);
                 let hint = self.hint(&job.result);
                 if let Some((turn, ended)) = pieces.on_result(job.result) {
-                    turns.push(self.finish(turn, ended, job.ready, &raw));
+                    turns.push(self.finish(turn, ended, &raw));
                 }
                 if let Some((span, h)) = hint {
                     listener.set_turn_hint(span, h);
@@ -114,21 +122,21 @@ impl CallEars<'_> {
         Some(((r.turn_start, r.piece.1), hint))
     }
 
+    /// The turn's transcript was in hand when its last piece was done.
     fn finish(
         &self,
         turn: TurnText,
         ended: Duration,
-        ready: Duration,
-        raw: &std::collections::HashMap<(Duration, Span), (String, Option<String>, u32)>,
+        raw: &std::collections::HashMap<(Duration, Span), PieceInfo>,
     ) -> HeardTurn {
-        let texts: Vec<&(String, Option<String>, u32)> =
-            turn.pieces.iter().filter_map(|p| raw.get(&(turn.span.0, *p))).collect();
+        let texts: Vec<&PieceInfo> = turn.pieces.iter().filter_map(|p| raw.get(&(turn.span.0, *p))).collect();
+        let ready = texts.iter().map(|p| p.ready).max().unwrap_or(ended);
         HeardTurn {
             after_audio: ready.saturating_sub(turn.span.1),
             after_end: ready.saturating_sub(ended),
-            raw: texts.iter().map(|v| v.0.clone()).collect(),
-            guards: texts.iter().filter_map(|v| v.1.clone()).collect(),
-            passes: texts.iter().map(|v| v.2).max().unwrap_or(0),
+            raw: texts.iter().map(|p| p.text.clone()).collect(),
+            guards: texts.iter().filter_map(|p| p.guard.clone()).collect(),
+            passes: texts.iter().map(|p| p.passes).max().unwrap_or(0),
             turn,
         }
     }
@@ -140,7 +148,7 @@ impl CallEars<'_> {
         pieces: &mut Pieces<Duration>,
         jobs: &mut Vec<Job>,
         free_at: &mut [Duration],
-        raw: &mut std::collections::HashMap<(Duration, Span), (String, Option<String>, u32)>,
+        raw: &mut std::collections::HashMap<(Duration, Span), PieceInfo>,
         turns: &mut Vec<HeardTurn>,
     ) -> anyhow::Result<()> {
         while let Some(ev) = listener.poll_event() {
@@ -156,7 +164,7 @@ impl CallEars<'_> {
                     }
                 }
                 ListenerEvent::Utterance(u) => match pieces.on_end((u.start, u.end), now) {
-                    AtEnd::Ready(turn) => turns.push(self.finish(turn, now, now, raw)),
+                    AtEnd::Ready(turn) => turns.push(self.finish(turn, now, raw)),
                     AtEnd::Wait => {}
                     AtEnd::Transcribe(piece) => jobs.push(self.run(&u, piece, now, free_at, raw).await?),
                 },
@@ -174,7 +182,7 @@ impl CallEars<'_> {
         piece: Span,
         issued: Duration,
         free_at: &mut [Duration],
-        raw: &mut std::collections::HashMap<(Duration, Span), (String, Option<String>, u32)>,
+        raw: &mut std::collections::HashMap<(Duration, Span), PieceInfo>,
     ) -> anyhow::Result<Job> {
         let t = Instant::now();
         let r = self.stt.transcribe(u.piece_audio(piece)).await;
@@ -184,11 +192,99 @@ impl CallEars<'_> {
         free_at[worker] = ready;
         let text = match r {
             Ok(r) => {
-                raw.insert((u.start, piece), (r.text.clone(), r.guard.clone(), r.passes));
+                let info = PieceInfo { text: r.text.clone(), guard: r.guard.clone(), passes: r.passes, ready };
+                raw.insert((u.start, piece), info);
                 Ok(r.text)
             }
             Err(e) => Err(e.to_string()),
         };
         Ok(Job { ready, result: PieceResult { turn_start: u.start, piece, text, stt_ms: took.as_millis() as u64 } })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::stt::{SttFuture, Transcript};
+
+    /// An engine that takes `delay` per request and answers from a script;
+    /// enough to check the simulator's clock and bookkeeping (the real
+    /// engine is measured by `sori eval stt` itself).
+    struct Scripted {
+        texts: Mutex<VecDeque<&'static str>>,
+        delay: Duration,
+        asked: Mutex<Vec<usize>>,
+    }
+
+    impl Stt for Scripted {
+        fn transcribe(&self, pcm16k: Vec<i16>) -> SttFuture<'_> {
+            Box::pin(async move {
+                self.asked.lock().unwrap().push(pcm16k.len());
+                tokio::time::sleep(self.delay).await;
+                let text = self.texts.lock().unwrap().pop_front().unwrap_or("").to_string();
+                Ok(Transcript { text, engine_ms: self.delay.as_millis() as u64, guard: None, passes: 1 })
+            })
+        }
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+    }
+
+    /// 8 kHz line audio: silence, then tone bursts (ms) separated by pauses (ms).
+    fn line(parts: &[(u64, bool)]) -> Vec<i16> {
+        let mut out = Vec::new();
+        for &(ms, voiced) in parts {
+            for i in 0..(ms * 8) as usize {
+                let s = if voiced { (i as f32 * 440.0 * std::f32::consts::TAU / 8000.0).sin() * 0.3 } else { 0.0 };
+                out.push((s * 32767.0) as i16);
+            }
+        }
+        out
+    }
+
+    async fn hear(piece_min_ms: u64, texts: Vec<&'static str>) -> (Vec<HeardTurn>, Vec<usize>) {
+        let stt =
+            Scripted { texts: Mutex::new(texts.into()), delay: Duration::from_millis(200), asked: Mutex::default() };
+        let vad_cfg = crate::audio::VadConfig { engine: "energy".into(), ..Default::default() };
+        let vad = crate::audio::VadEngine::Energy;
+        let ears = CallEars {
+            stt: &stt,
+            vad: &vad,
+            vad_cfg: &vad_cfg,
+            piece_min: Duration::from_millis(piece_min_ms),
+            workers: 1,
+        };
+        // 1 s of silence, 3 s of voice, a 400 ms pause, 2 s of voice.
+        let audio = line(&[(1000, false), (3000, true), (400, false), (2000, true)]);
+        let turns = ears.hear(Some(&audio), None).await.unwrap();
+        (turns, stt.asked.into_inner().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_turn_in_pieces_leaves_only_its_tail_after_the_audio() {
+        let (turns, asked) = hear(2000, vec!["열이 나고", "병원에 가야 하나요?"]).await;
+        assert_eq!(turns.len(), 1, "{turns:?}");
+        let t = &turns[0];
+        assert_eq!(t.turn.text.as_deref(), Ok("열이 나고 병원에 가야 하나요?"));
+        assert_eq!(t.turn.pieces.len(), 2);
+        // Two requests: the first piece at the pause, the tail at the next one.
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert!(asked[1] < asked[0], "the tail is shorter than the first piece: {asked:?}");
+        // In hand one engine time (200 ms) after the tail's audio, not two.
+        assert!(t.after_audio >= Duration::from_millis(200), "{:?}", t.after_audio);
+        assert!(t.after_audio < Duration::from_millis(300), "{:?}", t.after_audio);
+    }
+
+    #[tokio::test]
+    async fn whole_turns_transcribe_the_turn_again_after_the_caller_goes_on() {
+        let (turns, asked) = hear(0, vec!["열이 나고", "열이 나고 병원에 가야 하나요?"]).await;
+        assert_eq!(turns.len(), 1, "{turns:?}");
+        assert_eq!(turns[0].turn.text.as_deref(), Ok("열이 나고 병원에 가야 하나요?"));
+        assert_eq!(turns[0].turn.pieces.len(), 1);
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert!(asked[1] > asked[0], "the second request is the whole turn: {asked:?}");
     }
 }
