@@ -147,8 +147,8 @@ fn speech_ko() -> Option<PathBuf> {
 /// Real Korean speech (speech-ko `split = tune`, four speakers) through the
 /// call's telephone channel (8 kHz G.711 μ-law, the call's upsampler) and
 /// the STT path calls use with the shipped `[stt.decode]` settings and text
-/// clean-up. Fails when a decoder loop reaches the routed text or runs on
-/// past its second copy, and when the CER is far above the measured figure
+/// clean-up. Fails when a decoder loop reaches the routed text, runs on
+/// past its second copy or, starting over, is not cut at its first words, and when the CER is far above the measured figure
 /// (docs/BENCHMARKS.md, "STT on real speech": these clips measured 2 %,
 /// the whole tune split ~10 %; the limit leaves room for another machine's
 /// float rounding, not for a regression). Skipped, saying so, where the
@@ -186,9 +186,12 @@ async fn base_hears_real_korean_telephone_speech_without_loops() {
             t.guard
         );
         assert!(!sori::stt::guard::looped(&routed), "{name}: decoder loop in the routed text: {routed:?}");
-        // The loop stopper ends a repeat at its second copy.
+        // The loop stopper ends a repeat at its second copy, and a decoder
+        // starting the utterance over (all six loops here) at its first
+        // words, which the worker cuts: not even the engine's text loops.
         let copies = guard_copies(&t.text, &routed);
         assert!(copies <= 2, "{name}: the decoder ran on to {copies} copies: {:?}", t.text);
+        assert!(!sori::stt::guard::looped(&t.text), "{name}: a second copy in the engine's text: {:?}", t.text);
         edits += e;
         chars += n;
     }
