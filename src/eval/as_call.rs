@@ -11,9 +11,11 @@
 //! in hand: after the turn's last audio, and after the end of the turn was
 //! detected — the STT time a caller actually waits for.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::audio::{Completeness, Listener, ListenerEvent, Utterance};
+use super::stt::Line;
+use crate::audio::{Listener, ListenerEvent, Utterance};
 use crate::stt::pieces::{AtEnd, PieceResult, Pieces, Span, TurnText};
 use crate::stt::Stt;
 
@@ -55,81 +57,90 @@ struct Job {
     result: PieceResult,
 }
 
+/// One clip's simulation: the call's listener and piece bookkeeping, the
+/// jobs on their way, the workers' clocks and what has been heard.
+struct Sim<'e, 'a> {
+    ears: &'e CallEars<'a>,
+    listener: Listener,
+    pieces: Pieces<Duration>,
+    jobs: Vec<Job>,
+    /// When each worker is free again.
+    free_at: Vec<Duration>,
+    done: HashMap<(Duration, Span), PieceInfo>,
+    turns: Vec<HeardTurn>,
+}
+
 impl CallEars<'_> {
-    /// Hears one clip: 8 kHz decoded line audio (`line_8k`) or, for a
-    /// wideband source, 16 kHz audio (`wide_16k`). Turns in order.
-    pub async fn hear(&self, line_8k: Option<&[i16]>, wide_16k: Option<&[i16]>) -> anyhow::Result<Vec<HeardTurn>> {
-        let mut listener = Listener::new(
-            self.vad.new_vad(),
-            crate::audio::ListenerConfig { endpoint: self.vad_cfg.endpoint(), ..Default::default() },
-        );
-        let mut pieces: Pieces<Duration> = Pieces::new(self.piece_min);
-        let mut free_at = vec![Duration::ZERO; self.workers.max(1)];
-        let mut jobs: Vec<Job> = Vec::new();
-        let mut raw: std::collections::HashMap<(Duration, Span), PieceInfo> = Default::default();
-        let mut turns = Vec::new();
-        // Frames of 20 ms, then 3 s of silence so every turn ends.
-        let (frame, audio): (usize, Vec<f32>) = match (line_8k, wide_16k) {
-            (Some(l), _) => (160, l.iter().map(|&s| s as f32 / 32768.0).collect()),
-            (None, Some(w)) => (320, w.iter().map(|&s| s as f32 / 32768.0).collect()),
-            (None, None) => anyhow::bail!("no audio"),
+    /// Hears one clip as it arrives on the line. Turns in order.
+    pub async fn hear(&self, line: &Line) -> anyhow::Result<Vec<HeardTurn>> {
+        let mut sim = Sim {
+            ears: self,
+            listener: Listener::new(
+                self.vad.new_vad(),
+                crate::audio::ListenerConfig { endpoint: self.vad_cfg.endpoint(), ..Default::default() },
+            ),
+            pieces: Pieces::new(self.piece_min),
+            jobs: Vec::new(),
+            free_at: vec![Duration::ZERO; self.workers.max(1)],
+            done: HashMap::new(),
+            turns: Vec::new(),
         };
-        let rate = if line_8k.is_some() { 8_000 } else { 16_000 };
+        // Frames of 20 ms, then 3 s of silence so every turn ends.
+        let (audio, rate) = match line {
+            Line::Telephone(l) => (l.as_slice(), 8_000),
+            Line::Wideband(w) => (w.as_slice(), 16_000),
+        };
+        let frame = rate / 50;
         let total = audio.len() + 3 * rate;
         let mut pos = 0;
-        while pos < total || !jobs.is_empty() {
-            let now = listener.now();
-            // Results due by now, in the order they finish.
-            jobs.sort_by_key(|j| j.ready);
-            while jobs.first().is_some_and(|j| j.ready <= now || pos >= total) {
-                let job = jobs.remove(0);
-                let hint = self.hint(&job.result);
-                if let Some((turn, ended)) = pieces.on_result(job.result) {
-                    turns.push(self.finish(turn, ended, &raw));
-                }
-                if let Some((span, h)) = hint {
-                    listener.set_turn_hint(span, h);
-                    self.drain(&mut listener, &mut pieces, &mut jobs, &mut free_at, &mut raw, &mut turns).await?;
-                }
-            }
-            if pos >= total {
-                continue;
-            }
+        while pos < total {
+            let now = sim.listener.now();
+            sim.deliver(|ready| ready <= now).await?;
             let end = (pos + frame).min(total);
-            let mut chunk: Vec<f32> = audio.get(pos..end.min(audio.len())).unwrap_or(&[]).to_vec();
-            chunk.resize(end - pos, 0.0);
+            let mut chunk = audio.get(pos..end.min(audio.len())).unwrap_or(&[]).to_vec();
+            chunk.resize(end - pos, 0);
             pos = end;
-            if rate == 8_000 {
-                let pcm: Vec<i16> = chunk.iter().map(|s| (s * 32767.0) as i16).collect();
-                listener.push_8k(&pcm);
-            } else {
-                listener.push_16k(&chunk);
+            match line {
+                Line::Telephone(_) => sim.listener.push_8k(&chunk),
+                Line::Wideband(_) => {
+                    sim.listener.push_16k(&chunk.iter().map(|&s| s as f32 / 32768.0).collect::<Vec<_>>())
+                }
             }
-            self.drain(&mut listener, &mut pieces, &mut jobs, &mut free_at, &mut raw, &mut turns).await?;
+            sim.drain().await?;
         }
+        // The audio is over: whatever is still on its way finishes in order.
+        while !sim.jobs.is_empty() {
+            sim.deliver(|_| true).await?;
+        }
+        let mut turns = sim.turns;
         turns.sort_by_key(|t| t.turn.span.0);
         Ok(turns)
     }
+}
 
-    fn hint(&self, r: &PieceResult) -> Option<(Span, Completeness)> {
-        if !self.vad_cfg.korean_endings {
-            return None;
+impl Sim<'_, '_> {
+    /// Hands back the results `due` says are done (by their ready time), in
+    /// the order they finish; each may complete a turn or hint its end.
+    async fn deliver(&mut self, due: impl Fn(Duration) -> bool) -> anyhow::Result<()> {
+        self.jobs.sort_by_key(|j| j.ready);
+        while self.jobs.first().is_some_and(|j| due(j.ready)) {
+            let job = self.jobs.remove(0);
+            let hint = self.ears.vad_cfg.korean_endings.then(|| job.result.ending());
+            if let Some((turn, ended)) = self.pieces.on_result(job.result) {
+                let heard = self.finish(turn, ended);
+                self.turns.push(heard);
+            }
+            if let Some((span, h)) = hint {
+                self.listener.set_turn_hint(span, h);
+                self.drain().await?;
+            }
         }
-        let hint = r
-            .text
-            .as_ref()
-            .map_or(Completeness::Unknown, |t| crate::audio::korean_end::classify(&crate::stt::text::for_routing(t)));
-        Some(((r.turn_start, r.piece.1), hint))
+        Ok(())
     }
 
     /// The turn's transcript was in hand when its last piece was done.
-    fn finish(
-        &self,
-        turn: TurnText,
-        ended: Duration,
-        raw: &std::collections::HashMap<(Duration, Span), PieceInfo>,
-    ) -> HeardTurn {
-        let texts: Vec<&PieceInfo> = turn.pieces.iter().filter_map(|p| raw.get(&(turn.span.0, *p))).collect();
+    fn finish(&self, turn: TurnText, ended: Duration) -> HeardTurn {
+        let texts: Vec<&PieceInfo> = turn.pieces.iter().filter_map(|p| self.done.get(&(turn.span.0, *p))).collect();
         let ready = texts.iter().map(|p| p.ready).max().unwrap_or(ended);
         HeardTurn {
             after_audio: ready.saturating_sub(turn.span.1),
@@ -141,32 +152,28 @@ impl CallEars<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn drain(
-        &self,
-        listener: &mut Listener,
-        pieces: &mut Pieces<Duration>,
-        jobs: &mut Vec<Job>,
-        free_at: &mut [Duration],
-        raw: &mut std::collections::HashMap<(Duration, Span), PieceInfo>,
-        turns: &mut Vec<HeardTurn>,
-    ) -> anyhow::Result<()> {
-        while let Some(ev) = listener.poll_event() {
-            let now = listener.now();
+    /// Acts on the listener's events as the call task does.
+    async fn drain(&mut self) -> anyhow::Result<()> {
+        while let Some(ev) = self.listener.poll_event() {
+            let now = self.listener.now();
             match ev {
                 ListenerEvent::Pause(u) => {
                     let span = (u.start, u.end);
-                    if let Some(piece) = pieces.on_pause(span) {
-                        jobs.push(self.run(&u, piece, now, free_at, raw).await?);
-                        if self.vad_cfg.korean_endings && self.vad_cfg.await_transcript {
-                            listener.expect_turn_hint(span);
+                    if let Some(piece) = self.pieces.on_pause(span) {
+                        self.run(&u, piece, now).await?;
+                        let vad = self.ears.vad_cfg;
+                        if vad.korean_endings && vad.await_transcript {
+                            self.listener.expect_turn_hint(span);
                         }
                     }
                 }
-                ListenerEvent::Utterance(u) => match pieces.on_end((u.start, u.end), now) {
-                    AtEnd::Ready(turn) => turns.push(self.finish(turn, now, raw)),
+                ListenerEvent::Utterance(u) => match self.pieces.on_end((u.start, u.end), now) {
+                    AtEnd::Ready(turn) => {
+                        let heard = self.finish(turn, now);
+                        self.turns.push(heard);
+                    }
                     AtEnd::Wait => {}
-                    AtEnd::Transcribe(piece) => jobs.push(self.run(&u, piece, now, free_at, raw).await?),
+                    AtEnd::Transcribe(piece) => self.run(&u, piece, now).await?,
                 },
                 ListenerEvent::SpeechStart { .. } | ListenerEvent::StopPlayback(_) => {}
             }
@@ -174,31 +181,26 @@ impl CallEars<'_> {
         Ok(())
     }
 
-    /// Transcribes a piece now (really), and says when it would be done on
-    /// the simulated clock.
-    async fn run(
-        &self,
-        u: &Utterance,
-        piece: Span,
-        issued: Duration,
-        free_at: &mut [Duration],
-        raw: &mut std::collections::HashMap<(Duration, Span), PieceInfo>,
-    ) -> anyhow::Result<Job> {
+    /// Transcribes a piece now (really), and queues its result for when it
+    /// would be done on the simulated clock.
+    async fn run(&mut self, u: &Utterance, piece: Span, issued: Duration) -> anyhow::Result<()> {
         let t = Instant::now();
-        let r = self.stt.transcribe(u.piece_audio(piece)).await;
+        let r = self.ears.stt.transcribe(u.piece_audio(piece)).await;
         let took = t.elapsed();
-        let worker = (0..free_at.len()).min_by_key(|&i| free_at[i]).unwrap_or(0);
-        let ready = free_at[worker].max(issued) + took;
-        free_at[worker] = ready;
+        let worker = (0..self.free_at.len()).min_by_key(|&i| self.free_at[i]).unwrap_or(0);
+        let ready = self.free_at[worker].max(issued) + took;
+        self.free_at[worker] = ready;
         let text = match r {
             Ok(r) => {
                 let info = PieceInfo { text: r.text.clone(), guard: r.guard.clone(), passes: r.passes, ready };
-                raw.insert((u.start, piece), info);
+                self.done.insert((u.start, piece), info);
                 Ok(r.text)
             }
             Err(e) => Err(e.to_string()),
         };
-        Ok(Job { ready, result: PieceResult { turn_start: u.start, piece, text, stt_ms: took.as_millis() as u64 } })
+        let result = PieceResult { turn_start: u.start, piece, text, stt_ms: took.as_millis() as u64 };
+        self.jobs.push(Job { ready, result });
+        Ok(())
     }
 }
 
@@ -259,7 +261,7 @@ mod tests {
         };
         // 1 s of silence, 3 s of voice, a 400 ms pause, 2 s of voice.
         let audio = line(&[(1000, false), (3000, true), (400, false), (2000, true)]);
-        let turns = ears.hear(Some(&audio), None).await.unwrap();
+        let turns = ears.hear(&Line::Telephone(audio)).await.unwrap();
         (turns, stt.asked.into_inner().unwrap())
     }
 

@@ -301,11 +301,7 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
                     piece_min: std::time::Duration::from_millis(piece_min),
                     workers: stt_cfg.workers,
                 };
-                let turns = match &line {
-                    Line::Telephone(l) => ears.hear(Some(l), None).await,
-                    Line::Wideband(w) => ears.hear(None, Some(w)).await,
-                }
-                .with_context(|| format!("hearing {}", c.wav.display()))?;
+                let turns = ears.hear(&line).await.with_context(|| format!("hearing {}", c.wav.display()))?;
                 let mut texts = Vec::new();
                 for t in &turns {
                     match &t.turn.text {

@@ -441,14 +441,9 @@ impl CallTask {
         if !self.shared.cfg.vad.korean_endings {
             return None;
         }
-        // The turn so far ends where this piece ends; its last words say how
-        // finished it sounds. A failed transcription says nothing: the plain
-        // silence applies.
-        let hint = piece.text.as_ref().map_or(crate::audio::Completeness::Unknown, |t| {
-            crate::audio::korean_end::classify(&crate::stt::text::for_routing(t))
-        });
-        tracing::debug!(?hint, end_ms = piece.piece.1.as_millis() as u64, text = ?piece.text, "transcript ending");
-        Some(((piece.turn_start, piece.piece.1), hint))
+        let (span, hint) = piece.ending();
+        tracing::debug!(?hint, end_ms = span.1.as_millis() as u64, text = ?piece.text, "transcript ending");
+        Some((span, hint))
     }
 
     fn hint_turn(&mut self, span: speech::Span, hint: crate::audio::Completeness) {

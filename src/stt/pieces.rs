@@ -36,6 +36,19 @@ pub struct PieceResult {
     pub stt_ms: u64,
 }
 
+impl PieceResult {
+    /// How finished the turn so far sounds: it ends where this piece ends,
+    /// and the piece's last words carry the Korean final ending
+    /// ([`crate::audio::korean_end::classify`]). A failed transcription says
+    /// nothing (`Unknown`: the plain silence rule applies).
+    pub fn ending(&self) -> (Span, crate::audio::Completeness) {
+        let hint = self.text.as_ref().map_or(crate::audio::Completeness::Unknown, |t| {
+            crate::audio::korean_end::classify(&super::text::for_routing(t))
+        });
+        ((self.turn_start, self.piece.1), hint)
+    }
+}
+
 /// A whole turn's transcript, put together from its pieces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnText {
