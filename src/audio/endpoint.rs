@@ -290,13 +290,31 @@ mod tests {
     /// As [`run_all`]; each pause's audio is "transcribed" `delay` frames
     /// later and its span hinted `hint`, as the call task does.
     fn run_hinted(ep: &mut Endpointer, probs: &[f32], hint: Completeness, delay: usize) -> Vec<(usize, EndpointEvent)> {
+        feed(ep, probs, hint, Some(delay), false)
+    }
+
+    /// Feeds `probs`; each pause's span is hinted `hint` `delay` frames later
+    /// (never when `delay` is None); with `expect`, the endpointer is told at
+    /// once that the pause's transcript is on its way.
+    fn feed(
+        ep: &mut Endpointer,
+        probs: &[f32],
+        hint: Completeness,
+        delay: Option<usize>,
+        expect: bool,
+    ) -> Vec<(usize, EndpointEvent)> {
         let mut out = Vec::new();
         let mut due: VecDeque<(usize, (Duration, Duration))> = VecDeque::new();
         for (i, p) in probs.iter().enumerate() {
             ep.handle_frame(F * i as u32, F, *p);
             while let Some(e) = ep.poll_event() {
                 if let EndpointEvent::Pause { utterance_start, utterance_end, .. } = e {
-                    due.push_back((i + delay, (utterance_start, utterance_end)));
+                    if expect {
+                        ep.expect_turn_hint((utterance_start, utterance_end));
+                    }
+                    if let Some(d) = delay {
+                        due.push_back((i + d, (utterance_start, utterance_end)));
+                    }
                 }
                 out.push((i, e));
             }
@@ -441,28 +459,7 @@ mod tests {
         hint: Completeness,
         delay: Option<usize>,
     ) -> Vec<(usize, EndpointEvent)> {
-        let mut out = Vec::new();
-        let mut due = VecDeque::new();
-        for (i, p) in probs.iter().enumerate() {
-            ep.handle_frame(F * i as u32, F, *p);
-            while let Some(e) = ep.poll_event() {
-                if let EndpointEvent::Pause { utterance_start, utterance_end, .. } = e {
-                    ep.expect_turn_hint((utterance_start, utterance_end));
-                    if let Some(d) = delay {
-                        due.push_back((i + d, (utterance_start, utterance_end)));
-                    }
-                }
-                out.push((i, e));
-            }
-            while due.front().is_some_and(|(at, _)| *at == i) {
-                let Some((_, span)) = due.pop_front() else { break };
-                ep.set_turn_hint(span, hint);
-                while let Some(e) = ep.poll_event() {
-                    out.push((i, e));
-                }
-            }
-        }
-        out
+        feed(ep, probs, hint, delay, true)
     }
 
     #[test]
