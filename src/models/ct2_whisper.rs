@@ -23,10 +23,17 @@ use std::io::Write;
 
 use thiserror::Error;
 
+use super::le_bytes::{Reader, Truncated};
+
+/// whisper.cpp ggml files start with these bytes (`ggml`, little-endian).
+pub const GGML_MAGIC: u32 = 0x6767_6d6c;
+
 #[derive(Debug, Error)]
 pub enum ConvertError {
     #[error("not a CTranslate2 model: {0}")]
     Format(String),
+    #[error("not a CTranslate2 model: {0}")]
+    Truncated(#[from] Truncated),
     #[error("CTranslate2 model lacks variable {0}")]
     Missing(String),
     #[error("variable {name} has dtype {dtype}; only float32 and float16 weights convert (int8 exports do not)")]
@@ -54,49 +61,27 @@ pub struct Ct2Model<'a> {
     pub vars: HashMap<String, Ct2Var<'a>>,
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ConvertError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
-        let end = end.ok_or_else(|| ConvertError::Format(format!("truncated at byte {}", self.pos)))?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8, ConvertError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, ConvertError> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes")))
-    }
-    fn u32(&mut self) -> Result<u32, ConvertError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
-    }
-    fn string(&mut self) -> Result<String, ConvertError> {
-        let n = self.u16()? as usize;
-        let b = self.take(n)?;
-        let b = b.strip_suffix(&[0]).unwrap_or(b);
-        String::from_utf8(b.to_vec()).map_err(|_| ConvertError::Format("variable name is not UTF-8".into()))
-    }
+/// A CTranslate2 string: `u16` length (with the NUL), bytes, NUL.
+fn ct2_string(r: &mut Reader) -> Result<String, ConvertError> {
+    let n = r.u16()? as usize;
+    let b = r.take(n)?;
+    let b = b.strip_suffix(&[0]).unwrap_or(b);
+    String::from_utf8(b.to_vec()).map_err(|_| ConvertError::Format("variable name is not UTF-8".into()))
 }
 
 impl<'a> Ct2Model<'a> {
     pub fn parse(buf: &'a [u8]) -> Result<Ct2Model<'a>, ConvertError> {
-        let mut r = Reader { buf, pos: 0 };
+        let mut r = Reader::new(buf);
         let version = r.u32()?;
         if !(5..=6).contains(&version) {
             return Err(ConvertError::Format(format!("binary version {version} (expected 5 or 6)")));
         }
-        let spec = r.string()?;
+        let spec = ct2_string(&mut r)?;
         let _revision = r.u32()?;
         let n = r.u32()? as usize;
         let mut vars = HashMap::with_capacity(n);
         for _ in 0..n {
-            let name = r.string()?;
+            let name = ct2_string(&mut r)?;
             let rank = r.u8()? as usize;
             let dims = (0..rank).map(|_| r.u32().map(|d| d as usize)).collect::<Result<Vec<_>, _>>()?;
             let dtype = r.u8()?;
@@ -104,11 +89,11 @@ impl<'a> Ct2Model<'a> {
             let data = r.take(n_bytes)?;
             vars.insert(name, Ct2Var { dims, dtype, data });
         }
-        if r.pos < buf.len() {
+        if !r.at_end() {
             let n_alias = r.u32()? as usize;
             for _ in 0..n_alias {
-                let alias = r.string()?;
-                let target = r.string()?;
+                let alias = ct2_string(&mut r)?;
+                let target = ct2_string(&mut r)?;
                 if let Some(v) = vars.get(&target).cloned() {
                     vars.insert(alias, v);
                 }
@@ -349,7 +334,7 @@ pub fn convert<W: Write>(model_bin: &[u8], tokenizer_json: &str, out: W) -> Resu
     let vocab = vocab_from_tokenizer_json(tokenizer_json)?;
 
     let mut w = GgmlWriter { out: std::io::BufWriter::new(out), tensors: 0 };
-    w.out.write_all(&0x6767_6d6cu32.to_le_bytes())?;
+    w.out.write_all(&GGML_MAGIC.to_le_bytes())?;
     for v in [
         n_vocab,
         n_audio_ctx,

@@ -12,9 +12,9 @@
 
 use std::io::Write;
 
-use super::ct2_whisper::{f16_to_f32, f32_to_f16};
+use super::ct2_whisper::{f16_to_f32, f32_to_f16, GGML_MAGIC};
+use super::le_bytes::Reader;
 
-const MAGIC: u32 = 0x6767_6d6c;
 const GGML_F32: i32 = 0;
 const GGML_F16: i32 = 1;
 const GGML_Q8_0: i32 = 8;
@@ -31,33 +31,16 @@ pub struct Quantized {
     pub bytes_out: usize,
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len());
-        let end = end.ok_or_else(|| anyhow::anyhow!("truncated ggml file at byte {}", self.at))?;
-        let s = &self.b[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    fn i32(&mut self) -> anyhow::Result<i32> {
-        let s = self.take(4)?;
-        Ok(i32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn count(&mut self, what: &str, max: usize) -> anyhow::Result<usize> {
-        let n = self.i32()?;
-        usize::try_from(n).ok().filter(|&n| n <= max).ok_or_else(|| anyhow::anyhow!("bad {what} {n}"))
-    }
+/// A count or size field, checked against what a sane file holds.
+fn count(r: &mut Reader, what: &str, max: usize) -> anyhow::Result<usize> {
+    let n = r.i32()?;
+    usize::try_from(n).ok().filter(|&n| n <= max).ok_or_else(|| anyhow::anyhow!("bad {what} {n}"))
 }
 
 /// Quantizes the whisper.cpp ggml model `model` (f16) to q8_0 into `out`.
 pub fn quantize_q8_0(model: &[u8], mut out: impl Write) -> anyhow::Result<Quantized> {
-    let mut r = Reader { b: model, at: 0 };
-    if r.take(4)? != MAGIC.to_le_bytes() {
+    let mut r = Reader::new(model);
+    if r.take(4)? != GGML_MAGIC.to_le_bytes() {
         anyhow::bail!("not a whisper.cpp ggml model (bad magic)");
     }
     let mut hparams = [0i32; 11];
@@ -68,28 +51,29 @@ pub fn quantize_q8_0(model: &[u8], mut out: impl Write) -> anyhow::Result<Quanti
         anyhow::bail!("only f16 models quantize (this one's ftype is {})", hparams[10]);
     }
     hparams[10] = FTYPE_Q8_0;
-    out.write_all(&MAGIC.to_le_bytes())?;
+    out.write_all(&GGML_MAGIC.to_le_bytes())?;
     for h in hparams {
         out.write_all(&h.to_le_bytes())?;
     }
     // Mel filters and vocabulary: copied as they are.
-    let start = r.at;
-    let (n_mel, n_fft) = (r.count("mel count", 1 << 12)?, r.count("fft size", 1 << 12)?);
+    let start = r.pos();
+    let (n_mel, n_fft) = (count(&mut r, "mel count", 1 << 12)?, count(&mut r, "fft size", 1 << 12)?);
     r.take(4 * n_mel * n_fft)?;
-    let n_vocab = r.count("vocabulary size", 1 << 20)?;
+    let n_vocab = count(&mut r, "vocabulary size", 1 << 20)?;
     for _ in 0..n_vocab {
-        let len = r.count("token length", 1 << 16)?;
+        let len = count(&mut r, "token length", 1 << 16)?;
         r.take(len)?;
     }
-    out.write_all(&model[start..r.at])?;
-    let mut q = Quantized { tensors: 0, quantized: 0, bytes_in: model.len(), bytes_out: r.at };
+    out.write_all(&model[start..r.pos()])?;
+    let mut q = Quantized { tensors: 0, quantized: 0, bytes_in: model.len(), bytes_out: r.pos() };
     let mut values = Vec::new();
     let mut block = Vec::new();
-    while r.at < model.len() {
-        let (n_dims, name_len, ttype) = (r.count("tensor rank", 4)?, r.count("name length", 1 << 12)?, r.i32()?);
+    while !r.at_end() {
+        let (n_dims, name_len, ttype) =
+            (count(&mut r, "tensor rank", 4)?, count(&mut r, "name length", 1 << 12)?, r.i32()?);
         let mut ne = Vec::with_capacity(n_dims);
         for _ in 0..n_dims {
-            ne.push(r.count("tensor dimension", 1 << 24)?);
+            ne.push(count(&mut r, "tensor dimension", 1 << 24)?);
         }
         let name = r.take(name_len)?;
         let n: usize = ne.iter().product();
@@ -157,7 +141,7 @@ mod tests {
     }
 
     fn model() -> Vec<u8> {
-        let mut m = MAGIC.to_le_bytes().to_vec();
+        let mut m = GGML_MAGIC.to_le_bytes().to_vec();
         for h in [3i32, 1500, 64, 1, 1, 448, 64, 1, 1, 2, 1] {
             m.extend_from_slice(&h.to_le_bytes());
         }

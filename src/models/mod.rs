@@ -11,6 +11,7 @@ pub mod cli;
 pub mod ct2_whisper;
 pub mod fetch;
 pub mod ggml_quantize;
+mod le_bytes;
 
 use std::path::{Path, PathBuf};
 
