@@ -150,6 +150,12 @@ pub struct TtsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub path: PathBuf,
+    /// Record each answered call as a stereo WAV (caller left, sori right).
+    pub record: bool,
+    /// Where recordings go (one `<call id>.wav` each).
+    pub recordings: PathBuf,
+    /// Recordings older than this many days are deleted (hourly); 0 keeps them.
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +172,31 @@ pub struct LogConfig {
 pub struct HttpConfig {
     /// Empty disables the HTTP API.
     pub bind: String,
+    /// When set (here or in `$SORI_HTTP_TOKEN`), every endpoint but
+    /// `/healthz` needs `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+}
+
+/// A value that must never reach a log: `Debug` prints a placeholder.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl HttpConfig {
+    /// The bearer token the API requires: `[http] token`, else the
+    /// `SORI_HTTP_TOKEN` environment variable; None (or empty) = open.
+    pub fn token(&self) -> Option<Secret> {
+        self.token
+            .clone()
+            .or_else(|| std::env::var("SORI_HTTP_TOKEN").ok().map(Secret))
+            .filter(|t| !t.0.trim().is_empty())
+    }
 }
 
 impl Default for SipConfig {
@@ -214,7 +245,12 @@ impl Default for TtsConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: PathBuf::from("data/calls.sqlite") }
+        StoreConfig {
+            path: PathBuf::from("data/calls.sqlite"),
+            record: false,
+            recordings: PathBuf::from("data/recordings"),
+            retention_days: 30,
+        }
     }
 }
 
@@ -226,7 +262,7 @@ impl Default for LogConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { bind: "127.0.0.1:8080".into() }
+        HttpConfig { bind: "127.0.0.1:8080".into(), token: None }
     }
 }
 
@@ -267,9 +303,14 @@ impl Config {
         let mut cfg: Config = parse_toml(path, &text)?;
         // Relative paths in the config are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in
-            [&mut cfg.dialplan.path, &mut cfg.kb.path, &mut cfg.llm.model, &mut cfg.tts.cache_dir, &mut cfg.store.path]
-        {
+        for p in [
+            &mut cfg.dialplan.path,
+            &mut cfg.kb.path,
+            &mut cfg.llm.model,
+            &mut cfg.tts.cache_dir,
+            &mut cfg.store.path,
+            &mut cfg.store.recordings,
+        ] {
             if p.as_os_str().is_empty() {
                 continue;
             }
@@ -391,6 +432,15 @@ mod tests {
         let mut c = Config::default();
         c.vad.engine = "webrtc".into();
         assert!(c.validate().unwrap_err().contains("vad.engine"));
+    }
+
+    #[test]
+    fn http_token_never_shows_in_debug_output() {
+        let c = parse_toml::<Config>(Path::new("x.toml"), "[http]\ntoken = \"s3cret-token\"\n").unwrap();
+        assert_eq!(c.http.token().map(|t| t.0), Some("s3cret-token".to_string()));
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let c = parse_toml::<Config>(Path::new("x.toml"), "[store]\nrecord = true\nretention_days = 7\n").unwrap();
+        assert!(c.store.record && c.store.retention_days == 7);
     }
 
     #[test]

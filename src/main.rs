@@ -30,8 +30,10 @@ enum Cmd {
         #[arg(short, long, default_value = "sori.toml")]
         config: PathBuf,
     },
-    /// Show the most recent call records.
+    /// Show the most recent call records, or one call with its turns.
     Calls {
+        /// A call id: show that call and what was said on it, turn by turn.
+        call_id: Option<String>,
         #[arg(short, long, default_value = "sori.toml")]
         config: PathBuf,
         /// How many records.
@@ -112,7 +114,19 @@ fn real_main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Cmd::Calls { config, limit, json } => {
+        Cmd::Calls { call_id: Some(id), config, json, .. } => {
+            let cfg = load(&config)?;
+            let detail = sori::store::query::call(&cfg.store.path, &id)
+                .with_context(|| format!("reading {}", cfg.store.path.display()))?
+                .with_context(|| format!("no call with id {id:?} in {}", cfg.store.path.display()))?;
+            if json {
+                println!("{}", serde_json::to_string(&detail)?);
+            } else {
+                print!("{}", sori::store::show::call_text(&detail));
+            }
+            Ok(())
+        }
+        Cmd::Calls { call_id: None, config, limit, json } => {
             let cfg = load(&config)?;
             let rows = sori::store::recent(&cfg.store.path, limit)
                 .with_context(|| format!("reading {}", cfg.store.path.display()))?;

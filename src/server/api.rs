@@ -1,12 +1,15 @@
 //! HTTP API: health, Prometheus metrics, and an OpenAI-compatible
 //! `POST /v1/chat/completions` on the same dialogue engine as calls. Each
 //! response carries a `sori` object (action, kb_id, sources, confidence).
+//! Also speech (`audio_api`), call records (`calls_api`) and the knowledge
+//! base (`kb_api`); all but `/healthz` behind the optional bearer token
+//! (`auth`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -21,14 +24,26 @@ use crate::dialog::brain::{sentences, Brain, Conversation, Reply};
 use crate::llm::{ground_reply, AnswerConfig, AnswerSource};
 
 pub const MODEL_ID: &str = "sori-1339";
+/// The same dialogue without the language model: the entry's own answer.
+pub const RETRIEVAL_MODEL_ID: &str = "sori-1339-retrieval";
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
+    let auth = super::auth::Auth::new(shared.cfg.http.token());
+    let guarded = Router::new()
         .route("/metrics", get(metrics))
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(chat_completions))
-        .with_state(shared)
+        .route(
+            "/v1/audio/transcriptions",
+            post(super::audio_api::transcriptions).layer(DefaultBodyLimit::max(super::audio_api::MAX_UPLOAD_BYTES)),
+        )
+        .route("/v1/audio/speech", post(super::audio_api::speech))
+        .route("/v1/calls", get(super::calls_api::list))
+        .route("/v1/calls/{id}", get(super::calls_api::one))
+        .route("/v1/kb/entries", get(super::kb_api::entries))
+        .route("/v1/kb/route", get(super::kb_api::route))
+        .route_layer(axum::middleware::from_fn_with_state(auth, super::auth::check));
+    Router::new().route("/healthz", get(healthz)).merge(guarded).with_state(shared)
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
@@ -40,11 +55,19 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut s
 }
 
 async fn healthz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    // What the GUI needs to say which features work (no secrets here).
     Json(json!({
         "status": "ok",
         "calls_active": s.metrics.calls_active.load(std::sync::atomic::Ordering::Relaxed),
         "prompts": s.prompts.audio.len(),
         "kb_entries": s.brain.kb().entries.len(),
+        "speech": s.speech.is_some(),
+        "stt": s.speech.as_ref().map(|sp| sp.stt.describe()),
+        "tts": s.speech.as_ref().map(|sp| sp.tts.id()),
+        "llm": s.llm.as_ref().map(|l| l.name()),
+        "retrieval": if s.brain.router().embedder_id().is_some() { "hybrid" } else { "lexical" },
+        "recording": s.cfg.store.record,
+        "auth": s.cfg.http.token().is_some(),
     }))
 }
 
@@ -53,7 +76,10 @@ async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
 }
 
 async fn models() -> impl IntoResponse {
-    Json(json!({ "object": "list", "data": [{ "id": MODEL_ID, "object": "model", "owned_by": "sori" }] }))
+    Json(json!({ "object": "list", "data": [
+        { "id": MODEL_ID, "object": "model", "owned_by": "sori" },
+        { "id": RETRIEVAL_MODEL_ID, "object": "model", "owned_by": "sori" },
+    ] }))
 }
 
 #[derive(Deserialize)]
@@ -71,7 +97,8 @@ struct ChatMessage {
     content: serde_json::Value,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+/// An OpenAI-style JSON error body.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     let body = json!({ "error": { "message": message.into(), "type": "invalid_request_error" } });
     (status, Json(body)).into_response()
 }
@@ -129,7 +156,8 @@ async fn chat_completions(State(s): State<Arc<Shared>>, body: Bytes) -> Response
     let Some(reply) = answer_messages(&s.brain, &users) else {
         return error(StatusCode::BAD_REQUEST, "messages must contain at least one user message");
     };
-    let (reply, answer_source) = match &s.llm {
+    let llm = s.llm.as_ref().filter(|_| req.model.as_deref() != Some(RETRIEVAL_MODEL_ID));
+    let (reply, answer_source) = match llm {
         Some(llm) => {
             let cfg = AnswerConfig {
                 deadline: std::time::Duration::from_millis(s.cfg.llm.deadline_ms),

@@ -1,13 +1,18 @@
 //! `sori serve`: wires configuration, dialplan, prompts, the call store,
 //! the SIP driver and the HTTP API together, and shuts them down cleanly.
 pub mod api;
+pub mod audio_api;
+pub mod auth;
 pub mod call;
+pub mod calls_api;
+pub mod kb_api;
 pub mod metrics;
 pub mod pacer;
 pub mod player;
 pub mod ports;
 pub mod sip_io;
 pub mod speech;
+pub mod wav;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -106,7 +111,11 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding HTTP {}", shared.cfg.http.bind))?;
         let local = listener.local_addr()?;
-        tracing::info!(%local, "HTTP API listening");
+        let auth = shared.cfg.http.token().is_some();
+        tracing::info!(%local, bearer_token = auth, "HTTP API listening");
+        if !local.ip().is_loopback() && !auth {
+            tracing::warn!(%local, "HTTP API reachable beyond this machine without a token: set [http] token or $SORI_HTTP_TOKEN");
+        }
         Some(tokio::spawn(api::serve(listener, shared.clone(), shutdown_rx.clone())))
     };
     tracing::info!(sip = %sip_addr, udp = shared.cfg.sip.udp, tcp = shared.cfg.sip.tcp,

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+pub mod query;
+pub mod show;
+
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
@@ -278,29 +281,33 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
 /// Reads the most recent records (newest first).
 pub fn recent(path: &Path, limit: usize) -> rusqlite::Result<Vec<CallRecord>> {
     let conn = Connection::open(path)?;
-    let mut st = conn.prepare(
-        "SELECT call_id, from_uri, to_uri, remote_addr, transport, codec, started_ms, answered_ms, ended_ms, dtmf,
-                menu_path, outcome, hangup_cause, barge_ins FROM calls ORDER BY started_ms DESC LIMIT ?1",
-    )?;
-    let rows = st.query_map([limit as i64], |r| {
-        Ok(CallRecord {
-            call_id: r.get(0)?,
-            from_uri: r.get(1)?,
-            to_uri: r.get(2)?,
-            remote_addr: r.get(3)?,
-            transport: r.get(4)?,
-            codec: r.get(5)?,
-            started_ms: r.get(6)?,
-            answered_ms: r.get(7)?,
-            ended_ms: r.get(8)?,
-            dtmf: r.get(9)?,
-            menu_path: r.get(10)?,
-            outcome: r.get(11)?,
-            hangup_cause: r.get(12)?,
-            barge_ins: r.get(13)?,
-        })
-    })?;
+    let mut st = conn.prepare(&format!("SELECT {CALL_COLUMNS} FROM calls ORDER BY started_ms DESC LIMIT ?1"))?;
+    let rows = st.query_map([limit as i64], call_row)?;
     rows.collect()
+}
+
+/// The columns [`call_row`] reads, in its order.
+pub(crate) const CALL_COLUMNS: &str =
+    "call_id, from_uri, to_uri, remote_addr, transport, codec, started_ms, answered_ms,
+    ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins";
+
+pub(crate) fn call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
+    Ok(CallRecord {
+        call_id: r.get(0)?,
+        from_uri: r.get(1)?,
+        to_uri: r.get(2)?,
+        remote_addr: r.get(3)?,
+        transport: r.get(4)?,
+        codec: r.get(5)?,
+        started_ms: r.get(6)?,
+        answered_ms: r.get(7)?,
+        ended_ms: r.get(8)?,
+        dtmf: r.get(9)?,
+        menu_path: r.get(10)?,
+        outcome: r.get(11)?,
+        hangup_cause: r.get(12)?,
+        barge_ins: r.get(13)?,
+    })
 }
 
 /// Turns of one call, in order.
