@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/sori/target
 CARGO ?= cargo
 CONFIG ?= sori.toml
 
-.PHONY: run test test-fresh deps build test-bins lint bench models run-models
+.PHONY: run test test-fresh deps build test-bins lint bench models run-models webui
 
 deps:
 	@bash scripts/install-deps.sh
@@ -46,11 +46,20 @@ models: test-bins
 
 test: deps lint test-bins models
 	SORI_LLM_BIN=$(CARGO_TARGET_DIR)/debug/sori-llm bash training/ci.sh
+	SORI_BIN=$(CARGO_TARGET_DIR)/debug/sori bash webui/ci.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --locked --workspace --no-fail-fast; \
 	else \
 		$(CARGO) test --locked --workspace --no-fail-fast; \
 	fi
+
+# The operators' web GUI (Gradio) for a running sori (`make run` in another
+# terminal): SORI_URL=http://host:port for another server, SORI_HTTP_TOKEN
+# when it requires one. Prints the address to open.
+SORI_URL ?= http://127.0.0.1:8080
+webui:
+	@bash webui/setup.sh
+	@cd webui && SORI_URL=$(SORI_URL) GRADIO_ANALYTICS_ENABLED=False $${SORI_WEBUI_VENV:-$(HOME)/.cache/sori/webui-venv}/bin/python -m sori_webui
 
 # Both README commands in a clone of HEAD with an empty cargo target dir,
 # models dir and training venv, each step timed (~1 hour of both cores).

