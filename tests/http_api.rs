@@ -287,3 +287,41 @@ fn a_configured_bearer_token_is_required_and_never_logged() {
     assert_eq!(r.status, 401, "uploads are refused before they are read");
     assert!(!sori.log().contains(token), "the token is in the log");
 }
+
+#[test]
+fn a_recorded_call_is_one_stereo_wav_with_sori_on_the_right() {
+    let sori = Sori::start(Options {
+        store: "record = true\nrecordings = \"rec\"\nretention_days = 7\n".into(),
+        ..Default::default()
+    });
+    common::assert_sipp(&sori, "basic_call", &[]);
+    let recs = sori.wait_records(1, std::time::Duration::from_secs(10));
+    let call = &recs[0];
+    let file = call.recording.clone().expect("the record points to its recording");
+    assert!(file.starts_with(&sori.dir.path().join("rec").display().to_string()), "{file}");
+    assert!(file.ends_with(".wav"));
+    let mut r = hound::WavReader::open(&file).expect("a WAV file");
+    assert_eq!((r.spec().channels, r.spec().sample_rate), (2, 8000));
+    let s: Vec<i16> = r.samples::<i16>().map(|s| s.expect("sample")).collect();
+    let rms = |ch: usize| {
+        (s.iter().skip(ch).step_by(2).map(|&x| (x as f64).powi(2)).sum::<f64>() / (s.len() / 2) as f64).sqrt()
+    };
+    let secs = s.len() as f64 / 2.0 / 8000.0;
+    let answered = (call.ended_ms.unwrap_or(0) - call.answered_ms.unwrap_or(0)) as f64 / 1000.0;
+    eprintln!("recording {secs:.2} s (answered {answered:.2} s), caller rms {:.0}, sori rms {:.0}", rms(0), rms(1));
+    assert!((secs - answered).abs() < 0.5, "recording {secs:.2} s vs call {answered:.2} s");
+    assert!(
+        rms(1) > 300.0 && rms(1) > 4.0 * rms(0),
+        "sori's greeting is on the right, the silent SIPp caller on the left"
+    );
+
+    let api = get(&sori, &format!("/v1/calls/{}", percent_encode(&call.call_id))).json();
+    assert_eq!(api["recording"].as_str(), Some(file.as_str()));
+    let wav = get(&sori, &format!("/v1/calls/{}/recording", percent_encode(&call.call_id)));
+    assert_eq!((wav.status, wav.header("content-type")), (200, Some("audio/wav")));
+    assert_eq!(wav.body, std::fs::read(&file).expect("read"));
+    std::fs::remove_file(&file).expect("remove");
+    let gone = get(&sori, &format!("/v1/calls/{}/recording", percent_encode(&call.call_id)));
+    assert_eq!(gone.status, 404);
+    assert!(error_message(&gone).contains("retention_days"));
+}

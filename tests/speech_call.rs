@@ -11,7 +11,7 @@ use common::{Options, Sori};
 
 #[test]
 fn caller_question_interrupts_the_greeting_and_gets_a_spoken_answer() {
-    let sori = Sori::start(Options::default());
+    let sori = Sori::start(Options { store: "record = true\nrecordings = \"rec\"\n".into(), ..Default::default() });
     let dir = tempfile::tempdir().expect("tmp");
     // 2 s of greeting, then the question, then silence while sori answers.
     let tts = sori::tts::espeak::Espeak::new("ko", 150);
@@ -52,4 +52,22 @@ fn caller_question_interrupts_the_greeting_and_gets_a_spoken_answer() {
     let tail = &heard[after.min(heard.len())..(after + 3 * 8000).min(heard.len())];
     let rms = (tail.iter().map(|x| x * x).sum::<f64>() / tail.len().max(1) as f64).sqrt();
     assert!(rms > 0.02, "the answer is audible (rms {rms:.4} over 3 s after the question)");
+
+    // The call's recording: the caller's question on the left where the turn
+    // says it was, sori's greeting before it and its answer after on the right.
+    let file = call.recording.clone().expect("recorded");
+    let mut r = hound::WavReader::open(&file).expect("open recording");
+    let s: Vec<f64> = r.samples::<i16>().map(|s| s.unwrap_or(0) as f64 / 32768.0).collect();
+    let rms_of = |ch: usize, from_ms: u64, to_ms: u64| {
+        let (a, b) = ((from_ms * 8) as usize, (to_ms * 8) as usize);
+        let v: Vec<f64> = s.iter().skip(ch).step_by(2).skip(a).take(b.saturating_sub(a)).copied().collect();
+        (v.iter().map(|x| x * x).sum::<f64>() / v.len().max(1) as f64).sqrt()
+    };
+    let (q0, q1) = (t.speech_start_ms, t.speech_end_ms);
+    let caller_q = rms_of(0, q0, q1);
+    let caller_before = rms_of(0, 0, q0.saturating_sub(300));
+    let sori_greeting = rms_of(1, 0, q0.min(900));
+    eprintln!("recording: caller {caller_q:.4} during the question, {caller_before:.4} before; sori {sori_greeting:.4} greeting");
+    assert!(caller_q > 0.02 && caller_q > 4.0 * caller_before, "the question is on the left at its turn's time");
+    assert!(sori_greeting > 0.02, "the greeting is on the right");
 }

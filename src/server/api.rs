@@ -40,6 +40,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/audio/speech", post(super::audio_api::speech))
         .route("/v1/calls", get(super::calls_api::list))
         .route("/v1/calls/{id}", get(super::calls_api::one))
+        .route("/v1/calls/{id}/recording", get(super::calls_api::recording))
         .route("/v1/kb/entries", get(super::kb_api::entries))
         .route("/v1/kb/route", get(super::kb_api::route))
         .route_layer(axum::middleware::from_fn_with_state(auth, super::auth::check));

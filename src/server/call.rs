@@ -159,6 +159,8 @@ struct CallTask {
     hangup_sent: Option<Instant>,
     ended: bool,
     refer_deadline: Option<Instant>,
+    /// Stereo recording of the call (`[store] record`), from the answer on.
+    recorder: Option<super::recorder::Recorder>,
 }
 
 impl CallTask {
@@ -219,6 +221,7 @@ impl CallTask {
             hangup_sent: None,
             ended: false,
             refer_deadline: None,
+            recorder: None,
             shared,
         }
     }
@@ -262,6 +265,7 @@ impl CallTask {
                     let _ = self.sip.send(SipCommand::Accept(self.h, sdp));
                     self.answered = true;
                     self.record.answered_ms = Some(now_ms());
+                    self.start_recording();
                     if let Some(m) = &self.media {
                         self.record.codec = Some(m.neg.codec.name().to_string());
                         self.shared.store.call_answered(&self.record.call_id, now_ms(), m.neg.codec.name());
@@ -284,6 +288,7 @@ impl CallTask {
                             }
                         }
                         self.listen(&decoded);
+                        self.record_frame(&decoded);
                     }
                 }
                 Some(piece) = self.heard_rx.recv() => {
@@ -329,6 +334,12 @@ impl CallTask {
             if shutdown && self.hangup_sent.is_none() && !self.ended {
                 self.hangup("shutdown");
             }
+        }
+        if let Some(rec) = self.recorder.take() {
+            if let Ok(mut o) = self.out.lock() {
+                o.tap = None;
+            }
+            self.record.recording = rec.finish().map(|p| p.display().to_string());
         }
         let mut r = self.record;
         r.ended_ms = Some(now_ms());
@@ -414,6 +425,38 @@ impl CallTask {
                 }
                 Action::Hangup { cause } => self.hangup(&cause),
             }
+        }
+    }
+
+    /// Starts recording at the answer when `[store] record` is on; a
+    /// recording that cannot start is logged and the call goes on.
+    fn start_recording(&mut self) {
+        if !self.shared.cfg.store.record {
+            return;
+        }
+        match super::recorder::Recorder::start(&self.shared.cfg.store.recordings, &self.record.call_id) {
+            Ok(r) => {
+                if let Ok(mut o) = self.out.lock() {
+                    o.tap = Some(Vec::with_capacity(SAMPLES_PER_FRAME_8K * 4));
+                }
+                self.recorder = Some(r);
+            }
+            Err(e) => tracing::warn!(error = %e, "call recording unavailable"),
+        }
+    }
+
+    /// One 20 ms frame of each side into the recording: the caller's (silence
+    /// when nothing arrived) and what the media clock sent since the last.
+    fn record_frame(&mut self, decoded: &[i16]) {
+        let Some(rec) = self.recorder.as_mut() else { return };
+        if decoded.is_empty() {
+            rec.caller(&[0i16; SAMPLES_PER_FRAME_8K]);
+        } else {
+            rec.caller(decoded);
+        }
+        let sent = self.out.lock().ok().and_then(|mut o| o.tap.as_mut().map(std::mem::take));
+        if let Some(sent) = sent {
+            rec.sori(&sent);
         }
     }
 

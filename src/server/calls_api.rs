@@ -68,6 +68,28 @@ fn with_duration(c: &crate::store::CallRecord) -> serde_json::Value {
     v
 }
 
+/// The call's stereo WAV (caller left, sori right) when it was recorded.
+pub async fn recording(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let path = s.cfg.store.path.clone();
+    let lookup = id.clone();
+    let file = match tokio::task::spawn_blocking(move || query::call(&path, &lookup)).await {
+        Ok(Ok(Some(d))) => d.call.recording,
+        Ok(Ok(None)) => return error(StatusCode::NOT_FOUND, format!("no call with id {id:?}")),
+        Ok(Err(e)) => return store_error(e),
+        Err(e) => return store_error(e),
+    };
+    let Some(file) = file else {
+        return error(StatusCode::NOT_FOUND, format!("call {id:?} was not recorded ([store] record = false then)"));
+    };
+    match tokio::fs::read(&file).await {
+        Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, "audio/wav")], bytes).into_response(),
+        Err(_) => error(
+            StatusCode::NOT_FOUND,
+            format!("the recording of call {id:?} is gone (deleted after [store] retention_days)"),
+        ),
+    }
+}
+
 pub async fn one(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let path = s.cfg.store.path.clone();
     let lookup = id.clone();

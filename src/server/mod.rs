@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod pacer;
 pub mod player;
 pub mod ports;
+pub mod recorder;
 pub mod sip_io;
 pub mod speech;
 pub mod wav;
@@ -118,6 +119,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         }
         Some(tokio::spawn(api::serve(listener, shared.clone(), shutdown_rx.clone())))
     };
+    if shared.cfg.store.record || shared.cfg.store.recordings.is_dir() {
+        let (dir, days) = (shared.cfg.store.recordings.clone(), shared.cfg.store.retention_days);
+        tokio::spawn(recorder::purge_every_hour(dir, days, shutdown_rx.clone()));
+    }
     tracing::info!(sip = %sip_addr, udp = shared.cfg.sip.udp, tcp = shared.cfg.sip.tcp,
         rtp = %format!("{}-{}", shared.cfg.rtp.port_min, shared.cfg.rtp.port_max), "sori is listening");
     let sip = tokio::spawn(sip_io::run(shared.clone(), sip_io::SipSockets { udp, tcp }, shutdown_rx));

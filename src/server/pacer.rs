@@ -30,11 +30,13 @@ pub struct Outbound {
     pub remote: Option<SocketAddr>,
     /// Sending allowed (answered, not on hold, not hung up).
     pub sending: bool,
+    /// When the call is recorded: every frame sent, until the call task takes it.
+    pub tap: Option<Vec<i16>>,
 }
 
 impl Outbound {
     pub fn new() -> Outbound {
-        Outbound { player: Player::default(), encoder: None, sender: None, remote: None, sending: false }
+        Outbound { player: Player::default(), encoder: None, sender: None, remote: None, sending: false, tap: None }
     }
 }
 
@@ -130,11 +132,14 @@ fn run(rx: std_mpsc::Receiver<Registration>, metrics: Arc<Metrics>) {
             if out.player.next_frame(&mut pcm) == Frame::Finished {
                 let _ = s.finished.send(());
             }
-            let Outbound { encoder, sender, remote, .. } = &mut *out;
+            let Outbound { encoder, sender, remote, tap, .. } = &mut *out;
             let (Some(enc), Some(snd), Some(dst)) = (encoder.as_mut(), sender.as_mut(), *remote) else { continue };
             payload.clear();
             if enc.encode(&pcm, &mut payload).is_err() {
                 continue;
+            }
+            if let Some(tap) = tap.as_mut() {
+                tap.extend_from_slice(&pcm);
             }
             snd.next_packet(&payload, &mut packet);
             drop(out);

@@ -35,6 +35,8 @@ pub struct CallRecord {
     pub hangup_cause: Option<String>,
     /// Times the caller talked over sori and playback stopped.
     pub barge_ins: u32,
+    /// The call's stereo recording (`[store] record`), if any.
+    pub recording: Option<String>,
 }
 
 /// One caller turn on a call: what was heard (PII redacted) and answered.
@@ -97,7 +99,8 @@ CREATE TABLE IF NOT EXISTS calls (
     menu_path    TEXT NOT NULL DEFAULT '',
     outcome      TEXT,
     hangup_cause TEXT,
-    barge_ins    INTEGER NOT NULL DEFAULT 0
+    barge_ins    INTEGER NOT NULL DEFAULT 0,
+    recording    TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_started ON calls(started_ms);
 CREATE TABLE IF NOT EXISTS turns (
@@ -132,6 +135,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     // Databases from before a column existed get it added.
     let _ = conn.execute("ALTER TABLE calls ADD COLUMN barge_ins INTEGER NOT NULL DEFAULT 0", []);
     let _ = conn.execute("ALTER TABLE turns ADD COLUMN stt_wait_ms INTEGER NOT NULL DEFAULT 0", []);
+    let _ = conn.execute("ALTER TABLE calls ADD COLUMN recording TEXT", []);
     Ok(conn)
 }
 
@@ -240,12 +244,12 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
                     Op::Finish(r) => {
                         tx.execute(
                             "INSERT INTO calls (call_id, from_uri, to_uri, remote_addr, transport, codec, started_ms, answered_ms,
-                                                ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                                                ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins, recording)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                              ON CONFLICT(call_id) DO UPDATE SET codec = excluded.codec, answered_ms = excluded.answered_ms,
                                 ended_ms = excluded.ended_ms, dtmf = excluded.dtmf, menu_path = excluded.menu_path,
                                 outcome = excluded.outcome, hangup_cause = excluded.hangup_cause,
-                                barge_ins = excluded.barge_ins",
+                                barge_ins = excluded.barge_ins, recording = excluded.recording",
                             params![
                                 r.call_id,
                                 r.from_uri,
@@ -260,7 +264,8 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
                                 r.menu_path,
                                 r.outcome,
                                 r.hangup_cause,
-                                r.barge_ins
+                                r.barge_ins,
+                                r.recording
                             ],
                         )?;
                     }
@@ -289,7 +294,7 @@ pub fn recent(path: &Path, limit: usize) -> rusqlite::Result<Vec<CallRecord>> {
 /// The columns [`call_row`] reads, in its order.
 pub(crate) const CALL_COLUMNS: &str =
     "call_id, from_uri, to_uri, remote_addr, transport, codec, started_ms, answered_ms,
-    ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins";
+    ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins, recording";
 
 pub(crate) fn call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
     Ok(CallRecord {
@@ -307,6 +312,7 @@ pub(crate) fn call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
         outcome: r.get(11)?,
         hangup_cause: r.get(12)?,
         barge_ins: r.get(13)?,
+        recording: r.get(14)?,
     })
 }
 

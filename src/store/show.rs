@@ -21,6 +21,9 @@ pub fn call_text(d: &CallDetail) -> String {
         c.hangup_cause.as_deref().unwrap_or("-")
     );
     let _ = writeln!(out, "  dtmf {:?}  menu {:?}  barge-ins {}", c.dtmf, c.menu_path, c.barge_ins);
+    if let Some(r) = &c.recording {
+        let _ = writeln!(out, "  recording {r}");
+    }
     if d.turns.is_empty() {
         let _ = writeln!(out, "  (no spoken turns)");
     }

@@ -41,12 +41,15 @@ pub fn prompt_cache() -> PathBuf {
 pub struct Options {
     pub ring_ms: u64,
     pub dialplan: PathBuf,
+    /// Appended to the config (inside `[http]` unless it opens a table).
     pub extra: String,
+    /// More `[store]` keys (e.g. `record = true`).
+    pub store: String,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { ring_ms: 0, dialplan: repo().join("dialplan/1339.toml"), extra: String::new() }
+        Options { ring_ms: 0, dialplan: repo().join("dialplan/1339.toml"), extra: String::new(), store: String::new() }
     }
 }
 
@@ -60,7 +63,7 @@ impl Sori {
         let config = dir.path().join("sori.toml");
         let text = format!(
             "[sip]\nbind = \"127.0.0.1\"\nport = {sip_port}\nring_ms = {ring}\n\n[rtp]\nport_min = {rtp_min}\nport_max = {rtp_max}\n\n\
-             [dialplan]\npath = \"{dp}\"\n\n[kb]\npath = \"{kb}\"\n\n[tts]\ncache_dir = \"{cache}\"\n\n[store]\npath = \"calls.sqlite\"\n\n\
+             [dialplan]\npath = \"{dp}\"\n\n[kb]\npath = \"{kb}\"\n\n[tts]\ncache_dir = \"{cache}\"\n\n[store]\npath = \"calls.sqlite\"\n{store}\n\
              [log]\nlevel = \"sori=debug,info\"\n\n[http]\nbind = \"127.0.0.1:{http_port}\"\n{extra}",
             ring = opts.ring_ms,
             rtp_max = rtp_min + 98,
@@ -68,6 +71,7 @@ impl Sori {
             kb = repo().join("kb/1339.toml").display(),
             cache = prompt_cache().display(),
             extra = opts.extra,
+            store = opts.store,
         );
         std::fs::write(&config, text).expect("write config");
         let log = std::fs::File::create(dir.path().join("sori.log")).expect("log");

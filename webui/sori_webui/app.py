@@ -217,8 +217,9 @@ def _calls_tab(client: SoriClient, app: gr.Blocks) -> None:
         try:
             c = client.call(cid)
             audio = None
-            if c.get("recording"):
-                audio = from_wav(client.recording(cid))
+            wav = client.recording(cid) if c.get("recording") else None
+            if wav:
+                audio = from_wav(wav)
         except SoriError as err:
             return views.banner(err), "", [], gr.update(visible=False)
         return (

@@ -34,11 +34,16 @@ class ChatResult:
     total_ms: float = 0.0
 
 
-def _server_message(resp: httpx.Response) -> str:
+def _json_error(resp: httpx.Response) -> str | None:
     try:
         return str(resp.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
-        return resp.text[:300]
+        return None
+
+
+def _server_message(resp: httpx.Response) -> str:
+    msg = _json_error(resp)
+    return msg if msg is not None else resp.text[:300]
 
 
 class SoriClient:
@@ -72,7 +77,8 @@ class SoriClient:
                 "`SORI_HTTP_TOKEN=… make webui`.",
                 401,
             )
-        if resp.status_code in (404, 405) and "no call with id" not in msg:
+        # A route the server does not have answers 404/405 without sori's JSON error body.
+        if resp.status_code in (404, 405) and _json_error(resp) is None:
             raise SoriError(
                 f"이 sori 서버에는 '{feature}' 기능이 없습니다.",
                 "sori를 최신 코드로 다시 빌드하고 시작하세요: `make run`.",
@@ -163,8 +169,14 @@ class SoriClient:
                 raise SoriError(f"통화 ID '{call_id}'를 찾을 수 없습니다.", "", 404) from err
             raise
 
-    def recording(self, call_id: str) -> bytes:
-        return self._request("GET", f"/v1/calls/{quote(call_id, safe='')}/recording", "통화 녹음").content
+    def recording(self, call_id: str) -> bytes | None:
+        """The call's stereo WAV; None when it was not recorded or the file is gone."""
+        try:
+            return self._request("GET", f"/v1/calls/{quote(call_id, safe='')}/recording", "통화 녹음").content
+        except SoriError as err:
+            if err.status == 404:
+                return None
+            raise
 
     def kb_entries(self) -> dict[str, Any]:
         return self._request("GET", "/v1/kb/entries", "지식베이스").json()

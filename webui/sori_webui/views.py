@@ -173,6 +173,10 @@ def call_summary(c: dict[str, Any]) -> str:
     ]
     if not c.get("turns"):
         lines.append("- 음성 대화 없음 (DTMF 메뉴만)")
+    if c.get("recording"):
+        lines.append("- 녹음 있음 (아래에서 재생: 왼쪽 발신자, 오른쪽 sori)")
+    else:
+        lines.append("- 녹음 없음 (서버의 `[store] record = true`일 때 녹음됩니다)")
     return "\n".join(lines)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sori_webui import views
@@ -66,12 +68,18 @@ def test_bad_audio_is_a_korean_error_not_a_crash(client):
 def test_calls_list_and_one_call_with_turns(sori, client):
     sipp_call(sori)
     seed_voice_call(sori.db)
-    page = client.calls(limit=10)
+    # sori commits the SIP call's record just after the BYE: wait for it.
+    deadline = time.monotonic() + 15
+    while True:
+        page = client.calls(limit=10)
+        finished = [c for c in page["calls"] if c["call_id"] != "voice-1" and c["ended_ms"]]
+        if finished or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert page["total"] >= 2
     rows = views.calls_rows(page)
     assert any(r[-1] == "voice-1" for r in rows)
-    sip = next(c for c in page["calls"] if c["call_id"] != "voice-1")
-    assert sip["ended_ms"] and sip["outcome"]
+    assert finished and finished[0]["outcome"], page
     c = client.call("voice-1")
     assert views.turns_rows(c)[0][2] == "홍역은 어떤 증상이 있나요"
     assert "끼어들기 1회" in views.call_summary(c)
