@@ -68,7 +68,7 @@ def build(client: SoriClient, repo: Path = REPO) -> gr.Blocks:
 def _chat_tab(client: SoriClient) -> None:
     status = gr.HTML()
     with gr.Row():
-        with gr.Column(scale=3):
+        with gr.Column(scale=1):
             chatbot = gr.Chatbot(label="sori와 상담", height=430, elem_id="sori-chat")
             with gr.Row():
                 msg = gr.Textbox(
@@ -77,8 +77,9 @@ def _chat_tab(client: SoriClient) -> None:
                 send = gr.Button("보내기", variant="primary", scale=1)
             clear = gr.Button("새 상담", size="sm")
             gr.Examples(views.EXAMPLES, inputs=msg, label="예시 질문 (누르면 입력됩니다)")
-        with gr.Column(scale=2):
-            info = gr.Markdown(views.answers_markdown([]), label="답변 정보", elem_id="sori-answer-info")
+        with gr.Column(scale=1):
+            gr.Markdown("#### 답변 정보")
+            info = gr.Markdown(views.answers_markdown([]), elem_id="sori-answer-info")
     rows = gr.State([])
 
     def submit(q: str, history: list[dict[str, Any]], rows: list[dict[str, Any]]):
@@ -195,7 +196,12 @@ def _calls_tab(client: SoriClient, app: gr.Blocks) -> None:
         wrap=True,
         elem_id="sori-call-turns",
     )
-    recording = gr.Audio(label="통화 녹음 (왼쪽: 발신자, 오른쪽: sori)", visible=False, interactive=False)
+    recording = gr.Audio(
+        label="통화 녹음 (왼쪽: 발신자, 오른쪽: sori)",
+        visible=False,
+        interactive=False,
+        elem_id="sori-call-recording",
+    )
     timer = gr.Timer(5)
 
     def load(outcome: str):
@@ -287,7 +293,12 @@ def _kb_tab(client: SoriClient, app: gr.Blocks) -> None:
             r = client.kb_route(question)
         except SoriError as err:
             return views.banner(err), "", None
-        return "", views.route_markdown(r), pd.DataFrame(views.candidates_table(r))
+        frame = pd.DataFrame(views.candidates_table(r))
+        top = float(frame["점수"].max()) if len(frame) else 1.0
+        plot = gr.BarPlot(
+            frame, x="항목", y="점수", title="상위 후보 점수", sort="-y", height=300, y_lim=[0, top * 1.1]
+        )
+        return "", views.route_markdown(r), plot
 
     app.load(load, None, [status, entries, data])
     entries.select(show, data, entry)
@@ -361,9 +372,16 @@ def _compare_tab(client: SoriClient, repo: Path, app: gr.Blocks) -> None:
     gr.Dataframe(value=table or None, headers=headers, interactive=False, elem_id="sori-cmp-table")
     metric = gr.Dropdown(headers[1:9], value="chrF", label="그래프 지표")
     frame = pd.DataFrame(table, columns=headers) if table else pd.DataFrame(columns=headers)
-    plot = gr.BarPlot(frame, x="모델", y="chrF", title="모델별 chrF", height=300)
+
+    def chart(m: str) -> gr.BarPlot:
+        top = float(pd.to_numeric(frame[m], errors="coerce").max()) if len(frame) else 1.0
+        return gr.BarPlot(
+            frame, x="모델", y=m, title=f"모델별 {m}", height=300, y_lim=[0, (top or 1.0) * 1.1]
+        )
+
+    plot = chart("chrF")
 
     def replot(m: str):
-        return gr.BarPlot(frame, x="모델", y=m, title=f"모델별 {m}", height=300)
+        return chart(m)
 
     metric.change(replot, metric, plot)

@@ -70,7 +70,7 @@ def start_sori(tmp: Path, token: str | None = TOKEN) -> SoriServer:
     (tmp / "sori.toml").write_text(
         f'[sip]\nbind = "127.0.0.1"\nport = {sip}\n\n[rtp]\nport_min = {rtp}\nport_max = {rtp + 98}\n\n'
         f'[dialplan]\npath = "{REPO / "dialplan/1339.toml"}"\n\n[kb]\npath = "{REPO / "kb/1339.toml"}"\n\n'
-        f'[tts]\ncache_dir = "{cache}"\n\n[store]\npath = "calls.sqlite"\n\n'
+        f'[tts]\ncache_dir = "{cache}"\n\n[store]\npath = "calls.sqlite"\nrecord = true\nrecordings = "rec"\n\n'
         f'[stt]\ntimeout_ms = 60000\n\n[http]\nbind = "127.0.0.1:{http}"\n{token_line}',
         encoding="utf-8",
     )

@@ -142,8 +142,15 @@ def test_calls_tab_shows_a_real_sip_call_and_a_call_with_turns(page, sori):
     page.locator("#sori-call-id textarea, #sori-call-id input").first.fill("voice-2")
     page.get_by_role("button", name="열기").click()
     expect(page.locator("#sori-call-summary")).to_contain_text("voice-2", timeout=30_000)
-    shot(page, "3-calls")
     expect(page.locator("#sori-call-turns")).to_contain_text("홍역은 어떤 증상이 있나요", timeout=30_000)
+    shot(page, "3-calls")
+    # The real SIP call was recorded ([store] record = true): its audio plays in the tab.
+    sip = next(c for c in SoriClient(sori.url, token=TOKEN).calls()["calls"] if c.get("recording"))
+    page.locator("#sori-call-id textarea, #sori-call-id input").first.fill(sip["call_id"])
+    page.get_by_role("button", name="열기").click()
+    expect(page.locator("#sori-call-summary")).to_contain_text("녹음 있음", timeout=30_000)
+    expect(page.locator("#sori-call-recording")).to_be_visible()
+    shot(page, "3-calls-recording")
 
 
 def test_knowledge_base_tab_opens_an_entry_and_explains_a_route(page):
