@@ -431,6 +431,18 @@ mod tests {
         for t in ["상담연 연결해 주세요", "상당원 바꿔 주세요"] {
             assert_eq!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Transfer, "{t}");
         }
+        // Bleeding after a cut with 피 itself lost; a caller the machine
+        // does not understand; a particle mis-heard in a trigger.
+        for t in ["칼에 베였은데 가 멈주칠 않아요", "친구가 의식스 없어요"] {
+            assert_eq!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Emergency, "{t}");
+        }
+        for t in ["말귀를 못 알아듣네요", "담당자분이랑 이야기할래요"] {
+            assert_eq!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Transfer, "{t}");
+        }
+        // Not an emergency: a cough that won't stop, a vaccine reaction report.
+        for t in ["기침이 멈추질 않아요", "예방접종 이상반응 신고는 어디에 해요"] {
+            assert_ne!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Emergency, "{t}");
+        }
     }
 
     /// A conversation that was just asked "혹시 X에 대해 물으셨나요?".

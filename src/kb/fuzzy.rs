@@ -14,7 +14,7 @@
 //! [`FINAL_INDEL`] in any trigger.
 
 use super::index::MAX_GAP;
-use super::jamo::{heard, indel_cost, sub_cost, trigger_sub_cost, Heard, Sound, FINAL_INDEL};
+use super::jamo::{heard, indel_cost, sub_cost, trigger_sub_cost, Heard, Sound, FINAL_INDEL, TENSE_SWAP};
 
 /// Edit cost allowed per sound of a trigger piece. 0.08 lets an eight-sound
 /// piece ("상담원") absorb one near-miss consonant or vowel (0.4–0.5) but
@@ -33,6 +33,9 @@ pub const SHORT_BUDGET: f32 = 0.7;
 pub const SYLLABLE_BUDGET: f32 = 0.4;
 /// From this many sounds a piece gets [`COST_PER_SOUND`] per sound.
 pub const MIN_FUZZY_SOUNDS: usize = 7;
+/// From this many sounds a one-piece trigger may take a plain/tense swap
+/// ([`TENSE_SWAP`]: "스러져" is 쓰러져); shorter ones are exact.
+pub const MIN_TENSE_SOUNDS: usize = 5;
 /// Most sounds a `*` stands for (a syllable is two or three sounds).
 pub const GAP_SOUNDS: usize = MAX_GAP * 3;
 /// A trigger's final consonant heard as the next syllable's first (or the
@@ -57,13 +60,15 @@ pub struct SoundPattern {
 
 /// The edit cost a piece of `len` sounds may absorb. A trigger of one piece
 /// must be long to be matched loosely ([`MIN_FUZZY_SOUNDS`]; 자살, 질식,
-/// 각혈 alone are exact); in a trigger of several pieces, which already
+/// 각혈 alone take a plain/tense swap at most); in a trigger of several pieces, which already
 /// constrain each other, a piece of four to six sounds may absorb one near
 /// miss ([`SHORT_BUDGET`]). A piece of one syllable is always exact.
 fn budget(len: usize, pieces: usize) -> f32 {
     if pieces == 1 {
-        if len < MIN_FUZZY_SOUNDS {
+        if len < MIN_TENSE_SOUNDS {
             0.0
+        } else if len < MIN_FUZZY_SOUNDS {
+            TENSE_SWAP
         } else {
             COST_PER_SOUND * len as f32
         }
@@ -268,6 +273,26 @@ mod tests {
         assert!(SoundPattern::lenient("사람*연결").matches(&h));
         assert!(SoundPattern::lenient("직원*바꿔").matches(&heard("지원분 바꿔 주세요")));
         assert!(!SoundPattern::lenient("직원*바꿔").matches(&heard("지원금 받을 수 있어요")));
+    }
+
+    #[test]
+    fn a_final_heard_as_the_next_onset_is_a_slip() {
+        // 자살 spelled across two words: "…엔자 사람한테" is no emergency.
+        assert!(!hit("자살", "조류인플루엔자 사람한테도 옮아요"));
+        assert!(hit("자살", "자살하고 싶어요"));
+        // In a trigger of several pieces the shift fits the piece's budget.
+        assert!(hit("숨*못쉬", "수믈 못 쉬겠어요"));
+        let p = SoundPattern::new("의식*없");
+        assert!(p.cost(&heard("의시기 없어요")).expect("shifted") > p.cost(&heard("의식이 없어요")).expect("exact"));
+    }
+
+    #[test]
+    fn short_triggers_take_a_plain_tense_swap_only() {
+        assert!(hit("쓰러져", "엄마가 갑자기 스러져서 말을 못 해요"));
+        assert!(hit("자살", "짜살"));
+        assert!(!hit("자살", "자산 관리"));
+        assert!(!hit("질식", "진식"));
+        assert!(!hit("쓰러져", "쓸어서 버려요"));
     }
 
     #[test]

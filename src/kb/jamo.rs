@@ -174,7 +174,16 @@ const VOWEL_CLASSES: &[(&[u8], f32)] = &[
 const TRIGGER_VOWEL_PAIRS: &[(u8, u8)] = &[(0, 4), (2, 6), (9, 14)]; // ㅏ/ㅓ ㅑ/ㅕ ㅘ/ㅝ
 
 /// [`sub_cost`] with [`TRIGGER_VOWEL_PAIRS`] alike (0.5).
+/// Plain and tense consonants (ㄱ/ㄲ ㄷ/ㄸ ㅂ/ㅃ ㅅ/ㅆ ㅈ/ㅉ): the slip the
+/// recogniser makes most in a trigger's spelling ("스러져" for 쓰러져).
+const TENSE_PAIRS: &[(Sound, Sound)] = &[(0, 1), (3, 4), (7, 8), (9, 10), (12, 13)];
+/// What a plain/tense swap costs in a trigger.
+pub const TENSE_SWAP: f32 = 0.2;
+
 pub fn trigger_sub_cost(a: Sound, b: Sound) -> f32 {
+    if TENSE_PAIRS.iter().any(|&(p, q)| (p, q) == (a, b) || (q, p) == (a, b)) {
+        return TENSE_SWAP;
+    }
     let cost = sub_cost(a, b);
     if is_vowel(a) && is_vowel(b) {
         let (x, y) = ((a - VOWEL) as u8, (b - VOWEL) as u8);
