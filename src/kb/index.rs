@@ -381,7 +381,10 @@ impl Router {
 
     pub fn route(&self, text: &str) -> Route {
         // Keywords heard with a slip are looked for as they are spelled too.
-        let repaired = self.health.repairs(text);
+        let mut repaired = self.health.repairs(text);
+        if super::abroad::names_abroad(text) && !compact(text).contains(super::abroad::ABROAD) {
+            repaired.push(super::abroad::ABROAD.to_string());
+        }
         let ranked = if repaired.is_empty() {
             self.rank(&retrieval_text(text))
         } else {

@@ -5,6 +5,7 @@
 //! Pure but for [`KnowledgeBase::load`] reading the file and the optional
 //! sentence-embedding engine ([`embed`]) with its on-disk vector cache.
 
+pub mod abroad;
 pub mod confusion;
 pub mod data;
 pub mod domain;
