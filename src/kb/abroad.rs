@@ -11,6 +11,7 @@ pub const ABROAD: &str = "해외";
 
 /// Countries, regions and destinations Korean travellers name, spelled as
 /// they are usually written (compared without spaces, as substrings).
+#[rustfmt::skip]
 const PLACES: &[&str] = &[
     // Africa
     "아프리카", "케냐", "탄자니아", "우간다", "에티오피아", "나이지리아", "가나", "콩고", "이집트", "모로코",
@@ -47,8 +48,25 @@ pub fn names_abroad(text: &str) -> bool {
 /// ending (인도에, 인도로, 인도는, 가나에서, 괌이요).
 fn stem_is(w: &str, p: &str) -> bool {
     const ENDINGS: &[&str] = &[
-        "", "에", "에서", "으로", "로", "는", "은", "이", "가", "를", "을", "도", "에요", "이요", "요", "까지", "쪽",
-        "여행", "에서요",
+        "",
+        "에",
+        "에서",
+        "으로",
+        "로",
+        "는",
+        "은",
+        "이",
+        "가",
+        "를",
+        "을",
+        "도",
+        "에요",
+        "이요",
+        "요",
+        "까지",
+        "쪽",
+        "여행",
+        "에서요",
     ];
     let rest = &w[p.len()..];
     ENDINGS.contains(&rest)
@@ -60,14 +78,20 @@ mod tests {
 
     #[test]
     fn foreign_places_are_found() {
-        for t in ["다음 달에 케냐 가는데 맞고 가야 할 주사가 있나요", "캄보디아 갔다 온 지 일주일", "인도 여행 가요", "괌에 가요"] {
+        for t in [
+            "다음 달에 케냐 가는데 맞고 가야 할 주사가 있나요",
+            "캄보디아 갔다 온 지 일주일",
+            "인도 여행 가요",
+            "괌에 가요",
+        ] {
             assert!(names_abroad(t), "{t}");
         }
     }
 
     #[test]
     fn ordinary_words_are_not_places() {
-        for t in ["가나다 순서로", "오만하다", "인도네 집", "제주도 여행 가는데", "피지컬 트레이닝"] {
+        for t in ["가나다 순서로", "오만하다", "인도네 집", "제주도 여행 가는데", "피지컬 트레이닝"]
+        {
             assert!(!names_abroad(t), "{t}");
         }
     }

@@ -195,7 +195,9 @@ fn align(
         let first = prev[0] + lose;
         cur.push(if first > limit { f32::INFINITY } else { first });
         for (j, &t) in text.iter().enumerate() {
-            let v = (prev[j] + sub_cost(p, t) + shifted(i, j)).min(prev[j + 1] + lose).min(cur[j] + indel(t, text_finals.get(j)));
+            let v = (prev[j] + sub_cost(p, t) + shifted(i, j))
+                .min(prev[j + 1] + lose)
+                .min(cur[j] + indel(t, text_finals.get(j)));
             cur.push(if v > limit { f32::INFINITY } else { v });
         }
         prev = cur;
