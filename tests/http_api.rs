@@ -68,6 +68,14 @@ fn speech_out_and_back_in_through_the_call_engines() {
     assert!(v["sori"]["engine"].as_str().unwrap_or("").contains("whisper"), "{v}");
     assert!(v["sori"]["audio_ms"].as_u64().unwrap_or(0) > 1000, "{v}");
     assert_eq!(v["sori"]["telephone"], true);
+    // Silence (and a tenth of a second of it) is no speech: "" without the
+    // STT engine, as on a call, not whisper's invented text.
+    for samples in [800usize, 8000 * 3] {
+        let t = upload(&sori, &[], Some(&wav_8k(&vec![0i16; samples])));
+        assert_eq!(t.status, 200, "{}", t.text());
+        let v = t.json();
+        assert_eq!((v["text"].as_str(), v["sori"]["engine_ms"].as_u64()), (Some(""), Some(0)), "{v}");
+    }
     let t = upload(&sori, &[("response_format", "text")], Some(&r.body));
     assert_eq!(t.status, 200);
     assert!(t.header("content-type").unwrap_or("").starts_with("text/plain") && !t.text().trim().is_empty());

@@ -42,6 +42,22 @@ pub trait Vad: Send {
     fn name(&self) -> &'static str;
 }
 
+/// Whether 16 kHz audio holds speech by this VAD: a frame at or above
+/// `threshold`. A call sends the STT only what its VAD found to be speech; a
+/// file or an upload may be silence, which whisper fills with invented text
+/// and spends seconds on.
+pub fn holds_speech(vad: &mut dyn Vad, pcm16k: &[i16], threshold: f32) -> bool {
+    vad.reset();
+    let mut frame = vec![0.0f32; VAD_FRAME];
+    pcm16k.chunks(VAD_FRAME).any(|chunk| {
+        frame.fill(0.0);
+        for (x, &s) in frame.iter_mut().zip(chunk) {
+            *x = f32::from(s) / 32768.0;
+        }
+        vad.speech_prob(&frame) >= threshold
+    })
+}
+
 /// `[vad]` in sori.toml.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

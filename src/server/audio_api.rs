@@ -122,11 +122,23 @@ pub async fn transcriptions(State(s): State<Arc<Shared>>, form: Result<Multipart
     };
     let audio_ms = pcm.len() as u64 / 16;
     let t = Instant::now();
-    let heard = match speech.stt.transcribe(pcm).await {
-        Ok(h) => h,
-        Err(e) => return stt_error(e),
+    // Like a call, the STT hears only audio the VAD calls speech: silence
+    // comes back as "" at once instead of whisper's invented text.
+    let mut vad = speech.vad.new_vad();
+    let threshold = speech.listen.endpoint.start_threshold;
+    let checked = tokio::task::spawn_blocking(move || {
+        let speech = crate::audio::vad::holds_speech(vad.as_mut(), &pcm, threshold);
+        (speech, pcm)
+    })
+    .await;
+    let (text, engine_ms) = match checked {
+        Ok((false, _)) => (String::new(), 0),
+        Ok((true, pcm)) => match speech.stt.transcribe(pcm).await {
+            Ok(h) => (crate::stt::text::for_routing(&h.text), h.engine_ms),
+            Err(e) => return stt_error(e),
+        },
+        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "checking the upload for speech failed"),
     };
-    let text = crate::stt::text::for_routing(&heard.text);
     if up.response_format == "text" {
         return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response();
     }
@@ -135,7 +147,7 @@ pub async fn transcriptions(State(s): State<Arc<Shared>>, form: Result<Multipart
         "sori": {
             "engine": speech.stt.describe(),
             "stt_ms": t.elapsed().as_millis() as u64,
-            "engine_ms": heard.engine_ms,
+            "engine_ms": engine_ms,
             "audio_ms": audio_ms,
             "telephone": telephone,
         },
