@@ -227,7 +227,13 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                         None => sd.direction = Some(dir),
                     }
                 } else if let Some(m) = sd.media.last_mut() {
-                    parse_media_attribute(m, name, arg).map_err(err)?;
+                    let read = parse_media_attribute(m, name, arg);
+                    // A stream we never answer (video, image…) may carry an
+                    // attribute we cannot read (RFC 4475's `a=rtpmap:31 LPC`):
+                    // that must not cost the call its audio.
+                    if m.media.eq_ignore_ascii_case("audio") {
+                        read.map_err(err)?;
+                    }
                 }
             }
             _ => {}
@@ -801,6 +807,11 @@ a=sendrecv\r\n";
         }
         assert_eq!(parse(""), Err(SdpError::Empty));
         assert_eq!(parse("\r\n\r\n"), Err(SdpError::Empty));
+        // The same fault on a video stream is ignored (RFC 4475 §3.1.1.1's SDP).
+        let sd = parse(
+            "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\nm=video 3227 RTP/AVP 31\r\na=rtpmap:31 LPC\r\n",
+        );
+        assert_eq!(sd.map(|s| s.media.len()), Ok(2));
     }
 
     #[test]

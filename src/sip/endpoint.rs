@@ -318,7 +318,7 @@ impl Endpoint {
         // response or ACK is dropped silently (RFC 3261 §17.2.3, §18.1.2).
         let ParseError { kind, partial } = *e;
         let Some(partial) = partial else { return };
-        if partial.header("Via").is_none() {
+        if partial.header("Via").is_none() || matches!(partial.start, StartLine::Response { .. }) {
             return;
         }
         let is_ack = partial.header("CSeq").map(|c| c.split_whitespace().nth(1) == Some("ACK")).unwrap_or(false);
@@ -362,11 +362,35 @@ impl Endpoint {
         r.push("Server", USER_AGENT);
     }
 
+    /// The top Via branch when it is an RFC 3261 transaction id: the magic
+    /// cookie and something after it (RFC 4475 §3.2.1 sends the cookie alone).
+    /// With the top Via's sent-by, as RFC 3261 §17.2.3 matches: two clients
+    /// may well pick the same branch.
+    fn rfc3261_branch(msg: &Message) -> Option<String> {
+        let branch = msg.top_branch().filter(|b| b.starts_with("z9hG4bK") && b.len() > "z9hG4bK".len())?;
+        let via = msg.header("Via").unwrap_or("");
+        let sent_by = via.split(';').next().unwrap_or("").split_whitespace().last().unwrap_or("");
+        Some(format!("{branch}|{}", sent_by.to_ascii_lowercase()))
+    }
+
+    /// Key of an INVITE transaction, shared by its CANCEL and non-2xx ACK:
+    /// the branch, or for RFC 2543 peers Call-ID, CSeq number and From tag.
+    fn invite_key(msg: &Message) -> String {
+        Self::rfc3261_branch(msg).unwrap_or_else(|| {
+            format!(
+                "2543|{}|{}|{}",
+                msg.call_id(),
+                msg.cseq().map(|c| c.0).unwrap_or(0),
+                msg.from_tag().unwrap_or_default()
+            )
+        })
+    }
+
     fn server_tx_key(msg: &Message) -> String {
         let method = msg.cseq().map(|(_, m)| m.as_str().to_string()).unwrap_or_default();
-        match msg.top_branch() {
-            Some(b) if b.starts_with("z9hG4bK") => format!("{b}|{method}"),
-            _ => format!(
+        match Self::rfc3261_branch(msg) {
+            Some(b) => format!("{b}|{method}"),
+            None => format!(
                 "{}|{}|{}|{}",
                 msg.call_id(),
                 msg.header("CSeq").unwrap_or(""),
@@ -419,10 +443,10 @@ impl Endpoint {
                 return;
             }
         }
-        if let Some(mf) = msg.header("Max-Forwards") {
-            if mf.trim().parse::<u32>().ok() == Some(0) && method != Method::Ack {
-                return self.respond(now, peer, &msg, 483, None, &[]);
-            }
+        // Max-Forwards 0 matters to proxies only: an endpoint processes the
+        // request as usual (RFC 4475 §3.3.11).
+        if method != Method::Ack && !Self::known_scheme(&msg) {
+            return self.respond(now, peer, &msg, 416, None, &[]);
         }
         if method != Method::Ack && method != Method::Cancel {
             let unsupported: Vec<String> = msg
@@ -455,16 +479,36 @@ impl Endpoint {
         }
     }
 
+    /// sip, sips or tel Request-URI (RFC 4475 §3.3.2, §3.3.3: others 416).
+    fn known_scheme(msg: &Message) -> bool {
+        let StartLine::Request { uri, .. } = &msg.start else {
+            return true;
+        };
+        matches!(super::syntax::scheme(uri).as_deref(), Some("sip" | "sips" | "tel"))
+    }
+
+    /// An Accept header that rules out application/sdp: a 2xx to INVITE
+    /// always carries SDP, so such an INVITE gets 406 (RFC 4475 §3.3.15).
+    fn refuses_sdp(msg: &Message) -> bool {
+        let mut ranges = msg
+            .headers_named("Accept")
+            .flat_map(|v| v.split(',').map(|r| r.split(';').next().unwrap_or("").trim().to_ascii_lowercase()))
+            .filter(|r| !r.is_empty())
+            .peekable();
+        ranges.peek().is_some() && !ranges.any(|r| r == "application/sdp" || r == "application/*" || r == "*/*")
+    }
+
     fn find_dialog(&self, msg: &Message) -> Option<CallHandle> {
         let h = *self.by_call_id.get(msg.call_id())?;
         let call = self.calls.get(&h)?;
-        let from_ok = msg.from_tag().as_deref() == Some(call.remote_tag.as_str());
+        // An RFC 2543 caller may have no From tag at all (RFC 4475 §3.4.1).
+        let from_ok = msg.from_tag().unwrap_or_default() == call.remote_tag;
         let to_ok = msg.to_tag().as_deref() == Some(call.local_tag.as_str());
         (from_ok && to_ok).then_some(h)
     }
 
     fn handle_invite(&mut self, now: Instant, peer: Peer, msg: Message) {
-        let branch = msg.top_branch().unwrap_or_default();
+        let branch = Self::invite_key(&msg);
         if let Some(&h) = self.by_invite_branch.get(&branch) {
             // Retransmitted INVITE: repeat the last response.
             if let Some(call) = self.calls.get(&h) {
@@ -482,6 +526,13 @@ impl Endpoint {
         }
         if self.draining {
             return self.respond(now, peer, &msg, 503, None, &[("Retry-After", "30".into())]);
+        }
+        if !msg.body.is_empty() && msg.content_type().as_deref() != Some("application/sdp") {
+            // The UAS core understands SDP bodies only (RFC 3261 §8.2.3, RFC 4475 §3.3.6).
+            return self.respond(now, peer, &msg, 415, None, &[("Accept", "application/sdp".into())]);
+        }
+        if Self::refuses_sdp(&msg) {
+            return self.respond(now, peer, &msg, 406, None, &[("Accept", "application/sdp".into())]);
         }
         if self.by_call_id.contains_key(msg.call_id()) {
             // Same Call-ID, new branch, no To tag: a forked/looped request.
@@ -562,7 +613,7 @@ impl Endpoint {
 
     fn handle_ack(&mut self, now: Instant, msg: Message) {
         // ACK for a non-2xx final shares the INVITE's branch.
-        let branch = msg.top_branch().unwrap_or_default();
+        let branch = Self::invite_key(&msg);
         // Some UACs give that ACK a fresh branch: fall back to the Call-ID.
         let by_branch = self.by_invite_branch.get(&branch).copied();
         let rejected = by_branch.or_else(|| self.by_call_id.get(msg.call_id()).copied());
@@ -598,7 +649,7 @@ impl Endpoint {
     }
 
     fn handle_cancel(&mut self, now: Instant, peer: Peer, msg: Message) {
-        let branch = msg.top_branch().unwrap_or_default();
+        let branch = Self::invite_key(&msg);
         let Some(&h) = self.by_invite_branch.get(&branch) else {
             return self.respond(now, peer, &msg, 481, None, &[]);
         };
@@ -1222,5 +1273,76 @@ Content-Length: 0\r\n\r\n"
         ep.answer_reinvite(t0, call, Ok("v=0\r\n".into()));
         let out = drain(&mut ep);
         assert_eq!(out.last().and_then(|m| m.status()), Some(200));
+    }
+
+    #[test]
+    fn broken_responses_are_never_answered() {
+        // RFC 4475 §3.1.2.5 / §3.1.2.19: a response with an overlarge CSeq or
+        // status code is dropped, not answered with 400.
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Timers::default(), 7);
+        for raw in [
+            "SIP/2.0 503 Service Unavailable\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\nCSeq: 36893488147419103232 OPTIONS\r\n\r\n",
+            "SIP/2.0 4294967301 better not break\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\nCSeq: 1 OPTIONS\r\n\r\n",
+            "SIP/7.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\n\r\n",
+        ] {
+            ep.handle_input(t0, peer(), raw.as_bytes());
+            assert!(drain(&mut ep).is_empty(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn an_endpoint_ignores_max_forwards_zero_and_refuses_unknown_schemes() {
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Timers::default(), 7);
+        let opt = in_dialog("OPTIONS", "z9hG4bKmf", "mf", "x", 1)
+            .replace("Content-Length", "Max-Forwards: 0\r\nContent-Length");
+        ep.handle_input(t0, peer(), opt.as_bytes());
+        assert_eq!(drain(&mut ep)[0].status(), Some(200), "RFC 4475 §3.3.11");
+        let opaque = in_dialog("OPTIONS", "z9hG4bKs", "s", "x", 1).replace("sip:sori@127.0.0.1", "urn:x:y");
+        ep.handle_input(t0, peer(), opaque.as_bytes());
+        assert_eq!(drain(&mut ep)[0].status(), Some(416));
+    }
+
+    #[test]
+    fn an_rfc2543_call_without_branch_or_from_tag_can_be_cancelled() {
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Timers::default(), 7);
+        let old = |m: &str| {
+            format!(
+                "{m} sip:1339@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061\r\nFrom: <sip:caller@127.0.0.1>\r\n\
+To: <sip:1339@127.0.0.1>\r\nCall-ID: old\r\nCSeq: 5 {m}\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        ep.handle_input(t0, peer(), old("INVITE").as_bytes());
+        assert!(matches!(ep.poll_event(), Some(Event::IncomingCall { .. })));
+        drain(&mut ep);
+        ep.handle_input(t0, peer(), old("CANCEL").as_bytes());
+        let codes: Vec<_> = drain(&mut ep).iter().filter_map(|m| m.status()).collect();
+        assert_eq!(codes, vec![200, 487]);
+        ep.handle_input(t0, peer(), old("ACK").as_bytes());
+        ep.handle_timeout(t0 + Duration::from_secs(40));
+        assert_eq!(ep.state_size(), (0, 0, 0));
+    }
+
+    #[test]
+    fn invite_bodies_other_than_sdp_get_415_and_accept_without_sdp_406() {
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Timers::default(), 7);
+        let body = invite("z9hG4bKb1", "b1")
+            .replace("application/sdp", "text/plain")
+            .replace("Length: 0\r\n\r\n", "Length: 2\r\n\r\nhi");
+        ep.handle_input(t0, peer(), body.as_bytes());
+        let r = drain(&mut ep);
+        assert_eq!(r[0].status(), Some(415));
+        assert_eq!(r[0].header("Accept"), Some("application/sdp"));
+        let accept = invite("z9hG4bKb2", "b2").replace("Content-Length", "Accept: text/x\r\nContent-Length");
+        ep.handle_input(t0, peer(), accept.as_bytes());
+        assert_eq!(drain(&mut ep)[0].status(), Some(406));
+        let fine =
+            invite("z9hG4bKb3", "b3").replace("Content-Length", "Accept: application/sdp, text/x\r\nContent-Length");
+        ep.handle_input(t0, peer(), fine.as_bytes());
+        assert!(matches!(ep.poll_event(), Some(Event::IncomingCall { .. })));
+        assert_eq!(ep.poll_event(), None);
     }
 }

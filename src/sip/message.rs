@@ -161,6 +161,9 @@ impl Message {
         let fail = |kind, partial: Option<Message>| Err(Box::new(ParseError { kind, partial: partial.map(Box::new) }));
         let (head_end, body_start) = match find_head_end(buf) {
             Some(x) => x,
+            // A datagram that ends right after its last header line has no
+            // body: accept it (RFC 4475 §3.1.2.15's message is sent so).
+            None if buf.ends_with(b"\n") => (buf.len(), buf.len()),
             None => return fail(ParseErrorKind::Incomplete, None),
         };
         let head = String::from_utf8_lossy(&buf[..head_end]);
@@ -192,11 +195,16 @@ impl Message {
         let start = match start {
             Ok(s) => s,
             Err(kind) => {
-                let partial = Message {
-                    start: StartLine::Response { code: 0, reason: String::new() },
-                    headers,
-                    body: Vec::new(),
+                // What the broken line was meant to be: a response is never
+                // answered, a request gets 400 / 505 (RFC 4475 §3.1.2.19).
+                let start = if first.starts_with("SIP/") {
+                    StartLine::Response { code: 0, reason: String::new() }
+                } else {
+                    let token = first.split_whitespace().next().unwrap_or("");
+                    let method = Method::parse(token).unwrap_or(Method::Other(String::new()));
+                    StartLine::Request { method, uri: String::new() }
                 };
+                let partial = Message { start, headers, body: Vec::new() };
                 return fail(kind, Some(partial));
             }
         };
@@ -225,9 +233,12 @@ impl Message {
         let Some((_, cseq_method)) = msg.cseq() else {
             return fail(ParseErrorKind::BadHeader("CSeq".into()), Some(msg));
         };
-        if let StartLine::Request { method, .. } = &msg.start {
+        if let StartLine::Request { method, uri } = &msg.start {
             if *method != cseq_method {
                 return fail(ParseErrorKind::BadHeader("CSeq method differs from request method".into()), Some(msg));
+            }
+            if let Err(e) = super::syntax::check_request(uri, &msg) {
+                return fail(ParseErrorKind::BadHeader(e), Some(msg));
             }
         }
         Ok(msg)
@@ -378,9 +389,11 @@ fn truncate(s: &str, n: usize) -> String {
 /// Splits a header value on commas outside quotes and angle brackets.
 pub fn split_commas(v: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let (mut depth, mut quoted, mut cur) = (0i32, false, String::new());
+    let (mut depth, mut quoted, mut escaped, mut cur) = (0i32, false, false, String::new());
     for ch in v.chars() {
         match ch {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
             '<' if !quoted => depth += 1,
             '>' if !quoted => depth -= 1,
@@ -487,6 +500,7 @@ pub fn reason_phrase(code: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         408 => "Request Timeout",
         415 => "Unsupported Media Type",
         416 => "Unsupported URI Scheme",

@@ -3,3 +3,4 @@
 pub mod endpoint;
 pub mod framing;
 pub mod message;
+pub mod syntax;
