@@ -16,7 +16,12 @@ fn kb() -> KnowledgeBase {
 }
 
 fn accuracy(r: &Router) -> f32 {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/heldout.toml")).unwrap();
+    accuracy_on(r, "heldout.toml")
+}
+
+/// Top-1 accuracy on a held-out set in kb/.
+fn accuracy_on(r: &Router, set: &str) -> f32 {
+    let text = std::fs::read_to_string(format!("{}/kb/{set}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let cases = sori::kb::heldout::parse(&text).unwrap();
     let hits = cases.iter().filter(|c| r.route(&c.q).id() == Some(c.id.as_str())).count();
     hits as f32 / cases.len() as f32
@@ -54,6 +59,11 @@ fn hybrid_routing_beats_lexical_on_the_heldout_questions() {
     let again = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("cached");
     eprintln!("first build {first_build:?}, from cache {:?}", t.elapsed());
     assert_eq!(accuracy(&again), hybrid);
+    // The second set, written before the router was tuned on the first
+    // (96.6 % when written down in docs/BENCHMARKS.md).
+    let second = accuracy_on(&again, "heldout-b.toml");
+    eprintln!("heldout-b top-1: hybrid {:.1} %", second * 100.0);
+    assert!(second >= 0.95, "heldout-b hybrid {:.1} %", second * 100.0);
     // Rules still come first.
     assert_eq!(again.route("아버지가 쓰러지셨는데 숨을 안 쉬어요").id(), Some("emergency"));
     assert_eq!(again.route("상담원 바꿔 주세요").id(), Some("human-agent"));
