@@ -94,17 +94,23 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))] if xs else float("nan")
 turns = [json.loads(l) for l in open(sys.argv[1])]
 # sori's turn ends per call, from its log (stream time since it answered).
-ends, hints = collections.defaultdict(list), collections.Counter()
+ends, hints, withdrawn = collections.defaultdict(list), collections.Counter(), 0
 for line in open(sys.argv[4], errors="replace"):
     line = re.sub(r"\x1b\[[0-9;]*m", "", line)
     m = re.search(r"call_id=([^}\s]+).*caller turn ended.*start_ms=(\d+) end_ms=(\d+)", line)
     if m:
         ends[m.group(1)].append(int(m.group(3)))
+    # The caller talked on before the reply to that end was heard (or in its
+    # first second): sori withdrew it and the turn went on — not a reply.
+    m = re.search(r"call_id=([^}\s]+).*turn continues", line)
+    if m and ends[m.group(1)]:
+        ends[m.group(1)].pop()
+        withdrawn += 1
     m = re.search(r"turn hint hint=(\w+)", line)
     if m:
         hints[m.group(1)] += 1
-# A clip is cut (a premature end of turn) when sori ended a turn while the clip
-# still had speech to come: two ends inside it, or one 300 ms before its last
+# A clip is cut (a premature end of turn) when sori ended a turn, and kept its
+# reply, while the clip still had speech to come: two ends inside it, or one 300 ms before its last
 # audible packet. Replies to the first part may come late (slow STT), so this is
 # read from sori's decisions, not from when the reply audio arrived.
 for t in turns:
@@ -123,10 +129,11 @@ print(f"clips played: {len(turns)}; judged: {len(judged)} (not heard: {sum(1 for
       f"barge-in overlap: {sum(1 for t in turns if t.get('overlap'))}); sori turn records: {len(rows)}")
 share = 100 * len(cut) / max(1, len(judged))
 pcut = sum(1 for t in paused if t["cut"])
-print(f"premature (turn ended while the clip had speech to come): {len(cut)}/{len(judged)} = {share:.1f} % "
+print(f"premature (a turn end answered while the clip had speech to come): {len(cut)}/{len(judged)} = {share:.1f} % "
       f"(clips with an inserted pause: {pcut}/{len(paused)}; without: {len(cut) - pcut}/{len(judged) - len(paused)})")
 heard_during = sum(1 for t in judged if t.get("premature"))
 print(f"reply audio heard while the caller was still speaking: {heard_during}/{len(judged)} (incl. late replies to an earlier cut)")
+print(f"replies withdrawn because the caller talked on (their turn went on): {withdrawn}")
 print("ending hints:", ", ".join(f"{k}={v}" for k, v in sorted(hints.items())) or "none")
 print(f"{'stage':44} {'p50':>7} {'p95':>7}")
 print(f"{'voice-to-voice (caller stops -> reply RTP)':44} {pct(clean, .5):7.0f} {pct(clean, .95):7.0f}   ({len(clean)} turns not cut)")

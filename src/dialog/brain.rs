@@ -436,9 +436,15 @@ mod tests {
         for t in ["칼에 베였은데 가 멈주칠 않아요", "친구가 의식스 없어요"] {
             assert_eq!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Emergency, "{t}");
         }
-        for t in ["말귀를 못 알아듣네요", "담당자분이랑 이야기할래요"] {
+        for t in ["말귀를 못 알아듣네요", "담당자분이랑 이야기할래요", "제 말을 못 알아들으시네요"]
+        {
             assert_eq!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Transfer, "{t}");
         }
+        // The caller who did not catch sori's words wants them again, not a person.
+        let mut c = Conversation::default();
+        let first = b.respond(&mut c, "홍역 증상이 뭐예요");
+        let again = b.respond(&mut c, "잘 못 알아들었어요 다시 말씀해 주세요");
+        assert_eq!((again.action, again.text), (first.action, first.text));
         // Not an emergency: a cough that won't stop, a vaccine reaction report.
         for t in ["기침이 멈추질 않아요", "예방접종 이상반응 신고는 어디에 해요"] {
             assert_ne!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Emergency, "{t}");

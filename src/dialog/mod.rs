@@ -4,3 +4,4 @@ pub mod brain;
 pub mod cues;
 pub mod flow;
 pub mod plan;
+pub mod talked_on;

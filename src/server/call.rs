@@ -147,6 +147,8 @@ struct CallTask {
     /// The reply whose continuation sentences may still follow (None once
     /// the caller interrupted it or a newer reply started).
     current_reply: Option<u64>,
+    /// A caller who talks on right after their turn was judged over.
+    talked_on: crate::dialog::talked_on::TalkedOn,
     /// Replies rendered for this call (prompt name → audio).
     dynamic: std::collections::HashMap<String, Arc<[i16]>>,
     dynamic_order: std::collections::VecDeque<String>,
@@ -195,6 +197,7 @@ impl CallTask {
             spoken_tx,
             spoken_rx,
             current_reply: None,
+            talked_on: Default::default(),
             dynamic: Default::default(),
             dynamic_order: Default::default(),
             more_seq: 0,
@@ -510,8 +513,14 @@ impl CallTask {
                     tracing::debug!(at_ms = at.as_millis() as u64, "caller speech started");
                     // The caller talks again before the rest of a reply came:
                     // they moved on; what is playing is barge-in's business.
+                    // Before the reply was heard at all, their turn was not
+                    // over: it goes on, the reply withdrawn.
                     if !playing {
                         self.current_reply = None;
+                        if let Some(w) = self.talked_on.before_reply() {
+                            self.conv = w.conversation;
+                            tracing::info!(reply = w.reply_id, "caller talked on before the reply: turn continues");
+                        }
                     }
                     self.flow.on_speech_start();
                 }
@@ -526,6 +535,13 @@ impl CallTask {
                         if let Some(mut t) = self.playing_turn.take() {
                             t.barged_in = true;
                             self.shared.store.turn(t);
+                        }
+                        if let Some(w) = self.talked_on.barged_in(std::time::Instant::now()) {
+                            self.conv = w.conversation;
+                            tracing::info!(
+                                reply = w.reply_id,
+                                "caller talked on over the reply's start: turn continues"
+                            );
                         }
                     }
                 }
@@ -585,7 +601,11 @@ impl CallTask {
             text.clear();
         }
         tracing::info!(transcript = %text, stt_ms = heard.stt_ms, "caller said");
-        let (action, reply_id) = speech::reply(&self.shared, &mut self.conv, heard, text, self.spoken_tx.clone());
+        let text = self.talked_on.open(&text);
+        let before = self.conv.clone();
+        let (action, reply_id) =
+            speech::reply(&self.shared, &mut self.conv, heard, text.clone(), self.spoken_tx.clone());
+        self.talked_on.decided(reply_id, before, text);
         // Only this reply may speak now; an older one still being made is stale.
         self.current_reply = Some(reply_id);
         tracing::debug!(?action, "reply decided");
@@ -639,6 +659,7 @@ impl CallTask {
             self.current_reply = None;
             return;
         }
+        self.talked_on.started(s.reply_id, std::time::Instant::now());
         tracing::info!(kb = ?turn.kb_id, action = %turn.action, respond_ms = turn.respond_ms, "answering");
         self.shared.store.turn(turn.clone());
         self.playing_turn = Some(turn);

@@ -1,0 +1,157 @@
+//! A caller who talks on right after sori decided their turn was over —
+//! before its reply was heard, or in the reply's first moment — had not
+//! finished: "독감 주사는요 ‖ 어디서 맞아요?" is one question with a pause
+//! in it. The reply is withdrawn, the conversation goes back to where it was
+//! before that reply, and what the caller said opens their next turn, so
+//! the whole question is answered once instead of each half on its own.
+//!
+//! Sans-IO: the call tells it what happened and when ([`Instant`]s are
+//! values passed in); it says what to restore.
+
+use std::time::{Duration, Instant};
+
+use super::brain::Conversation;
+
+/// How long into a reply a caller's talking over it still counts as the
+/// same turn going on (a barge-in later than this is a new turn).
+pub const GRACE: Duration = Duration::from_millis(1000);
+
+/// The reply decided for the caller's latest turn, until it has been heard
+/// past [`GRACE`].
+#[derive(Debug)]
+struct Pending {
+    reply_id: u64,
+    before: Conversation,
+    text: String,
+    started: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+pub struct TalkedOn {
+    pending: Option<Pending>,
+    carried: Option<String>,
+}
+
+/// A withdrawn reply: the conversation to go back to.
+#[derive(Debug)]
+pub struct Withdrawn {
+    pub reply_id: u64,
+    pub conversation: Conversation,
+}
+
+impl TalkedOn {
+    /// The text of a turn just heard, with the words of a withdrawn turn in
+    /// front of it.
+    pub fn open(&mut self, text: &str) -> String {
+        match self.carried.take() {
+            Some(c) if !c.is_empty() && !text.is_empty() => format!("{c} {text}"),
+            Some(c) if !c.is_empty() => c,
+            _ => text.to_string(),
+        }
+    }
+
+    /// Reply `reply_id` was decided for `text`; `before` is the conversation
+    /// as it was before.
+    pub fn decided(&mut self, reply_id: u64, before: Conversation, text: String) {
+        self.pending = Some(Pending { reply_id, before, text, started: None });
+    }
+
+    /// Reply `reply_id` began to play at `now`.
+    pub fn started(&mut self, reply_id: u64, now: Instant) {
+        if let Some(p) = self.pending.as_mut().filter(|p| p.reply_id == reply_id) {
+            p.started.get_or_insert(now);
+        }
+    }
+
+    /// The caller started talking while no reply was playing: a reply
+    /// decided but not yet heard is withdrawn.
+    pub fn before_reply(&mut self) -> Option<Withdrawn> {
+        if self.pending.as_ref().is_some_and(|p| p.started.is_none()) {
+            return self.withdraw();
+        }
+        self.pending = None;
+        None
+    }
+
+    /// The caller talked over the reply playing (barge-in) at `now`: within
+    /// [`GRACE`] of its start it is withdrawn.
+    pub fn barged_in(&mut self, now: Instant) -> Option<Withdrawn> {
+        let early =
+            self.pending.as_ref().and_then(|p| p.started).is_some_and(|s| now.saturating_duration_since(s) <= GRACE);
+        if early {
+            return self.withdraw();
+        }
+        self.pending = None;
+        None
+    }
+
+    fn withdraw(&mut self) -> Option<Withdrawn> {
+        let p = self.pending.take()?;
+        self.carried = Some(p.text);
+        Some(Withdrawn { reply_id: p.reply_id, conversation: p.before })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(topic: &str) -> Conversation {
+        Conversation { last_kb: Some(topic.to_string()), ..Default::default() }
+    }
+
+    #[test]
+    fn talking_on_before_the_reply_joins_the_two_halves() {
+        let mut t = TalkedOn::default();
+        let first = t.open("독감 주사는요");
+        assert_eq!(first, "독감 주사는요");
+        t.decided(1, conv("measles"), first);
+        let w = t.before_reply().expect("withdrawn");
+        assert_eq!((w.reply_id, w.conversation.last_kb.as_deref()), (1, Some("measles")));
+        assert_eq!(t.open("어디서 맞아요"), "독감 주사는요 어디서 맞아요");
+        // Carried once only.
+        assert_eq!(t.open("감사합니다"), "감사합니다");
+    }
+
+    #[test]
+    fn a_reply_heard_is_not_withdrawn_by_the_next_question() {
+        let mut t = TalkedOn::default();
+        let now = Instant::now();
+        t.decided(1, conv("measles"), "홍역 증상이 뭐예요".into());
+        t.started(1, now);
+        // The reply played and ended; the caller asks something else.
+        assert!(t.before_reply().is_none());
+        assert_eq!(t.open("그럼 예방접종은요"), "그럼 예방접종은요");
+    }
+
+    #[test]
+    fn a_barge_in_within_the_grace_withdraws_a_later_one_does_not() {
+        let now = Instant::now();
+        let mut t = TalkedOn::default();
+        t.decided(1, conv("flu"), "독감 주사는요".into());
+        t.started(1, now);
+        assert!(t.barged_in(now + Duration::from_millis(600)).is_some());
+        assert_eq!(t.open("어디서 맞아요"), "독감 주사는요 어디서 맞아요");
+
+        let mut t = TalkedOn::default();
+        t.decided(2, conv("flu"), "홍역 증상이 뭐예요".into());
+        t.started(2, now);
+        assert!(t.barged_in(now + Duration::from_millis(2500)).is_none());
+        assert_eq!(t.open("아 됐어요"), "아 됐어요");
+        // Only the reply for the latest turn counts.
+        t.decided(3, conv("flu"), "a".into());
+        t.started(2, now);
+        assert!(t.before_reply().is_some(), "reply 3 never started");
+    }
+
+    #[test]
+    fn an_empty_half_carries_nothing() {
+        let mut t = TalkedOn::default();
+        t.decided(1, Conversation::default(), String::new());
+        assert!(t.before_reply().is_some());
+        assert_eq!(t.open("어디서 맞아요"), "어디서 맞아요");
+        t.decided(2, Conversation::default(), "독감 주사는요".into());
+        assert!(t.before_reply().is_some());
+        assert_eq!(t.open(""), "독감 주사는요");
+    }
+}
