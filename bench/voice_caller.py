@@ -112,14 +112,14 @@ def reply_timing(loud, t_start, t_end):
 
 
 class Call:
-    def __init__(self, host, port, local_ip):
-        self.host, self.port = host, port
+    def __init__(self, host, port, local_ip, user="bench"):
+        self.host, self.port, self.user = host, port, user
         self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sip.bind((local_ip, 0))
         self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.rtp.bind((local_ip, 0))
         self.local_ip = local_ip
-        self.call_id = f"bench-{random.getrandbits(48):x}@{local_ip}"
+        self.call_id = f"{user}-{random.getrandbits(48):x}@{local_ip}"
         self.tag = f"{random.getrandbits(32):x}"
         self.ended = threading.Event()
         self.lock = threading.Lock()
@@ -140,11 +140,11 @@ class Call:
         return (
             f"Via: SIP/2.0/UDP {lip}:{lport};branch={branch};rport\r\n"
             f"Max-Forwards: 70\r\n"
-            f"From: <sip:bench@{lip}>;tag={self.tag}\r\n"
+            f"From: <sip:{self.user}@{lip}>;tag={self.tag}\r\n"
             f"To: {to or f'<sip:1339@{self.host}>'}\r\n"
             f"Call-ID: {self.call_id}\r\n"
             f"CSeq: {cseq} {method}\r\n"
-            f"Contact: <sip:bench@{lip}:{lport}>\r\n"
+            f"Contact: <sip:{self.user}@{lip}:{lport}>\r\n"
         )
 
     def invite(self, timeout=10.0):

@@ -50,7 +50,7 @@ def build(client: SoriClient, repo: Path = REPO) -> gr.Blocks:
         )
         top = gr.HTML(elem_id="sori-status")
         app.load(health_banner, outputs=top)
-        gr.Timer(15).tick(health_banner, outputs=top)
+        gr.Timer(5).tick(health_banner, outputs=top)  # its count of live calls follows the 통화 list
 
         with gr.Tab("상담", id="chat"):
             _chat_tab(client)
@@ -194,6 +194,7 @@ def _calls_tab(client: SoriClient, app: gr.Blocks) -> None:
         interactive=False,
         label="대화 (턴별)",
         wrap=True,
+        column_widths=views.TURN_WIDTHS,
         elem_id="sori-call-turns",
     )
     recording = gr.Audio(

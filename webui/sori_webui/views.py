@@ -147,6 +147,8 @@ def calls_rows(page: dict[str, Any]) -> list[list[Any]]:
 
 
 CALL_HEADERS = ["시작", "발신자", "길이", "결과", "메뉴 경로", "상담원 연결", "끼어들기", "통화 ID"]
+# Shares of the table's width: the caller's words and sori's reply get the room, the timings little.
+TURN_WIDTHS = ["4%", "7%", "20%", "8%", "10%", "26%", "5%", "5%", "5%", "5%", "5%"]
 TURN_HEADERS = [
     "#",
     "구간 (s)",
@@ -168,6 +170,15 @@ def call_summary(c: dict[str, Any]) -> str:
         f"### 통화 `{c.get('call_id', '')}`",
         f"- 발신자: `{c.get('from_uri', '')}` → `{c.get('to_uri', '')}` ({c.get('transport', '')}, {c.get('codec') or '-'})",
         f"- 시작 {when(c.get('started_ms'))}, 길이 {f'{dur / 1000:.1f} s' if dur is not None else '진행 중'}",
+    ]
+    if c.get("active"):
+        lines.append(
+            "- 진행 중인 통화: 지금까지의 대화만 보입니다. 결과, 메뉴 경로, 끼어들기, 녹음은 통화가 끝나면 기록됩니다."
+        )
+        if not c.get("turns"):
+            lines.append("- 아직 음성 대화 없음")
+        return "\n".join(lines)
+    lines += [
         f"- 결과: {OUTCOMES.get(c.get('outcome') or '', c.get('outcome') or '-')} ({c.get('hangup_cause') or '-'})",
         f"- DTMF `{c.get('dtmf') or '-'}`, 메뉴 경로 `{c.get('menu_path') or '-'}`, 끼어들기 {c.get('barge_ins', 0)}회",
     ]
@@ -185,7 +196,7 @@ def turns_rows(c: dict[str, Any]) -> list[list[Any]]:
     for t in c.get("turns", []):
         rows.append(
             [
-                t.get("idx", 0) + 1,
+                t.get("idx", 0),  # sori numbers a call's turns from 1
                 f"{t.get('speech_start_ms', 0) / 1000:.1f}–{t.get('speech_end_ms', 0) / 1000:.1f}",
                 t.get("transcript", ""),
                 ACTIONS.get(t.get("action", ""), t.get("action", "")),

@@ -1,19 +1,27 @@
 """A real `sori serve` for the tests: the debug binary on free loopback ports, a temporary config and
-database, the repository's dialplan and knowledge base, a bearer token (the GUI must pass it)."""
+database, the repository's dialplan and knowledge base, a bearer token (the GUI must pass it); and real
+calls to it: SIPp's basic scenario, and a caller that says recorded Korean speech (bench/voice_caller.py)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import httpx
+import numpy as np
 import pytest
+
+from sori_webui.audio import from_wav, to_wav
+from sori_webui.client import SoriClient
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "webui-test-token-5c1e"
@@ -108,26 +116,138 @@ def sori(tmp_path_factory: pytest.TempPathFactory):
     stop_sori(server)
 
 
-def seed_voice_call(db: Path, call_id: str = "voice-1") -> None:
-    """A finished call with one spoken turn, as a speech call leaves it, written into sori's own
-    database while it runs (real SQLite in WAL mode; sori's writer shares the file)."""
-    now = int(time.time() * 1000)
-    con = sqlite3.connect(db, timeout=10)
-    with con:
-        con.execute(
-            "INSERT OR REPLACE INTO calls (call_id, from_uri, to_uri, remote_addr, transport, started_ms, answered_ms,"
-            " ended_ms, outcome, barge_ins) VALUES (?, 'sip:caller@127.0.0.1', 'sip:1339@127.0.0.1', '127.0.0.1:5062',"
-            " 'udp', ?, ?, ?, 'completed', 1)",
-            (call_id, now - 60000, now - 59000, now - 30000),
+# Real recorded Korean speech (emotiontts_open_db, KAIST / Selvas AI, CC BY-NC-SA 4.0, evaluation only):
+# read in place at test time, never copied into the repository.
+SPEECH_KO = Path(os.environ.get("SPEECH_KO", REPO.parent / "shared/speech-ko"))
+# "미세 먼지를 많이 마셔서 그런거 같아요" (3.3 s): a caller guessing at the cause of their symptoms.
+CALLER_CLIP = "wav/lmy02040.wav"
+
+
+def voice_caller() -> ModuleType:
+    """bench/voice_caller.py (stdlib only): a SIP caller that says WAV clips as PCMU RTP over loopback."""
+    spec = importlib.util.spec_from_file_location("voice_caller", REPO / "bench/voice_caller.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def telephone_clip(dest: Path) -> Path:
+    """The caller's sentence as an 8 kHz mono WAV (the phone's rate), written to `dest`; skips the test
+    when the speech-ko corpus is absent."""
+    src = SPEECH_KO / CALLER_CLIP
+    if not src.is_file():
+        pytest.skip(
+            f"no real Korean speech for the caller: {src} is missing (set SPEECH_KO to the speech-ko corpus)"
         )
-        con.execute(
-            "INSERT OR REPLACE INTO turns (call_id, idx, speech_start_ms, speech_end_ms, transcript, stt_ms, action,"
-            " kb_id, reply, answer_source, llm_ms, tts_ms, respond_ms, barged_in) VALUES (?, 0, 1200, 3400,"
-            " '홍역은 어떤 증상이 있나요', 420, 'answer', 'measles', '홍역은 발열과 발진이 나타납니다.', 'retrieval',"
-            " 0, 0, 510, 1)",
-            (call_id,),
+    rate, pcm = from_wav(src.read_bytes())
+    # Low-pass below 4 kHz (Hamming-windowed sinc), then keep every (rate / 8000)th sample.
+    n = np.arange(-32, 33)
+    taps = np.sinc(2 * 3600 / rate * n) * np.hamming(len(n))
+    low = np.convolve(pcm.astype(np.float64), taps / taps.sum(), mode="same")
+    dest.write_bytes(to_wav(8000, np.clip(np.round(low[:: rate // 8000]), -32768, 32767)))
+    return dest
+
+
+class SpeechCall:
+    """A real phone call to sori: bench/voice_caller.py dials over SIP/UDP, and 1.5 s into the greeting says
+    the clip as 20 ms PCMU packets (a barge-in), keeping up a phone's stream of silence around it. When
+    sori's turn for it has no transcript (it heard nothing), the caller says it again, up to three times.
+    The line stays open until `hang_up()`: the test decides when the call ends."""
+
+    def __init__(self, server: SoriServer, clip: Path, finished: Callable[[dict], None] | None = None):
+        vc = voice_caller()
+        self.finished = finished
+        self.frames, _ = vc.load_wav(str(clip))
+        self.client = SoriClient(server.url, token=TOKEN)
+        self.server = server
+        self.phone = vc.Call("127.0.0.1", server.sip_port, "127.0.0.1", user="caller")
+        self.phone.invite(timeout=30)
+        self.call_id: str = self.phone.call_id
+        self.turn: dict | None = None
+        self.error: BaseException | None = None
+        self.spoken = threading.Event()
+        threading.Thread(target=self._talk, daemon=True).start()
+
+    def _talk(self) -> None:
+        try:
+            time.sleep(1.5)
+            before = 0
+            for _ in range(3):
+                self.phone.say(self.frames)
+                if self.phone.wait_said(30) is None:
+                    return
+                deadline = time.monotonic() + 150
+                turns: list = []
+                while len(turns) <= before and time.monotonic() < deadline and not self.phone.ended.is_set():
+                    time.sleep(0.3)
+                    turns = self.client.call(self.call_id)["turns"]
+                if len(turns) <= before:
+                    return
+                if turns[before]["transcript"].strip():
+                    self.turn = turns[before]
+                    return
+                # sori heard nothing in it and asked again: wait for that reply to end, then repeat.
+                before = len(turns)
+                self.phone.wait_quiet(time.monotonic(), 0.9, 30)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.spoken.set()
+
+    def wait_turn(self, timeout: float = 240) -> dict:
+        """The call's first turn with a transcript, as sori recorded it (GET /v1/calls/{id})."""
+        assert self.spoken.wait(timeout), f"the caller was still talking after {timeout} s"
+        if self.error:
+            raise self.error
+        assert self.turn, (
+            f"sori recorded no turn with a transcript for call {self.call_id}; log:\n{self.server.log()[-4000:]}"
         )
-    con.close()
+        return self.turn
+
+    def hang_up(self, timeout: float = 30) -> dict:
+        """Sends BYE and returns sori's finished record of the call (with its turns)."""
+        self.phone.hangup()
+        deadline = time.monotonic() + timeout
+        while True:
+            rec = self.client.call(self.call_id)
+            if rec.get("ended_ms") or time.monotonic() > deadline:
+                self.client.close()
+                if self.finished and rec.get("ended_ms"):
+                    self.finished(rec)
+                return rec
+            time.sleep(0.2)
+
+
+class SpeechCalls:
+    """Speech calls for the session; the first finished one is kept for tests that only read it."""
+
+    def __init__(self, server: SoriServer, clip: Path):
+        self.server, self.clip = server, clip
+        self.finished_record: dict | None = None
+
+    def _keep(self, record: dict) -> None:
+        if self.finished_record is None and record.get("turns"):
+            self.finished_record = record
+
+    def dial(self) -> SpeechCall:
+        return SpeechCall(self.server, self.clip, self._keep)
+
+    def finished(self) -> dict:
+        """A finished speech call with turns: one placed earlier in the session, or a new one."""
+        if self.finished_record is None:
+            call = self.dial()
+            try:
+                call.wait_turn()
+            finally:
+                call.hang_up()
+        assert self.finished_record, "the speech call did not finish"
+        return self.finished_record
+
+
+@pytest.fixture(scope="session")
+def speech_calls(sori, tmp_path_factory: pytest.TempPathFactory):
+    return SpeechCalls(sori, telephone_clip(tmp_path_factory.mktemp("caller") / "question-8k.wav"))
 
 
 def sipp_call(server: SoriServer) -> None:

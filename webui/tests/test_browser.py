@@ -16,9 +16,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from sori_webui import views
 from sori_webui.client import SoriClient
 
-from .conftest import REPO, TOKEN, free_port, seed_voice_call, sipp_call
+from .conftest import REPO, SPEECH_KO, TOKEN, free_port
 
 ARTEFACTS = Path(os.environ.get("SORI_WEBUI_ARTEFACTS", REPO / "webui/out/screenshots"))
 CHROMIUM = os.environ.get("SORI_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -89,7 +90,7 @@ def tab(page: Page, name: str) -> None:
 
 def question_wav(sori, tmp_path: Path) -> Path:
     """Real recorded Korean speech when ../shared/speech-ko is there, else sori's own voice."""
-    corpus = REPO.parent / "shared/speech-ko/wav"
+    corpus = SPEECH_KO / "wav"
     clips = sorted(corpus.glob("*.wav"), key=lambda p: p.stat().st_size) if corpus.is_dir() else []
     if clips:
         return clips[0]
@@ -132,25 +133,58 @@ def test_voice_tab_transcribes_answers_and_speaks(page, sori, tmp_path):
     shot(page, "2-voice")
 
 
-def test_calls_tab_shows_a_real_sip_call_and_a_call_with_turns(page, sori):
-    sipp_call(sori)
-    seed_voice_call(sori.db, "voice-2")
+def open_call(page: Page, call_id: str) -> None:
+    page.locator("#sori-call-id textarea, #sori-call-id input").first.fill(call_id)
+    page.get_by_role("button", name="열기").click()
+    expect(page.locator("#sori-call-summary")).to_contain_text(call_id, timeout=30_000)
+
+
+def test_calls_tab_shows_a_live_speech_call_then_its_turns(page, speech_calls):
+    """A real caller says a recorded Korean sentence; the list shows the call 진행 중 and then finished
+    by its own 5-second refresh (nothing clicked), and the opened call shows sori's turn for it."""
     tab(page, "통화")
     table = page.locator("#sori-calls")
-    expect(table).to_contain_text("voice-2", timeout=30_000)  # auto-refresh or first load
-    expect(table).to_contain_text("완료")
-    page.locator("#sori-call-id textarea, #sori-call-id input").first.fill("voice-2")
-    page.get_by_role("button", name="열기").click()
-    expect(page.locator("#sori-call-summary")).to_contain_text("voice-2", timeout=30_000)
-    expect(page.locator("#sori-call-turns")).to_contain_text("홍역은 어떤 증상이 있나요", timeout=30_000)
-    shot(page, "3-calls")
-    # The real SIP call was recorded ([store] record = true): its audio plays in the tab.
-    sip = next(c for c in SoriClient(sori.url, token=TOKEN).calls()["calls"] if c.get("recording"))
-    page.locator("#sori-call-id textarea, #sori-call-id input").first.fill(sip["call_id"])
-    page.get_by_role("button", name="열기").click()
-    expect(page.locator("#sori-call-summary")).to_contain_text("녹음 있음", timeout=30_000)
+    expect(table).to_be_visible()
+    call = speech_calls.dial()
+    row = table.get_by_role("row").filter(has_text=call.call_id)
+    expect(row).to_contain_text("진행 중", timeout=30_000)
+    expect(page.locator("#sori-status")).to_contain_text("진행 중 통화 1", timeout=30_000)
+    turn = call.wait_turn()
+    # The live call opens with the turn sori has recorded so far.
+    open_call(page, call.call_id)
+    expect(page.locator("#sori-call-summary")).to_contain_text("진행 중인 통화")
+    turns = page.locator("#sori-call-turns")
+    expect(turns).to_contain_text(turn["transcript"], timeout=30_000)
+    shot(page, "3-calls-live")
+
+    record = call.hang_up()
+    assert record["ended_ms"] and record["turns"], record
+    outcome = views.OUTCOMES.get(record["outcome"], record["outcome"])
+    expect(row).not_to_contain_text("진행 중", timeout=30_000)
+    expect(page.locator("#sori-status")).to_contain_text("진행 중 통화 0", timeout=30_000)
+    expect(row).to_contain_text(outcome)
+    expect(row).to_contain_text(f"{record['duration_ms'] / 1000:.1f} s")
+
+    open_call(page, call.call_id)
+    summary = page.locator("#sori-call-summary")
+    expect(summary).to_contain_text(f"결과: {outcome}")
+    expect(summary).to_contain_text(f"끼어들기 {record['barge_ins']}회")
+    expect(summary).to_contain_text("녹음 있음")
+    # Each turn as sori recorded it: what it heard, what it decided (action, entry), its reply and timings.
+    rows = turns.get_by_role("row").filter(has=page.get_by_role("gridcell"))
+    expect(rows).to_have_count(len(record["turns"]), timeout=30_000)
+    at, final = next((i, t) for i, t in enumerate(record["turns"]) if t["idx"] == turn["idx"])
+    cells = rows.nth(at).get_by_role("gridcell")
+    expect(cells.nth(0)).to_have_text(str(final["idx"]))
+    expect(cells.nth(2)).to_have_text(turn["transcript"])
+    expect(cells.nth(3)).to_have_text(views.ACTIONS.get(final["action"], final["action"]))
+    expect(cells.nth(4)).to_have_text(final["kb_id"] or "-")
+    expect(cells.nth(5)).to_have_text(final["reply"])
+    for col, key in ((6, "stt_ms"), (7, "llm_ms"), (8, "tts_ms"), (9, "respond_ms")):
+        expect(cells.nth(col)).to_have_text(str(final[key]))
+    # The call was recorded ([store] record = true): its audio plays in the tab.
     expect(page.locator("#sori-call-recording")).to_be_visible()
-    shot(page, "3-calls-recording")
+    shot(page, "3-calls")
 
 
 def test_knowledge_base_tab_opens_an_entry_and_explains_a_route(page):

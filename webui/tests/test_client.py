@@ -10,7 +10,7 @@ from sori_webui import views
 from sori_webui.audio import from_wav, to_wav
 from sori_webui.client import SoriClient, SoriError
 
-from .conftest import TOKEN, free_port, seed_voice_call, sipp_call
+from .conftest import TOKEN, free_port, sipp_call
 
 
 @pytest.fixture(scope="module")
@@ -65,27 +65,46 @@ def test_bad_audio_is_a_korean_error_not_a_crash(client):
     assert "empty" in err.value.message
 
 
-def test_calls_list_and_one_call_with_turns(sori, client):
+def test_calls_list_and_a_call_without_speech(sori, client):
+    earlier = {c["call_id"] for c in client.calls(limit=100)["calls"]}
     sipp_call(sori)
-    seed_voice_call(sori.db)
     # sori commits the SIP call's record just after the BYE: wait for it.
     deadline = time.monotonic() + 15
     while True:
         page = client.calls(limit=10)
-        finished = [c for c in page["calls"] if c["call_id"] != "voice-1" and c["ended_ms"]]
+        finished = [c for c in page["calls"] if c["call_id"] not in earlier and c["ended_ms"]]
         if finished or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert page["total"] >= 2
-    rows = views.calls_rows(page)
-    assert any(r[-1] == "voice-1" for r in rows)
     assert finished and finished[0]["outcome"], page
-    c = client.call("voice-1")
-    assert views.turns_rows(c)[0][2] == "홍역은 어떤 증상이 있나요"
-    assert "끼어들기 1회" in views.call_summary(c)
+    sip = finished[0]
+    row = next(r for r in views.calls_rows(page) if r[-1] == sip["call_id"])
+    assert row[3] == views.OUTCOMES.get(sip["outcome"], sip["outcome"]) and row[2].endswith(" s")
+    c = client.call(sip["call_id"])
+    assert c["turns"] == [] and "음성 대화 없음" in views.call_summary(c)
     with pytest.raises(SoriError) as err:
         client.call("no-such-call")
     assert "찾을 수 없습니다" in err.value.message
+
+
+def test_a_speech_call_is_recorded_with_its_turns(client, speech_calls):
+    rec = speech_calls.finished()
+    c = client.call(rec["call_id"])
+    assert c["ended_ms"] and not c["active"] and c["turns"], c
+    heard = [t for t in c["turns"] if t["transcript"].strip()]
+    assert heard and any("가" <= ch <= "힣" for ch in heard[0]["transcript"]), c["turns"]
+    t = heard[0]
+    assert t["action"] in views.ACTIONS and t["reply"] and t["stt_ms"] > 0 and t["respond_ms"] > 0, t
+    assert t["speech_end_ms"] > t["speech_start_ms"] > 0
+    row = views.turns_rows(c)[c["turns"].index(t)]
+    assert row[0] == t["idx"] >= 1  # sori numbers a call's turns from 1
+    assert (
+        row[2] == t["transcript"] and row[3] == views.ACTIONS[t["action"]] and row[4] == (t["kb_id"] or "-")
+    )
+    # Said over the greeting: a barge-in, and the call's path names where the turn went.
+    assert c["barge_ins"] >= 1 and f"끼어들기 {c['barge_ins']}회" in views.call_summary(c)
+    assert (f"kb:{t['kb_id']}" if t["kb_id"] else t["action"]) in c["menu_path"], c["menu_path"]
+    assert client.recording(c["call_id"]), "[store] record = true: the call was recorded"
 
 
 def test_knowledge_base_entries_and_route_explanation(client):
