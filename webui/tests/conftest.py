@@ -225,13 +225,22 @@ class SpeechCalls:
     def __init__(self, server: SoriServer, clip: Path):
         self.server, self.clip = server, clip
         self.finished_record: dict | None = None
+        self.dialled: list[SpeechCall] = []
 
     def _keep(self, record: dict) -> None:
         if self.finished_record is None and record.get("turns"):
             self.finished_record = record
 
     def dial(self) -> SpeechCall:
-        return SpeechCall(self.server, self.clip, self._keep)
+        call = SpeechCall(self.server, self.clip, self._keep)
+        self.dialled.append(call)
+        return call
+
+    def hang_up_all(self) -> None:
+        """Ends the calls a failed test left open."""
+        for call in self.dialled:
+            if not call.phone.ended.is_set():
+                call.phone.hangup()
 
     def finished(self) -> dict:
         """A finished speech call with turns: one placed earlier in the session, or a new one."""
@@ -247,7 +256,9 @@ class SpeechCalls:
 
 @pytest.fixture(scope="session")
 def speech_calls(sori, tmp_path_factory: pytest.TempPathFactory):
-    return SpeechCalls(sori, telephone_clip(tmp_path_factory.mktemp("caller") / "question-8k.wav"))
+    calls = SpeechCalls(sori, telephone_clip(tmp_path_factory.mktemp("caller") / "question-8k.wav"))
+    yield calls
+    calls.hang_up_all()
 
 
 def sipp_call(server: SoriServer) -> None:
