@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/sori/target
 CARGO ?= cargo
 CONFIG ?= sori.toml
 
-.PHONY: run test test-fresh deps build test-bins lint bench models run-models webui
+.PHONY: run test test-fresh deps build test-bins lint bench models run-models webui fuzz
 
 deps:
 	@bash scripts/install-deps.sh
@@ -52,6 +52,13 @@ test: deps lint test-bins models
 	else \
 		$(CARGO) test --locked --workspace --no-fail-fast; \
 	fi
+
+# Coverage-guided fuzzing (cargo-fuzz on the nightly toolchain, installed on
+# first use): every target in fuzz/ for FUZZ_SECONDS (default 10) each. Not in
+# `make test`: on a fresh machine installing cargo-fuzz and building sori with
+# sanitizer instrumentation adds minutes before the first execution.
+fuzz:
+	bash scripts/fuzz.sh
 
 # The operators' web GUI (Gradio) for a running sori (`make run` in another
 # terminal): SORI_URL=http://host:port for another server, SORI_HTTP_TOKEN
