@@ -4,6 +4,8 @@
 //! in it. The reply is withdrawn, the conversation goes back to where it was
 //! before that reply, and what the caller said opens their next turn, so
 //! the whole question is answered once instead of each half on its own.
+//! Only soon after the turn ended ([`RESUME`]): a caller who speaks again
+//! later, still waiting for a slow reply, is asking something new.
 //!
 //! Sans-IO: the call tells it what happened and when ([`Instant`]s are
 //! values passed in); it says what to restore.
@@ -15,6 +17,10 @@ use super::brain::Conversation;
 /// How long into a reply a caller's talking over it still counts as the
 /// same turn going on (a barge-in later than this is a new turn).
 pub const GRACE: Duration = Duration::from_millis(1000);
+/// How soon after their turn was judged over a caller who talks again is
+/// still in that turn. Later, with the reply not yet come (a slow
+/// recogniser), they are asking something new.
+pub const RESUME: Duration = Duration::from_millis(1500);
 
 /// The reply decided for the caller's latest turn, until it has been heard
 /// past [`GRACE`].
@@ -23,6 +29,7 @@ struct Pending {
     reply_id: u64,
     before: Conversation,
     text: String,
+    ended: Instant,
     started: Option<Instant>,
 }
 
@@ -50,10 +57,10 @@ impl TalkedOn {
         }
     }
 
-    /// Reply `reply_id` was decided for `text`; `before` is the conversation
-    /// as it was before.
-    pub fn decided(&mut self, reply_id: u64, before: Conversation, text: String) {
-        self.pending = Some(Pending { reply_id, before, text, started: None });
+    /// Reply `reply_id` was decided for `text`, a turn judged over at
+    /// `ended`; `before` is the conversation as it was before.
+    pub fn decided(&mut self, reply_id: u64, before: Conversation, text: String, ended: Instant) {
+        self.pending = Some(Pending { reply_id, before, text, ended, started: None });
     }
 
     /// Reply `reply_id` began to play at `now`.
@@ -63,10 +70,12 @@ impl TalkedOn {
         }
     }
 
-    /// The caller started talking while no reply was playing: a reply
-    /// decided but not yet heard is withdrawn.
-    pub fn before_reply(&mut self) -> Option<Withdrawn> {
-        if self.pending.as_ref().is_some_and(|p| p.started.is_none()) {
+    /// The caller started talking at `now` while no reply was playing: a
+    /// reply decided but not yet heard is withdrawn when their turn ended
+    /// within [`RESUME`].
+    pub fn before_reply(&mut self, now: Instant) -> Option<Withdrawn> {
+        let soon = |p: &Pending| p.started.is_none() && now.saturating_duration_since(p.ended) <= RESUME;
+        if self.pending.as_ref().is_some_and(soon) {
             return self.withdraw();
         }
         self.pending = None;
@@ -102,11 +111,12 @@ mod tests {
 
     #[test]
     fn talking_on_before_the_reply_joins_the_two_halves() {
+        let now = Instant::now();
         let mut t = TalkedOn::default();
         let first = t.open("독감 주사는요");
         assert_eq!(first, "독감 주사는요");
-        t.decided(1, conv("measles"), first);
-        let w = t.before_reply().expect("withdrawn");
+        t.decided(1, conv("measles"), first, now);
+        let w = t.before_reply(now + Duration::from_millis(700)).expect("withdrawn");
         assert_eq!((w.reply_id, w.conversation.last_kb.as_deref()), (1, Some("measles")));
         assert_eq!(t.open("어디서 맞아요"), "독감 주사는요 어디서 맞아요");
         // Carried once only.
@@ -117,41 +127,47 @@ mod tests {
     fn a_reply_heard_is_not_withdrawn_by_the_next_question() {
         let mut t = TalkedOn::default();
         let now = Instant::now();
-        t.decided(1, conv("measles"), "홍역 증상이 뭐예요".into());
+        t.decided(1, conv("measles"), "홍역 증상이 뭐예요".into(), now);
         t.started(1, now);
         // The reply played and ended; the caller asks something else.
-        assert!(t.before_reply().is_none());
+        assert!(t.before_reply(now + Duration::from_millis(900)).is_none());
         assert_eq!(t.open("그럼 예방접종은요"), "그럼 예방접종은요");
+        // A slow recogniser: no reply yet 3 s after the turn ended, and the
+        // caller asks something new — a new turn, not the old one going on.
+        t.decided(2, conv("measles"), "홍역 증상이 뭐예요".into(), now);
+        assert!(t.before_reply(now + Duration::from_secs(3)).is_none());
+        assert_eq!(t.open("결핵 검사는요"), "결핵 검사는요");
     }
 
     #[test]
     fn a_barge_in_within_the_grace_withdraws_a_later_one_does_not() {
         let now = Instant::now();
         let mut t = TalkedOn::default();
-        t.decided(1, conv("flu"), "독감 주사는요".into());
+        t.decided(1, conv("flu"), "독감 주사는요".into(), now);
         t.started(1, now);
         assert!(t.barged_in(now + Duration::from_millis(600)).is_some());
         assert_eq!(t.open("어디서 맞아요"), "독감 주사는요 어디서 맞아요");
 
         let mut t = TalkedOn::default();
-        t.decided(2, conv("flu"), "홍역 증상이 뭐예요".into());
+        t.decided(2, conv("flu"), "홍역 증상이 뭐예요".into(), now);
         t.started(2, now);
         assert!(t.barged_in(now + Duration::from_millis(2500)).is_none());
         assert_eq!(t.open("아 됐어요"), "아 됐어요");
         // Only the reply for the latest turn counts.
-        t.decided(3, conv("flu"), "a".into());
+        t.decided(3, conv("flu"), "a".into(), now);
         t.started(2, now);
-        assert!(t.before_reply().is_some(), "reply 3 never started");
+        assert!(t.before_reply(now).is_some(), "reply 3 never started");
     }
 
     #[test]
     fn an_empty_half_carries_nothing() {
+        let now = Instant::now();
         let mut t = TalkedOn::default();
-        t.decided(1, Conversation::default(), String::new());
-        assert!(t.before_reply().is_some());
+        t.decided(1, Conversation::default(), String::new(), now);
+        assert!(t.before_reply(now).is_some());
         assert_eq!(t.open("어디서 맞아요"), "어디서 맞아요");
-        t.decided(2, Conversation::default(), "독감 주사는요".into());
-        assert!(t.before_reply().is_some());
+        t.decided(2, Conversation::default(), "독감 주사는요".into(), now);
+        assert!(t.before_reply(now).is_some());
         assert_eq!(t.open(""), "독감 주사는요");
     }
 }

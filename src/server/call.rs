@@ -517,7 +517,7 @@ impl CallTask {
                     // over: it goes on, the reply withdrawn.
                     if !playing {
                         self.current_reply = None;
-                        if let Some(w) = self.talked_on.before_reply() {
+                        if let Some(w) = self.talked_on.before_reply(std::time::Instant::now()) {
                             self.conv = w.conversation;
                             tracing::info!(reply = w.reply_id, "caller talked on before the reply: turn continues");
                         }
@@ -603,9 +603,10 @@ impl CallTask {
         tracing::info!(transcript = %text, stt_ms = heard.stt_ms, "caller said");
         let text = self.talked_on.open(&text);
         let before = self.conv.clone();
+        let ended = heard.detected;
         let (action, reply_id) =
             speech::reply(&self.shared, &mut self.conv, heard, text.clone(), self.spoken_tx.clone());
-        self.talked_on.decided(reply_id, before, text);
+        self.talked_on.decided(reply_id, before, text, ended);
         // Only this reply may speak now; an older one still being made is stale.
         self.current_reply = Some(reply_id);
         tracing::debug!(?action, "reply decided");
