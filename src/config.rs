@@ -48,8 +48,12 @@ pub struct SipConfig {
     pub advertise: Option<IpAddr>,
     /// Ring this long (180 Ringing) before answering.
     pub ring_ms: u64,
-    /// Calls above this are refused with 486 Busy Here.
+    /// Concurrent calls overall; above it new calls get 503 + Retry-After.
     pub max_calls: usize,
+    /// Concurrent calls from one source IP; above it 503 + Retry-After.
+    pub max_calls_per_source: usize,
+    /// Seconds in the Retry-After of those 503s.
+    pub retry_after_s: u32,
     /// RFC 3261 T1 in milliseconds.
     pub t1_ms: u64,
 }
@@ -209,6 +213,8 @@ impl Default for SipConfig {
             advertise: None,
             ring_ms: 0,
             max_calls: 1000,
+            max_calls_per_source: 10,
+            retry_after_s: 30,
             t1_ms: 500,
         }
     }

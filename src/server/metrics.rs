@@ -11,6 +11,8 @@ pub struct Metrics {
     pub calls_transferred: AtomicU64,
     pub sip_in: AtomicU64,
     pub sip_out: AtomicU64,
+    /// Messages dropped unanswered because their User-Agent is a scanner.
+    pub sip_scanner_dropped: AtomicU64,
     pub rtp_sent: AtomicU64,
     /// Packets sent more than 5 ms after their 20 ms slot.
     pub rtp_late: AtomicU64,
@@ -50,6 +52,11 @@ impl Metrics {
         );
         counter("sori_sip_messages_received_total", "SIP messages received.", self.sip_in.load(Relaxed));
         counter("sori_sip_messages_sent_total", "SIP messages sent.", self.sip_out.load(Relaxed));
+        counter(
+            "sori_sip_scanner_dropped_total",
+            "SIP messages dropped unanswered: scanner User-Agent.",
+            self.sip_scanner_dropped.load(Relaxed),
+        );
         counter("sori_rtp_packets_sent_total", "RTP packets sent.", self.rtp_sent.load(Relaxed));
         counter(
             "sori_rtp_packets_late_total",

@@ -18,6 +18,7 @@ use super::metrics::Metrics;
 use super::ports::local_ip_towards;
 use super::Shared;
 use crate::sdp;
+use crate::sip::admission::{Admission, AdmissionConfig, Screen};
 use crate::sip::endpoint::{CallHandle, Endpoint, Event, Peer, Timers, Transport};
 use crate::sip::framing::StreamFramer;
 use crate::sip::message::{uri_of, Message};
@@ -53,6 +54,11 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
     let t1 = Duration::from_millis(shared.cfg.sip.t1_ms);
     let timers = Timers { t1, t2: Duration::from_secs(4).max(t1 * 8), ..Timers::default() };
     let mut ep = Endpoint::new(timers, rand::random());
+    let mut adm = Admission::new(AdmissionConfig {
+        max_calls: shared.cfg.sip.max_calls,
+        max_calls_per_source: shared.cfg.sip.max_calls_per_source,
+        retry_after_s: shared.cfg.sip.retry_after_s,
+    });
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<SipCommand>();
     let (stream_tx, mut stream_rx) = mpsc::unbounded_channel::<StreamInput>();
     let mut conns: HashMap<u64, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
@@ -78,7 +84,7 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
             let mut progressed = false;
             while let Some(ev) = ep.poll_event() {
                 progressed = true;
-                handle_event(&shared, &mut ep, &mut calls, &cmd_tx, ev, to_std(Instant::now()));
+                handle_event(&shared, &mut ep, &mut adm, &mut calls, &cmd_tx, ev, to_std(Instant::now()));
             }
             while let Some(t) = ep.poll_transmit() {
                 progressed = true;
@@ -112,15 +118,13 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
                 match r {
                     Ok((n, src)) => {
                         let now = to_std(Instant::now());
-                        Metrics::inc(&shared.metrics.sip_in);
-                        ep.handle_input(now, Peer { transport: Transport::Udp, addr: src }, &buf[..n]);
+                        input(&shared, &mut ep, &mut adm, now, Peer { transport: Transport::Udp, addr: src }, &buf[..n]);
                         // Batch whatever else is already queued on the socket.
                         if let Some(u) = &udp {
                             for _ in 0..64 {
                                 match u.try_recv_from(&mut buf) {
                                     Ok((n, src)) => {
-                                        Metrics::inc(&shared.metrics.sip_in);
-                                        ep.handle_input(now, Peer { transport: Transport::Udp, addr: src }, &buf[..n]);
+                                        input(&shared, &mut ep, &mut adm, now, Peer { transport: Transport::Udp, addr: src }, &buf[..n]);
                                     }
                                     Err(_) => break,
                                 }
@@ -133,8 +137,7 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
             Some(s) = stream_rx.recv() => match s {
                 StreamInput::Opened(id, tx) => { conns.insert(id, tx); }
                 StreamInput::Frame(id, src, bytes) => {
-                    Metrics::inc(&shared.metrics.sip_in);
-                    ep.handle_input(to_std(Instant::now()), Peer { transport: Transport::Tcp(id), addr: src }, &bytes);
+                    input(&shared, &mut ep, &mut adm, to_std(Instant::now()), Peer { transport: Transport::Tcp(id), addr: src }, &bytes);
                 }
                 StreamInput::Closed(id) => { conns.remove(&id); }
             },
@@ -157,7 +160,10 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
                         }
                     }
                     SipCommand::AnswerReinvite(h, a) => ep.answer_reinvite(now, h, a),
-                    SipCommand::Done(h) => { calls.remove(&h); }
+                    SipCommand::Done(h) => {
+                        calls.remove(&h);
+                        adm.call_ended(h);
+                    }
                 }
             }
             _ = async { match next { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
@@ -189,9 +195,22 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
     }
 }
 
+/// One received message: screened by the admission policy, then to the endpoint.
+fn input(shared: &Shared, ep: &mut Endpoint, adm: &mut Admission, now: std::time::Instant, peer: Peer, bytes: &[u8]) {
+    Metrics::inc(&shared.metrics.sip_in);
+    match adm.screen(peer.addr.ip(), bytes) {
+        Screen::Pass => ep.handle_input(now, peer, bytes),
+        Screen::DropScanner => {
+            Metrics::inc(&shared.metrics.sip_scanner_dropped);
+            tracing::debug!(from = %peer.addr, "scanner User-Agent: dropped");
+        }
+    }
+}
+
 fn handle_event(
     shared: &Arc<Shared>,
     ep: &mut Endpoint,
+    adm: &mut Admission,
     calls: &mut HashMap<CallHandle, mpsc::UnboundedSender<CallEvent>>,
     cmd_tx: &mpsc::UnboundedSender<SipCommand>,
     ev: Event,
@@ -199,7 +218,7 @@ fn handle_event(
 ) {
     let (h, ce) = match ev {
         Event::IncomingCall { call, invite, peer } => {
-            return incoming_call(shared, ep, calls, cmd_tx, call, *invite, peer, now)
+            return incoming_call(shared, ep, calls, cmd_tx, adm, call, *invite, peer, now)
         }
         Event::Confirmed { call, ack_body } => (call, CallEvent::Confirmed { ack_body }),
         Event::ReInvite { call, offer } => (call, CallEvent::ReInvite(offer)),
@@ -218,6 +237,7 @@ fn incoming_call(
     ep: &mut Endpoint,
     calls: &mut HashMap<CallHandle, mpsc::UnboundedSender<CallEvent>>,
     cmd_tx: &mpsc::UnboundedSender<SipCommand>,
+    adm: &mut Admission,
     h: CallHandle,
     invite: Message,
     peer: Peer,
@@ -245,8 +265,16 @@ fn incoming_call(
         r.hangup_cause = Some(format!("{code} {why}"));
         shared.store.call_finished(r);
     };
-    if calls.len() >= shared.cfg.sip.max_calls {
-        return refuse(ep, 486, "at capacity".into());
+    if let Err(r) = adm.check_call(peer.addr.ip()) {
+        tracing::info!(code = r.code, reason = r.why, from = %peer.addr, "call refused");
+        Metrics::inc(&shared.metrics.calls_rejected);
+        ep.reject_with(now, h, r.code, &[("Retry-After", r.retry_after_s.to_string())]);
+        let mut rec = record.clone();
+        rec.ended_ms = Some(now_ms());
+        rec.outcome = Some("rejected".into());
+        rec.hangup_cause = Some(format!("{} {}", r.code, r.why));
+        shared.store.call_finished(rec);
+        return;
     }
     // Offer in the INVITE (the usual case) or none (delayed offer: we offer in 200).
     let offer = if invite.body.is_empty() {
@@ -278,6 +306,7 @@ fn incoming_call(
     ep.set_local_addr(h, SocketAddr::new(local_ip, shared.cfg.sip.port));
     let (tx, rx) = mpsc::unbounded_channel();
     calls.insert(h, tx);
+    adm.call_started(h, peer.addr.ip());
     shared.store.call_started(record.clone());
     let setup = CallSetup { handle: h, record, offer, negotiated, local_ip, socket: sock };
     tokio::spawn(call::run(shared.clone(), setup, cmd_tx.clone(), rx, span.clone()));

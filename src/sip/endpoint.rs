@@ -866,10 +866,24 @@ impl Endpoint {
 
     /// Sends a response to the INVITE of `h` and arms retransmission.
     fn invite_response(&mut self, now: Instant, h: CallHandle, code: u16, sdp: Option<&str>) {
+        self.invite_response_with(now, h, code, sdp, &[]);
+    }
+
+    fn invite_response_with(
+        &mut self,
+        now: Instant,
+        h: CallHandle,
+        code: u16,
+        sdp: Option<&str>,
+        extra: &[(&str, String)],
+    ) {
         let Some(call) = self.calls.get(&h) else {
             return;
         };
         let mut r = call.invite.response(code, Some(&call.local_tag));
+        for (n, v) in extra {
+            r.push(n, v.clone());
+        }
         if (101..300).contains(&code) {
             r.push("Contact", Self::contact(call));
         }
@@ -928,19 +942,28 @@ impl Endpoint {
     }
 
     fn final_reject(&mut self, now: Instant, h: CallHandle, code: u16) {
+        self.final_reject_with(now, h, code, &[]);
+    }
+
+    fn final_reject_with(&mut self, now: Instant, h: CallHandle, code: u16, extra: &[(&str, String)]) {
         if self.calls.get(&h).map(|c| c.state != CallState::Early).unwrap_or(true) {
             return;
         }
         if let Some(c) = self.calls.get_mut(&h) {
             c.state = CallState::Rejected;
         }
-        self.invite_response(now, h, code, None);
+        self.invite_response_with(now, h, code, None, extra);
     }
 
     /// Refuses a call that has not been answered (e.g. 488 on no common codec).
     pub fn reject(&mut self, now: Instant, h: CallHandle, code: u16) {
+        self.reject_with(now, h, code, &[]);
+    }
+
+    /// [`Endpoint::reject`] with extra headers on the final response (Retry-After on a 503).
+    pub fn reject_with(&mut self, now: Instant, h: CallHandle, code: u16, extra: &[(&str, String)]) {
         if self.calls.get(&h).map(|c| c.state == CallState::Early).unwrap_or(false) {
-            self.final_reject(now, h, code);
+            self.final_reject_with(now, h, code, extra);
             self.events.push_back(Event::Ended { call: h, reason: EndReason::Rejected(code) });
         }
     }

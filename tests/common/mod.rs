@@ -45,11 +45,19 @@ pub struct Options {
     pub extra: String,
     /// More `[store]` keys (e.g. `record = true`).
     pub store: String,
+    /// More `[sip]` keys (e.g. `max_calls_per_source = 2`).
+    pub sip: String,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { ring_ms: 0, dialplan: repo().join("dialplan/1339.toml"), extra: String::new(), store: String::new() }
+        Options {
+            ring_ms: 0,
+            dialplan: repo().join("dialplan/1339.toml"),
+            extra: String::new(),
+            store: String::new(),
+            sip: String::new(),
+        }
     }
 }
 
@@ -62,7 +70,7 @@ impl Sori {
         let rtp_min = 20000 + (sip_port % 400) as u32 * 100;
         let config = dir.path().join("sori.toml");
         let text = format!(
-            "[sip]\nbind = \"127.0.0.1\"\nport = {sip_port}\nring_ms = {ring}\n\n[rtp]\nport_min = {rtp_min}\nport_max = {rtp_max}\n\n\
+            "[sip]\nbind = \"127.0.0.1\"\nport = {sip_port}\nring_ms = {ring}\n{sip}\n[rtp]\nport_min = {rtp_min}\nport_max = {rtp_max}\n\n\
              [dialplan]\npath = \"{dp}\"\n\n[kb]\npath = \"{kb}\"\n\n[tts]\ncache_dir = \"{cache}\"\n\n[store]\npath = \"calls.sqlite\"\n{store}\n\
              [log]\nlevel = \"sori=debug,info\"\n\n[http]\nbind = \"127.0.0.1:{http_port}\"\n{extra}",
             ring = opts.ring_ms,
@@ -72,6 +80,7 @@ impl Sori {
             cache = prompt_cache().display(),
             extra = opts.extra,
             store = opts.store,
+            sip = opts.sip,
         );
         std::fs::write(&config, text).expect("write config");
         let log = std::fs::File::create(dir.path().join("sori.log")).expect("log");

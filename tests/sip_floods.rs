@@ -1,0 +1,179 @@
+//! Flood admission against a running `sori serve` over loopback UDP: scanner
+//! user agents get no answer (and are counted), a source over its concurrent
+//! call cap gets 503 + Retry-After while another source is still answered.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use common::{Options, Sori};
+
+struct Peer {
+    sock: UdpSocket,
+    to: SocketAddr,
+    n: u32,
+}
+
+impl Peer {
+    fn new(ip: &str, sori: &Sori) -> Peer {
+        let sock = UdpSocket::bind((ip, 0)).expect("bind a loopback source");
+        sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        Peer { sock, to: sori.addr(), n: 0 }
+    }
+
+    fn local(&self) -> SocketAddr {
+        self.sock.local_addr().expect("addr")
+    }
+
+    fn send(&self, msg: &str) {
+        self.sock.send_to(msg.as_bytes(), self.to).expect("send");
+    }
+
+    /// The next final response (≥ 200) within `within`, skipping provisionals.
+    fn final_response(&self, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        let mut buf = [0u8; 8192];
+        while Instant::now() < deadline {
+            if let Ok((n, _)) = self.sock.recv_from(&mut buf) {
+                let m = String::from_utf8_lossy(&buf[..n]).to_string();
+                if m.starts_with("SIP/2.0 ") && !m.starts_with("SIP/2.0 1") {
+                    return Some(m);
+                }
+            }
+        }
+        None
+    }
+
+    /// Anything at all within `within`.
+    fn anything(&self, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        let mut buf = [0u8; 8192];
+        while Instant::now() < deadline {
+            if let Ok((n, _)) = self.sock.recv_from(&mut buf) {
+                return Some(String::from_utf8_lossy(&buf[..n]).to_string());
+            }
+        }
+        None
+    }
+
+    fn options(&mut self, ua: &str) {
+        self.n += 1;
+        let l = self.local();
+        self.send(&format!(
+            "OPTIONS sip:1339@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bKo{n}{p}\r\nFrom: <sip:t@{l}>;tag=o{n}\r\n\
+             To: <sip:1339@{to}>\r\nCall-ID: opt-{n}-{p}@{l}\r\nCSeq: 1 OPTIONS\r\nUser-Agent: {ua}\r\nContent-Length: 0\r\n\r\n",
+            to = self.to,
+            n = self.n,
+            p = l.port(),
+        ));
+    }
+
+    /// Sends an INVITE (PCMU offer); returns its Call-ID.
+    fn invite(&mut self, ua: &str) -> String {
+        self.n += 1;
+        let l = self.local();
+        let call_id = format!("flood-{}-{}@{}", self.n, l.port(), l.ip());
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+            ip = l.ip(),
+            port = l.port() + 2,
+        );
+        self.send(&format!(
+            "INVITE sip:1339@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bKi{n}{p}\r\nMax-Forwards: 70\r\n\
+             From: <sip:caller@{l}>;tag=i{n}\r\nTo: <sip:1339@{to}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:caller@{l}>\r\nUser-Agent: {ua}\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+            to = self.to,
+            n = self.n,
+            p = l.port(),
+            len = sdp.len(),
+        ));
+        call_id
+    }
+
+    /// ACKs a 2xx (copying its From/To/Call-ID).
+    fn ack(&mut self, ok: &str) {
+        self.n += 1;
+        let l = self.local();
+        let hdr = |name: &str| {
+            ok.lines()
+                .find(|x| x.to_ascii_lowercase().starts_with(&format!("{}:", name.to_ascii_lowercase())))
+                .unwrap_or_else(|| panic!("no {name} in\n{ok}"))
+                .to_string()
+        };
+        self.send(&format!(
+            "ACK sip:1339@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bKa{n}{p}\r\nMax-Forwards: 70\r\n{from}\r\n{to_h}\r\n\
+             {cid}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+            to = self.to,
+            n = self.n,
+            p = l.port(),
+            from = hdr("From"),
+            to_h = hdr("To"),
+            cid = hdr("Call-ID"),
+        ));
+    }
+
+    /// INVITE → final response (ACKed when 2xx).
+    fn call(&mut self) -> String {
+        self.invite("Linphone/5.2.0");
+        let r = self.final_response(Duration::from_secs(10)).expect("a final response to the INVITE");
+        if r.starts_with("SIP/2.0 2") {
+            self.ack(&r);
+        }
+        r
+    }
+}
+
+fn metric(sori: &Sori, name: &str) -> u64 {
+    let (_, m) = common::http(sori.http_port, "GET", "/metrics", "");
+    m.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {name} in\n{m}"))
+}
+
+#[test]
+fn scanner_user_agents_get_no_answer_and_are_counted() {
+    let sori = Sori::start(Options::default());
+    let mut p = Peer::new("127.0.0.1", &sori);
+    let before = metric(&sori, "sori_sip_scanner_dropped_total ");
+    p.options("friendly-scanner");
+    p.invite("SIPVicious 0.3.4");
+    p.options("sipcli/v1.8");
+    p.invite("VaxSIPUserAgent/3.1");
+    assert_eq!(p.anything(Duration::from_millis(1500)), None, "a scanner got an answer");
+    assert_eq!(metric(&sori, "sori_sip_scanner_dropped_total ") - before, 4);
+    assert_eq!(metric(&sori, "sori_calls_total "), 0, "a scanner INVITE created a call");
+    // The same socket with an ordinary User-Agent is answered.
+    p.options("Linphone/5.2.0");
+    let r = p.final_response(Duration::from_secs(5)).expect("OPTIONS answered");
+    assert!(r.starts_with("SIP/2.0 200"), "{r}");
+}
+
+#[test]
+fn per_source_call_cap_gets_503_with_retry_after_while_others_are_answered() {
+    let sori =
+        Sori::start(Options { sip: "max_calls_per_source = 2\nretry_after_s = 7\n".into(), ..Default::default() });
+    let mut a = Peer::new("127.0.0.2", &sori);
+    let mut b = Peer::new("127.0.0.3", &sori);
+    for i in 0..2 {
+        let r = a.call();
+        assert!(r.starts_with("SIP/2.0 200"), "call {i} from A:\n{r}");
+    }
+    let r = a.call();
+    assert!(r.starts_with("SIP/2.0 503"), "third call from A:\n{r}");
+    assert!(r.lines().any(|l| l.eq_ignore_ascii_case("Retry-After: 7")), "no Retry-After: 7 in\n{r}");
+    let r = b.call();
+    assert!(
+        r.starts_with("SIP/2.0 200"),
+        "call from B while A is capped:\n{r}\nlog:\n{}",
+        common::tail(&sori.log(), 3000)
+    );
+    assert!(metric(&sori, "sori_calls_rejected_total ") >= 1);
+    let recs = sori.wait_records(1, Duration::from_secs(5));
+    assert!(
+        recs.iter().any(|r| r.outcome.as_deref() == Some("rejected")
+            && r.hangup_cause.as_deref().unwrap_or("").starts_with("503")
+            && r.remote_addr.starts_with("127.0.0.2:")),
+        "{recs:?}"
+    );
+}
