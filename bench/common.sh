@@ -19,6 +19,9 @@ start_sori() {
 bind = "127.0.0.1"
 port = $SIP_PORT
 max_calls = 5000
+max_calls_per_source = 0   # the load comes from one address
+invite_rate = 0
+options_rate = 0
 [rtp]
 port_min = 30000
 port_max = 39998

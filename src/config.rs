@@ -54,6 +54,12 @@ pub struct SipConfig {
     pub max_calls_per_source: usize,
     /// Seconds in the Retry-After of those 503s.
     pub retry_after_s: u32,
+    /// Per-source request rates (per second, 0 = unlimited); excess is dropped unanswered.
+    pub invite_rate: f64,
+    pub register_rate: f64,
+    pub options_rate: f64,
+    /// Requests of one method a quiet source may send at once (token-bucket depth).
+    pub rate_burst: f64,
     /// RFC 3261 T1 in milliseconds.
     pub t1_ms: u64,
 }
@@ -215,6 +221,10 @@ impl Default for SipConfig {
             max_calls: 1000,
             max_calls_per_source: 10,
             retry_after_s: 30,
+            invite_rate: 10.0,
+            register_rate: 5.0,
+            options_rate: 10.0,
+            rate_burst: 50.0,
             t1_ms: 500,
         }
     }

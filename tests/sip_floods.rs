@@ -177,3 +177,48 @@ fn per_source_call_cap_gets_503_with_retry_after_while_others_are_answered() {
         "{recs:?}"
     );
 }
+
+/// Final 2xx responses received within `within`, by distinct Call-ID.
+fn answered(p: &Peer, within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    let mut ids = std::collections::HashSet::new();
+    let mut buf = [0u8; 8192];
+    while Instant::now() < deadline {
+        if let Ok((n, _)) = p.sock.recv_from(&mut buf) {
+            let m = String::from_utf8_lossy(&buf[..n]).to_string();
+            if m.starts_with("SIP/2.0 2") {
+                if let Some(id) = m.lines().find(|l| l.to_ascii_lowercase().starts_with("call-id:")) {
+                    ids.insert(id.to_string());
+                }
+            }
+        }
+    }
+    ids.len()
+}
+
+#[test]
+fn request_floods_from_one_source_are_rate_limited_while_others_are_answered() {
+    let sori = Sori::start(Options {
+        sip: "options_rate = 1\ninvite_rate = 1\nrate_burst = 3\n".into(),
+        ..Default::default()
+    });
+    let mut flood = Peer::new("127.0.0.4", &sori);
+    for _ in 0..20 {
+        flood.options("Linphone/5.2.0");
+    }
+    let n = answered(&flood, Duration::from_millis(1500));
+    assert!((3..=5).contains(&n), "{n} of 20 OPTIONS answered at 1/s with a burst of 3");
+    for _ in 0..20 {
+        flood.invite("Linphone/5.2.0");
+    }
+    let calls = answered(&flood, Duration::from_secs(3));
+    assert!((3..=4).contains(&calls), "{calls} of 20 INVITEs answered at 1/s with a burst of 3");
+    assert!(metric(&sori, "sori_sip_rate_limited_total ") >= 28);
+    // Another source is unaffected.
+    let mut other = Peer::new("127.0.0.5", &sori);
+    other.options("Linphone/5.2.0");
+    let r = other.final_response(Duration::from_secs(5)).expect("OPTIONS from another source answered");
+    assert!(r.starts_with("SIP/2.0 200"), "{r}");
+    let r = other.call();
+    assert!(r.starts_with("SIP/2.0 200"), "call from another source during the flood:\n{r}");
+}

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub sip_out: AtomicU64,
     /// Messages dropped unanswered because their User-Agent is a scanner.
     pub sip_scanner_dropped: AtomicU64,
+    /// Requests dropped unanswered because their source is over its rate.
+    pub sip_rate_limited: AtomicU64,
     pub rtp_sent: AtomicU64,
     /// Packets sent more than 5 ms after their 20 ms slot.
     pub rtp_late: AtomicU64,
@@ -56,6 +58,11 @@ impl Metrics {
             "sori_sip_scanner_dropped_total",
             "SIP messages dropped unanswered: scanner User-Agent.",
             self.sip_scanner_dropped.load(Relaxed),
+        );
+        counter(
+            "sori_sip_rate_limited_total",
+            "SIP requests dropped unanswered: source over its INVITE/REGISTER/OPTIONS rate.",
+            self.sip_rate_limited.load(Relaxed),
         );
         counter("sori_rtp_packets_sent_total", "RTP packets sent.", self.rtp_sent.load(Relaxed));
         counter(

@@ -18,7 +18,7 @@ use super::metrics::Metrics;
 use super::ports::local_ip_towards;
 use super::Shared;
 use crate::sdp;
-use crate::sip::admission::{Admission, AdmissionConfig, Screen};
+use crate::sip::admission::{Admission, AdmissionConfig, RateLimits, Screen};
 use crate::sip::endpoint::{CallHandle, Endpoint, Event, Peer, Timers, Transport};
 use crate::sip::framing::StreamFramer;
 use crate::sip::message::{uri_of, Message};
@@ -58,6 +58,12 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
         max_calls: shared.cfg.sip.max_calls,
         max_calls_per_source: shared.cfg.sip.max_calls_per_source,
         retry_after_s: shared.cfg.sip.retry_after_s,
+        rates: RateLimits {
+            invite_per_s: shared.cfg.sip.invite_rate,
+            register_per_s: shared.cfg.sip.register_rate,
+            options_per_s: shared.cfg.sip.options_rate,
+            burst: shared.cfg.sip.rate_burst,
+        },
     });
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<SipCommand>();
     let (stream_tx, mut stream_rx) = mpsc::unbounded_channel::<StreamInput>();
@@ -173,6 +179,7 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
                 let (c, stx, ctx) = ep.state_size();
                 shared.metrics.sip_state_entries.store((c + stx + ctx) as i64, Relaxed);
                 ep.compact();
+                adm.prune(to_std(Instant::now()));
                 if c + stx + ctx == 0 && calls.is_empty() {
                     calls.shrink_to_fit();
                     release_free_memory();
@@ -198,11 +205,15 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
 /// One received message: screened by the admission policy, then to the endpoint.
 fn input(shared: &Shared, ep: &mut Endpoint, adm: &mut Admission, now: std::time::Instant, peer: Peer, bytes: &[u8]) {
     Metrics::inc(&shared.metrics.sip_in);
-    match adm.screen(peer.addr.ip(), bytes) {
+    match adm.screen(now, peer.addr.ip(), bytes) {
         Screen::Pass => ep.handle_input(now, peer, bytes),
         Screen::DropScanner => {
             Metrics::inc(&shared.metrics.sip_scanner_dropped);
             tracing::debug!(from = %peer.addr, "scanner User-Agent: dropped");
+        }
+        Screen::DropRateLimited => {
+            Metrics::inc(&shared.metrics.sip_rate_limited);
+            tracing::debug!(from = %peer.addr, "over the request rate: dropped");
         }
     }
 }

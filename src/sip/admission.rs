@@ -1,12 +1,14 @@
 //! Flood admission policy, sans-IO: which messages are dropped before the
-//! endpoint sees them (scanner user agents) and which new calls are refused
+//! endpoint sees them (scanner user agents; INVITE / REGISTER / OPTIONS over
+//! a per-source token-bucket rate) and which new calls are refused
 //! (per-source and overall concurrent-call caps → 503 + Retry-After).
 //!
-//! The I/O edge feeds it the source address and raw bytes of each message,
-//! and the source of each new call; it never touches a socket or a clock.
+//! The I/O edge feeds it `now`, the source address and raw bytes of each
+//! message, and the source of each new call; it never touches a socket.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::Instant;
 
 use super::endpoint::CallHandle;
 
@@ -23,14 +25,45 @@ pub const SCANNER_AGENTS: &[&str] = &[
     "sivus",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdmissionConfig {
     /// Concurrent calls overall.
     pub max_calls: usize,
-    /// Concurrent calls from one source IP address.
+    /// Concurrent calls from one source IP address (0 = no cap).
     pub max_calls_per_source: usize,
     /// Seconds sent in Retry-After with a 503.
     pub retry_after_s: u32,
+    pub rates: RateLimits,
+}
+
+/// Per-source request rates (requests per second, 0 = unlimited) and the
+/// bucket depth (requests a source may send at once after being quiet).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimits {
+    pub invite_per_s: f64,
+    pub register_per_s: f64,
+    pub options_per_s: f64,
+    pub burst: f64,
+}
+
+impl RateLimits {
+    pub const OFF: RateLimits = RateLimits { invite_per_s: 0.0, register_per_s: 0.0, options_per_s: 0.0, burst: 0.0 };
+}
+
+/// Sources tracked by the rate limiter before idle ones are pruned at once.
+const MAX_BUCKETS: usize = 65_536;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Limited {
+    Invite,
+    Register,
+    Options,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
 }
 
 /// What to do with a received message.
@@ -39,6 +72,8 @@ pub enum Screen {
     Pass,
     /// Drop without an answer: the User-Agent is a known scanner.
     DropScanner,
+    /// Drop without an answer: the source is over its rate for this method.
+    DropRateLimited,
 }
 
 /// Why a new call is refused (always 503 + Retry-After).
@@ -54,19 +89,68 @@ pub struct Admission {
     cfg: AdmissionConfig,
     calls: HashMap<CallHandle, IpAddr>,
     per_source: HashMap<IpAddr, usize>,
+    buckets: HashMap<(IpAddr, Limited), Bucket>,
 }
 
 impl Admission {
     pub fn new(cfg: AdmissionConfig) -> Self {
-        Admission { cfg, calls: HashMap::new(), per_source: HashMap::new() }
+        Admission { cfg, calls: HashMap::new(), per_source: HashMap::new(), buckets: HashMap::new() }
     }
 
     /// Screens one received message before the endpoint parses it.
-    pub fn screen(&mut self, _src: IpAddr, bytes: &[u8]) -> Screen {
-        match user_agent(bytes) {
-            Some(ua) if is_scanner(ua) => Screen::DropScanner,
-            _ => Screen::Pass,
+    pub fn screen(&mut self, now: Instant, src: IpAddr, bytes: &[u8]) -> Screen {
+        if let Some(ua) = user_agent(bytes) {
+            if is_scanner(ua) {
+                return Screen::DropScanner;
+            }
         }
+        let (kind, rate) = match request_method(bytes) {
+            Some(b"INVITE") => (Limited::Invite, self.cfg.rates.invite_per_s),
+            Some(b"REGISTER") => (Limited::Register, self.cfg.rates.register_per_s),
+            Some(b"OPTIONS") => (Limited::Options, self.cfg.rates.options_per_s),
+            _ => return Screen::Pass,
+        };
+        if rate <= 0.0 {
+            return Screen::Pass;
+        }
+        let burst = self.cfg.rates.burst.max(1.0);
+        if self.buckets.len() >= MAX_BUCKETS {
+            self.prune(now);
+            if self.buckets.len() >= MAX_BUCKETS {
+                // A flood from more sources than we track (spoofed): start over
+                // rather than scan the whole table on every message.
+                self.buckets.clear();
+            }
+        }
+        let b = self.buckets.entry((src, kind)).or_insert(Bucket { tokens: burst, at: now });
+        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * rate).min(burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Screen::Pass
+        } else {
+            Screen::DropRateLimited
+        }
+    }
+
+    /// Forgets sources whose buckets have refilled (they would start full anyway).
+    pub fn prune(&mut self, now: Instant) {
+        let r = self.cfg.rates;
+        let burst = r.burst.max(1.0);
+        self.buckets.retain(|(_, kind), b| {
+            let rate = match kind {
+                Limited::Invite => r.invite_per_s,
+                Limited::Register => r.register_per_s,
+                Limited::Options => r.options_per_s,
+            };
+            rate > 0.0 && b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst
+        });
+    }
+
+    /// Sources the rate limiter remembers.
+    pub fn tracked_sources(&self) -> usize {
+        self.buckets.len()
     }
 
     /// May a new call from `src` be taken now?
@@ -75,7 +159,8 @@ impl Admission {
         if self.calls.len() >= self.cfg.max_calls {
             return refuse("at capacity");
         }
-        if self.per_source.get(&src).copied().unwrap_or(0) >= self.cfg.max_calls_per_source {
+        let cap = self.cfg.max_calls_per_source;
+        if cap > 0 && self.per_source.get(&src).copied().unwrap_or(0) >= cap {
             return refuse("too many calls from this source");
         }
         Ok(())
@@ -130,6 +215,13 @@ pub fn user_agent(bytes: &[u8]) -> Option<&str> {
     None
 }
 
+/// The method of a request (the start line's first token); None for responses.
+fn request_method(bytes: &[u8]) -> Option<&[u8]> {
+    let end = bytes.iter().take(32).position(|b| *b == b' ')?;
+    let m = &bytes[..end];
+    (m != b"SIP/2.0").then_some(m)
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -137,9 +229,10 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn cfg() -> AdmissionConfig {
-        AdmissionConfig { max_calls: 3, max_calls_per_source: 2, retry_after_s: 17 }
+        AdmissionConfig { max_calls: 3, max_calls_per_source: 2, retry_after_s: 17, rates: RateLimits::OFF }
     }
 
     fn ip(last: u8) -> IpAddr {
@@ -164,11 +257,64 @@ mod tests {
             "User-Agent: VaxSIPUserAgent/3.1",
             "User-Agent : sip-scan",
         ] {
-            assert_eq!(a.screen(ip(9), &msg(ua)), Screen::DropScanner, "{ua}");
+            assert_eq!(a.screen(Instant::now(), ip(9), &msg(ua)), Screen::DropScanner, "{ua}");
         }
         for ua in ["User-Agent: Linphone/5.2", "Server: friendly-scanner", "X: y"] {
-            assert_eq!(a.screen(ip(9), &msg(ua)), Screen::Pass, "{ua}");
+            assert_eq!(a.screen(Instant::now(), ip(9), &msg(ua)), Screen::Pass, "{ua}");
         }
+    }
+
+    fn req(method: &str) -> Vec<u8> {
+        format!("{method} sip:1339@192.0.2.1 SIP/2.0\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n").into_bytes()
+    }
+
+    #[test]
+    fn token_bucket_per_source_and_method() {
+        let rates = RateLimits { invite_per_s: 2.0, register_per_s: 1.0, options_per_s: 0.0, burst: 3.0 };
+        let mut a = Admission::new(AdmissionConfig { rates, ..cfg() });
+        let t0 = Instant::now();
+        let pass = |a: &mut Admission, t: Instant, s: u8, m: &str| a.screen(t, ip(s), &req(m)) == Screen::Pass;
+        for i in 0..3 {
+            assert!(pass(&mut a, t0, 1, "INVITE"), "burst {i}");
+        }
+        assert_eq!(a.screen(t0, ip(1), &req("INVITE")), Screen::DropRateLimited);
+        assert!(pass(&mut a, t0, 2, "INVITE"), "another source has its own bucket");
+        assert!(pass(&mut a, t0, 1, "REGISTER"), "another method has its own bucket");
+        assert!(pass(&mut a, t0, 1, "BYE"), "BYE is never limited");
+        assert!(pass(&mut a, t0, 1, "SIP/2.0 200 OK"), "responses are never limited");
+        for _ in 0..100 {
+            assert!(pass(&mut a, t0, 1, "OPTIONS"), "rate 0 = unlimited");
+        }
+        // 2 per second: one token back after 0.5 s, not before.
+        assert!(!pass(&mut a, t0 + Duration::from_millis(400), 1, "INVITE"));
+        assert!(pass(&mut a, t0 + Duration::from_millis(600), 1, "INVITE"));
+        assert!(!pass(&mut a, t0 + Duration::from_millis(600), 1, "INVITE"));
+        // Idle sources are forgotten once their buckets are full again.
+        assert!(a.tracked_sources() > 0);
+        a.prune(t0 + Duration::from_secs(10));
+        assert_eq!(a.tracked_sources(), 0);
+    }
+
+    #[test]
+    fn a_flood_of_sources_does_not_grow_without_bound() {
+        let rates = RateLimits { invite_per_s: 1.0, register_per_s: 1.0, options_per_s: 1.0, burst: 1.0 };
+        let mut a = Admission::new(AdmissionConfig { rates, ..cfg() });
+        let t0 = Instant::now();
+        for i in 0..(MAX_BUCKETS as u32 + 1000) {
+            let t = t0 + Duration::from_millis(u64::from(i) * 2);
+            a.screen(t, IpAddr::from(i.to_be_bytes()), &req("INVITE"));
+        }
+        assert!(a.tracked_sources() <= MAX_BUCKETS, "{}", a.tracked_sources());
+    }
+
+    #[test]
+    fn per_source_cap_zero_means_no_cap() {
+        let mut a = Admission::new(AdmissionConfig { max_calls_per_source: 0, ..cfg() });
+        for h in 0..3 {
+            a.check_call(ip(1)).expect("no per-source cap");
+            a.call_started(h, ip(1));
+        }
+        assert!(a.check_call(ip(1)).is_err(), "the overall cap still holds");
     }
 
     #[test]
