@@ -60,6 +60,8 @@ pub struct SipConfig {
     pub options_rate: f64,
     /// Requests of one method a quiet source may send at once (token-bucket depth).
     pub rate_burst: f64,
+    /// An answered call is ended (BYE with a Reason) after this many seconds; 0 = no cap.
+    pub max_call_s: u64,
     /// RFC 3261 T1 in milliseconds.
     pub t1_ms: u64,
 }
@@ -225,6 +227,7 @@ impl Default for SipConfig {
             register_rate: 5.0,
             options_rate: 10.0,
             rate_burst: 50.0,
+            max_call_s: 1800,
             t1_ms: 500,
         }
     }

@@ -222,3 +222,41 @@ fn request_floods_from_one_source_are_rate_limited_while_others_are_answered() {
     let r = other.call();
     assert!(r.starts_with("SIP/2.0 200"), "call from another source during the flood:\n{r}");
 }
+
+#[test]
+fn call_duration_cap_ends_the_call_with_a_reason_and_records_it() {
+    let sori = Sori::start(Options { sip: "max_call_s = 2\n".into(), ..Default::default() });
+    let mut p = Peer::new("127.0.0.6", &sori);
+    let started = Instant::now();
+    let r = p.call();
+    assert!(r.starts_with("SIP/2.0 200"), "{r}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let bye = loop {
+        let m = p.anything(Duration::from_millis(500)).unwrap_or_default();
+        if m.starts_with("BYE ") {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no BYE within 10 s of a 2 s cap");
+    };
+    let after = started.elapsed();
+    assert!(after >= Duration::from_millis(1900), "BYE after {after:?}, before the cap");
+    assert!(bye.lines().any(|l| l.starts_with("Reason: Q.850;cause=102")), "no Reason on the BYE:\n{bye}");
+    // 200 to the BYE (its Via, From, To, Call-ID, CSeq copied).
+    let ok: String = std::iter::once("SIP/2.0 200 OK".to_string())
+        .chain(
+            bye.lines()
+                .filter(|l| {
+                    let l = l.to_ascii_lowercase();
+                    ["via:", "from:", "to:", "call-id:", "cseq:"].iter().any(|h| l.starts_with(h))
+                })
+                .map(str::to_string),
+        )
+        .chain(["Content-Length: 0".to_string(), String::new(), String::new()])
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    p.send(&ok);
+    let recs = sori.wait_records(1, Duration::from_secs(10));
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].outcome.as_deref(), Some("max-duration"), "{:?}", recs[0]);
+    assert_eq!(recs[0].hangup_cause.as_deref(), Some("max-duration"));
+}

@@ -159,6 +159,8 @@ struct CallTask {
     answered: bool,
     flow_started: bool,
     hangup_sent: Option<Instant>,
+    /// When the call-duration cap ends the call ([sip] max_call_s, from answer).
+    max_duration_at: Option<Instant>,
     ended: bool,
     refer_deadline: Option<Instant>,
     /// Stereo recording of the call (`[store] record`), from the answer on.
@@ -222,6 +224,7 @@ impl CallTask {
             answered: false,
             flow_started: false,
             hangup_sent: None,
+            max_duration_at: None,
             ended: false,
             refer_deadline: None,
             recorder: None,
@@ -261,6 +264,7 @@ impl CallTask {
             let flow_at = self.flow.poll_timeout();
             let hangup_guard = self.hangup_sent.map(|t| t + Duration::from_secs(5));
             let refer_at = self.refer_deadline;
+            let max_at = self.max_duration_at;
             tokio::select! {
                 _ = sleep_opt(answer_at) => {
                     answer_at = None;
@@ -268,6 +272,8 @@ impl CallTask {
                     let _ = self.sip.send(SipCommand::Accept(self.h, sdp));
                     self.answered = true;
                     self.record.answered_ms = Some(now_ms());
+                    let cap = self.shared.cfg.sip.max_call_s;
+                    self.max_duration_at = (cap > 0).then(|| Instant::now() + Duration::from_secs(cap));
                     self.start_recording();
                     if let Some(m) = &self.media {
                         self.record.codec = Some(m.neg.codec.name().to_string());
@@ -328,6 +334,16 @@ impl CallTask {
                     tracing::info!("transfer not confirmed in time");
                     self.flow.on_transfer_result(false, Instant::now().into_std());
                 }
+                _ = sleep_opt(max_at), if self.hangup_sent.is_none() => {
+                    self.max_duration_at = None;
+                    tracing::info!(max_call_s = self.shared.cfg.sip.max_call_s, "call-duration cap reached");
+                    self.record.hangup_cause.get_or_insert_with(|| "max-duration".to_string());
+                    self.record.outcome.get_or_insert_with(|| "max-duration".to_string());
+                    self.hangup_with(
+                        "max-duration",
+                        Some("Q.850;cause=102;text=\"maximum call duration reached\"".into()),
+                    );
+                }
                 _ = sleep_opt(hangup_guard) => {
                     tracing::debug!("no answer to BYE in time; closing the record");
                     self.ended = true;
@@ -386,6 +402,11 @@ impl CallTask {
     }
 
     fn hangup(&mut self, cause: &str) {
+        self.hangup_with(cause, None);
+    }
+
+    /// Ends the call; `reason` goes into the BYE's Reason header (RFC 3326).
+    fn hangup_with(&mut self, cause: &str, reason: Option<String>) {
         if self.hangup_sent.is_some() {
             return;
         }
@@ -395,7 +416,10 @@ impl CallTask {
         if self.record.outcome.is_none() {
             self.record.outcome = self.flow.outcome.clone().or_else(|| Some(cause.to_string()));
         }
-        let _ = self.sip.send(SipCommand::Hangup(self.h));
+        let _ = self.sip.send(match reason {
+            Some(r) => SipCommand::HangupReason(self.h, r),
+            None => SipCommand::Hangup(self.h),
+        });
     }
 
     fn drain_flow(&mut self) {

@@ -31,6 +31,8 @@ pub enum SipCommand {
     Accept(CallHandle, String),
     Reject(CallHandle, u16),
     Hangup(CallHandle),
+    /// Hang up with an RFC 3326 Reason header on the BYE.
+    HangupReason(CallHandle, String),
     Refer(CallHandle, String),
     AnswerReinvite(CallHandle, Result<String, u16>),
     /// The call task has finished (its record is written).
@@ -158,6 +160,7 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
                     }
                     SipCommand::Reject(h, code) => ep.reject(now, h, code),
                     SipCommand::Hangup(h) => ep.hangup(now, h),
+                    SipCommand::HangupReason(h, r) => ep.hangup_with_reason(now, h, r),
                     SipCommand::Refer(h, uri) => {
                         if !ep.refer(now, h, &uri) {
                             if let Some(c) = calls.get(&h) {

@@ -161,6 +161,8 @@ struct Call {
     retrans_interval: Duration,
     deadline: Option<Instant>,
     pending_bye: bool,
+    /// RFC 3326 Reason header for our BYE (e.g. the call-duration cap).
+    bye_reason: Option<String>,
     /// Ended was already reported (ACK timeout), the closing BYE is silent.
     ended_reported: bool,
     /// An in-progress re-INVITE waiting for the application's answer.
@@ -568,6 +570,7 @@ impl Endpoint {
             retrans_interval: self.timers_cfg.t1,
             deadline: None,
             pending_bye: false,
+            bye_reason: None,
             ended_reported: false,
             reinvite: None,
             reinvite_last: None,
@@ -1040,7 +1043,11 @@ impl Endpoint {
         if let Some(c) = self.calls.get_mut(&h) {
             c.state = CallState::Ending;
         }
-        if let Some((m, branch)) = self.new_request(h, Method::Bye) {
+        let reason = self.calls.get(&h).and_then(|c| c.bye_reason.clone());
+        if let Some((mut m, branch)) = self.new_request(h, Method::Bye) {
+            if let Some(r) = reason {
+                m.push("Reason", r);
+            }
             self.start_client_tx(now, h, ClientKind::Bye, m, branch);
         }
     }
@@ -1056,6 +1063,14 @@ impl Endpoint {
             CallState::Confirmed => self.send_bye(now, h),
             CallState::Rejected | CallState::Ending => {}
         }
+    }
+
+    /// [`Endpoint::hangup`] with an RFC 3326 Reason header on the BYE.
+    pub fn hangup_with_reason(&mut self, now: Instant, h: CallHandle, reason: String) {
+        if let Some(call) = self.calls.get_mut(&h) {
+            call.bye_reason = Some(reason);
+        }
+        self.hangup(now, h);
     }
 
     /// Blind transfer (RFC 3515): REFER the caller to `target`.
@@ -1215,6 +1230,19 @@ Content-Length: 0\r\n\r\n"
         assert_eq!(ep.state_size(), (0, 0, 0), "nothing kept per finished call");
         ep.compact();
         assert!(ep.timers.is_empty(), "no timer left behind");
+    }
+
+    #[test]
+    fn hangup_with_reason_puts_it_on_the_bye() {
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Timers::default(), 7);
+        let (call, tag) = start_call(&mut ep, t0);
+        ep.handle_input(t0, peer(), in_dialog("ACK", "z9hG4bK2", "c1", &tag, 1).as_bytes());
+        ep.poll_event();
+        ep.hangup_with_reason(t0, call, "Q.850;cause=102;text=\"max call duration\"".into());
+        let bye = drain(&mut ep).remove(0);
+        assert_eq!(bye.method(), Some(&Method::Bye));
+        assert_eq!(bye.header("Reason"), Some("Q.850;cause=102;text=\"max call duration\""));
     }
 
     #[test]
