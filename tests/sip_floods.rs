@@ -13,13 +13,15 @@ struct Peer {
     sock: UdpSocket,
     to: SocketAddr,
     n: u32,
+    /// RTP port offered in INVITEs (default: an unbound one).
+    media_port: Option<u16>,
 }
 
 impl Peer {
     fn new(ip: &str, sori: &Sori) -> Peer {
         let sock = UdpSocket::bind((ip, 0)).expect("bind a loopback source");
         sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
-        Peer { sock, to: sori.addr(), n: 0 }
+        Peer { sock, to: sori.addr(), n: 0, media_port: None }
     }
 
     fn local(&self) -> SocketAddr {
@@ -77,7 +79,7 @@ impl Peer {
         let sdp = format!(
             "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
             ip = l.ip(),
-            port = l.port() + 2,
+            port = self.media_port.unwrap_or(l.port() + 2),
         );
         self.send(&format!(
             "INVITE sip:1339@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bKi{n}{p}\r\nMax-Forwards: 70\r\n\
@@ -259,4 +261,49 @@ fn call_duration_cap_ends_the_call_with_a_reason_and_records_it() {
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert_eq!(recs[0].outcome.as_deref(), Some("max-duration"), "{:?}", recs[0]);
     assert_eq!(recs[0].hangup_cause.as_deref(), Some("max-duration"));
+}
+
+#[test]
+fn sipp_invite_flood_from_one_address_while_another_caller_hears_the_greeting() {
+    if !common::have("sipp") {
+        eprintln!("sipp not installed (apt-get install sip-tester); skipping");
+        return;
+    }
+    let sori = Sori::start(Options::default());
+    let port = common::free_port();
+    let mut flood = std::process::Command::new("sipp")
+        .arg("-sf")
+        .arg(common::repo().join("tests/sipp/invite_flood.xml"))
+        .arg(sori.addr().to_string())
+        .args(["-s", "1339", "-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin"])
+        .args(["-r", "2000", "-m", "10000", "-l", "100000", "-timeout", "20s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run sipp");
+    std::thread::sleep(Duration::from_millis(500));
+    let mut caller = Peer::new("127.0.0.9", &sori);
+    for i in 0..3 {
+        // A fresh RTP socket per call: only this call's greeting reaches it.
+        let rtp = UdpSocket::bind("127.0.0.9:0").expect("bind RTP");
+        rtp.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        caller.media_port = Some(rtp.local_addr().expect("addr").port());
+        let r = caller.call();
+        assert!(r.starts_with("SIP/2.0 200"), "call {i} during the flood:\n{r}");
+        // The greeting: at least a second of RTP (50 packets) within 5 s.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut packets = 0;
+        let mut buf = [0u8; 2048];
+        while packets < 50 && Instant::now() < deadline {
+            if rtp.recv_from(&mut buf).is_ok() {
+                packets += 1;
+            }
+        }
+        assert!(packets >= 50, "call {i}: {packets} RTP packets of the greeting during the flood");
+    }
+    let limited = metric(&sori, "sori_sip_rate_limited_total ");
+    let _ = flood.kill();
+    let _ = flood.wait();
+    assert!(limited >= 1000, "only {limited} flood INVITEs rate-limited");
+    assert!(metric(&sori, "sori_calls_total ") < 200, "the flood created calls past the limits");
 }
