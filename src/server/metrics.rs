@@ -46,7 +46,7 @@ impl Metrics {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         };
         counter("sori_calls_total", "Calls offered (INVITEs that created a call).", self.calls_total.load(Relaxed));
-        counter("sori_calls_rejected_total", "Calls refused (488, 486, 503).", self.calls_rejected.load(Relaxed));
+        counter("sori_calls_rejected_total", "Calls refused (488, 503).", self.calls_rejected.load(Relaxed));
         counter(
             "sori_calls_transferred_total",
             "Calls handed to an agent by REFER.",
