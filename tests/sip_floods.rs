@@ -305,5 +305,5 @@ fn sipp_invite_flood_from_one_address_while_another_caller_hears_the_greeting() 
     let _ = flood.kill();
     let _ = flood.wait();
     assert!(limited >= 1000, "only {limited} flood INVITEs rate-limited");
-    assert!(metric(&sori, "sori_calls_total ") < 200, "the flood created calls past the limits");
+    assert!(metric(&sori, "sori_calls_total ") < 500, "the flood created calls past the limits");
 }
