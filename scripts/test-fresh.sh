@@ -50,6 +50,7 @@ export CARGO_TARGET_DIR=$root/target
 export SORI_MODELS_DIR=$root/models     # sori, scripts/fetch-*.sh
 export SORI_MODELS_CACHE=$root/models   # training/ (its offline GGUF cache)
 export SORI_VENV=$root/venv             # training/ci.sh
+export SORI_WEBUI_VENV=$root/webui-venv # webui/ci.sh
 unset SORI_E2E_OUT SORI_LLM_BIN ORT_DYLIB_PATH SORI_PYTHON
 mkdir -p "$CARGO_TARGET_DIR" "$SORI_MODELS_DIR"
 
