@@ -386,8 +386,14 @@ fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
-/// Splits a header value on commas outside quotes and angle brackets.
+/// Splits a header value on commas outside quotes and angle brackets,
+/// each value trimmed, empty ones left out.
 pub fn split_commas(v: &str) -> Vec<String> {
+    split_list(v).into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+/// Comma-separated values outside quotes and `<…>`, honouring `\"`.
+pub fn split_list(v: &str) -> Vec<String> {
     let mut out = Vec::new();
     let (mut depth, mut quoted, mut escaped, mut cur) = (0i32, false, false, String::new());
     for ch in v.chars() {
@@ -398,19 +404,14 @@ pub fn split_commas(v: &str) -> Vec<String> {
             '<' if !quoted => depth += 1,
             '>' if !quoted => depth -= 1,
             ',' if !quoted && depth <= 0 => {
-                if !cur.trim().is_empty() {
-                    out.push(cur.trim().to_string());
-                }
-                cur.clear();
+                out.push(std::mem::take(&mut cur));
                 continue;
             }
             _ => {}
         }
         cur.push(ch);
     }
-    if !cur.trim().is_empty() {
-        out.push(cur.trim().to_string());
-    }
+    out.push(cur);
     out
 }
 

@@ -6,7 +6,7 @@
 //! (folding, LWS around `/ ; =`, escaped quotes, token display names without
 //! a space before `<`) passes.
 
-use super::message::Message;
+use super::message::{split_list, Message};
 
 /// Header fields a request carries at most once (RFC 3261 §7.3.1: only
 /// comma-list headers may repeat). Compact forms are already canonical.
@@ -211,29 +211,6 @@ fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
         }
     }
     out.push(&s[start..]);
-    out
-}
-
-/// Comma-separated values outside quotes and `<…>`, honouring `\"`.
-pub fn split_list(v: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let (mut depth, mut quoted, mut escaped, mut cur) = (0i32, false, false, String::new());
-    for ch in v.chars() {
-        match ch {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => depth += 1,
-            '>' if !quoted => depth -= 1,
-            ',' if !quoted && depth <= 0 => {
-                out.push(std::mem::take(&mut cur));
-                continue;
-            }
-            _ => {}
-        }
-        cur.push(ch);
-    }
-    out.push(cur);
     out
 }
 
