@@ -83,6 +83,11 @@ pub fn ulaw_to_linear(code: u8) -> i16 {
 /// Segment end points for A-law, on the 13-bit magnitude scale.
 const ALAW_SEG_END: [i32; 8] = [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF];
 
+/// Linear audio through G.711 μ-law and back: what the line does to it.
+pub fn through_ulaw(pcm: &[i16]) -> Vec<i16> {
+    pcm.iter().map(|&s| ulaw_to_linear(linear_to_ulaw(s))).collect()
+}
+
 /// Encodes one 16-bit linear sample as A-law.
 pub fn linear_to_alaw(sample: i16) -> u8 {
     let mut v = i32::from(sample) >> 3;

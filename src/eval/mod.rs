@@ -146,9 +146,7 @@ async fn routing(
 
 /// 8 kHz audio through G.711 μ-law and back, upsampled to 16 kHz as on a call.
 pub fn telephone_to_16k(pcm8k: &[i16]) -> Vec<i16> {
-    use crate::codec::g711::{linear_to_ulaw, ulaw_to_linear};
-    let line: Vec<i16> = pcm8k.iter().map(|&s| ulaw_to_linear(linear_to_ulaw(s))).collect();
-    upsample_to_16k(&line)
+    upsample_to_16k(&crate::codec::g711::through_ulaw(pcm8k))
 }
 
 /// Decoded 8 kHz line audio to 16 kHz with the call's own upsampler.

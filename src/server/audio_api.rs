@@ -207,7 +207,7 @@ pub async fn speech(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
             }
         }
     };
-    let pcm = if req.telephone { super::wav::through_ulaw(&pcm) } else { pcm };
+    let pcm = if req.telephone { crate::codec::g711::through_ulaw(&pcm) } else { pcm };
     let wav = crate::stt::http::wav_bytes(&pcm, crate::tts::prompts::TELEPHONE_RATE);
     let mut resp = ([(header::CONTENT_TYPE, "audio/wav")], wav).into_response();
     let h = resp.headers_mut();

@@ -35,15 +35,7 @@ pub fn decode_mono(bytes: &[u8], rate: u32) -> Result<Vec<i16>, String> {
     if samples.len() < ch {
         return Err("the WAV file holds no audio".into());
     }
-    let mono: Vec<f32> = samples.chunks(ch).map(|c| c.iter().sum::<f32>() / c.len() as f32).collect();
-    let out = crate::tts::resample::resample(&mono, spec.sample_rate, rate)?;
-    Ok(out.iter().map(|x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16).collect())
-}
-
-/// 8 kHz audio through G.711 μ-law and back: what the line does to it.
-pub fn through_ulaw(pcm8k: &[i16]) -> Vec<i16> {
-    use crate::codec::g711::{linear_to_ulaw, ulaw_to_linear};
-    pcm8k.iter().map(|&s| ulaw_to_linear(linear_to_ulaw(s))).collect()
+    crate::stt::mono_i16(&samples, ch, spec.sample_rate, rate)
 }
 
 #[cfg(test)]

@@ -235,7 +235,13 @@ pub fn read_wav(path: &Path, rate: u32) -> Result<Vec<i16>, String> {
         }
     }
     .map_err(|e| format!("{}: {e}", path.display()))?;
-    let mono: Vec<f32> = samples.chunks(ch).map(|c| c.iter().sum::<f32>() / c.len() as f32).collect();
-    let out = crate::tts::resample::resample(&mono, spec.sample_rate, rate)?;
+    mono_i16(&samples, ch, spec.sample_rate, rate)
+}
+
+/// Interleaved samples in [-1, 1] (`channels` of them per frame, at `from`
+/// Hz) as mono i16 at `to` Hz: the channels averaged, then resampled.
+pub fn mono_i16(samples: &[f32], channels: usize, from: u32, to: u32) -> Result<Vec<i16>, String> {
+    let mono: Vec<f32> = samples.chunks(channels.max(1)).map(|c| c.iter().sum::<f32>() / c.len() as f32).collect();
+    let out = crate::tts::resample::resample(&mono, from, to)?;
     Ok(out.iter().map(|x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16).collect())
 }
