@@ -7,6 +7,7 @@
 
 pub mod g711;
 pub mod opus;
+pub mod plc;
 
 /// Number of 8 kHz PCM samples in one 20 ms frame.
 pub const SAMPLES_PER_FRAME_8K: usize = 160;
@@ -123,8 +124,8 @@ pub fn encoder(kind: CodecKind) -> Result<Box<dyn Encoder>, CodecError> {
 /// Creates a decoder for `kind`.
 pub fn decoder(kind: CodecKind) -> Result<Box<dyn Decoder>, CodecError> {
     Ok(match kind {
-        CodecKind::Pcmu => Box::new(g711::UlawDecoder),
-        CodecKind::Pcma => Box::new(g711::AlawDecoder),
+        CodecKind::Pcmu => Box::new(plc::WithPlc::new(g711::UlawDecoder)),
+        CodecKind::Pcma => Box::new(plc::WithPlc::new(g711::AlawDecoder)),
         CodecKind::Opus => Box::new(opus::OpusDecoder::new()?),
     })
 }

@@ -11,6 +11,7 @@
 //!   channel: CER per speaker, loops, STT time.
 
 pub mod as_call;
+pub mod network;
 pub mod stt;
 pub mod understanding;
 

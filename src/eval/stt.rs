@@ -55,6 +55,9 @@ pub struct SttEvalArgs {
     /// Override `[stt] piece_min_ms` (0: whole turns).
     #[arg(long)]
     pub piece_min_ms: Option<u64>,
+    /// A bad network between caller and sori (RTP through sori's jitter buffer and concealment).
+    #[command(flatten)]
+    pub net: super::network::NetworkArgs,
 }
 
 /// One recorded utterance with what was said.
@@ -190,6 +193,31 @@ pub fn on_the_line(wav: &Path, channel: &str) -> anyhow::Result<Line> {
     Ok(Line::Telephone(line))
 }
 
+/// A clip through `channel` as RTP over an impaired network, played out by
+/// the call's jitter buffer and concealment ([`super::network`]).
+pub fn on_the_network(
+    wav: &Path,
+    channel: &str,
+    net: &super::network::NetworkArgs,
+    seed: u64,
+    depth: usize,
+) -> anyhow::Result<(Line, super::network::NetStats)> {
+    let kind = match channel {
+        "ulaw" | "pcmu" => CodecKind::Pcmu,
+        "alaw" | "pcma" => CodecKind::Pcma,
+        "opus" => CodecKind::Opus,
+        other => bail!("--channel {other:?} with an impaired network: use ulaw, alaw or opus"),
+    };
+    let silence = match net.conceal.as_str() {
+        "plc" => false,
+        "silence" => true,
+        other => bail!("--conceal {other:?}: use plc or silence"),
+    };
+    let pcm8k = crate::stt::read_wav(wav, 8_000).map_err(anyhow::Error::msg)?;
+    let (line, stats) = super::network::through_network(&pcm8k, kind, net.impairment(), seed, depth, silence)?;
+    Ok((Line::Telephone(line), stats))
+}
+
 /// Edits between the closest reference and `hyp`, and that reference's
 /// length (characters that are letters or digits).
 pub fn best_edits(refs: &[String], hyp: &str) -> (usize, usize) {
@@ -243,6 +271,14 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
     println!("engine: {} ({} thread(s), {} worker(s))", stt.describe(), stt_cfg.threads, stt_cfg.workers);
     println!("channel: {}   clips: {} ({} split)", a.channel, clips.len(), a.split);
     println!("decode: {}", serde_json::to_string(&stt_cfg.decode)?);
+    let impaired = !a.net.impairment().is_clean();
+    let depth = a.net.jitter_frames.unwrap_or(cfg.rtp.jitter_frames).clamp(1, 50);
+    println!(
+        "network: {}{}",
+        a.net.describe(),
+        if impaired { format!(", jitter buffer {depth} frames") } else { String::new() }
+    );
+    let mut net_stats = super::network::NetStats::default();
     let piece_min = a.piece_min_ms.unwrap_or(stt_cfg.piece_min_ms);
     let vad = if a.whole_clip {
         println!("path: each clip whole, straight to the engine (--whole-clip)");
@@ -268,7 +304,14 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
             .to_string(),
     ];
     for (i, c) in clips.iter().enumerate() {
-        let line = on_the_line(&c.wav, &a.channel).with_context(|| c.wav.display().to_string())?;
+        let line = if impaired {
+            let (line, st) = on_the_network(&c.wav, &a.channel, &a.net, a.net.seed + i as u64, depth)
+                .with_context(|| c.wav.display().to_string())?;
+            net_stats.add(&st);
+            line
+        } else {
+            on_the_line(&c.wav, &a.channel).with_context(|| c.wav.display().to_string())?
+        };
         let secs = match &line {
             Line::Telephone(l) => l.len() as f64 / 8_000.0,
             Line::Wideband(w) => w.len() as f64 / 16_000.0,
@@ -370,6 +413,18 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
         println!("{s:<8} {:>5} {:>6.1} %", t.clips, t.cer());
     }
     println!("overall CER: {:.1} % ({} edits / {} characters, {} clips)", all.cer(), all.edits, all.chars, all.clips);
+    if impaired {
+        let pct = |n: u64| 100.0 * n as f64 / net_stats.sent.max(1) as f64;
+        println!(
+            "network: {} packets, {} lost ({:.1} %), {} too late for the jitter buffer ({:.1} %), {} frames concealed",
+            net_stats.sent,
+            net_stats.lost,
+            pct(net_stats.lost),
+            net_stats.late,
+            pct(net_stats.late),
+            net_stats.concealed
+        );
+    }
     println!(
         "loops: {loops} after clean-up ({raw_loops} in the raw text); hallucinations (too long for the audio): {too_long}"
     );

@@ -2,6 +2,7 @@
 //! packet parsing/building, a jitter buffer and RFC 4733 DTMF.
 
 pub mod dtmf;
+pub mod impair;
 pub mod jitter;
 pub mod packet;
 
