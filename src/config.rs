@@ -75,6 +75,10 @@ pub struct RtpConfig {
     pub codecs: Vec<String>,
     /// Jitter buffer depth in 20 ms frames.
     pub jitter_frames: usize,
+    /// An answered call from which no RTP has come for this many seconds
+    /// (caller unreachable, one-way audio) is ended politely: the dialplan's
+    /// `no_media_prompt`, then BYE, outcome "no-media". 0 = never.
+    pub no_media_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -240,6 +244,7 @@ impl Default for RtpConfig {
             port_max: 20999,
             codecs: vec!["PCMU".into(), "PCMA".into(), "opus".into()],
             jitter_frames: 3,
+            no_media_s: 30,
         }
     }
 }

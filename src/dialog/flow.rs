@@ -49,6 +49,8 @@ pub struct Flow {
     retries: u32,
     input_deadline: Option<Instant>,
     call_deadline: Option<Instant>,
+    /// A REFER is out, its result not known yet.
+    transferring: bool,
     unix_start: i64,
     done: bool,
     actions: VecDeque<Action>,
@@ -72,6 +74,7 @@ impl Flow {
             retries: 0,
             input_deadline: None,
             call_deadline: None,
+            transferring: false,
             unix_start,
             done: false,
             actions: VecDeque::new(),
@@ -231,6 +234,23 @@ impl Flow {
         self.input_deadline = None;
     }
 
+    /// The caller's audio stopped coming (no RTP for `[rtp] no_media_s`):
+    /// after what is playing, the no-media prompt (or the goodbye), then
+    /// hang up with outcome "no-media". False when the call is already
+    /// ending or a transfer is under way (nothing happens then).
+    pub fn no_media(&mut self) -> bool {
+        let announcing = matches!(self.then, Then::Hangup(_) | Then::Transfer(_)) && self.playing;
+        if self.done || announcing || self.transferring {
+            return false;
+        }
+        let s = &self.plan.settings;
+        let prompt = s.no_media_prompt.as_ref().unwrap_or(&s.goodbye_prompt).get_ref().clone();
+        self.outcome = Some("no-media".into());
+        self.path.push("no-media".into());
+        self.play(vec![prompt], false, Then::Hangup("no-media".into()));
+        true
+    }
+
     /// The queued prompts have all been played.
     pub fn on_playback_done(&mut self, now: Instant) {
         if !self.playing || self.done {
@@ -244,6 +264,7 @@ impl Flow {
             Then::Enter(menu) => self.enter(&menu, false),
             Then::Transfer(name) => {
                 let uri = self.plan.transfers[&name].uri.get_ref().clone();
+                self.transferring = true;
                 self.actions.push_back(Action::Transfer { target: name, uri });
             }
             Then::Hangup(cause) => {
@@ -255,6 +276,7 @@ impl Flow {
 
     /// Result of the REFER: `true` once the transfer target answered.
     pub fn on_transfer_result(&mut self, ok: bool, _now: Instant) {
+        self.transferring = false;
         if self.done {
             return;
         }
@@ -342,6 +364,38 @@ mod tests {
         f.on_playback_done(t);
         f.on_digit('*', t);
         assert_eq!(played(&actions(&mut f)), vec!["main_menu"]);
+    }
+
+    #[test]
+    fn no_media_says_its_prompt_after_the_current_one_then_hangs_up() {
+        let t = Instant::now();
+        let mut f = Flow::new(plan(), 0);
+        f.start(t);
+        actions(&mut f);
+        assert!(f.no_media());
+        // Queued behind the greeting, not cutting it off.
+        assert_eq!(actions(&mut f), vec![Action::Play { prompts: vec!["no_media".into()], interrupt: false }]);
+        assert!(!f.interruptible());
+        assert!(!f.no_media(), "once");
+        f.on_digit('1', t);
+        assert!(actions(&mut f).is_empty(), "keys no longer change the ending");
+        f.on_playback_done(t);
+        assert_eq!(actions(&mut f), vec![Action::Hangup { cause: "no-media".into() }]);
+        assert_eq!(f.outcome.as_deref(), Some("no-media"));
+        assert_eq!(f.path, vec!["main", "no-media"]);
+    }
+
+    #[test]
+    fn no_media_during_a_transfer_changes_nothing() {
+        let t = Instant::now();
+        let mut f = Flow::new(plan(), 0);
+        f.start(t);
+        f.on_digit('0', t);
+        actions(&mut f);
+        assert!(!f.no_media(), "transfer announcement playing");
+        f.on_playback_done(t);
+        assert!(matches!(actions(&mut f)[..], [Action::Transfer { .. }]));
+        assert!(!f.no_media(), "REFER under way: the caller's media may stop");
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct Settings {
     pub no_input_prompt: Spanned<String>,
     pub invalid_prompt: Spanned<String>,
     pub goodbye_prompt: Spanned<String>,
+    /// Said before hanging up on a call whose caller's audio stopped coming
+    /// (`[rtp] no_media_s`); the goodbye prompt when not set.
+    #[serde(default)]
+    pub no_media_prompt: Option<Spanned<String>>,
     /// Longest call before a polite goodbye (seconds).
     #[serde(default = "default_max_call")]
     pub max_call_secs: u64,
@@ -177,6 +181,9 @@ impl Dialplan {
         prompt(&self.settings.no_input_prompt)?;
         prompt(&self.settings.invalid_prompt)?;
         prompt(&self.settings.goodbye_prompt)?;
+        if let Some(p) = &self.settings.no_media_prompt {
+            prompt(p)?;
+        }
         if self.settings.input_timeout_ms < 1000 || self.settings.input_timeout_ms > 60_000 {
             return Err((self.settings.start.span(), "settings.input_timeout_ms must be 1000..=60000".into()));
         }

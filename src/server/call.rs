@@ -17,7 +17,7 @@ use super::{speech, Shared};
 use crate::codec::{self, Decoder, SAMPLES_PER_FRAME_8K};
 use crate::dialog::flow::{Action, Flow};
 use crate::rtp::dtmf::{parse_sip_info, DtmfDetector};
-use crate::rtp::jitter::{JitterBuffer, Playout};
+use crate::rtp::jitter::{frames_to_take, JitterBuffer, Playout};
 use crate::rtp::packet::{is_rtcp, RtpPacket, RtpSender};
 use crate::sdp::{self, Direction, Negotiated, SessionDescription};
 use crate::sip::endpoint::{CallHandle, EndReason, ReferOutcome};
@@ -55,18 +55,6 @@ struct Media {
 /// continuity when only the address or direction changed.
 /// Rendered replies a call keeps (each up to ~10 s of 8 kHz audio).
 const DYNAMIC_KEPT: usize = 8;
-
-/// Frames to take out of the jitter buffer on one receive tick: one, or
-/// up to three while it holds more than its depth + 1 (the caller's clock is
-/// faster than ours, or the task stalled). The listener is clocked by
-/// samples, so catching up loses no audio, only the backlog's delay.
-fn frames_to_take(buffered: usize, depth: usize) -> usize {
-    if buffered > depth + 1 {
-        (buffered - depth).min(3)
-    } else {
-        1
-    }
-}
 
 /// An utterance at least this long (pre- and post-roll included) with no
 /// words recognised gets "잘 들리지 않습니다"; shorter ones are noise.
@@ -161,6 +149,9 @@ struct CallTask {
     hangup_sent: Option<Instant>,
     /// When the call-duration cap ends the call ([sip] max_call_s, from answer).
     max_duration_at: Option<Instant>,
+    /// When the call ends for want of the caller's RTP ([rtp] no_media_s after
+    /// the answer or the last packet; None while the caller is not expected to send).
+    no_media_at: Option<Instant>,
     ended: bool,
     refer_deadline: Option<Instant>,
     /// Stereo recording of the call (`[store] record`), from the answer on.
@@ -225,6 +216,7 @@ impl CallTask {
             flow_started: false,
             hangup_sent: None,
             max_duration_at: None,
+            no_media_at: None,
             ended: false,
             refer_deadline: None,
             recorder: None,
@@ -265,6 +257,7 @@ impl CallTask {
             let hangup_guard = self.hangup_sent.map(|t| t + Duration::from_secs(5));
             let refer_at = self.refer_deadline;
             let max_at = self.max_duration_at;
+            let no_media_at = self.no_media_at;
             tokio::select! {
                 _ = sleep_opt(answer_at) => {
                     answer_at = None;
@@ -275,6 +268,7 @@ impl CallTask {
                     let cap = self.shared.cfg.sip.max_call_s;
                     self.max_duration_at = (cap > 0).then(|| Instant::now() + Duration::from_secs(cap));
                     self.start_recording();
+                    self.arm_no_media();
                     if let Some(m) = &self.media {
                         self.record.codec = Some(m.neg.codec.name().to_string());
                         self.shared.store.call_answered(&self.record.call_id, now_ms(), m.neg.codec.name());
@@ -344,6 +338,7 @@ impl CallTask {
                         Some("Q.850;cause=102;text=\"maximum call duration reached\"".into()),
                     );
                 }
+                _ = sleep_opt(no_media_at), if self.hangup_sent.is_none() => self.on_no_media(),
                 _ = sleep_opt(hangup_guard) => {
                     tracing::debug!("no answer to BYE in time; closing the record");
                     self.ended = true;
@@ -392,6 +387,32 @@ impl CallTask {
         if let Ok(mut o) = self.out.lock() {
             o.sending = sends;
         }
+    }
+
+    /// (Re)starts the no-media timer: from now, when the call is answered, the
+    /// caller is expected to send (not on hold) and `[rtp] no_media_s` > 0.
+    fn arm_no_media(&mut self) {
+        let secs = self.shared.cfg.rtp.no_media_s;
+        let sends = self.media.as_ref().is_some_and(|m| m.neg.remote_direction.sends() && !m.neg.is_hold());
+        self.no_media_at = (self.answered && sends && secs > 0).then(|| Instant::now() + Duration::from_secs(secs));
+    }
+
+    /// No RTP from the caller for `[rtp] no_media_s`: say so and hang up
+    /// (after what is playing), unless the call is already ending or being
+    /// transferred — then look again a period later.
+    fn on_no_media(&mut self) {
+        let secs = self.shared.cfg.rtp.no_media_s;
+        if !self.flow_started || self.refer_deadline.is_some() || !self.flow.no_media() {
+            self.arm_no_media();
+            return;
+        }
+        self.no_media_at = None;
+        let rtp_in = self.jitter.stats().received;
+        tracing::warn!(no_media_s = secs, rtp_in, "no media from the caller: ending the call");
+        Metrics::inc(&self.shared.metrics.calls_no_media);
+        self.record.hangup_cause.get_or_insert_with(|| "no-media".to_string());
+        self.record.outcome.get_or_insert_with(|| "no-media".to_string());
+        self.drain_flow();
     }
 
     fn start_flow(&mut self) {
@@ -752,6 +773,9 @@ impl CallTask {
             return;
         }
         Metrics::inc(&self.shared.metrics.rtp_received);
+        if self.no_media_at.is_some() {
+            self.no_media_at = Some(Instant::now() + Duration::from_secs(self.shared.cfg.rtp.no_media_s));
+        }
         // Symmetric RTP (RFC 4961): answer where the caller's media really comes from.
         if !m.latched {
             m.latched = true;
@@ -787,6 +811,7 @@ impl CallTask {
                             self.record.codec = Some(m.neg.codec.name().to_string());
                             self.update_sending();
                             self.start_flow();
+                            self.arm_no_media();
                         }
                         _ => {
                             tracing::info!("unusable SDP answer in ACK");
@@ -857,6 +882,8 @@ impl CallTask {
             apply_media(&mut self.media, &mut o, neg).map_err(|_| 488u16)?;
         }
         self.update_sending();
+        // A re-INVITE is a sign of life; on hold the caller need not send.
+        self.arm_no_media();
         self.offer = Some(offer);
         Ok(self.local_sdp())
     }
@@ -895,18 +922,4 @@ fn offer_sdp(caps: &sdp::LocalCaps, ip: IpAddr, port: u16, id: u64, version: u64
         "v=0\r\no=sori {id} {version} IN {fam} {ip}\r\ns=sori\r\nc=IN {fam} {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {}\r\n{attrs}a=ptime:20\r\na=sendrecv\r\n",
         pts.join(" ")
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::frames_to_take;
-
-    #[test]
-    fn a_backlog_in_the_jitter_buffer_is_worked_off() {
-        assert_eq!(frames_to_take(0, 3), 1);
-        assert_eq!(frames_to_take(3, 3), 1);
-        assert_eq!(frames_to_take(4, 3), 1, "one frame of slack");
-        assert_eq!(frames_to_take(5, 3), 2);
-        assert_eq!(frames_to_take(50, 3), 3, "at most three per tick");
-    }
 }

@@ -9,6 +9,8 @@ pub struct Metrics {
     pub calls_active: AtomicI64,
     pub calls_rejected: AtomicU64,
     pub calls_transferred: AtomicU64,
+    /// Answered calls ended because no RTP came from the caller (`[rtp] no_media_s`).
+    pub calls_no_media: AtomicU64,
     pub sip_in: AtomicU64,
     pub sip_out: AtomicU64,
     /// Messages dropped unanswered because their User-Agent is a scanner.
@@ -51,6 +53,11 @@ impl Metrics {
             "sori_calls_transferred_total",
             "Calls handed to an agent by REFER.",
             self.calls_transferred.load(Relaxed),
+        );
+        counter(
+            "sori_calls_no_media_total",
+            "Answered calls ended because no RTP came from the caller for [rtp] no_media_s.",
+            self.calls_no_media.load(Relaxed),
         );
         counter("sori_sip_messages_received_total", "SIP messages received.", self.sip_in.load(Relaxed));
         counter("sori_sip_messages_sent_total", "SIP messages sent.", self.sip_out.load(Relaxed));

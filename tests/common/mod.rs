@@ -2,6 +2,9 @@
 //! temporary config, and runs real peers (SIPp, baresip) against it.
 #![allow(dead_code)]
 
+pub mod phone;
+pub mod relay;
+
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -47,6 +50,8 @@ pub struct Options {
     pub store: String,
     /// More `[sip]` keys (e.g. `max_calls_per_source = 2`).
     pub sip: String,
+    /// More `[rtp]` keys (e.g. `no_media_s = 3`).
+    pub rtp: String,
 }
 
 impl Default for Options {
@@ -57,6 +62,7 @@ impl Default for Options {
             extra: String::new(),
             store: String::new(),
             sip: String::new(),
+            rtp: String::new(),
         }
     }
 }
@@ -70,7 +76,7 @@ impl Sori {
         let rtp_min = 20000 + (sip_port % 400) as u32 * 100;
         let config = dir.path().join("sori.toml");
         let text = format!(
-            "[sip]\nbind = \"127.0.0.1\"\nport = {sip_port}\nring_ms = {ring}\n{sip}\n[rtp]\nport_min = {rtp_min}\nport_max = {rtp_max}\n\n\
+            "[sip]\nbind = \"127.0.0.1\"\nport = {sip_port}\nring_ms = {ring}\n{sip}\n[rtp]\nport_min = {rtp_min}\nport_max = {rtp_max}\n{rtp}\n\
              [dialplan]\npath = \"{dp}\"\n\n[kb]\npath = \"{kb}\"\n\n[tts]\ncache_dir = \"{cache}\"\n\n[store]\npath = \"calls.sqlite\"\n{store}\n\
              [log]\nlevel = \"sori=debug,info\"\n\n[http]\nbind = \"127.0.0.1:{http_port}\"\n{extra}",
             ring = opts.ring_ms,
@@ -81,6 +87,7 @@ impl Sori {
             extra = opts.extra,
             store = opts.store,
             sip = opts.sip,
+            rtp = opts.rtp,
         );
         std::fs::write(&config, text).expect("write config");
         let log = std::fs::File::create(dir.path().join("sori.log")).expect("log");
