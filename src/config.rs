@@ -30,6 +30,8 @@ pub struct Config {
     pub tts: TtsConfig,
     pub vad: crate::audio::VadConfig,
     pub stt: crate::stt::SttConfig,
+    /// What the caller hears when engines are slow or fail.
+    pub fallback: crate::dialog::trouble::FallbackConfig,
     pub store: StoreConfig,
     pub log: LogConfig,
     pub http: HttpConfig,
@@ -374,6 +376,7 @@ impl Config {
             e => return Err(format!("tts.engine {e:?} is not available (known: espeak-ng, piper)")),
         }
         self.vad.validate()?;
+        self.fallback.validate()?;
         self.stt.decode.validate()?;
         if self.stt.piece_min_ms != 0 && !(500..=30_000).contains(&self.stt.piece_min_ms) {
             return Err("stt.piece_min_ms must be 0 (whole turns) or 500..=30000".into());

@@ -5,3 +5,4 @@ pub mod cues;
 pub mod flow;
 pub mod plan;
 pub mod talked_on;
+pub mod trouble;

@@ -53,6 +53,10 @@ impl LocalLlm {
 }
 
 impl Llm for LocalLlm {
+    fn pool_stats(&self) -> Option<&crate::worker::PoolStats> {
+        Some(self.pool.stats())
+    }
+
     fn name(&self) -> String {
         format!("llama.cpp:{}", self.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
     }

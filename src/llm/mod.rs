@@ -71,6 +71,10 @@ pub trait Llm: Send + Sync {
     fn name(&self) -> String;
     /// Starts a generation; text arrives on the returned stream.
     fn generate(&self, req: GenRequest) -> BoxFuture<'_, Result<ChunkStream, LlmError>>;
+    /// The supervised worker processes' counters, if the model runs in them.
+    fn pool_stats(&self) -> Option<&crate::worker::PoolStats> {
+        None
+    }
 }
 
 /// How an answer was produced (for records and the API).

@@ -137,6 +137,8 @@ struct CallTask {
     current_reply: Option<u64>,
     /// A caller who talks on right after their turn was judged over.
     talked_on: crate::dialog::talked_on::TalkedOn,
+    /// Something is said soon after each turn even when engines fail.
+    guard: crate::dialog::trouble::EngineGuard,
     /// Replies rendered for this call (prompt name → audio).
     dynamic: std::collections::HashMap<String, Arc<[i16]>>,
     dynamic_order: std::collections::VecDeque<String>,
@@ -191,6 +193,7 @@ impl CallTask {
             spoken_rx,
             current_reply: None,
             talked_on: Default::default(),
+            guard: crate::dialog::trouble::EngineGuard::new(&shared.cfg.fallback),
             dynamic: Default::default(),
             dynamic_order: Default::default(),
             more_seq: 0,
@@ -258,6 +261,7 @@ impl CallTask {
             let refer_at = self.refer_deadline;
             let max_at = self.max_duration_at;
             let no_media_at = self.no_media_at;
+            let guard_at = self.guard.poll_timeout();
             tokio::select! {
                 _ = sleep_opt(answer_at) => {
                     answer_at = None;
@@ -307,7 +311,23 @@ impl CallTask {
                 Some(said) = self.spoken_rx.recv() => match said {
                     speech::Said::First(s) => self.on_spoken(*s),
                     speech::Said::More { reply_id, text, audio } => self.on_more(reply_id, text, audio),
+                    speech::Said::Failed { reply_id } => {
+                        if self.hangup_sent.is_none() && self.current_reply == Some(reply_id) {
+                            self.current_reply = None;
+                            let say = self.guard.failed();
+                            self.say_fallback(say);
+                        }
+                    }
                 },
+                _ = sleep_opt(guard_at) => {
+                    if let Some(say) = self.guard.handle_timeout(std::time::Instant::now()) {
+                        if say != crate::dialog::trouble::Say::Hold {
+                            Metrics::inc(&self.shared.metrics.stt_failures);
+                            tracing::warn!("no transcript in time: turn given up");
+                        }
+                        self.say_fallback(say);
+                    }
+                }
                 r = self.sock.recv_from(&mut buf) => {
                     if let Ok((n, src)) = r {
                         self.on_rtp(&buf[..n], src);
@@ -562,6 +582,7 @@ impl CallTask {
                     // over: it goes on, the reply withdrawn.
                     if !playing {
                         self.current_reply = None;
+                        self.guard.dropped();
                         if let Some(w) = self.talked_on.before_reply(std::time::Instant::now()) {
                             self.conv = w.conversation;
                             tracing::info!(reply = w.reply_id, "caller talked on before the reply: turn continues");
@@ -611,6 +632,9 @@ impl CallTask {
                     );
                     use crate::stt::pieces::AtEnd;
                     let now = std::time::Instant::now();
+                    // When the caller stopped speaking, by the listener's stream clock.
+                    let behind = self.listener.as_ref().map_or(Duration::ZERO, |l| l.now().saturating_sub(u.end));
+                    self.guard.turn_ended(u.start, now.checked_sub(behind).unwrap_or(now));
                     match self.pieces.on_end((u.start, u.end), now) {
                         AtEnd::Ready(turn) => self.on_heard(speech::heard(turn, now, false)),
                         AtEnd::Wait => {}
@@ -628,10 +652,18 @@ impl CallTask {
         if self.hangup_sent.is_some() {
             return;
         }
+        if self.guard.is_abandoned(heard.span.0) {
+            tracing::info!("transcript came after the turn was given up; ignored");
+            return;
+        }
         let text = match &heard.text {
             Ok(t) => t.clone(),
             Err(e) => {
                 tracing::warn!(error = %e, "speech recognition failed");
+                Metrics::inc(&self.shared.metrics.stt_failures);
+                self.current_reply = None;
+                let say = self.guard.failed();
+                self.say_fallback(say);
                 return;
             }
         };
@@ -641,6 +673,7 @@ impl CallTask {
         let mut text = text;
         if crate::kb::index::compact(&text).chars().count() < 2 {
             if heard.end_ms.saturating_sub(heard.start_ms) < NOT_HEARD_MIN_MS {
+                self.guard.dropped();
                 return;
             }
             text.clear();
@@ -649,8 +682,9 @@ impl CallTask {
         let text = self.talked_on.open(&text);
         let before = self.conv.clone();
         let ended = heard.detected;
+        let reply_by = self.guard.reply_by();
         let (action, reply_id) =
-            speech::reply(&self.shared, &mut self.conv, heard, text.clone(), self.spoken_tx.clone());
+            speech::reply(&self.shared, &mut self.conv, heard, text.clone(), reply_by, self.spoken_tx.clone());
         self.talked_on.decided(reply_id, before, text, ended);
         // Only this reply may speak now; an older one still being made is stale.
         self.current_reply = Some(reply_id);
@@ -703,13 +737,40 @@ impl CallTask {
             tracing::info!(kb = ?turn.kb_id, "reply not spoken: an announcement is playing");
             self.dynamic.remove(&name);
             self.current_reply = None;
+            self.guard.dropped();
             return;
         }
+        self.guard.spoken();
         self.talked_on.started(s.reply_id, std::time::Instant::now());
         tracing::info!(kb = ?turn.kb_id, action = %turn.action, respond_ms = turn.respond_ms, "answering");
         self.shared.store.turn(turn.clone());
         self.playing_turn = Some(turn);
         self.drain_flow();
+    }
+
+    /// Says a pre-rendered fallback ([`crate::dialog::trouble`]) instead of
+    /// a reply: the hold phrase (the turn waits on; its reply cuts it short),
+    /// an apology, or the transfer to an agent.
+    fn say_fallback(&mut self, say: crate::dialog::trouble::Say) {
+        use crate::dialog::flow::AfterSpeech;
+        use crate::dialog::trouble::Say;
+        if self.hangup_sent.is_some() {
+            return;
+        }
+        let m = &self.shared.metrics;
+        let (counter, after) = match say {
+            Say::Hold => (&m.fallback_hold, AfterSpeech::Listen),
+            Say::Sorry => (&m.fallback_sorry, AfterSpeech::Listen),
+            Say::Transfer => (&m.fallback_transfer, AfterSpeech::Transfer),
+        };
+        Metrics::inc(counter);
+        if say != Say::Hold {
+            self.current_reply = None; // a late reply to that turn is not said
+        }
+        tracing::info!(fallback = say.label(), "engines slow or failing: saying a fallback");
+        if self.flow.speak(say.text().to_string(), say.label(), after) {
+            self.drain_flow();
+        }
     }
 
     /// Keeps a reply's audio by name for the flow (and `*` repeat); only the

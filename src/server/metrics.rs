@@ -40,6 +40,14 @@ impl Metrics {
         let ms = late.as_secs_f64() * 1000.0;
         let i = LATENESS_BOUNDS_MS.iter().position(|b| ms <= *b as f64).unwrap_or(LATENESS_BOUNDS_MS.len());
         self.rtp_lateness[i].fetch_add(1, Relaxed);
+    /// Said instead of a reply (`dialog::trouble`): hold phrase, apology,
+    /// transfer (rendered with the engines' figures, `speech::render_metrics`).
+    pub fallback_hold: AtomicU64,
+    pub fallback_sorry: AtomicU64,
+    pub fallback_transfer: AtomicU64,
+    /// Caller turns whose transcription failed; replies whose synthesis failed.
+    pub stt_failures: AtomicU64,
+    pub tts_failures: AtomicU64,
     }
 
     pub fn render(&self) -> String {

@@ -61,6 +61,9 @@ pub fn load_plan_and_prompts(cfg: &Config) -> anyhow::Result<(Dialplan, PromptSe
             .chain([CLARIFY, GOODBYE, NOT_HEARD, OFFER_AGENT].map(String::from));
         list.extend(texts.map(|t| (t.clone(), t)));
     }
+    // What a call says when its engines fail: rendered now, so it cannot fail then.
+    use crate::dialog::trouble::{HOLD, SORRY, TRANSFER};
+    list.extend([HOLD, SORRY, TRANSFER].map(|t| (t.to_string(), t.to_string())));
     let t = std::time::Instant::now();
     let (prompts, fresh) = render_all(tts.as_ref(), &cfg.tts.cache_dir, &list)
         .with_context(|| format!("rendering prompts into {}", cfg.tts.cache_dir.display()))?;

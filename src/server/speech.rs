@@ -116,8 +116,21 @@ pub struct Spoken {
 #[derive(Debug)]
 pub enum Said {
     First(Box<Spoken>),
-    More { reply_id: u64, text: String, audio: Arc<[i16]> },
+    More {
+        reply_id: u64,
+        text: String,
+        audio: Arc<[i16]>,
+    },
+    /// The reply could not be voiced (synthesis failed or hung) and has no
+    /// pre-rendered audio: the call says a fallback instead.
+    Failed {
+        reply_id: u64,
+    },
 }
+
+/// Longest the synthesis of one reply sentence may take before it counts as
+/// failed (the call's hold phrase covers the wait meanwhile).
+const TTS_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Transcribes one piece of a caller's turn ([`crate::stt::pieces`]) off
 /// the call task; the raw text goes back to be put together with the others.
@@ -149,11 +162,14 @@ pub fn transcribe(
 /// off the call task: pre-rendered answers at once; otherwise sentence by
 /// sentence (the LLM's, grounded, as they are generated; or the reply's own
 /// sentences), so the caller hears the first sentence while the next is made.
+/// `reply_by`: when the caller should hear it ([`crate::dialog::trouble`]):
+/// the model's answer is cut for the entry's pre-rendered one to make it.
 pub fn reply(
     shared: &Arc<Shared>,
     conv: &mut Conversation,
     heard: Heard,
     transcript: String,
+    reply_by: Option<Instant>,
     tx: mpsc::UnboundedSender<Said>,
 ) -> (ReplyAction, u64) {
     static REPLY_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -168,8 +184,12 @@ pub fn reply(
         let llm = shared.llm.clone().filter(|_| reply.action == ReplyAction::Answer);
         let mut pieces = match &llm {
             Some(llm) => {
+                // First sentence by the call's reply instant, with time to voice it.
+                let budget = reply_by.map_or(Duration::MAX, |by| {
+                    by.saturating_duration_since(Instant::now()).saturating_sub(Duration::from_millis(300))
+                });
                 let cfg = AnswerConfig {
-                    deadline: Duration::from_millis(shared.cfg.llm.deadline_ms),
+                    deadline: Duration::from_millis(shared.cfg.llm.deadline_ms).min(budget),
                     max_tokens: shared.cfg.llm.max_tokens,
                 };
                 ground_reply_stream(llm, shared.brain.kb(), reply.clone(), &transcript, &cfg)
@@ -217,10 +237,41 @@ pub fn reply(
             let tt = Instant::now();
             let audio = match shared.prompts.get(&piece.text) {
                 Some(a) => a,
-                None => match synthesize(&shared, &piece.text).await {
-                    Some(a) => a,
-                    None => break,
-                },
+                None => {
+                    // The first sentence, when the entry's answer is pre-rendered,
+                    // may take until the reply instant; otherwise up to TTS_TIMEOUT.
+                    let kb = heard.as_ref().and_then(|_| shared.prompts.get(&reply.text));
+                    let budget = match (reply_by, &kb) {
+                        (Some(by), Some(_)) => by.saturating_duration_since(tt).min(TTS_TIMEOUT),
+                        _ => TTS_TIMEOUT,
+                    };
+                    let synth = tokio::time::timeout(budget, synthesize(&shared, &piece.text)).await;
+                    match synth {
+                        Ok(Some(a)) => a,
+                        failed => {
+                            if matches!(failed, Ok(None)) || budget == TTS_TIMEOUT {
+                                super::metrics::Metrics::inc(&shared.metrics.tts_failures);
+                                tracing::warn!(text = %piece.text, "reply not voiced: synthesis failed or took too long");
+                            }
+                            let Some(heard) = heard.take() else { break };
+                            let said = match kb {
+                                Some(audio) => Said::First(Box::new(Spoken {
+                                    reply_id,
+                                    reply: reply.clone(),
+                                    source: AnswerSource::RetrievalAfterDeadline,
+                                    audio,
+                                    heard,
+                                    transcript: transcript.clone(),
+                                    llm_ms,
+                                    tts_ms: tt.elapsed().as_millis() as u64,
+                                })),
+                                None => Said::Failed { reply_id },
+                            };
+                            let _ = tx.send(said);
+                            break;
+                        }
+                    }
+                }
             };
             let tts_ms = tt.elapsed().as_millis() as u64;
             let said = match heard.take() {
@@ -255,4 +306,47 @@ async fn synthesize(shared: &Arc<Shared>, text: &str) -> Option<Arc<[i16]>> {
         }
         Err(_) => None,
     }
+}
+
+/// The engines' figures for `/metrics`: fallbacks said, failed
+/// transcriptions and syntheses, and the worker processes' restarts.
+pub fn render_metrics(shared: &Shared) -> String {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = &shared.metrics;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# HELP sori_fallbacks_total Said instead of a reply when engines were slow or failed.\n# TYPE sori_fallbacks_total counter"
+    );
+    for (kind, c) in [("hold", &m.fallback_hold), ("sorry", &m.fallback_sorry), ("transfer", &m.fallback_transfer)] {
+        let _ = writeln!(s, "sori_fallbacks_total{{kind=\"{kind}\"}} {}", c.load(Relaxed));
+    }
+    let _ = writeln!(
+        s,
+        "# HELP sori_engine_failures_total Caller turns whose transcription failed, replies whose synthesis failed.\n# TYPE sori_engine_failures_total counter\nsori_engine_failures_total{{engine=\"stt\"}} {}\nsori_engine_failures_total{{engine=\"tts\"}} {}",
+        m.stt_failures.load(Relaxed),
+        m.tts_failures.load(Relaxed)
+    );
+    let pools = [
+        ("stt", shared.speech.as_ref().and_then(|sp| sp.stt.pool_stats())),
+        ("llm", shared.llm.as_ref().and_then(|l| l.pool_stats())),
+    ];
+    let pools: Vec<_> = pools.into_iter().filter_map(|(n, p)| p.map(|p| (n, p))).collect();
+    if !pools.is_empty() {
+        let _ = writeln!(s, "# HELP sori_worker_restarts_total Engine worker processes restarted (crash or time-out).\n# TYPE sori_worker_restarts_total counter");
+        for (n, p) in &pools {
+            let _ = writeln!(s, "sori_worker_restarts_total{{engine=\"{n}\"}} {}", p.restarts.load(Relaxed));
+        }
+        let _ = writeln!(s, "# HELP sori_worker_requests_failed_total Engine requests that failed.\n# TYPE sori_worker_requests_failed_total counter");
+        for (n, p) in &pools {
+            let _ = writeln!(s, "sori_worker_requests_failed_total{{engine=\"{n}\"}} {}", p.failed.load(Relaxed));
+        }
+        let _ =
+            writeln!(s, "# HELP sori_workers_live Engine worker processes running.\n# TYPE sori_workers_live gauge");
+        for (n, p) in &pools {
+            let _ = writeln!(s, "sori_workers_live{{engine=\"{n}\"}} {}", p.live_workers.load(Relaxed));
+        }
+    }
+    s
 }

@@ -62,6 +62,11 @@ pub trait Stt: Send + Sync {
     fn transcribe(&self, pcm16k: Vec<i16>) -> SttFuture<'_>;
     /// Engine and model, for logs and records ("whisper.cpp ggml-base.bin").
     fn describe(&self) -> String;
+    /// The supervised worker processes' counters (restarts, failures), if
+    /// the engine runs in them.
+    fn pool_stats(&self) -> Option<&crate::worker::PoolStats> {
+        None
+    }
 }
 
 /// `[stt]` in sori.toml.
@@ -113,7 +118,9 @@ impl Default for SttConfig {
             workers: 1,
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4),
             queue: 16,
-            timeout_ms: 15_000,
+            // A call gives a turn up after [fallback] give_up_ms (4.5 s); a
+            // worker still busy well past that only holds up other calls.
+            timeout_ms: 8_000,
             worker: None,
             models_dir: None,
             url: String::new(),
@@ -213,6 +220,10 @@ impl Stt for WorkerStt {
 
     fn describe(&self) -> String {
         format!("whisper.cpp {} ({})", self.model_file, self.language)
+    }
+
+    fn pool_stats(&self) -> Option<&crate::worker::PoolStats> {
+        Some(self.pool.stats())
     }
 }
 

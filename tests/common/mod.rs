@@ -52,6 +52,8 @@ pub struct Options {
     pub sip: String,
     /// More `[rtp]` keys (e.g. `no_media_s = 3`).
     pub rtp: String,
+    /// Environment variables for the sori process (e.g. a PATH with a fake engine first).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -63,6 +65,7 @@ impl Default for Options {
             store: String::new(),
             sip: String::new(),
             rtp: String::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -97,6 +100,7 @@ impl Sori {
             .arg(&config)
             .stdout(Stdio::null())
             .stderr(log)
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .spawn()
             .expect("spawn sori");
         let s = Sori { child, dir, sip_port, http_port, config };
