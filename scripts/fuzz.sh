@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-10}
-targets=${FUZZ_TARGETS:-sip_parse sip_endpoint sdp rtp sip_info_dtmf dialplan kb}
+targets=${FUZZ_TARGETS:-sip_parse sip_endpoint sdp rtp rtcp sip_info_dtmf dialplan kb}
 if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
     echo "fuzz: no nightly toolchain (rustup toolchain list); skipped"
     exit 0
@@ -42,6 +42,7 @@ for f in sys.argv[2:]:
         open(os.path.join(sys.argv[1], "seed-" + os.path.basename(f)), "wb").write(body)
 PY
 seed rtp fuzz/seeds/rtp/*
+seed rtcp fuzz/seeds/rtcp/*
 seed sip_info_dtmf fuzz/seeds/sip_info_dtmf/*
 seed dialplan dialplan/*.toml
 seed kb kb/1339.toml

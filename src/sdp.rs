@@ -102,6 +102,10 @@ pub struct MediaDescription {
     /// Media direction (media attribute, else session attribute, else sendrecv).
     pub direction: Direction,
     pub ptime: Option<u32>,
+    /// `a=rtcp-mux` (RFC 5761): RTCP shares the RTP port.
+    pub rtcp_mux: bool,
+    /// `a=rtcp:<port>` (RFC 3605); without it RTCP is on the RTP port + 1.
+    pub rtcp_port: Option<u16>,
 }
 
 impl MediaDescription {
@@ -292,6 +296,8 @@ fn parse_media_line(value: &str) -> Result<MediaDescription, &'static str> {
         connection: None,
         direction: Direction::SendRecv,
         ptime: None,
+        rtcp_mux: false,
+        rtcp_port: None,
     })
 }
 
@@ -331,6 +337,12 @@ fn parse_media_attribute(m: &mut MediaDescription, name: &str, arg: Option<&str>
             }
             m.ptime = Some(ms.round() as u32);
         }
+        ("rtcp-mux", _) => m.rtcp_mux = true,
+        // Only the port is used (the address is the stream's); a value we
+        // cannot read leaves RTCP on port + 1 rather than failing the call.
+        ("rtcp", Some(arg)) => {
+            m.rtcp_port = arg.split_whitespace().next().and_then(|p| p.parse().ok()).filter(|p| *p != 0);
+        }
         _ => {}
     }
     Ok(())
@@ -364,6 +376,12 @@ pub struct Negotiated {
     pub local_direction: Direction,
     /// Index of the chosen `m=` line in the offer.
     pub media_index: usize,
+    /// RTCP multiplexed on the RTP port (the offer had `a=rtcp-mux`; we
+    /// always accept it).
+    pub rtcp_mux: bool,
+    /// Where to send RTCP: the RTP address when multiplexed, else the
+    /// offer's `a=rtcp` port or the RTP port + 1.
+    pub remote_rtcp: Option<SocketAddr>,
 }
 
 impl Negotiated {
@@ -406,6 +424,11 @@ pub fn negotiate(offer: &SessionDescription, caps: &LocalCaps) -> Result<Negotia
                 Direction::SendOnly | Direction::Inactive => Direction::Inactive,
             };
         }
+        let remote_rtcp = match (m.rtcp_mux, remote_rtp) {
+            (true, rtp) => rtp,
+            (false, Some(a)) => m.rtcp_port.or(a.port().checked_add(1)).map(|p| SocketAddr::new(a.ip(), p)),
+            (false, None) => None,
+        };
         return Ok(Negotiated {
             codec,
             pt,
@@ -414,6 +437,8 @@ pub fn negotiate(offer: &SessionDescription, caps: &LocalCaps) -> Result<Negotia
             remote_direction,
             local_direction,
             media_index: index,
+            rtcp_mux: m.rtcp_mux,
+            remote_rtcp,
         });
     }
     Err(SdpError::NoCommonCodec)
@@ -470,6 +495,9 @@ pub fn answer(
             let _ = write!(s, "a=fmtp:{dtmf} 0-16\r\n");
         }
         s.push_str("a=ptime:20\r\n");
+        if neg.rtcp_mux {
+            s.push_str("a=rtcp-mux\r\n");
+        }
         let _ = write!(s, "a={}\r\n", neg.local_direction.as_str());
     }
     s
@@ -617,6 +645,26 @@ a=rtcp-mux\r\n";
         assert!(ans.contains("m=audio 30000 RTP/AVP 96 101\r\n"), "{ans}");
         assert!(ans.contains("a=rtpmap:96 opus/48000/2\r\n"), "{ans}");
         assert!(ans.contains("a=fmtp:96 maxplaybackrate=8000"), "{ans}");
+    }
+
+    #[test]
+    fn rtcp_mux_is_accepted_and_rtcp_goes_to_port_plus_one_or_a_rtcp() {
+        let sd = parse(BARESIP_OFFER).expect("parse");
+        let neg = negotiate(&sd, &g711_caps()).expect("negotiate");
+        assert!(neg.rtcp_mux);
+        assert_eq!(neg.remote_rtcp, neg.remote_rtp, "multiplexed: RTCP on the RTP port");
+        let ans = answer(&sd, &neg, "10.0.0.9".parse().expect("ip"), 30000, 7, 8);
+        assert!(ans.contains("a=rtcp-mux\r\n"), "{ans}");
+        assert!(parse(&ans).expect("answer parses").media[0].rtcp_mux);
+        let neg = negotiate(&parse(SIPP_OFFER).expect("parse"), &g711_caps()).expect("negotiate");
+        assert!(!neg.rtcp_mux);
+        assert_eq!(neg.remote_rtcp, Some("127.0.1.1:6001".parse().expect("addr")));
+        let offer = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\na=rtcp:4999 IN IP4 10.0.0.1\r\n";
+        let neg = negotiate(&parse(offer).expect("parse"), &g711_caps()).expect("negotiate");
+        assert_eq!(neg.remote_rtcp, Some("10.0.0.1:4999".parse().expect("addr")));
+        let offer = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\na=rtcp:x\r\n";
+        let neg = negotiate(&parse(offer).expect("lenient"), &g711_caps()).expect("negotiate");
+        assert_eq!(neg.remote_rtcp, Some("10.0.0.1:4001".parse().expect("addr")));
     }
 
     #[test]

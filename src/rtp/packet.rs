@@ -133,6 +133,9 @@ pub struct RtpSender {
     pt: u8,
     ts_step: u32,
     marker_pending: bool,
+    /// Packets and payload octets sent (wrapping), for RTCP sender reports.
+    packets: u32,
+    octets: u32,
 }
 
 impl RtpSender {
@@ -145,7 +148,7 @@ impl RtpSender {
 
     /// Creates a sender with explicit initial values (tests, reproducibility).
     pub fn with_initial(pt: u8, ts_step: u32, ssrc: u32, seq: u16, ts: u32) -> Self {
-        Self { ssrc, seq, ts, pt: pt & 0x7F, ts_step, marker_pending: true }
+        Self { ssrc, seq, ts, pt: pt & 0x7F, ts_step, marker_pending: true, packets: 0, octets: 0 }
     }
 
     /// Clears `out` and writes the next packet into it. The marker bit is set
@@ -158,6 +161,17 @@ impl RtpSender {
         self.marker_pending = false;
         self.seq = self.seq.wrapping_add(1);
         self.ts = self.ts.wrapping_add(self.ts_step);
+        self.count(payload.len());
+    }
+
+    fn count(&mut self, payload: usize) {
+        self.packets = self.packets.wrapping_add(1);
+        self.octets = self.octets.wrapping_add(payload as u32);
+    }
+
+    /// Packets and payload octets sent so far (RTCP SR sender info).
+    pub fn sent(&self) -> (u32, u32) {
+        (self.packets, self.octets)
     }
 
     /// Clears `out` and writes a packet with an explicit payload type, marker
@@ -168,6 +182,7 @@ impl RtpSender {
         out.clear();
         write_rtp(out, pt, marker, self.seq, ts, self.ssrc, payload);
         self.seq = self.seq.wrapping_add(1);
+        self.count(payload.len());
     }
 
     /// Advances the timestamp by one frame without sending (silence gap).
@@ -365,6 +380,8 @@ mod tests {
         assert!(!p.marker);
         assert_eq!((p.sequence, p.timestamp), (101, 1160));
         assert_eq!(p.payload, &[2]);
+        s.next_packet_with(101, true, 0, &[1, 2, 3, 4], &mut out);
+        assert_eq!(s.sent(), (3, 6), "packets and payload octets for the SR");
     }
 
     #[test]

@@ -3,14 +3,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
-use super::metrics::Metrics;
+use super::metrics::{Metrics, JITTER_BOUNDS_MS, RTCP_LOSS_BOUNDS_PCT, RTT_BOUNDS_MS};
 use super::pacer::Outbound;
 use super::sip_io::{active_gauge, SipCommand};
 use super::{speech, Shared};
@@ -19,10 +19,12 @@ use crate::dialog::flow::{Action, Flow};
 use crate::rtp::dtmf::{parse_sip_info, DtmfDetector};
 use crate::rtp::jitter::{frames_to_take, JitterBuffer, Playout};
 use crate::rtp::packet::{is_rtcp, RtpPacket, RtpSender};
+use crate::rtp::rtcp::{ntp_from_system, SenderInfo};
+use crate::rtp::rtcp_session::RtcpSession;
 use crate::sdp::{self, Direction, Negotiated, SessionDescription};
 use crate::sip::endpoint::{CallHandle, EndReason, ReferOutcome};
 use crate::sip::message::Message;
-use crate::store::{now_ms, CallRecord};
+use crate::store::{now_ms, CallRecord, MediaQuality};
 
 #[derive(Debug)]
 pub enum CallEvent {
@@ -41,6 +43,8 @@ pub struct CallSetup {
     pub negotiated: Option<Negotiated>,
     pub local_ip: IpAddr,
     pub socket: UdpSocket,
+    /// RTCP on the RTP port + 1 (None when the offer multiplexes RTCP).
+    pub rtcp_socket: Option<UdpSocket>,
 }
 
 /// Receive-side media state of a call with a negotiated codec (the send
@@ -156,6 +160,16 @@ struct CallTask {
     no_media_at: Option<Instant>,
     ended: bool,
     refer_deadline: Option<Instant>,
+    /// RTCP (`rtp::rtcp_session`): receive statistics, the caller's reports, our SR/RR.
+    rtcp: RtcpSession,
+    /// The RTP port + 1 when RTCP is not multiplexed.
+    rtcp_sock: Option<Arc<UdpSocket>>,
+    /// Where the caller's RTCP comes from on that port (symmetric RTCP).
+    rtcp_from: Option<SocketAddr>,
+    /// When our next report is due.
+    rtcp_at: Option<Instant>,
+    /// Our packet count at the previous report: an SR when more were sent since.
+    rtcp_sent_packets: Option<u32>,
     /// Stereo recording of the call (`[store] record`), from the answer on.
     recorder: Option<super::recorder::Recorder>,
 }
@@ -168,6 +182,9 @@ impl CallTask {
         events: mpsc::UnboundedReceiver<CallEvent>,
     ) -> CallTask {
         let local_port = s.socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        let clock_rate = s.negotiated.as_ref().map_or(8000, |n| n.codec.clock_rate());
+        let rtcp = RtcpSession::new(format!("sori@{}", s.local_ip), clock_rate, std::time::Instant::now());
+        let rtcp_sock = s.rtcp_socket.map(Arc::new);
         let flow = Flow::new(shared.plan.clone(), now_ms() / 1000);
         let jitter = JitterBuffer::new(shared.cfg.rtp.jitter_frames, 50);
         let out = Arc::new(Mutex::new(Outbound::new()));
@@ -223,6 +240,11 @@ impl CallTask {
             ended: false,
             refer_deadline: None,
             recorder: None,
+            rtcp,
+            rtcp_sock,
+            rtcp_from: None,
+            rtcp_at: None,
+            rtcp_sent_packets: None,
             shared,
         }
     }
@@ -252,6 +274,7 @@ impl CallTask {
         let mut rx_tick = tokio::time::interval(FRAME);
         rx_tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
         let mut buf = vec![0u8; 2048];
+        let mut rtcp_buf = vec![0u8; if self.rtcp_sock.is_some() { 1500 } else { 0 }];
         let mut decoded = Vec::with_capacity(SAMPLES_PER_FRAME_8K * 2);
         let mut shutdown = false;
 
@@ -260,6 +283,7 @@ impl CallTask {
             let hangup_guard = self.hangup_sent.map(|t| t + Duration::from_secs(5));
             let refer_at = self.refer_deadline;
             let max_at = self.max_duration_at;
+            let rtcp_at = self.rtcp_due();
             let no_media_at = self.no_media_at;
             let guard_at = self.guard.poll_timeout();
             tokio::select! {
@@ -328,6 +352,12 @@ impl CallTask {
                         self.say_fallback(say);
                     }
                 }
+                r = recv_opt(self.rtcp_sock.as_deref(), &mut rtcp_buf) => {
+                    if let Ok((n, src)) = r {
+                        self.on_rtcp(&rtcp_buf[..n], src, true);
+                    }
+                }
+                _ = sleep_opt(rtcp_at), if self.hangup_sent.is_none() => self.send_rtcp(false),
                 r = self.sock.recv_from(&mut buf) => {
                     if let Ok((n, src)) = r {
                         self.on_rtp(&buf[..n], src);
@@ -375,6 +405,7 @@ impl CallTask {
             }
             self.record.recording = rec.finish().map(|p| p.display().to_string());
         }
+        self.finish_rtcp();
         let mut r = self.record;
         r.ended_ms = Some(now_ms());
         r.dtmf = self.flow.digits.clone();
@@ -821,6 +852,7 @@ impl CallTask {
 
     fn on_rtp(&mut self, data: &[u8], src: SocketAddr) {
         if is_rtcp(data) {
+            self.on_rtcp(data, src, false);
             return;
         }
         let Some(m) = &mut self.media else { return };
@@ -834,6 +866,8 @@ impl CallTask {
             return;
         }
         Metrics::inc(&self.shared.metrics.rtp_received);
+        self.rtcp.set_clock_rate(m.neg.codec.clock_rate());
+        self.rtcp.on_rtp(p.ssrc, p.sequence, p.timestamp, std::time::Instant::now(), !is_dtmf);
         if self.no_media_at.is_some() {
             self.no_media_at = Some(Instant::now() + Duration::from_secs(self.shared.cfg.rtp.no_media_s));
         }
@@ -854,6 +888,129 @@ impl CallTask {
         } else {
             self.jitter.push(p.sequence, p.timestamp, p.payload.to_vec());
         }
+    }
+
+    /// When our next RTCP report is due: the first is scheduled once the
+    /// call is answered with a codec.
+    fn rtcp_due(&mut self) -> Option<Instant> {
+        if self.rtcp_at.is_none() && self.answered && self.media.is_some() {
+            self.rtcp_at = Some(Instant::now() + rtcp_interval(true));
+        }
+        self.rtcp_at
+    }
+
+    /// RTCP from the caller: on the RTP port (rtcp-mux) or on port + 1.
+    fn on_rtcp(&mut self, data: &[u8], src: SocketAddr, on_rtcp_port: bool) {
+        let ours = self.out.lock().ok().and_then(|o| o.sender.as_ref().map(|s| s.ssrc())).unwrap_or(0);
+        let ntp = ntp_from_system(SystemTime::now());
+        let m = &self.shared.metrics;
+        let got = match self.rtcp.on_rtcp(data, ours, std::time::Instant::now(), ntp) {
+            Ok(got) => got,
+            Err(e) => {
+                Metrics::inc(&m.rtcp_invalid);
+                tracing::debug!(error = %e, from = %src, "unreadable RTCP");
+                return;
+            }
+        };
+        Metrics::inc(&m.rtcp_received);
+        if on_rtcp_port && self.rtcp_from != Some(src) {
+            tracing::debug!(from = ?self.rtcp_from, to = %src, "RTCP peer latched");
+            self.rtcp_from = Some(src);
+        }
+        let units_per_ms = self.media.as_ref().map_or(8.0, |md| f64::from(md.neg.codec.clock_rate()) / 1000.0);
+        for b in &got.about_us {
+            m.rtcp_reported_loss.observe(&RTCP_LOSS_BOUNDS_PCT, f64::from(b.fraction_lost) * 100.0 / 256.0);
+            m.rtcp_reported_jitter.observe(&JITTER_BOUNDS_MS, f64::from(b.jitter) / units_per_ms);
+        }
+        for rtt in &got.rtt_ms {
+            m.rtcp_rtt.observe(&RTT_BOUNDS_MS, *rtt);
+        }
+        tracing::debug!(
+            reports = got.about_us.len(),
+            lost = ?got.about_us.last().map(|b| b.cumulative_lost),
+            fraction_lost = ?got.about_us.last().map(|b| b.fraction_lost),
+            rtt_ms = ?got.rtt_ms.last(),
+            sr = got.sender_report,
+            bye = got.bye,
+            "RTCP from the caller"
+        );
+    }
+
+    /// Sends our report (an SR when we sent media since the last one, else
+    /// an RR) with SDES CNAME, and BYE when `bye`; schedules the next. RTCP
+    /// goes where the caller's RTP (rtcp-mux) or RTCP comes from, else
+    /// where its SDP says.
+    fn send_rtcp(&mut self, bye: bool) {
+        self.rtcp_at = Some(Instant::now() + rtcp_interval(false));
+        let Some(m) = &self.media else { return };
+        let (ssrc, info, rtp_dst) = {
+            let Ok(o) = self.out.lock() else { return };
+            let Some(snd) = o.sender.as_ref() else { return };
+            let (packets, octets) = snd.sent();
+            let info = (packets > 0 && self.rtcp_sent_packets != Some(packets)).then(|| SenderInfo {
+                ntp: ntp_from_system(SystemTime::now()),
+                // The next packet's timestamp: due within 20 ms of now.
+                rtp_ts: snd.timestamp(),
+                packets,
+                octets,
+            });
+            self.rtcp_sent_packets = Some(packets);
+            (snd.ssrc(), info, o.remote)
+        };
+        let (sock, dst) = match (&self.rtcp_sock, m.neg.rtcp_mux) {
+            (_, true) => (&self.sock, rtp_dst),
+            (Some(rtcp), false) => (rtcp, self.rtcp_from.or(m.neg.remote_rtcp)),
+            (None, false) => (&self.sock, m.neg.remote_rtcp),
+        };
+        let Some(dst) = dst else { return };
+        let mut pkt = Vec::with_capacity(128);
+        let now = std::time::Instant::now();
+        if bye {
+            self.rtcp.goodbye(ssrc, info, now, &mut pkt);
+        } else {
+            self.rtcp.report(ssrc, info, now, &mut pkt);
+        }
+        if sock.try_send_to(&pkt, dst).is_ok() {
+            Metrics::inc(&self.shared.metrics.rtcp_sent);
+        }
+    }
+
+    /// At the end of an answered call: the last report with BYE, and the
+    /// media quality into the record and the metrics.
+    fn finish_rtcp(&mut self) {
+        if !self.answered || self.media.is_none() {
+            return;
+        }
+        self.send_rtcp(true);
+        let s = self.rtcp.summary();
+        let m = &self.shared.metrics;
+        m.rtp_lost.fetch_add(s.rx_lost.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
+        if s.rx_packets > 0 {
+            m.rtp_jitter.observe(&JITTER_BOUNDS_MS, s.rx_jitter_max_ms);
+        }
+        tracing::info!(
+            rx_packets = s.rx_packets,
+            rx_lost = s.rx_lost,
+            jitter_max_ms = format!("{:.1}", s.rx_jitter_max_ms),
+            peer_reports = s.peer_reports,
+            peer_lost = ?s.peer_lost,
+            rtt_ms = ?s.rtt_ms,
+            "media quality"
+        );
+        self.record.quality = Some(MediaQuality {
+            rx_packets: s.rx_packets,
+            rx_lost: s.rx_lost,
+            rx_loss_pct: s.rx_loss_pct(),
+            rx_jitter_max_ms: s.rx_jitter_max_ms,
+            rx_jitter_mean_ms: s.rx_jitter_mean_ms,
+            peer_reports: s.peer_reports,
+            peer_lost: s.peer_lost,
+            peer_loss_max_pct: s.peer_loss_max_pct,
+            peer_jitter_max_ms: s.peer_jitter_max_ms,
+            rtt_ms: s.rtt_ms,
+            rtcp_sent: s.rtcp_sent,
+            rtcp_received: s.rtcp_received,
+        });
     }
 
     fn on_event(&mut self, ev: CallEvent) {
@@ -950,6 +1107,21 @@ impl CallTask {
     }
 }
 
+/// RFC 3550 §6.2/§6.3: 5 s between reports (2.5 s before the first),
+/// randomised over [0.5, 1.5] of that so calls do not report in step.
+fn rtcp_interval(first: bool) -> Duration {
+    let base = if first { 2.5 } else { 5.0 };
+    Duration::from_secs_f64(base * (0.5 + rand::random::<f64>()))
+}
+
+/// Receives on `sock`, or never when there is none.
+async fn recv_opt(sock: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match sock {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_opt(at: Option<impl Into<Instant>>) {
     match at {
         Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -980,7 +1152,7 @@ fn offer_sdp(caps: &sdp::LocalCaps, ip: IpAddr, port: u16, id: u64, version: u64
         attrs.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n");
     }
     format!(
-        "v=0\r\no=sori {id} {version} IN {fam} {ip}\r\ns=sori\r\nc=IN {fam} {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {}\r\n{attrs}a=ptime:20\r\na=sendrecv\r\n",
+        "v=0\r\no=sori {id} {version} IN {fam} {ip}\r\ns=sori\r\nc=IN {fam} {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {}\r\n{attrs}a=ptime:20\r\na=rtcp-mux\r\na=sendrecv\r\n",
         pts.join(" ")
     )
 }

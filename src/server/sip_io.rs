@@ -308,21 +308,25 @@ fn incoming_call(
         None => None,
     };
     let local_ip = local_media_ip(shared, peer.addr.ip());
-    let sock =
-        match shared.ports.bind(if shared.cfg.sip.bind.is_unspecified() { shared.cfg.sip.bind } else { local_ip }) {
-            Ok(s) => s,
-            Err(e) => return refuse(ep, 503, e.to_string()),
-        };
-    let sock = match tokio::net::UdpSocket::from_std(sock) {
+    // RTCP: on the RTP port when the offer multiplexes it, else on port + 1
+    // (also for a delayed offer: ours offers rtcp-mux, the answer may decline).
+    let rtcp_port = !negotiated.as_ref().is_some_and(|n| n.rtcp_mux);
+    let media_ip = if shared.cfg.sip.bind.is_unspecified() { shared.cfg.sip.bind } else { local_ip };
+    let (sock, rtcp) = match shared.ports.bind(media_ip, rtcp_port) {
         Ok(s) => s,
         Err(e) => return refuse(ep, 503, e.to_string()),
+    };
+    let (sock, rtcp_socket) = match (tokio::net::UdpSocket::from_std(sock), rtcp.map(tokio::net::UdpSocket::from_std)) {
+        (Ok(s), None) => (s, None),
+        (Ok(s), Some(Ok(r))) => (s, Some(r)),
+        (Err(e), _) | (_, Some(Err(e))) => return refuse(ep, 503, e.to_string()),
     };
     ep.set_local_addr(h, SocketAddr::new(local_ip, shared.cfg.sip.port));
     let (tx, rx) = mpsc::unbounded_channel();
     calls.insert(h, tx);
     adm.call_started(h, peer.addr.ip());
     shared.store.call_started(record.clone());
-    let setup = CallSetup { handle: h, record, offer, negotiated, local_ip, socket: sock };
+    let setup = CallSetup { handle: h, record, offer, negotiated, local_ip, socket: sock, rtcp_socket };
     tokio::spawn(call::run(shared.clone(), setup, cmd_tx.clone(), rx, span.clone()));
 }
 

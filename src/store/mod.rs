@@ -14,7 +14,7 @@ pub mod show;
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct CallRecord {
     pub call_id: String,
     pub from_uri: String,
@@ -37,6 +37,93 @@ pub struct CallRecord {
     pub barge_ins: u32,
     /// The call's stereo recording (`[store] record`), if any.
     pub recording: Option<String>,
+    /// Media quality from RTP and RTCP (None for calls without media).
+    pub quality: Option<MediaQuality>,
+}
+
+/// A call's media quality: what sori measured on the caller's RTP (RFC 3550
+/// A.1/A.3/A.8) and what the caller's RTCP receiver reports said about
+/// sori's stream.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct MediaQuality {
+    /// RTP packets received from the caller.
+    pub rx_packets: u64,
+    /// Packets the caller sent that never arrived (expected − received).
+    pub rx_lost: i64,
+    pub rx_loss_pct: Option<f64>,
+    /// Interarrival jitter of the caller's stream: largest and mean, ms.
+    pub rx_jitter_max_ms: f64,
+    pub rx_jitter_mean_ms: f64,
+    /// Report blocks about sori's stream received from the caller.
+    pub peer_reports: u32,
+    /// The caller's latest cumulative count of sori's packets lost.
+    pub peer_lost: Option<i64>,
+    /// The worst loss the caller reported for one interval, %.
+    pub peer_loss_max_pct: Option<f64>,
+    /// The largest jitter the caller reported, ms.
+    pub peer_jitter_max_ms: Option<f64>,
+    /// Mean round-trip time from the caller's reports (LSR/DLSR), ms.
+    pub rtt_ms: Option<f64>,
+    pub rtcp_sent: u32,
+    pub rtcp_received: u32,
+}
+
+/// The media-quality columns (all NULL for calls without media).
+const QUALITY_COLUMNS: [&str; 12] = [
+    "rx_packets INTEGER",
+    "rx_lost INTEGER",
+    "rx_loss_pct REAL",
+    "rx_jitter_max_ms REAL",
+    "rx_jitter_mean_ms REAL",
+    "peer_reports INTEGER",
+    "peer_lost INTEGER",
+    "peer_loss_max_pct REAL",
+    "peer_jitter_max_ms REAL",
+    "rtt_ms REAL",
+    "rtcp_sent INTEGER",
+    "rtcp_received INTEGER",
+];
+
+fn write_quality(tx: &rusqlite::Transaction<'_>, call_id: &str, q: &MediaQuality) -> rusqlite::Result<usize> {
+    tx.execute(
+        "UPDATE calls SET rx_packets = ?2, rx_lost = ?3, rx_loss_pct = ?4, rx_jitter_max_ms = ?5, rx_jitter_mean_ms = ?6,
+            peer_reports = ?7, peer_lost = ?8, peer_loss_max_pct = ?9, peer_jitter_max_ms = ?10, rtt_ms = ?11,
+            rtcp_sent = ?12, rtcp_received = ?13 WHERE call_id = ?1",
+        params![
+            call_id,
+            q.rx_packets as i64,
+            q.rx_lost,
+            q.rx_loss_pct,
+            q.rx_jitter_max_ms,
+            q.rx_jitter_mean_ms,
+            q.peer_reports,
+            q.peer_lost,
+            q.peer_loss_max_pct,
+            q.peer_jitter_max_ms,
+            q.rtt_ms,
+            q.rtcp_sent,
+            q.rtcp_received
+        ],
+    )
+}
+
+/// Read by column name, so the order of [`CALL_COLUMNS`] does not matter.
+fn quality_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<MediaQuality>> {
+    let Some(rx_packets) = r.get::<_, Option<i64>>("rx_packets")? else { return Ok(None) };
+    Ok(Some(MediaQuality {
+        rx_packets: rx_packets.max(0) as u64,
+        rx_lost: r.get::<_, Option<i64>>("rx_lost")?.unwrap_or(0),
+        rx_loss_pct: r.get("rx_loss_pct")?,
+        rx_jitter_max_ms: r.get::<_, Option<f64>>("rx_jitter_max_ms")?.unwrap_or(0.0),
+        rx_jitter_mean_ms: r.get::<_, Option<f64>>("rx_jitter_mean_ms")?.unwrap_or(0.0),
+        peer_reports: r.get::<_, Option<u32>>("peer_reports")?.unwrap_or(0),
+        peer_lost: r.get("peer_lost")?,
+        peer_loss_max_pct: r.get("peer_loss_max_pct")?,
+        peer_jitter_max_ms: r.get("peer_jitter_max_ms")?,
+        rtt_ms: r.get("rtt_ms")?,
+        rtcp_sent: r.get::<_, Option<u32>>("rtcp_sent")?.unwrap_or(0),
+        rtcp_received: r.get::<_, Option<u32>>("rtcp_received")?.unwrap_or(0),
+    }))
 }
 
 /// One caller turn on a call: what was heard (PII redacted) and answered.
@@ -136,7 +223,23 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let _ = conn.execute("ALTER TABLE calls ADD COLUMN barge_ins INTEGER NOT NULL DEFAULT 0", []);
     let _ = conn.execute("ALTER TABLE turns ADD COLUMN stt_wait_ms INTEGER NOT NULL DEFAULT 0", []);
     let _ = conn.execute("ALTER TABLE calls ADD COLUMN recording TEXT", []);
+    if let Err(e) = add_quality_columns(&conn) {
+        tracing::warn!(error = %e, db = %path.display(), "adding the media-quality columns failed");
+    }
     Ok(conn)
+}
+
+/// Adds the media-quality columns a database from before them lacks.
+fn add_quality_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let mut st = conn.prepare("SELECT name FROM pragma_table_info('calls')")?;
+    let have = st.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    for col in QUALITY_COLUMNS {
+        let name = col.split(' ').next().unwrap_or(col);
+        if !have.iter().any(|h| h == name) {
+            conn.execute(&format!("ALTER TABLE calls ADD COLUMN {col}"), [])?;
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -268,6 +371,9 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
                                 r.recording
                             ],
                         )?;
+                        if let Some(q) = &r.quality {
+                            write_quality(&tx, &r.call_id, q)?;
+                        }
                     }
                     Op::Flush(ack) => acks.push(ack),
                 }
@@ -294,7 +400,9 @@ pub fn recent(path: &Path, limit: usize) -> rusqlite::Result<Vec<CallRecord>> {
 /// The columns [`call_row`] reads, in its order.
 pub(crate) const CALL_COLUMNS: &str =
     "call_id, from_uri, to_uri, remote_addr, transport, codec, started_ms, answered_ms,
-    ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins, recording";
+    ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins, recording,
+    rx_packets, rx_lost, rx_loss_pct, rx_jitter_max_ms, rx_jitter_mean_ms, peer_reports, peer_lost,
+    peer_loss_max_pct, peer_jitter_max_ms, rtt_ms, rtcp_sent, rtcp_received";
 
 pub(crate) fn call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
     Ok(CallRecord {
@@ -313,6 +421,7 @@ pub(crate) fn call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
         hangup_cause: r.get(12)?,
         barge_ins: r.get(13)?,
         recording: r.get(14)?,
+        quality: quality_row(r)?,
     })
 }
 
@@ -378,6 +487,56 @@ mod tests {
         assert_eq!(mode, "wal");
         drop(store);
         writer.join();
+    }
+
+    #[test]
+    fn media_quality_is_stored_and_old_databases_get_its_columns() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("calls.sqlite");
+        // A database from before the quality columns, with a call in it.
+        let old = Connection::open(&db).expect("open");
+        old.execute_batch(
+            "CREATE TABLE calls (call_id TEXT PRIMARY KEY, from_uri TEXT NOT NULL, to_uri TEXT NOT NULL,
+                remote_addr TEXT NOT NULL, transport TEXT NOT NULL, codec TEXT, started_ms INTEGER NOT NULL,
+                answered_ms INTEGER, ended_ms INTEGER, dtmf TEXT NOT NULL DEFAULT '', menu_path TEXT NOT NULL DEFAULT '',
+                outcome TEXT, hangup_cause TEXT);
+             INSERT INTO calls (call_id, from_uri, to_uri, remote_addr, transport, started_ms, ended_ms)
+                VALUES ('old', '', '', '', 'udp', 1, 2);",
+        )
+        .expect("old schema");
+        drop(old);
+        let (store, writer) = Store::start(&db).expect("start migrates");
+        let q = MediaQuality {
+            rx_packets: 95,
+            rx_lost: 5,
+            rx_loss_pct: Some(5.0),
+            rx_jitter_max_ms: 3.5,
+            rx_jitter_mean_ms: 1.25,
+            peer_reports: 2,
+            peer_lost: Some(7),
+            peer_loss_max_pct: Some(10.15625),
+            peer_jitter_max_ms: Some(4.0),
+            rtt_ms: Some(12.5),
+            rtcp_sent: 3,
+            rtcp_received: 2,
+        };
+        let rec = CallRecord {
+            call_id: "new".into(),
+            started_ms: 5,
+            ended_ms: Some(6),
+            quality: Some(q),
+            ..Default::default()
+        };
+        store.call_finished(rec.clone());
+        store.flush();
+        drop(store);
+        writer.join();
+        let got = recent(&db, 10).expect("read");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], rec);
+        assert_eq!((got[1].call_id.as_str(), got[1].quality.as_ref()), ("old", None));
+        // Opening again is a no-op.
+        drop(open(&db).expect("reopen"));
     }
 
     #[test]

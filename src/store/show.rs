@@ -24,6 +24,9 @@ pub fn call_text(d: &CallDetail) -> String {
     if let Some(r) = &c.recording {
         let _ = writeln!(out, "  recording {r}");
     }
+    if let Some(q) = &c.quality {
+        quality_text(&mut out, q);
+    }
     if d.turns.is_empty() {
         let _ = writeln!(out, "  (no spoken turns)");
     }
@@ -48,10 +51,59 @@ pub fn call_text(d: &CallDetail) -> String {
     out
 }
 
+fn quality_text(out: &mut String, q: &super::MediaQuality) {
+    let pct = q.rx_loss_pct.map(|p| format!(" ({p:.1} %)")).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  media from caller: {} packets, {} lost{pct}, jitter max {:.1} ms, mean {:.1} ms",
+        q.rx_packets, q.rx_lost, q.rx_jitter_max_ms, q.rx_jitter_mean_ms
+    );
+    if q.peer_reports == 0 {
+        let _ = writeln!(out, "  caller's RTCP: no reports about sori's stream");
+    } else {
+        let opt = |v: Option<f64>, unit: &str| v.map(|v| format!("{v:.1}{unit}")).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "  caller's RTCP: {} reports, {} of sori's packets lost, worst interval {}, jitter max {}, rtt {}",
+            q.peer_reports,
+            q.peer_lost.map_or("-".into(), |l| l.to_string()),
+            opt(q.peer_loss_max_pct, " %"),
+            opt(q.peer_jitter_max_ms, " ms"),
+            opt(q.rtt_ms, " ms")
+        );
+    }
+    let _ = writeln!(out, "  rtcp sent {} received {}", q.rtcp_sent, q.rtcp_received);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CallRecord, TurnRecord};
+    use crate::store::{CallRecord, MediaQuality, TurnRecord};
+
+    #[test]
+    fn shows_media_quality_from_rtp_and_rtcp() {
+        let q = MediaQuality {
+            rx_packets: 95,
+            rx_lost: 5,
+            rx_loss_pct: Some(5.0),
+            rx_jitter_max_ms: 3.46,
+            peer_reports: 2,
+            peer_lost: Some(7),
+            peer_loss_max_pct: Some(10.15625),
+            rtt_ms: Some(12.5),
+            rtcp_sent: 3,
+            ..Default::default()
+        };
+        let d = CallDetail { call: CallRecord { quality: Some(q), ..Default::default() }, turns: vec![] };
+        let t = call_text(&d);
+        assert!(t.contains("95 packets, 5 lost (5.0 %), jitter max 3.5 ms"), "{t}");
+        assert!(
+            t.contains("2 reports, 7 of sori's packets lost, worst interval 10.2 %, jitter max -, rtt 12.5 ms"),
+            "{t}"
+        );
+        let d = CallDetail { call: CallRecord::default(), turns: vec![] };
+        assert!(!call_text(&d).contains("media from caller"));
+    }
 
     #[test]
     fn shows_the_record_and_each_turn() {
