@@ -21,24 +21,26 @@ const MAX_FRAMES: usize = 50;
 /// clocks are unrelated; this avoids ties).
 const RX_PHASE: Duration = Duration::from_millis(10);
 
-/// Impairment options of `sori eval stt` (all off by default: a clean line).
+/// Network options of `sori eval stt`. Any of --loss, --burst, --jitter,
+/// --reorder, --duplicate (even 0) sends the clips as RTP through the call's
+/// jitter buffer; without them a clip is encoded and decoded frame by frame.
 #[derive(Debug, Clone, Args)]
 pub struct NetworkArgs {
     /// Packet loss in percent (independent, or bursty with --burst).
-    #[arg(long, default_value_t = 0.0)]
-    pub loss: f64,
+    #[arg(long)]
+    pub loss: Option<f64>,
     /// Mean burst length in packets: Gilbert–Elliott loss at the --loss rate.
     #[arg(long)]
     pub burst: Option<f64>,
     /// Jitter in ms: each packet is delayed by a uniform 0..=JITTER ms (reorders beyond 20 ms).
-    #[arg(long, default_value_t = 0)]
-    pub jitter: u64,
+    #[arg(long)]
+    pub jitter: Option<u64>,
     /// Percent of packets held back a further 100 ms (explicit reordering).
-    #[arg(long, default_value_t = 0.0)]
-    pub reorder: f64,
+    #[arg(long)]
+    pub reorder: Option<f64>,
     /// Percent of packets that arrive twice.
-    #[arg(long, default_value_t = 0.0)]
-    pub duplicate: f64,
+    #[arg(long)]
+    pub duplicate: Option<f64>,
     /// Seed of the impairment (clip i uses seed + i).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -52,32 +54,44 @@ pub struct NetworkArgs {
 }
 
 impl NetworkArgs {
+    /// Whether the clips go over RTP (any network option given).
+    pub fn on_rtp(&self) -> bool {
+        self.loss.is_some()
+            || self.burst.is_some()
+            || self.jitter.is_some()
+            || self.reorder.is_some()
+            || self.duplicate.is_some()
+    }
+
     pub fn impairment(&self) -> Impairment {
-        let loss = (self.loss / 100.0).clamp(0.0, 1.0);
+        let pct = |v: Option<f64>| (v.unwrap_or(0.0) / 100.0).clamp(0.0, 1.0);
+        let loss = pct(self.loss);
         Impairment {
             loss,
             burst: self.burst.map(|len| Burst::with_mean(loss, len)),
-            jitter_ms: self.jitter,
-            reorder: (self.reorder / 100.0).clamp(0.0, 1.0),
+            jitter_ms: self.jitter.unwrap_or(0),
+            reorder: pct(self.reorder),
             reorder_ms: 100,
-            duplicate: (self.duplicate / 100.0).clamp(0.0, 1.0),
+            duplicate: pct(self.duplicate),
             ..Default::default()
         }
     }
 
     /// One line for the report.
     pub fn describe(&self) -> String {
-        let i = self.impairment();
-        if i.is_clean() {
-            return "clean (no packet network)".into();
+        if !self.on_rtp() {
+            return "none (each clip encoded and decoded frame by frame)".into();
+        }
+        if self.impairment().is_clean() {
+            return "RTP over a clean network (nothing lost or late)".into();
         }
         format!(
             "loss {} %{}, jitter 0..{} ms, reorder {} %, duplicate {} %, seed {}, lost frames: {}",
-            self.loss,
+            self.loss.unwrap_or(0.0),
             self.burst.map(|b| format!(" in bursts of {b} packets")).unwrap_or_default(),
-            self.jitter,
-            self.reorder,
-            self.duplicate,
+            self.jitter.unwrap_or(0),
+            self.reorder.unwrap_or(0.0),
+            self.duplicate.unwrap_or(0.0),
             self.seed,
             self.conceal
         )

@@ -193,7 +193,7 @@ pub fn on_the_line(wav: &Path, channel: &str) -> anyhow::Result<Line> {
     Ok(Line::Telephone(line))
 }
 
-/// A clip through `channel` as RTP over an impaired network, played out by
+/// A clip through `channel` as RTP over a (possibly impaired) network, played out by
 /// the call's jitter buffer and concealment ([`super::network`]).
 pub fn on_the_network(
     wav: &Path,
@@ -206,7 +206,7 @@ pub fn on_the_network(
         "ulaw" | "pcmu" => CodecKind::Pcmu,
         "alaw" | "pcma" => CodecKind::Pcma,
         "opus" => CodecKind::Opus,
-        other => bail!("--channel {other:?} with an impaired network: use ulaw, alaw or opus"),
+        other => bail!("--channel {other:?} over RTP: use ulaw, alaw or opus"),
     };
     let silence = match net.conceal.as_str() {
         "plc" => false,
@@ -271,12 +271,12 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
     println!("engine: {} ({} thread(s), {} worker(s))", stt.describe(), stt_cfg.threads, stt_cfg.workers);
     println!("channel: {}   clips: {} ({} split)", a.channel, clips.len(), a.split);
     println!("decode: {}", serde_json::to_string(&stt_cfg.decode)?);
-    let impaired = !a.net.impairment().is_clean();
+    let over_rtp = a.net.on_rtp();
     let depth = a.net.jitter_frames.unwrap_or(cfg.rtp.jitter_frames).clamp(1, 50);
     println!(
         "network: {}{}",
         a.net.describe(),
-        if impaired { format!(", jitter buffer {depth} frames") } else { String::new() }
+        if over_rtp { format!(", jitter buffer {depth} frames") } else { String::new() }
     );
     let mut net_stats = super::network::NetStats::default();
     let piece_min = a.piece_min_ms.unwrap_or(stt_cfg.piece_min_ms);
@@ -304,7 +304,7 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
             .to_string(),
     ];
     for (i, c) in clips.iter().enumerate() {
-        let line = if impaired {
+        let line = if over_rtp {
             let (line, st) = on_the_network(&c.wav, &a.channel, &a.net, a.net.seed + i as u64, depth)
                 .with_context(|| c.wav.display().to_string())?;
             net_stats.add(&st);
@@ -413,7 +413,7 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
         println!("{s:<8} {:>5} {:>6.1} %", t.clips, t.cer());
     }
     println!("overall CER: {:.1} % ({} edits / {} characters, {} clips)", all.cer(), all.edits, all.chars, all.clips);
-    if impaired {
+    if over_rtp {
         let pct = |n: u64| 100.0 * n as f64 / net_stats.sent.max(1) as f64;
         println!(
             "network: {} packets, {} lost ({:.1} %), {} too late for the jitter buffer ({:.1} %), {} frames concealed",

@@ -76,7 +76,13 @@ impl Impairment {
 
     /// Whether this impairment changes anything at all.
     pub fn is_clean(&self) -> bool {
-        *self == Impairment::default()
+        let lossless = self.burst.map_or(self.loss <= 0.0, |b| b.loss_good <= 0.0 && b.loss_bad <= 0.0);
+        lossless
+            && !self.silent
+            && self.delay_ms == 0
+            && self.jitter_ms == 0
+            && (self.reorder <= 0.0 || self.reorder_ms == 0)
+            && self.duplicate <= 0.0
     }
 }
 
@@ -277,6 +283,10 @@ mod tests {
 
     #[test]
     fn clean_channel_delivers_everything_in_order() {
+        assert!(Impairment::none().is_clean());
+        assert!(Impairment { reorder_ms: 100, ..Default::default() }.is_clean(), "a hold-back never applied");
+        assert!(!Impairment { silent: true, ..Default::default() }.is_clean());
+        assert!(!Impairment { burst: Some(Burst::with_mean(0.05, 3.0)), ..Default::default() }.is_clean());
         let (out, s) = deliver(Impairment::none(), 1, 500);
         assert_eq!(out, (0..500).collect::<Vec<_>>());
         assert_eq!((s.lost, s.duplicated), (0, 0));
