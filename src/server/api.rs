@@ -73,7 +73,7 @@ async fn healthz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    let text = s.metrics.render() + &super::speech::render_metrics(&s);
+    let text = s.metrics.render() + &super::speech::render_metrics(&s) + &s.store.render_metrics();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

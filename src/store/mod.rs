@@ -2,10 +2,15 @@
 //! connection; calls send it small messages and never block on disk. Each
 //! finished call is committed on its own, so killing the process loses no
 //! finished call (SQLite WAL with synchronous=NORMAL survives a process
-//! crash; only a power loss can drop the last commits).
+//! crash; only a power loss can drop the last commits). When the database
+//! refuses writes (a full disk, a lock held by another program, a read-only
+//! file) calls go on: the error is logged once and counted, the writes wait
+//! in memory (at most [`MAX_PENDING`]) and are tried again every second until
+//! they go in.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 pub mod query;
@@ -165,7 +170,28 @@ enum Op {
 #[derive(Clone)]
 pub struct Store {
     tx: mpsc::Sender<Op>,
+    stats: Arc<StoreStats>,
 }
+
+/// How the writer fares, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Writes that failed (each failed attempt of a batch counts once).
+    pub errors: AtomicU64,
+    /// Writes (a call's start, answer, turns, end) waiting in memory until
+    /// the database takes writes again.
+    pub pending: AtomicUsize,
+    /// Records given up: over [`MAX_PENDING`] while the database was down,
+    /// or refused by SQLite for good (not a full, locked or read-only database).
+    pub dropped: AtomicU64,
+}
+
+/// Records kept in memory while the database refuses writes (a full disk, a
+/// lock held elsewhere, a read-only file); the oldest go beyond this. About
+/// 1 kB each: 10,000 hold a few hours of a busy hotline's calls.
+pub const MAX_PENDING: usize = 10_000;
+/// How often records kept in memory are tried again.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct StoreWriter {
     handle: Option<JoinHandle<()>>,
@@ -250,11 +276,13 @@ impl Store {
         conn.execute("UPDATE calls SET outcome = COALESCE(outcome, 'interrupted') WHERE ended_ms IS NULL", [])?;
         let (tx, rx) = mpsc::channel::<Op>();
         let path: PathBuf = path.to_path_buf();
+        let stats = Arc::new(StoreStats::default());
+        let st = stats.clone();
         let handle = std::thread::Builder::new()
             .name("sori-store".into())
-            .spawn(move || writer(conn, rx, path))
+            .spawn(move || writer(conn, rx, path, st))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        Ok((Store { tx }, StoreWriter { handle: Some(handle) }))
+        Ok((Store { tx, stats }, StoreWriter { handle: Some(handle) }))
     }
 
     pub fn call_started(&self, rec: CallRecord) {
@@ -273,7 +301,28 @@ impl Store {
         let _ = self.tx.send(Op::Finish(rec));
     }
 
-    /// Waits until everything sent so far is committed.
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    /// The writer's figures in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        let s = &self.stats;
+        format!(
+            "# HELP sori_store_errors_total Failed writes of call records (full disk, locked or read-only database, …).\n\
+             # TYPE sori_store_errors_total counter\nsori_store_errors_total {}\n\
+             # HELP sori_store_pending Call-record writes kept in memory until the database takes writes again.\n\
+             # TYPE sori_store_pending gauge\nsori_store_pending {}\n\
+             # HELP sori_store_dropped_total Call records given up (memory bound reached, or refused for good).\n\
+             # TYPE sori_store_dropped_total counter\nsori_store_dropped_total {}\n",
+            s.errors.load(Relaxed),
+            s.pending.load(Relaxed),
+            s.dropped.load(Relaxed)
+        )
+    }
+
+    /// Waits until everything sent so far is committed (or, while the
+    /// database refuses writes, has been tried and kept for a retry).
     pub fn flush(&self) {
         let (tx, rx) = mpsc::channel();
         if self.tx.send(Op::Flush(tx)).is_ok() {
@@ -291,31 +340,108 @@ impl StoreWriter {
     }
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
-    while let Ok(first) = rx.recv() {
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf, stats: Arc<StoreStats>) {
+    // Records not yet written, oldest first: normally only the batch in
+    // hand; while the database refuses writes, everything since.
+    let mut pending: Vec<Op> = Vec::new();
+    let mut failing = false;
+    loop {
+        let first = if pending.is_empty() {
+            match rx.recv() {
+                Ok(op) => Some(op),
+                Err(_) => break,
+            }
+        } else {
+            match rx.recv_timeout(RETRY) {
+                Ok(op) => Some(op),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // Shutting down: one last try.
+                    if let Err(e) = write(&mut conn, &pending) {
+                        stats.errors.fetch_add(1, Relaxed);
+                        stats.dropped.fetch_add(pending.len() as u64, Relaxed);
+                        tracing::error!(error = %e, db = %path.display(), lost = pending.len(),
+                            "call store still refuses writes at shutdown: records lost");
+                    }
+                    break;
+                }
+            }
+        };
         // Batch what is queued into one transaction; each batch commits before
         // the next wait, so a finished call is durable within milliseconds.
-        let mut ops = vec![first];
-        while let Ok(op) = rx.try_recv() {
-            ops.push(op);
-            if ops.len() >= 512 {
-                break;
+        let mut acks = Vec::new();
+        let queued = first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok()).take(511));
+        for op in queued {
+            match op {
+                Op::Flush(ack) => acks.push(ack),
+                op => pending.push(op),
             }
         }
-        let mut acks = Vec::new();
-        let res = (|| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
-            for op in ops {
-                match op {
-                    Op::Start(r) => {
-                        tx.execute(
-                            "INSERT OR REPLACE INTO calls (call_id, from_uri, to_uri, remote_addr, transport, started_ms)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                            params![r.call_id, r.from_uri, r.to_uri, r.remote_addr, r.transport, r.started_ms],
-                        )?;
+        if !pending.is_empty() {
+            match write(&mut conn, &pending) {
+                Ok(()) => {
+                    if failing {
+                        tracing::info!(db = %path.display(), written = pending.len(), "call store takes writes again; kept records written");
+                        failing = false;
                     }
-                    Op::Turn(t) => {
-                        tx.execute(
+                    pending.clear();
+                }
+                Err(e) => {
+                    stats.errors.fetch_add(1, Relaxed);
+                    if !failing {
+                        tracing::error!(error = %e, db = %path.display(), "writing call records failed; keeping them in memory to retry");
+                    }
+                    failing = true;
+                    if !is_transient(&e) {
+                        // Refused for good (not the database's state): write the
+                        // records one by one and give up only the refused ones.
+                        for op in pending.drain(..) {
+                            if let Err(e) = write(&mut conn, std::slice::from_ref(&op)) {
+                                stats.dropped.fetch_add(1, Relaxed);
+                                tracing::error!(error = %e, "call record refused by the database; given up");
+                            }
+                        }
+                    }
+                    if pending.len() > MAX_PENDING {
+                        let over = pending.len() - MAX_PENDING;
+                        pending.drain(..over);
+                        stats.dropped.fetch_add(over as u64, Relaxed);
+                        tracing::error!(dropped = over, "call store down too long: oldest records given up");
+                    }
+                }
+            }
+        }
+        stats.pending.store(pending.len(), Relaxed);
+        for a in acks {
+            let _ = a.send(());
+        }
+    }
+}
+
+/// A full disk, a lock held elsewhere, a read-only or vanished file: the
+/// database may take the same records later.
+fn is_transient(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(DatabaseBusy | DatabaseLocked | DiskFull | ReadOnly | SystemIoFailure | CannotOpen | OutOfMemory)
+    )
+}
+
+/// Writes records in one transaction.
+fn write(conn: &mut Connection, ops: &[Op]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for op in ops {
+        match op {
+            Op::Start(r) => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO calls (call_id, from_uri, to_uri, remote_addr, transport, started_ms)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![r.call_id, r.from_uri, r.to_uri, r.remote_addr, r.transport, r.started_ms],
+                )?;
+            }
+            Op::Turn(t) => {
+                tx.execute(
                             "INSERT OR REPLACE INTO turns (call_id, idx, speech_start_ms, speech_end_ms, transcript, stt_ms, action,
                                 kb_id, reply, answer_source, llm_ms, tts_ms, respond_ms, barged_in, stt_wait_ms)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
@@ -337,15 +463,15 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
                                 t.stt_wait_ms as i64
                             ],
                         )?;
-                    }
-                    Op::Answer { call_id, at_ms, codec } => {
-                        tx.execute(
-                            "UPDATE calls SET answered_ms = ?2, codec = ?3 WHERE call_id = ?1",
-                            params![call_id, at_ms, codec],
-                        )?;
-                    }
-                    Op::Finish(r) => {
-                        tx.execute(
+            }
+            Op::Answer { call_id, at_ms, codec } => {
+                tx.execute(
+                    "UPDATE calls SET answered_ms = ?2, codec = ?3 WHERE call_id = ?1",
+                    params![call_id, at_ms, codec],
+                )?;
+            }
+            Op::Finish(r) => {
+                tx.execute(
                             "INSERT INTO calls (call_id, from_uri, to_uri, remote_addr, transport, codec, started_ms, answered_ms,
                                                 ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins, recording)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
@@ -371,22 +497,14 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, path: PathBuf) {
                                 r.recording
                             ],
                         )?;
-                        if let Some(q) = &r.quality {
-                            write_quality(&tx, &r.call_id, q)?;
-                        }
-                    }
-                    Op::Flush(ack) => acks.push(ack),
+                if let Some(q) = &r.quality {
+                    write_quality(&tx, &r.call_id, q)?;
                 }
             }
-            tx.commit()
-        })();
-        if let Err(e) = res {
-            tracing::error!(error = %e, db = %path.display(), "writing call records failed");
-        }
-        for a in acks {
-            let _ = a.send(());
+            Op::Flush(_) => {}
         }
     }
+    tx.commit()
 }
 
 /// Reads the most recent records (newest first).

@@ -16,6 +16,8 @@ pub struct Sori {
     pub sip_port: u16,
     pub http_port: u16,
     pub config: PathBuf,
+    db_path: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 /// A UDP+TCP port free on loopback right now (and its successor for media).
@@ -54,6 +56,8 @@ pub struct Options {
     pub rtp: String,
     /// Environment variables for the sori process (e.g. a PATH with a fake engine first).
     pub env: Vec<(String, String)>,
+    /// The call store's database (default: calls.sqlite in sori's directory).
+    pub store_path: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -66,6 +70,7 @@ impl Default for Options {
             sip: String::new(),
             rtp: String::new(),
             env: Vec::new(),
+            store_path: None,
         }
     }
 }
@@ -78,9 +83,10 @@ impl Sori {
         // A private RTP range per instance so parallel tests never collide.
         let rtp_min = 20000 + (sip_port % 400) as u32 * 100;
         let config = dir.path().join("sori.toml");
+        let db_path = opts.store_path.clone().unwrap_or_else(|| dir.path().join("calls.sqlite"));
         let text = format!(
             "[sip]\nbind = \"127.0.0.1\"\nport = {sip_port}\nring_ms = {ring}\n{sip}\n[rtp]\nport_min = {rtp_min}\nport_max = {rtp_max}\n{rtp}\n\
-             [dialplan]\npath = \"{dp}\"\n\n[kb]\npath = \"{kb}\"\n\n[tts]\ncache_dir = \"{cache}\"\n\n[store]\npath = \"calls.sqlite\"\n{store}\n\
+             [dialplan]\npath = \"{dp}\"\n\n[kb]\npath = \"{kb}\"\n\n[tts]\ncache_dir = \"{cache}\"\n\n[store]\npath = \"{db}\"\n{store}\n\
              [log]\nlevel = \"sori=debug,info\"\n\n[http]\nbind = \"127.0.0.1:{http_port}\"\n{extra}",
             ring = opts.ring_ms,
             rtp_max = rtp_min + 98,
@@ -89,23 +95,26 @@ impl Sori {
             cache = prompt_cache().display(),
             extra = opts.extra,
             store = opts.store,
+            db = db_path.display(),
             sip = opts.sip,
             rtp = opts.rtp,
         );
         std::fs::write(&config, text).expect("write config");
         let log = std::fs::File::create(dir.path().join("sori.log")).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_sori"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .envs(opts.env.iter().map(|(k, v)| (k, v)))
-            .spawn()
-            .expect("spawn sori");
-        let s = Sori { child, dir, sip_port, http_port, config };
+        let child = spawn_serve(&config, log, &opts.env);
+        let s = Sori { child, dir, sip_port, http_port, config, db_path, env: opts.env };
         s.wait_ready();
         s
+    }
+
+    /// Starts sori again on the same configuration and database (after the
+    /// test killed it); its log goes on in the same file.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = std::fs::OpenOptions::new().append(true).open(self.dir.path().join("sori.log")).expect("log");
+        self.child = spawn_serve(&self.config, log, &self.env);
+        self.wait_ready();
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -113,7 +122,7 @@ impl Sori {
     }
 
     pub fn db(&self) -> PathBuf {
-        self.dir.path().join("calls.sqlite")
+        self.db_path.clone()
     }
 
     pub fn log(&self) -> String {
@@ -182,6 +191,18 @@ impl Drop for Sori {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn spawn_serve(config: &Path, log: std::fs::File, env: &[(String, String)]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sori"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .spawn()
+        .expect("spawn sori")
 }
 
 fn rand_u32() -> u32 {
