@@ -70,4 +70,9 @@ fn baresip_hears_the_korean_greeting() {
     let recs = sori.wait_records(1, Duration::from_secs(10));
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].hangup_cause.as_deref(), Some("caller-bye"));
+    // A real phone's RTCP: baresip reports on sori's stream, sori measured baresip's.
+    let q = recs[0].quality.as_ref().expect("media quality");
+    eprintln!("media quality with baresip: {q:?}");
+    assert!(q.rx_packets > 300 && q.rx_lost == 0, "{q:?}");
+    assert!(q.rtcp_received >= 1 && q.peer_reports >= 1 && q.peer_lost == Some(0), "{q:?}");
 }

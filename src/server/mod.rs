@@ -92,6 +92,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    ports::raise_fd_limit(cfg.rtp.port_min, cfg.rtp.port_max);
     let metrics = Arc::new(metrics::Metrics::default());
     let pacer = pacer::Pacer::start(metrics.clone()).context("starting the media clock thread")?;
     let shared = Arc::new(Shared {

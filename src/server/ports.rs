@@ -46,6 +46,41 @@ impl RtpPorts {
     }
 }
 
+/// Raises the soft limit on open files so every RTP and RTCP port of
+/// `min..=max` can be open at once with room for the rest (SIP, HTTP, the
+/// store, models): two sockets per call when callers do not multiplex RTCP.
+/// The common soft default of 1,024 would cap a 1,000-port range at about
+/// 450 calls. Returns the soft limit in force; never lowers it.
+pub fn raise_fd_limit(min: u16, max: u16) -> u64 {
+    let want = u64::from(max.saturating_sub(min)) + 1 + 512;
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit read and write the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    let soft = lim.rlim_cur;
+    if soft >= want {
+        return soft;
+    }
+    let target = want.min(lim.rlim_max);
+    if target > soft {
+        let new = libc::rlimit { rlim_cur: target, rlim_max: lim.rlim_max };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
+            tracing::info!(from = soft, to = target, "raised the open-files limit for RTP/RTCP sockets");
+        }
+    }
+    if target < want {
+        tracing::warn!(limit = target, want, "open-files hard limit is below what the RTP port range needs");
+    }
+    // SAFETY: as above.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        soft
+    }
+}
+
 /// The local address the kernel would use to reach `peer` (no packet is sent).
 pub fn local_ip_towards(peer: IpAddr) -> Option<IpAddr> {
     let bind: SocketAddr = if peer.is_ipv4() { "0.0.0.0:0".parse().ok()? } else { "[::]:0".parse().ok()? };
@@ -74,5 +109,15 @@ mod tests {
         drop(hold);
         let (rtp2, none) = ports.bind(ip, false).expect("rtp only");
         assert_eq!((rtp2.local_addr().expect("addr").port(), none.is_none()), (min, true));
+    }
+
+    #[test]
+    fn the_open_files_limit_covers_the_port_range_where_the_hard_limit_allows() {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes the struct.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        let soft = raise_fd_limit(20_000, 20_999);
+        assert!(soft >= (1000 + 512u64).min(lim.rlim_max), "{soft}");
+        assert!(soft >= lim.rlim_cur, "never lowered");
     }
 }
