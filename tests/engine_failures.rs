@@ -1,5 +1,6 @@
 //! Failing engines on real calls: the STT worker killed mid-utterance or
-//! hung, the OpenAI-compatible STT and LLM servers gone or silent, speech
+//! hung, the OpenAI-compatible STT server dropping connections then gone, the
+//! LLM server taking the request and never answering, speech
 //! synthesis failing. A caller (bench/voice_caller.py: SIP + μ-law RTP over
 //! loopback) says a Korean question after the greeting and times sori's
 //! answer from the last audible packet it sent to the first audible packet
@@ -288,7 +289,7 @@ fn stt_server_that_drops_connections_then_is_gone_gets_an_apology_then_the_agent
 }
 
 #[test]
-fn llm_server_silent_or_gone_gets_the_knowledge_base_answer_in_time() {
+fn llm_server_that_never_answers_gets_the_knowledge_base_answer_in_time() {
     let scratch = tempfile::tempdir().expect("tmp");
     let stt = FakeStt::new(&format!("text:{QUESTION}"));
     // A chat server that takes the request and never answers.

@@ -143,6 +143,9 @@ struct CallTask {
     talked_on: crate::dialog::talked_on::TalkedOn,
     /// Something is said soon after each turn even when engines fail.
     guard: crate::dialog::trouble::EngineGuard,
+    /// The conversation before the reply being made: restored when a
+    /// fallback is said instead (the caller never heard that reply).
+    reply_before: Option<(u64, crate::dialog::brain::Conversation)>,
     /// Replies rendered for this call (prompt name → audio).
     dynamic: std::collections::HashMap<String, Arc<[i16]>>,
     dynamic_order: std::collections::VecDeque<String>,
@@ -211,6 +214,7 @@ impl CallTask {
             current_reply: None,
             talked_on: Default::default(),
             guard: crate::dialog::trouble::EngineGuard::new(&shared.cfg.fallback),
+            reply_before: None,
             dynamic: Default::default(),
             dynamic_order: Default::default(),
             more_seq: 0,
@@ -337,7 +341,6 @@ impl CallTask {
                     speech::Said::More { reply_id, text, audio } => self.on_more(reply_id, text, audio),
                     speech::Said::Failed { reply_id } => {
                         if self.hangup_sent.is_none() && self.current_reply == Some(reply_id) {
-                            self.current_reply = None;
                             let say = self.guard.failed();
                             self.say_fallback(say);
                         }
@@ -716,6 +719,7 @@ impl CallTask {
         let reply_by = self.guard.reply_by();
         let (action, reply_id) =
             speech::reply(&self.shared, &mut self.conv, heard, text.clone(), reply_by, self.spoken_tx.clone());
+        self.reply_before = Some((reply_id, before.clone()));
         self.talked_on.decided(reply_id, before, text, ended);
         // Only this reply may speak now; an older one still being made is stale.
         self.current_reply = Some(reply_id);
@@ -772,6 +776,7 @@ impl CallTask {
             return;
         }
         self.guard.spoken();
+        self.reply_before = None;
         self.talked_on.started(s.reply_id, std::time::Instant::now());
         tracing::info!(kb = ?turn.kb_id, action = %turn.action, respond_ms = turn.respond_ms, "answering");
         self.shared.store.turn(turn.clone());
@@ -796,7 +801,14 @@ impl CallTask {
         };
         Metrics::inc(counter);
         if say != Say::Hold {
-            self.current_reply = None; // a late reply to that turn is not said
+            // A late reply to that turn is not said, and the conversation
+            // forgets it (a clarifying question never heard is not pending).
+            if let (Some((id, before)), Some(cur)) = (self.reply_before.take(), self.current_reply) {
+                if id == cur {
+                    self.conv = before;
+                }
+            }
+            self.current_reply = None;
         }
         tracing::info!(fallback = say.label(), "engines slow or failing: saying a fallback");
         if self.flow.speak(say.text().to_string(), say.label(), after) {
