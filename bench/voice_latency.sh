@@ -13,6 +13,7 @@
 #   VOICE=espeak ...                               (the 8 espeak-ng questions instead of real speech)
 #   NO_BUILD=1 ...                                 (use the release binaries as they are)
 #   STT_THREADS=1 ...                              (whisper threads; default: [stt] threads)
+#   HOLD_MS=1400 ...                               ([fallback] hold_ms; default: out of reach, the reply is timed)
 # Real speech: $SPEECH_KO (default /work/shared/speech-ko; emotiontts_open_db,
 # KAIST / Selvas AI, CC BY-NC-SA 4.0, evaluation only): read from there at run
 # time, converted to 8 kHz under a temporary directory, never copied into the repository.
@@ -33,6 +34,9 @@ fi
 # STT_THREADS=1 when other work shares the cores: ggml's threads spin at their
 # barriers and a 2-thread worker on 2 busy cores can take 10× longer.
 EXTRA_CFG+=${STT_THREADS:+$'[stt]\nthreads = '"$STT_THREADS"$'\n'}
+# The hold phrase ([fallback] hold_ms, said when no reply is ready 1.4 s after
+# the caller stopped) would be timed as the reply: put it out of reach here.
+EXTRA_CFG+=$'[fallback]\nhold_ms = '"${HOLD_MS:-60000}"$'\ngive_up_ms = '"$(( ${HOLD_MS:-60000} + 60000 ))"$'\n'
 EXTRA_CFG+=$'[vad]\n'"${VAD:-}"$'\n'
 if [[ ${SPECULATIVE:-1} == 0 ]]; then
   EXTRA_CFG+=$'early_silence_ms = 0\n'
