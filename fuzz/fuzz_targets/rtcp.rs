@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
         for p in packets {
             let mut out = Vec::new();
             match &p {
-                Packet::SenderReport { ssrc, info, reports } if reports.len() <= 31 => write_sr(&mut out, *ssrc, info, reports),
+                Packet::SenderReport { ssrc, info, reports } if reports.len() <= 31 => {
+                    write_sr(&mut out, *ssrc, info, reports)
+                }
                 Packet::ReceiverReport { ssrc, reports } if reports.len() <= 31 => write_rr(&mut out, *ssrc, reports),
                 _ => continue,
             }
