@@ -51,7 +51,7 @@ pub enum EvalCmd {
         cases: Option<PathBuf>,
     },
     /// Speech-to-text on recorded speech (WAV + reference text) through the call's channel.
-    Stt(stt::SttEvalArgs),
+    Stt(Box<stt::SttEvalArgs>),
     /// Understanding of mis-heard questions (confusion model) and of everyday non-health sentences.
     Understanding(understanding::UnderstandingArgs),
     /// Time to the first answer sentence, retrieval-only and with the LLM; memory.
@@ -88,7 +88,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             rt.block_on(routing(&cfg, &heldout, speech, lexical, cases))
         }
         EvalCmd::Answer { heldout, count } => rt.block_on(answer(&cfg, &heldout, count)),
-        EvalCmd::Stt(a) => rt.block_on(stt::run(&cfg, a)),
+        EvalCmd::Stt(a) => rt.block_on(stt::run(&cfg, *a)),
         EvalCmd::Understanding(a) => understanding::run(&cfg, a),
     }
 }
