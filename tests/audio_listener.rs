@@ -197,3 +197,59 @@ fn short(e: &ListenerEvent) -> String {
         ListenerEvent::Pause(u) => format!("pause {}..{}", ms(u.start), ms(u.end)),
     }
 }
+
+/// The silence gate (`[vad] silence_gate_dbfs`) skips Silero on quiet frames
+/// (an idle line is most of a call) without changing what is heard: the same
+/// events as with the gate off, and no frame it skips is one Silero calls
+/// speech.
+#[test]
+fn silence_gate_skips_quiet_frames_and_changes_no_decision() {
+    let model = match engine() {
+        VadEngine::Silero(m, _) => m,
+        VadEngine::Energy => panic!("default engine is Silero"),
+    };
+    let gate = VadConfig::default().silence_gate_dbfs;
+    assert!(gate > -100.0, "the gate is on by default");
+    let speech = korean("독감 예방접종은 어디서 맞을 수 있어요");
+    let (mut pcm, _) = pad(&speech, 3 * RATE, 3 * RATE);
+    pcm.extend(vec![0i16; 2 * RATE]); // digital silence, as when no RTP arrives
+    let events = |gate_dbfs: f32| {
+        let vad = Box::new(sori::audio::SileroVad::new(model.clone()).with_gate(gate_dbfs));
+        let mut l = Listener::new(vad, ListenerConfig::default());
+        through_line_all(&mut l, &pcm)
+    };
+    let (on, off) = (events(gate), events(-100.0));
+    let shown = |v: &[(Duration, ListenerEvent)]| v.iter().map(|(t, e)| (ms(*t), short(e))).collect::<Vec<_>>();
+    assert!(on.iter().any(|(_, e)| matches!(e, ListenerEvent::Utterance(_))), "{:?}", shown(&on));
+    // The same events; a skipped frame leaves Silero's recurrent state where
+    // it was, so an edge may move by one 32 ms frame, never more.
+    let same = on.len() == off.len()
+        && on.iter().zip(&off).all(|((ta, a), (tb, b))| {
+            let near = |x: Duration, y: Duration| ms(x).abs_diff(ms(y)) <= 40;
+            near(*ta, *tb)
+                && match (a, b) {
+                    (ListenerEvent::SpeechStart { at: x }, ListenerEvent::SpeechStart { at: y }) => near(*x, *y),
+                    (ListenerEvent::Utterance(x), ListenerEvent::Utterance(y))
+                    | (ListenerEvent::Pause(x), ListenerEvent::Pause(y)) => near(x.start, y.start) && near(x.end, y.end),
+                    (ListenerEvent::StopPlayback(_), ListenerEvent::StopPlayback(_)) => true,
+                    _ => false,
+                }
+        });
+    assert!(same, "the gate changed what was heard:\n on {:?}\noff {:?}", shown(&on), shown(&off));
+    // Frame by frame: every frame the gate skips is one Silero scores low.
+    let mut ungated = sori::audio::SileroVad::new(model.clone()).with_gate(-100.0);
+    let (mut skipped, mut total, mut last) = (0, 0, 0.0);
+    let x16: Vec<f32> = pcm.iter().flat_map(|&s| [f32::from(s) / 32768.0; 2]).collect();
+    for frame in x16.chunks_exact(sori::audio::vad::VAD_FRAME) {
+        let p = sori::audio::Vad::speech_prob(&mut ungated, frame);
+        total += 1;
+        // The gate's rule: quiet, and Silero already said silence.
+        if last < 0.1 && sori::audio::vad::level_dbfs(frame) < gate {
+            skipped += 1;
+            assert!(p < 0.5, "a frame the gate skips scored {p} (speech)");
+        }
+        last = p;
+    }
+    eprintln!("silence gate at {gate} dBFS skips {skipped} of {total} frames");
+    assert!(skipped * 10 >= total * 6, "the gate skipped only {skipped} of {total} frames");
+}

@@ -5,6 +5,7 @@
 //! return a speech probability in [0, 1].
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ort::session::Session;
@@ -22,6 +23,16 @@ pub const VAD_FRAME: usize = 512;
 /// without them its probability stays near 0 (../shared/MODELS.md).
 const SILERO_CONTEXT: usize = 64;
 const SILERO_STATE: usize = 2 * 128;
+/// Silero frames inferred and frames the silence gate skipped, process-wide
+/// (`/metrics`).
+pub static VAD_FRAMES_INFERRED: AtomicU64 = AtomicU64::new(0);
+pub static VAD_FRAMES_GATED: AtomicU64 = AtomicU64::new(0);
+/// The gate opens only after a frame Silero scored below this.
+const GATE_AFTER_PROB: f32 = 0.1;
+/// After this many gated frames in a row (~0.5 s) the recurrent state is
+/// reset, so speech after a long silence starts from the same state as a new
+/// stream, whatever was heard before.
+const GATE_RESET_FRAMES: u32 = 16;
 pub const SILERO_FILE: &str = "silero_vad.onnx";
 
 #[derive(Debug, Error)]
@@ -84,6 +95,13 @@ pub struct VadConfig {
     /// cut a caller who pauses mid-sentence; the reply waits for that
     /// transcript anyway.
     pub await_transcript: bool,
+    /// Silero frames quieter than this (dBFS) skip the network and count as
+    /// silence: digital silence, comfort noise and an idle line cost nothing,
+    /// which is most of every call's 31 frames a second. Telephone speech
+    /// sits around −35…−20 dBFS, a soft voice well above −50, and Silero
+    /// gives such quiet frames a probability near 0 anyway. −100 turns the
+    /// gate off.
+    pub silence_gate_dbfs: f32,
     /// Silence after which the turn so far is transcribed speculatively, so
     /// the transcript is ready when the turn ends; 0 turns it off (saves STT
     /// work on busy servers at the cost of latency).
@@ -102,6 +120,7 @@ impl Default for VadConfig {
             complete_silence_ms: 300,
             incomplete_silence_ms: 1100,
             await_transcript: true,
+            silence_gate_dbfs: -55.0,
         }
     }
 }
@@ -129,6 +148,9 @@ impl VadConfig {
         if !(self.end_silence_ms..=5000).contains(&self.incomplete_silence_ms) {
             return Err("vad.incomplete_silence_ms must be end_silence_ms..=5000".into());
         }
+        if !(-100.0..=-40.0).contains(&self.silence_gate_dbfs) {
+            return Err("vad.silence_gate_dbfs must be -100..=-40 (-100 = off)".into());
+        }
         Ok(())
     }
 
@@ -155,7 +177,8 @@ impl VadConfig {
 /// Process-wide VAD engine: makes one [`Vad`] per call.
 #[derive(Clone)]
 pub enum VadEngine {
-    Silero(Arc<SileroModel>),
+    /// The model and the silence gate (dBFS).
+    Silero(Arc<SileroModel>, f32),
     Energy,
 }
 
@@ -165,13 +188,13 @@ impl VadEngine {
     pub fn load(cfg: &VadConfig) -> Result<VadEngine, VadError> {
         match cfg.engine.as_str() {
             "energy" => Ok(VadEngine::Energy),
-            _ => Ok(VadEngine::Silero(SileroModel::load(&cfg.model_path(), cfg.sessions)?)),
+            _ => Ok(VadEngine::Silero(SileroModel::load(&cfg.model_path(), cfg.sessions)?, cfg.silence_gate_dbfs)),
         }
     }
 
     pub fn new_vad(&self) -> Box<dyn Vad> {
         match self {
-            VadEngine::Silero(m) => Box::new(SileroVad::new(m.clone())),
+            VadEngine::Silero(m, gate) => Box::new(SileroVad::new(m.clone()).with_gate(*gate)),
             VadEngine::Energy => Box::new(EnergyVad::default()),
         }
     }
@@ -241,11 +264,17 @@ pub struct SileroVad {
     hint: usize,
     failed: bool,
     fallback: EnergyVad,
+    /// Frames below this level (dBFS) are not inferred.
+    gate_dbfs: f32,
+    /// Gated (silent) frames in a row.
+    gated: u32,
+    /// Silero's probability for the last frame it scored.
+    last_prob: f32,
 }
 
 impl SileroVad {
     pub fn new(model: Arc<SileroModel>) -> SileroVad {
-        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::atomic::AtomicUsize;
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         SileroVad {
             model,
@@ -254,7 +283,16 @@ impl SileroVad {
             hint: NEXT.fetch_add(1, Ordering::Relaxed),
             failed: false,
             fallback: EnergyVad::default(),
+            gate_dbfs: -100.0,
+            gated: 0,
+            last_prob: 0.0,
         }
+    }
+
+    /// Frames quieter than `dbfs` count as silence without inference.
+    pub fn with_gate(mut self, dbfs: f32) -> SileroVad {
+        self.gate_dbfs = dbfs;
+        self
     }
 }
 
@@ -267,8 +305,24 @@ impl Vad for SileroVad {
         self.input[SILERO_CONTEXT..SILERO_CONTEXT + n].copy_from_slice(&frame[..n]);
         self.input[SILERO_CONTEXT + n..].fill(0.0);
         let fb = self.fallback.speech_prob(frame);
+        // Only once Silero itself says silence: its probability lingers a
+        // frame or two after the voice fades, and the end of the turn is
+        // measured from where it falls.
+        if self.last_prob < GATE_AFTER_PROB && level_dbfs(frame) < self.gate_dbfs {
+            self.gated = self.gated.saturating_add(1);
+            if self.gated == GATE_RESET_FRAMES {
+                self.state = [0.0; SILERO_STATE];
+            }
+            VAD_FRAMES_GATED.fetch_add(1, Ordering::Relaxed);
+            return 0.0;
+        }
+        self.gated = 0;
+        VAD_FRAMES_INFERRED.fetch_add(1, Ordering::Relaxed);
         match self.model.infer(&self.input, &mut self.state, self.hint) {
-            Ok(p) => p,
+            Ok(p) => {
+                self.last_prob = p;
+                p
+            }
             Err(e) => {
                 // Keep the call listening rather than deaf; say so once.
                 if !self.failed {
@@ -284,6 +338,8 @@ impl Vad for SileroVad {
         self.state = [0.0; SILERO_STATE];
         self.input.fill(0.0);
         self.fallback.reset();
+        self.gated = 0;
+        self.last_prob = 0.0;
     }
 
     fn name(&self) -> &'static str {
