@@ -230,7 +230,9 @@ fn silence_gate_skips_quiet_frames_and_changes_no_decision() {
                 && match (a, b) {
                     (ListenerEvent::SpeechStart { at: x }, ListenerEvent::SpeechStart { at: y }) => near(*x, *y),
                     (ListenerEvent::Utterance(x), ListenerEvent::Utterance(y))
-                    | (ListenerEvent::Pause(x), ListenerEvent::Pause(y)) => near(x.start, y.start) && near(x.end, y.end),
+                    | (ListenerEvent::Pause(x), ListenerEvent::Pause(y)) => {
+                        near(x.start, y.start) && near(x.end, y.end)
+                    }
                     (ListenerEvent::StopPlayback(_), ListenerEvent::StopPlayback(_)) => true,
                     _ => false,
                 }
