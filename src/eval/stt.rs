@@ -267,6 +267,10 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
     if let Some(t) = a.threads {
         stt_cfg.threads = t;
     }
+    // A call gives up on a transcript after [stt] timeout_ms (the caller
+    // must hear something); the evaluation measures what the engine hears,
+    // so a slow clip on a busy machine is timed, not lost.
+    stt_cfg.timeout_ms = stt_cfg.timeout_ms.max(120_000);
     let stt = crate::stt::from_config(&stt_cfg).await.context("STT engine")?;
     println!("engine: {} ({} thread(s), {} worker(s))", stt.describe(), stt_cfg.threads, stt_cfg.workers);
     println!("channel: {}   clips: {} ({} split)", a.channel, clips.len(), a.split);
