@@ -316,28 +316,35 @@ fn llm_server_that_never_answers_gets_the_knowledge_base_answer_in_time() {
     drop(keep);
 }
 
-#[test]
-fn failed_speech_synthesis_gets_a_prerendered_apology_then_the_agent() {
-    let scratch = tempfile::tempdir().expect("tmp");
-    // espeak-ng as sori finds it on PATH: the real one until `broken` exists.
-    let bin = scratch.path().join("bin");
+/// espeak-ng as sori finds it on PATH: the real one until `broken` (fails)
+/// or `stalled` (never finishes) exists in `scratch`. Returns the PATH.
+fn fake_espeak(scratch: &Path) -> String {
+    let bin = scratch.join("bin");
     std::fs::create_dir_all(&bin).expect("bin");
-    let broken = scratch.path().join("broken");
     let real = String::from_utf8(Command::new("sh").args(["-c", "command -v espeak-ng"]).output().expect("sh").stdout)
         .expect("utf8");
     let wrapper = format!(
-        "#!/bin/sh\nif [ -e '{}' ] && [ \"$1\" != --voices ]; then echo 'synthesis broke' >&2; exit 1; fi\nexec {} \"$@\"\n",
-        broken.display(),
+        "#!/bin/sh\nif [ \"$1\" != --voices ]; then\n  if [ -e '{}' ]; then echo 'synthesis broke' >&2; exit 1; fi\n  if [ -e '{}' ]; then sleep 30; fi\nfi\nexec {} \"$@\"\n",
+        scratch.join("broken").display(),
+        scratch.join("stalled").display(),
         real.trim()
     );
     std::fs::write(bin.join("espeak-ng"), wrapper).expect("wrapper");
     std::fs::set_permissions(bin.join("espeak-ng"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    // A vague question: the clarifying reply names topics, so it is not pre-rendered.
-    let stt = FakeStt::new("text:날씨가 더워서 머리가 아파요");
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+/// A vague question: the clarifying reply names topics, so it is not pre-rendered.
+const VAGUE: &str = "text:날씨가 더워서 머리가 아파요";
+
+#[test]
+fn failed_speech_synthesis_gets_a_prerendered_apology_then_the_agent() {
+    let scratch = tempfile::tempdir().expect("tmp");
+    let path = fake_espeak(scratch.path());
+    let stt = FakeStt::new(VAGUE);
     let sori = start(scratch.path(), &stt.config(5000), vec![("PATH".into(), path)]);
-    std::fs::write(&broken, b"").expect("break synthesis");
+    std::fs::write(scratch.path().join("broken"), b"").expect("break synthesis");
     let v2v = call(&sori, &question_wav(scratch.path()), 2);
     assert_heard_within_2s(&sori, &v2v);
     assert!(metric(&sori, "sori_engine_failures_total{engine=\"tts\"}") >= 2.0);
@@ -345,4 +352,20 @@ fn failed_speech_synthesis_gets_a_prerendered_apology_then_the_agent() {
     assert_eq!(metric(&sori, "sori_fallbacks_total{kind=\"transfer\"}"), 1.0);
     let rec = last_call(&sori);
     assert!(rec.menu_path.contains("engine-trouble>engine-transfer>transfer:agent"), "{}", rec.menu_path);
+}
+
+#[test]
+fn stalled_speech_synthesis_gets_the_hold_phrase_then_an_apology() {
+    let scratch = tempfile::tempdir().expect("tmp");
+    let path = fake_espeak(scratch.path());
+    let stt = FakeStt::new(VAGUE);
+    let sori = start(scratch.path(), &stt.config(5000), vec![("PATH".into(), path)]);
+    std::fs::write(scratch.path().join("stalled"), b"").expect("stall synthesis");
+    let v2v = call(&sori, &question_wav(scratch.path()), 1);
+    assert_heard_within_2s(&sori, &v2v);
+    assert_eq!(metric(&sori, "sori_fallbacks_total{kind=\"hold\"}"), 1.0);
+    assert!(wait_metric(&sori, "sori_fallbacks_total{kind=\"sorry\"}", 1.0, Duration::from_secs(5)) >= 1.0);
+    assert!(metric(&sori, "sori_engine_failures_total{engine=\"tts\"}") >= 1.0);
+    let rec = last_call(&sori);
+    assert!(rec.menu_path.contains("hold>engine-trouble"), "{}", rec.menu_path);
 }
