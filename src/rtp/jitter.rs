@@ -7,12 +7,6 @@
 //! Behaviour:
 //! * playout starts (and restarts after an underrun) once `depth_frames`
 //!   worth of sequence numbers are buffered;
-//! * a buffer that runs dry while playing bridges up to `depth_frames`
-//!   ticks with [`Playout::Lost`] (a packet a little later than the
-//!   buffer's delay is concealed, not turned into silence and a restart);
-//!   when nothing comes in that time the stream has paused: those slots are
-//!   given back (the sender's next packet is the next frame) and it
-//!   pre-buffers again;
 //! * a missing frame whose successors are buffered plays out as
 //!   [`Playout::Lost`] so the caller can conceal it;
 //! * packets older than the playout point are dropped as late, duplicates are
@@ -84,8 +78,6 @@ pub struct JitterBuffer {
     next: Option<u64>,
     /// Whether playout is running (false while pre-buffering).
     playing: bool,
-    /// Ticks concealed in a row with the buffer empty.
-    dry_run: u64,
     /// Bit `i` set = frame `next - 1 - i` was played (duplicate detection).
     played_mask: u64,
     /// Consecutive packets far behind the stream.
@@ -105,7 +97,6 @@ impl JitterBuffer {
             highest: None,
             next: None,
             playing: false,
-            dry_run: 0,
             played_mask: 0,
             far_behind: 0,
             stats: JitterStats::default(),
@@ -193,24 +184,10 @@ impl JitterBuffer {
             return Playout::Empty;
         };
         if self.frames.is_empty() {
-            if self.dry_run < self.depth as u64 {
-                // Probably one late packet: conceal its slot and keep time.
-                self.dry_run += 1;
-                self.next = Some(next + 1);
-                self.advance_mask(1, false);
-                self.stats.lost += 1;
-                return Playout::Lost;
-            }
-            // Underrun (the sender paused or the network stalled): give the
-            // bridged slots back and pre-buffer again before resuming.
-            self.next = Some(next - self.dry_run);
-            self.played_mask >>= self.dry_run;
-            self.stats.lost -= self.dry_run;
-            self.dry_run = 0;
+            // Underrun: pre-buffer again before resuming.
             self.playing = false;
             return Playout::Empty;
         }
-        self.dry_run = 0;
         self.next = Some(next + 1);
         match self.frames.remove(&next) {
             Some(payload) => {
@@ -246,7 +223,6 @@ impl JitterBuffer {
         self.highest = None;
         self.next = None;
         self.playing = false;
-        self.dry_run = 0;
         self.played_mask = 0;
         self.far_behind = 0;
     }
@@ -335,19 +311,9 @@ mod tests {
         assert_eq!(played(jb.pop()), Some(2));
         assert_eq!(played(jb.pop()), Some(3));
         assert_eq!(played(jb.pop()), Some(4));
-        // Run dry: three ticks bridged, then the stream counts as paused.
-        for _ in 0..3 {
-            assert_eq!(jb.pop(), Playout::Lost);
-        }
         assert_eq!(jb.pop(), Playout::Empty);
         assert_eq!(jb.stats().received, 4);
-        assert_eq!(jb.stats().lost, 0, "bridged slots of a pause are not losses");
-        // The sender resumes with the next sequence number: nothing is late.
-        for seq in 5..=7 {
-            push(&mut jb, seq);
-        }
-        assert_eq!(played(jb.pop()), Some(5));
-        assert_eq!(jb.stats().late_dropped, 0);
+        assert_eq!(jb.stats().lost, 0);
     }
 
     #[test]
@@ -398,7 +364,7 @@ mod tests {
         push(&mut jb, 1);
         assert_eq!(played(jb.pop()), Some(2));
         assert_eq!(played(jb.pop()), Some(3));
-        assert_eq!(jb.pop(), Playout::Lost, "dry: bridged");
+        assert_eq!(jb.pop(), Playout::Empty);
         let s = jb.stats();
         assert_eq!(s.duplicates, 3);
         assert_eq!(s.late_dropped, 0);
@@ -521,36 +487,13 @@ mod tests {
         for _ in 0..3 {
             assert!(played(jb.pop()).is_some());
         }
-        for _ in 0..3 {
-            assert_eq!(jb.pop(), Playout::Lost);
-        }
-        assert_eq!(jb.pop(), Playout::Empty, "dry longer than the depth: paused");
-        push(&mut jb, 9);
-        assert_eq!(jb.pop(), Playout::Empty, "re-buffering");
-        push(&mut jb, 10);
-        push(&mut jb, 11);
-        assert_eq!(played(jb.pop()), Some(9));
-        assert_eq!(jb.stats().lost, 5, "frames 4..=8 never came");
-    }
-
-    #[test]
-    fn a_packet_later_than_the_buffer_delay_is_concealed_not_a_restart() {
-        let mut jb = JitterBuffer::new(3, 50);
-        for seq in 1..=3 {
-            push(&mut jb, seq);
-        }
-        assert_eq!(played(jb.pop()), Some(1));
-        assert_eq!(played(jb.pop()), Some(2));
-        assert_eq!(played(jb.pop()), Some(3));
-        // Packet 4 is 40 ms late: its slot is concealed, time keeps going.
-        assert_eq!(jb.pop(), Playout::Lost);
-        push(&mut jb, 4);
-        push(&mut jb, 5);
-        assert_eq!(played(jb.pop()), Some(5));
-        let s = jb.stats();
-        assert_eq!((s.lost, s.late_dropped), (1, 1));
+        assert_eq!(jb.pop(), Playout::Empty);
         push(&mut jb, 6);
-        assert_eq!(played(jb.pop()), Some(6), "no re-buffering pause");
+        assert_eq!(jb.pop(), Playout::Empty, "re-buffering");
+        push(&mut jb, 7);
+        push(&mut jb, 8);
+        assert_eq!(played(jb.pop()), Some(6));
+        assert_eq!(jb.stats().lost, 2);
     }
 
     /// A long stream through a bad network (10 % loss, 60 ms jitter, held-back
