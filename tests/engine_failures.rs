@@ -230,7 +230,8 @@ fn hung_stt_worker_gets_the_hold_phrase_then_an_apology_and_is_replaced() {
     let wav = question_wav(scratch.path());
     let v2v = call(&sori, &wav, 1);
     assert_heard_within_2s(&sori, &v2v);
-    assert_eq!(metric(&sori, "sori_fallbacks_total{kind=\"hold\"}"), 1.0);
+    let holds = metric(&sori, "sori_fallbacks_total{kind=\"hold\"}");
+    assert_eq!(holds, 1.0, "one hold phrase; log:\n{}", common::tail(&sori.log(), 5000));
     assert_eq!(metric(&sori, "sori_fallbacks_total{kind=\"sorry\"}"), 1.0);
     assert!(wait_metric(&sori, "sori_worker_restarts_total{engine=\"stt\"}", 1.0, Duration::from_secs(8)) >= 1.0);
     let rec = last_call(&sori);
@@ -363,7 +364,8 @@ fn stalled_speech_synthesis_gets_the_hold_phrase_then_an_apology() {
     std::fs::write(scratch.path().join("stalled"), b"").expect("stall synthesis");
     let v2v = call(&sori, &question_wav(scratch.path()), 1);
     assert_heard_within_2s(&sori, &v2v);
-    assert_eq!(metric(&sori, "sori_fallbacks_total{kind=\"hold\"}"), 1.0);
+    let holds = metric(&sori, "sori_fallbacks_total{kind=\"hold\"}");
+    assert_eq!(holds, 1.0, "one hold phrase; log:\n{}", common::tail(&sori.log(), 5000));
     assert!(wait_metric(&sori, "sori_fallbacks_total{kind=\"sorry\"}", 1.0, Duration::from_secs(5)) >= 1.0);
     assert!(metric(&sori, "sori_engine_failures_total{engine=\"tts\"}") >= 1.0);
     let rec = last_call(&sori);
