@@ -240,17 +240,17 @@ fn silence_gate_skips_quiet_frames_and_changes_no_decision() {
     assert!(same, "the gate changed what was heard:\n on {:?}\noff {:?}", shown(&on), shown(&off));
     // Frame by frame: every frame the gate skips is one Silero scores low.
     let mut ungated = sori::audio::SileroVad::new(model.clone()).with_gate(-100.0);
-    let (mut skipped, mut total, mut last) = (0, 0, 0.0);
+    let (mut skipped, mut total, mut quiet) = (0, 0, 0);
     let x16: Vec<f32> = pcm.iter().flat_map(|&s| [f32::from(s) / 32768.0; 2]).collect();
     for frame in x16.chunks_exact(sori::audio::vad::VAD_FRAME) {
         let p = sori::audio::Vad::speech_prob(&mut ungated, frame);
         total += 1;
-        // The gate's rule: quiet, and Silero already said silence.
-        if last < 0.1 && sori::audio::vad::level_dbfs(frame) < gate {
+        // The gate's rule: quiet, after Silero said silence 10 frames in a row.
+        if quiet >= 10 && sori::audio::vad::level_dbfs(frame) < gate {
             skipped += 1;
             assert!(p < 0.5, "a frame the gate skips scored {p} (speech)");
         }
-        last = p;
+        quiet = if p < 0.1 { quiet + 1 } else { 0 };
     }
     eprintln!("silence gate at {gate} dBFS skips {skipped} of {total} frames");
     assert!(skipped * 10 >= total * 6, "the gate skipped only {skipped} of {total} frames");

@@ -27,12 +27,12 @@ const SILERO_STATE: usize = 2 * 128;
 /// (`/metrics`).
 pub static VAD_FRAMES_INFERRED: AtomicU64 = AtomicU64::new(0);
 pub static VAD_FRAMES_GATED: AtomicU64 = AtomicU64::new(0);
-/// The gate opens only after a frame Silero scored below this.
+/// The gate opens only after Silero itself has scored this many frames in a
+/// row (~320 ms) below [`GATE_AFTER_PROB`]: pauses inside a turn and the
+/// silence that ends it are scored as without the gate, and an idle line
+/// (seconds of silence) is skipped.
+const GATE_AFTER_FRAMES: u32 = 10;
 const GATE_AFTER_PROB: f32 = 0.1;
-/// After this many gated frames in a row (~0.5 s) the recurrent state is
-/// reset, so speech after a long silence starts from the same state as a new
-/// stream, whatever was heard before.
-const GATE_RESET_FRAMES: u32 = 16;
 pub const SILERO_FILE: &str = "silero_vad.onnx";
 
 #[derive(Debug, Error)]
@@ -266,10 +266,8 @@ pub struct SileroVad {
     fallback: EnergyVad,
     /// Frames below this level (dBFS) are not inferred.
     gate_dbfs: f32,
-    /// Gated (silent) frames in a row.
-    gated: u32,
-    /// Silero's probability for the last frame it scored.
-    last_prob: f32,
+    /// Frames in a row Silero scored as silence (gated ones included).
+    quiet: u32,
 }
 
 impl SileroVad {
@@ -284,8 +282,7 @@ impl SileroVad {
             failed: false,
             fallback: EnergyVad::default(),
             gate_dbfs: -100.0,
-            gated: 0,
-            last_prob: 0.0,
+            quiet: 0,
         }
     }
 
@@ -305,22 +302,16 @@ impl Vad for SileroVad {
         self.input[SILERO_CONTEXT..SILERO_CONTEXT + n].copy_from_slice(&frame[..n]);
         self.input[SILERO_CONTEXT + n..].fill(0.0);
         let fb = self.fallback.speech_prob(frame);
-        // Only once Silero itself says silence: its probability lingers a
-        // frame or two after the voice fades, and the end of the turn is
-        // measured from where it falls.
-        if self.last_prob < GATE_AFTER_PROB && level_dbfs(frame) < self.gate_dbfs {
-            self.gated = self.gated.saturating_add(1);
-            if self.gated == GATE_RESET_FRAMES {
-                self.state = [0.0; SILERO_STATE];
-            }
+        // Only once Silero itself has said silence for a while: the skipped
+        // frames leave its recurrent state where it was.
+        if self.quiet >= GATE_AFTER_FRAMES && level_dbfs(frame) < self.gate_dbfs {
             VAD_FRAMES_GATED.fetch_add(1, Ordering::Relaxed);
             return 0.0;
         }
-        self.gated = 0;
         VAD_FRAMES_INFERRED.fetch_add(1, Ordering::Relaxed);
         match self.model.infer(&self.input, &mut self.state, self.hint) {
             Ok(p) => {
-                self.last_prob = p;
+                self.quiet = if p < GATE_AFTER_PROB { self.quiet.saturating_add(1) } else { 0 };
                 p
             }
             Err(e) => {
@@ -338,8 +329,7 @@ impl Vad for SileroVad {
         self.state = [0.0; SILERO_STATE];
         self.input.fill(0.0);
         self.fallback.reset();
-        self.gated = 0;
-        self.last_prob = 0.0;
+        self.quiet = 0;
     }
 
     fn name(&self) -> &'static str {
