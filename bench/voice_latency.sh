@@ -14,6 +14,7 @@
 #   NO_BUILD=1 ...                                 (use the release binaries as they are)
 #   STT_THREADS=1 ...                              (whisper threads; default: [stt] threads)
 #   HOLD_MS=1400 ...                               ([fallback] hold_ms; default: out of reach, the reply is timed)
+#   CALLERS=4 ...                                  (that many callers at once, TURNS each: bench/conversation_capacity.sh)
 # Real speech: $SPEECH_KO (default /work/shared/speech-ko; emotiontts_open_db,
 # KAIST / Selvas AI, CC BY-NC-SA 4.0, evaluation only): read from there at run
 # time, converted to 8 kHz under a temporary directory, never copied into the repository.
@@ -78,15 +79,26 @@ PY
   done < "$WORK/picked.tsv" > "$WORK/clips.txt"
 fi
 machine
-echo "command: STT_THREADS=${STT_THREADS:-} TURNS=$TURNS SPLIT=$SPLIT PAUSE_SHARE=$PAUSE_SHARE PAUSE_MS=$PAUSE_MS VAD='${VAD:-}' bash bench/voice_latency.sh $TURNS"
+echo "command: CALLERS=${CALLERS:-1} STT_THREADS=${STT_THREADS:-} TURNS=$TURNS SPLIT=$SPLIT PAUSE_SHARE=$PAUSE_SHARE PAUSE_MS=$PAUSE_MS VAD='${VAD:-}' bash bench/voice_latency.sh $TURNS"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # sori's end-of-turn decisions (stream times) and ending hints, to tell cut turns.
 export RUST_LOG=${RUST_LOG:-warn,sori::server::call=debug,sori::server::sip_io=info}
 start_sori
 trap 'stop_sori; rm -rf "$WORK"' EXIT
 mapfile -t CLIPS < "$WORK/clips.txt"
-python3 "$ROOT/bench/voice_caller.py" --port "$SIP_PORT" --turns "$TURNS" --reply-cap "$REPLY_CAP" \
-  --pause-share "$PAUSE_SHARE" --pause-ms "$PAUSE_MS" "${CLIPS[@]}" > "$WORK/turns.jsonl"
+# CALLERS=N: N callers talking at once, each TURNS turns (seeds differ).
+CALLERS=${CALLERS:-1}
+# Each starts 0.7 s after the previous one, at another clip.
+callers=()
+for c in $(seq 1 "$CALLERS"); do
+  k=$(( (c - 1) * 5 % ${#CLIPS[@]} ))
+  python3 "$ROOT/bench/voice_caller.py" --port "$SIP_PORT" --turns "$TURNS" --reply-cap "$REPLY_CAP" \
+    --pause-share "$PAUSE_SHARE" --pause-ms "$PAUSE_MS" --seed "$c" "${CLIPS[@]:k}" "${CLIPS[@]:0:k}" > "$WORK/turns-$c.jsonl" &
+  callers+=($!)
+  sleep 0.7
+done
+wait "${callers[@]}"
+cat "$WORK"/turns-*.jsonl > "$WORK/turns.jsonl"
 sleep 1
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 [[ -n ${KEEP_TURNS:-} ]] && cp "$WORK/turns.jsonl" "$KEEP_TURNS"

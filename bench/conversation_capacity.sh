@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Conversational capacity: N callers talking to sori at once (real Korean
+# speech clips as their voices, questions with pauses, real STT, replies
+# heard), for rising N; prints voice-to-voice p50/p95 per N and where the
+# time goes. The capacity is the largest N with v2v p95 <= 1.2 s.
+#   bash bench/conversation_capacity.sh [N...]      (default: 1 2 4 6 8)
+#   TURNS=8 (per caller)  STT=http (STT in a second sori process over HTTP)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NS=("${@:-1 2 4 6 8}")
+read -r -a NS <<< "${NS[*]}"
+TURNS=${TURNS:-8}
+for n in "${NS[@]}"; do
+  out=$(CALLERS=$n NO_BUILD=${NO_BUILD:-} bash "$ROOT/bench/voice_latency.sh" "$TURNS" 2>&1)
+  v2v=$(grep -m1 "^voice-to-voice" <<< "$out" | awk '{print $(NF-5), $(NF-4), $(NF-3) " turns)"}')
+  stt=$(grep -m1 "^STT engine time" <<< "$out" | awk '{print $(NF-1), $NF}')
+  wait=$(grep -m1 "^STT wait after end of turn" <<< "$out" | awk '{print $(NF-1), $NF}')
+  prem=$(grep -m1 "^premature" <<< "$out" | sed 's/.*: //; s/ (.*//')
+  echo "callers=$n  v2v p50/p95 ms: ${v2v}  STT engine p50/p95: ${stt}  STT wait p50/p95: ${wait}  premature: ${prem}  $(grep -m1 'load average after' <<< "$out")"
+done
