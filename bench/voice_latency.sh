@@ -15,6 +15,7 @@
 #   STT_THREADS=1 ...                              (whisper threads; default: [stt] threads)
 #   HOLD_MS=1400 ...                               ([fallback] hold_ms; default: out of reach, the reply is timed)
 #   CALLERS=4 ...                                  (that many callers at once, TURNS each: bench/conversation_capacity.sh)
+#   STT_URL=http://127.0.0.1:8370 ...              (STT from that OpenAI-compatible server instead of local workers)
 # Real speech: $SPEECH_KO (default /work/shared/speech-ko; emotiontts_open_db,
 # KAIST / Selvas AI, CC BY-NC-SA 4.0, evaluation only): read from there at run
 # time, converted to 8 kHz under a temporary directory, never copied into the repository.
@@ -34,7 +35,11 @@ if [[ -n ${LLM:-} ]]; then
 fi
 # STT_THREADS=1 when other work shares the cores: ggml's threads spin at their
 # barriers and a 2-thread worker on 2 busy cores can take 10× longer.
-EXTRA_CFG+=${STT_THREADS:+$'[stt]\nthreads = '"$STT_THREADS"$'\n'}
+# STT_URL=http://host:port: transcripts from an OpenAI-compatible server
+# (another sori's /v1/audio/transcriptions) instead of local workers.
+if [[ -n ${STT_THREADS:-}${STT_URL:-} ]]; then
+  EXTRA_CFG+=$'[stt]\n'${STT_THREADS:+"threads = $STT_THREADS"$'\n'}${STT_URL:+"engine = \"http\""$'\n'"url = \"$STT_URL\""$'\n'}
+fi
 # The hold phrase ([fallback] hold_ms, said when no reply is ready 1.4 s after
 # the caller stopped) would be timed as the reply: put it out of reach here.
 EXTRA_CFG+=$'[fallback]\nhold_ms = '"${HOLD_MS:-60000}"$'\ngive_up_ms = '"$(( ${HOLD_MS:-60000} + 60000 ))"$'\n'
@@ -79,7 +84,7 @@ PY
   done < "$WORK/picked.tsv" > "$WORK/clips.txt"
 fi
 machine
-echo "command: CALLERS=${CALLERS:-1} STT_THREADS=${STT_THREADS:-} TURNS=$TURNS SPLIT=$SPLIT PAUSE_SHARE=$PAUSE_SHARE PAUSE_MS=$PAUSE_MS VAD='${VAD:-}' bash bench/voice_latency.sh $TURNS"
+echo "command: CALLERS=${CALLERS:-1} STT_URL=${STT_URL:-} STT_THREADS=${STT_THREADS:-} TURNS=$TURNS SPLIT=$SPLIT PAUSE_SHARE=$PAUSE_SHARE PAUSE_MS=$PAUSE_MS VAD='${VAD:-}' bash bench/voice_latency.sh $TURNS"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # sori's end-of-turn decisions (stream times) and ending hints, to tell cut turns.
 export RUST_LOG=${RUST_LOG:-warn,sori::server::call=debug,sori::server::sip_io=info}
