@@ -90,10 +90,14 @@ fn one_way_audio_gets_a_spoken_goodbye_then_bye_and_a_no_media_record() {
     relay.set_sori(sdp_media(&ok));
     phone.send_media_to(Some(relay.caller_side));
 
-    let bye = phone.wait_request("BYE", Duration::from_secs(30));
+    let bye = phone.wait_request_message("BYE", Duration::from_secs(30));
     let stats = relay.stats();
     let ctx = format!("{stats:?}\n--- sori log ---\n{}", common::tail(&sori.log(), 3000));
-    let bye = bye.unwrap_or_else(|| panic!("sori never hung up: {ctx}"));
+    let (bye, bye_msg) = bye.unwrap_or_else(|| panic!("sori never hung up: {ctx}"));
+    assert!(
+        bye_msg.lines().any(|l| l.starts_with("Reason:") && l.contains("no media from the caller")),
+        "the BYE says why (RFC 3326 Reason): {bye_msg}"
+    );
     let waited = bye - answered;
     assert!(waited >= Duration::from_secs(3), "not before no_media_s: {waited:?}");
     assert!(

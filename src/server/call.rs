@@ -487,6 +487,11 @@ impl CallTask {
         }
         self.hangup_sent = Some(Instant::now());
         self.update_sending();
+        // After the no-media goodbye the caller's side (or a PBX) learns why.
+        let reason = reason.or_else(|| {
+            (self.record.hangup_cause.as_deref() == Some("no-media"))
+                .then(|| "Q.850;cause=41;text=\"no media from the caller\"".to_string())
+        });
         self.record.hangup_cause.get_or_insert_with(|| "sori-bye".to_string());
         if self.record.outcome.is_none() {
             self.record.outcome = self.flow.outcome.clone().or_else(|| Some(cause.to_string()));

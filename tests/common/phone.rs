@@ -178,11 +178,16 @@ impl Phone {
 
     /// Waits for a request of `method` from sori (answered 200); the time it came.
     pub fn wait_request(&self, method: &str, within: Duration) -> Option<Instant> {
+        self.wait_request_message(method, within).map(|(at, _)| at)
+    }
+
+    /// The first request of `method` from sori within `within`: when, and the message.
+    pub fn wait_request_message(&self, method: &str, within: Duration) -> Option<(Instant, String)> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Some(m) = self.recv() {
                 if m.starts_with(&format!("{method} ")) {
-                    return Some(Instant::now());
+                    return Some((Instant::now(), m));
                 }
             }
         }
