@@ -301,10 +301,12 @@ impl Vad for SileroVad {
         self.input.copy_within(VAD_FRAME..VAD_FRAME + SILERO_CONTEXT, 0);
         self.input[SILERO_CONTEXT..SILERO_CONTEXT + n].copy_from_slice(&frame[..n]);
         self.input[SILERO_CONTEXT + n..].fill(0.0);
-        let fb = self.fallback.speech_prob(frame);
+        // One level per frame: the energy fallback's and the gate's.
+        let db = level_dbfs(frame);
+        let fb = self.fallback.prob_at_level(db);
         // Only once Silero itself has said silence for a while: the skipped
         // frames leave its recurrent state where it was.
-        if self.quiet >= GATE_AFTER_FRAMES && level_dbfs(frame) < self.gate_dbfs {
+        if self.quiet >= GATE_AFTER_FRAMES && db < self.gate_dbfs {
             VAD_FRAMES_GATED.fetch_add(1, Ordering::Relaxed);
             return 0.0;
         }
@@ -365,9 +367,9 @@ pub fn level_dbfs(x: &[f32]) -> f32 {
     (10.0 * ms.max(1e-10).log10()).max(-100.0)
 }
 
-impl Vad for EnergyVad {
-    fn speech_prob(&mut self, frame: &[f32]) -> f32 {
-        let db = level_dbfs(frame);
+impl EnergyVad {
+    /// [`Vad::speech_prob`] for a frame whose level (dBFS) is already known.
+    pub fn prob_at_level(&mut self, db: f32) -> f32 {
         // Floor follows quiet frames quickly, loud ones very slowly (~10 s).
         if db < self.floor_db {
             self.floor_db += (db - self.floor_db) * 0.3;
@@ -380,6 +382,12 @@ impl Vad for EnergyVad {
         }
         let x = (db - self.floor_db - self.margin_db) / 3.0;
         1.0 / (1.0 + (-x).exp())
+    }
+}
+
+impl Vad for EnergyVad {
+    fn speech_prob(&mut self, frame: &[f32]) -> f32 {
+        self.prob_at_level(level_dbfs(frame))
     }
 
     fn reset(&mut self) {
