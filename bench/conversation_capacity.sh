@@ -14,33 +14,10 @@ STT_URL=""
 if [[ ${STT:-local} == http ]]; then
   # A second sori as the STT server: its HTTP API's /v1/audio/transcriptions
   # on its own whisper worker; the call-handling sori sends each turn there.
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sori/target}
-  SORI_BIN=${SORI_BIN:-$CARGO_TARGET_DIR/release/sori}
-  STT_DIR=$(mktemp -d /tmp/sori-stt-server.XXXXXX)
-  cat > "$STT_DIR/sori.toml" <<CFG
-[sip]
-bind = "127.0.0.1"
-port = 5370
-[rtp]
-port_min = 40000
-port_max = 40100
-[dialplan]
-path = "$ROOT/dialplan/1339.toml"
-[kb]
-path = "$ROOT/kb/1339.toml"
-[tts]
-cache_dir = "$ROOT/cache/prompts"
-[store]
-path = "$STT_DIR/calls.sqlite"
-[log]
-level = "warn"
-[http]
-bind = "127.0.0.1:8370"
-CFG
-  "$SORI_BIN" serve --config "$STT_DIR/sori.toml" 2> "$STT_DIR/sori.log" &
-  STT_PID=$!
-  trap 'kill -TERM $STT_PID 2>/dev/null; wait $STT_PID 2>/dev/null; rm -rf "$STT_DIR"' EXIT
-  for _ in $(seq 1 300); do curl -sf http://127.0.0.1:8370/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+  source "$ROOT/bench/common.sh"
+  EXTRA_CFG="" launch_sori "$WORK" 5370 8370 40000 40100
+  STT_PID=$LAUNCHED_PID
+  trap 'kill -TERM $STT_PID 2>/dev/null; wait $STT_PID 2>/dev/null; rm -rf "$WORK"' EXIT
   STT_URL=http://127.0.0.1:8370
   echo "STT: a second sori's /v1/audio/transcriptions at $STT_URL"
 fi
