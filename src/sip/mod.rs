@@ -1,6 +1,7 @@
 //! SIP: message parsing, stream framing and the sans-IO endpoint
 //! (transactions + dialogs). Sockets live in [`crate::server`].
 pub mod admission;
+pub mod digest;
 pub mod endpoint;
 pub mod framing;
 pub mod message;
