@@ -5,4 +5,5 @@ pub mod digest;
 pub mod endpoint;
 pub mod framing;
 pub mod message;
+pub mod registration;
 pub mod syntax;
