@@ -4,9 +4,11 @@
 //! decided by rules and retrieval in [`crate::dialog::brain`]; the model
 //! only rephrases the chosen entry's passage for the caller. Its output is
 //! used only when it arrives before the deadline and passes
-//! [`grounding::check`]; otherwise the entry's own spoken answer is said
-//! (retrieval-only mode, which is also the mode without a model).
+//! [`grounding::check`] and, sentence by sentence, [`faithfulness::check`];
+//! otherwise the entry's own spoken answer is said (retrieval-only mode,
+//! which is also the mode without a model).
 
+pub mod faithfulness;
 pub mod grounding;
 pub mod local;
 pub mod openai;
@@ -127,13 +129,18 @@ pub async fn ground_reply(
         Err(LlmError::Failed("stream ended without a result".into()))
     };
     match tokio::time::timeout(cfg.deadline, run).await {
-        Ok(Ok(text)) => match grounding::check(&text, entry, question) {
-            Ok(()) => (Reply { text: grounding::tidy(&text), ..reply }, AnswerSource::Llm),
-            Err(why) => {
-                tracing::info!(%why, "LLM answer failed the grounding check; using the entry's answer");
-                (reply, AnswerSource::RetrievalAfterUngrounded)
+        Ok(Ok(text)) => {
+            let tidy = grounding::tidy(&text);
+            let passage = faithfulness::Passage::of(entry);
+            let asked = faithfulness::Asked { question, previous: None };
+            match check_sentences(&text, &tidy, entry, &passage, &asked, true, true) {
+                Ok(()) => (Reply { text: tidy, ..reply }, AnswerSource::Llm),
+                Err(why) => {
+                    tracing::info!(%why, "LLM answer failed the grounding check; using the entry's answer");
+                    (reply, AnswerSource::RetrievalAfterUngrounded)
+                }
             }
-        },
+        }
         Ok(Err(e)) => {
             tracing::info!(error = %e, "LLM failed; using the entry's answer");
             (reply, AnswerSource::RetrievalAfterDeadline)
@@ -143,6 +150,64 @@ pub async fn ground_reply(
             (reply, AnswerSource::RetrievalAfterDeadline)
         }
     }
+}
+
+/// Why a generated answer was not spoken (or stopped).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckFailure {
+    /// [`grounding::check`]: wording, digits, language, diagnosis, echo.
+    Grounding(String),
+    /// [`faithfulness::check`]: meaning (eligibility, yes/no, negation, …).
+    Faithfulness(faithfulness::Failure),
+}
+
+impl std::fmt::Display for CheckFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckFailure::Grounding(why) => write!(f, "grounding: {why}"),
+            CheckFailure::Faithfulness(x) => write!(f, "faithfulness ({}): {}", x.kind.label(), x.why),
+        }
+    }
+}
+
+/// One check of the answer so far (`text`: every sentence up to the new
+/// ones) and of its `new` sentences; `first`: they open the answer.
+pub fn check_sentences(
+    text: &str,
+    new: &str,
+    entry: &crate::kb::Entry,
+    passage: &faithfulness::Passage,
+    asked: &faithfulness::Asked,
+    first: bool,
+    faithful: bool,
+) -> Result<(), CheckFailure> {
+    grounding::check(text, entry, asked.question).map_err(CheckFailure::Grounding)?;
+    if faithful {
+        faithfulness::check(new, passage, asked, first).map_err(CheckFailure::Faithfulness)?;
+    }
+    Ok(())
+}
+
+/// A verdict of [`check_sentences`] during [`ground_reply_stream_with`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The sentences judged.
+    pub text: String,
+    /// Sentences already spoken before them.
+    pub said: usize,
+    pub result: Result<(), CheckFailure>,
+}
+
+/// What [`ground_reply_stream_with`] knows beyond the question, and how it checks.
+#[derive(Clone, Default)]
+pub struct StreamOptions {
+    /// The caller's previous question, for a follow-up ("그럼 40대는요?"):
+    /// shown to the model and used by the faithfulness check.
+    pub previous: Option<String>,
+    /// Leave [`faithfulness::check`] out (measurements: `sori eval traps`).
+    pub without_faithfulness: bool,
+    /// Told every verdict (measurements).
+    pub observe: Option<Arc<dyn Fn(Verdict) + Send + Sync>>,
 }
 
 /// One sentence of a reply, ready for synthesis.
@@ -169,6 +234,19 @@ pub fn ground_reply_stream(
     question: &str,
     cfg: &AnswerConfig,
 ) -> mpsc::UnboundedReceiver<Piece> {
+    ground_reply_stream_with(llm, kb, reply, question, cfg, StreamOptions::default())
+}
+
+/// [`ground_reply_stream`] with the previous turn, the checks chosen and an
+/// observer of every verdict.
+pub fn ground_reply_stream_with(
+    llm: &Arc<dyn Llm>,
+    kb: &KnowledgeBase,
+    reply: Reply,
+    question: &str,
+    cfg: &AnswerConfig,
+    opts: StreamOptions,
+) -> mpsc::UnboundedReceiver<Piece> {
     let (tx, rx) = mpsc::unbounded_channel();
     let entry = reply.kb_id.as_deref().and_then(|id| kb.entry(id)).cloned();
     let send_all = move |tx: &mpsc::UnboundedSender<Piece>, text: &str, source: AnswerSource| {
@@ -181,13 +259,15 @@ pub fn ground_reply_stream(
         return rx;
     };
     let req = GenRequest {
-        messages: prompt::grounded_messages(&entry, question),
+        messages: prompt::grounded_messages_after(&entry, question, opts.previous.as_deref()),
         max_tokens: cfg.max_tokens,
         temperature: 0.0,
         max_sentences: MAX_SENTENCES as u32,
     };
     let (llm, question, deadline) = (llm.clone(), question.to_string(), cfg.deadline);
     tokio::spawn(async move {
+        let passage = faithfulness::Passage::of(&entry);
+        let asked = faithfulness::Asked { question: &question, previous: opts.previous.as_deref() };
         let started = tokio::time::Instant::now();
         let mut stream = match tokio::time::timeout(deadline, llm.generate(req)).await {
             Ok(Ok(s)) => s,
@@ -231,7 +311,20 @@ pub fn ground_reply_stream(
                     }
                     upto = 2;
                 }
-                match grounding::check(&all[..upto].join(" "), &entry, &question) {
+                let new = all[said..upto].join(" ");
+                let verdict = check_sentences(
+                    &all[..upto].join(" "),
+                    &new,
+                    &entry,
+                    &passage,
+                    &asked,
+                    said == 0,
+                    !opts.without_faithfulness,
+                );
+                if let Some(observe) = &opts.observe {
+                    observe(Verdict { text: new, said, result: verdict.clone() });
+                }
+                match verdict {
                     Ok(()) => {
                         let piece = Piece { text: all[said..upto].join(" "), source: AnswerSource::Llm };
                         if tx.send(piece).is_err() {

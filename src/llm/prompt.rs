@@ -21,3 +21,12 @@ pub fn grounded_messages(entry: &Entry, question: &str) -> Vec<ChatMessage> {
     );
     vec![ChatMessage::new("system", system), ChatMessage::new("user", question)]
 }
+
+/// [`grounded_messages`] for a follow-up: the caller's previous question
+/// goes with this one, so "그럼 40대는요?" is read as about what was asked.
+pub fn grounded_messages_after(entry: &Entry, question: &str, previous: Option<&str>) -> Vec<ChatMessage> {
+    match previous.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => grounded_messages(entry, &format!("(앞서 한 질문: {p})\n{question}")),
+        None => grounded_messages(entry, question),
+    }
+}
