@@ -5,6 +5,11 @@
 # time goes. The capacity is the largest N with v2v p95 <= 1.2 s.
 #   bash bench/conversation_capacity.sh [N...]      (default: 1 2 4 6 8)
 #   TURNS=8 (per caller)  STT=http (STT in a second sori process over HTTP)
+#   SPEAKERS=kih,lmy (default: the speech-ko test speakers who read everyday and
+#   service sentences, 2-5 s, as callers ask; SPEAKERS= for every test speaker,
+#   whose news and literary readings run 6-16 s)
+#   REPLY_CAP=30 (default: each caller hears a reply out before the next question;
+#   2.5 talks over it after 2.5 s, as bench/voice_latency.sh does)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NS=("${@:-1 2 4 6 8}")
@@ -22,7 +27,7 @@ if [[ ${STT:-local} == http ]]; then
   echo "STT: a second sori's /v1/audio/transcriptions at $STT_URL"
 fi
 for n in "${NS[@]}"; do
-  out=$(CALLERS=$n STT_URL=$STT_URL NO_BUILD=${NO_BUILD:-} bash "$ROOT/bench/voice_latency.sh" "$TURNS" 2>&1)
+  out=$(CALLERS=$n STT_URL=$STT_URL NO_BUILD=${NO_BUILD:-} SPEAKERS=${SPEAKERS-kih,lmy} REPLY_CAP=${REPLY_CAP:-30} bash "$ROOT/bench/voice_latency.sh" "$TURNS" 2>&1)
   v2v=$(grep -m1 "^voice-to-voice" <<< "$out" | awk '{print $(NF-5), $(NF-4), $(NF-3) " turns)"}')
   stt=$(grep -m1 "^STT engine time" <<< "$out" | awk '{print $(NF-1), $NF}')
   wait=$(grep -m1 "^STT wait after end of turn" <<< "$out" | awk '{print $(NF-1), $NF}')

@@ -6,6 +6,7 @@
 # Stage breakdown from sori's turn records (SQLite).
 #   bash bench/voice_latency.sh [TURNS]            (default 40)
 #   SPLIT=tune bash bench/voice_latency.sh 40      (clips to tune on; report on test, the default)
+#   SPEAKERS=kih,lmy ...                           (only those speakers: kih/lmy read everyday and service sentences)
 #   PAUSE_SHARE=0.5 PAUSE_MS=400-700               (clips given a silence mid-sentence; defaults)
 #   VAD='korean_endings = false' bash ...          (extra [vad] lines: the plain-silence baseline)
 #   LLM=smollm2-135m bash ...                      (grounded LLM rephrasing on)
@@ -70,9 +71,11 @@ QUESTIONS
 else
   [[ -f $SPEECH_KO/transcripts.tsv ]] || { echo "no $SPEECH_KO/transcripts.tsv (or run with VOICE=espeak)"; exit 1; }
   # TURNS clips of the split, speakers interleaved (fixed order: same clips every run).
-  python3 - "$SPEECH_KO/transcripts.tsv" "$SPLIT" "$TURNS" > "$WORK/picked.tsv" <<'PY'
+  python3 - "$SPEECH_KO/transcripts.tsv" "$SPLIT" "$TURNS" "${SPEAKERS:-}" > "$WORK/picked.tsv" <<'PY'
 import csv, random, sys
-rows = [r for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"), delimiter="\t") if r["split"] == sys.argv[2]]
+speakers = set(filter(None, sys.argv[4].split(",")))
+rows = [r for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"), delimiter="\t")
+        if r["split"] == sys.argv[2] and (not speakers or r["speaker"] in speakers)]
 random.Random(1339).shuffle(rows)
 for r in rows[: int(sys.argv[3])]:
     print(r["file"], r["transcript"], sep="\t")
@@ -84,7 +87,7 @@ PY
   done < "$WORK/picked.tsv" > "$WORK/clips.txt"
 fi
 machine
-echo "command: CALLERS=${CALLERS:-1} STT_URL=${STT_URL:-} STT_THREADS=${STT_THREADS:-} TURNS=$TURNS SPLIT=$SPLIT PAUSE_SHARE=$PAUSE_SHARE PAUSE_MS=$PAUSE_MS VAD='${VAD:-}' bash bench/voice_latency.sh $TURNS"
+echo "command: CALLERS=${CALLERS:-1} STT_URL=${STT_URL:-} STT_THREADS=${STT_THREADS:-} TURNS=$TURNS SPLIT=$SPLIT SPEAKERS=${SPEAKERS:-} PAUSE_SHARE=$PAUSE_SHARE PAUSE_MS=$PAUSE_MS VAD='${VAD:-}' bash bench/voice_latency.sh $TURNS"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # sori's end-of-turn decisions (stream times) and ending hints, to tell cut turns.
 export RUST_LOG=${RUST_LOG:-warn,sori::server::call=debug,sori::server::sip_io=info}

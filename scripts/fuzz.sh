@@ -2,7 +2,8 @@
 # Bounded coverage-guided fuzzing of every cargo-fuzz target in fuzz/ (libFuzzer
 # on the nightly toolchain). `make fuzz`; FUZZ_SECONDS per target (default 10,
 # so about a minute and a half of fuzzing plus the first build), FUZZ_TARGETS
-# to pick some. The corpus grows across runs in ~/.cache/sori/fuzz/corpus,
+# to pick some, FUZZ_SEED for a fixed libFuzzer seed (`make test` uses 1339,
+# 8 s each). The corpus grows across runs in ~/.cache/sori/fuzz/corpus,
 # seeded from the tests' messages (tests/data/rfc4475, fuzz/seeds, the dialplan
 # and the knowledge base). A crash leaves its input in fuzz/artifacts/TARGET/
 # and fails the run: reproduce with `cargo +nightly fuzz run TARGET FILE`.
@@ -52,7 +53,8 @@ for t in $targets; do
     log=$work/$t.log
     echo "fuzz: $t for ${secs}s"
     if ! cargo +nightly fuzz run --target-dir "$target_dir" "$t" "$work/corpus/$t" -- \
-        -max_total_time="$secs" -max_len=131072 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+        -max_total_time="$secs" -max_len=131072 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        ${FUZZ_SEED:+-seed=$FUZZ_SEED} >"$log" 2>&1; then
         echo "fuzz: $t FAILED (log $log):"
         grep -E 'panicked|ERROR|SUMMARY|Test unit written|artifact' "$log" | head -20
         status=1

@@ -9,8 +9,9 @@
 //! restarts and the fallbacks are read back from `/metrics`, what was said
 //! from the call record.
 //!
-//! The STT engine is a small stand-in for `sori-stt` speaking its protocol
-//! (the whisper model is not needed to fail), told what to do by a file.
+//! Most tests use a small stand-in for `sori-stt` speaking its protocol (the
+//! whisper model is not needed to fail), told what to do by a file; one kills
+//! the real whisper worker while it decodes.
 
 mod common;
 
@@ -370,4 +371,89 @@ fn stalled_speech_synthesis_gets_the_hold_phrase_then_an_apology() {
     assert!(metric(&sori, "sori_engine_failures_total{engine=\"tts\"}") >= 1.0);
     let rec = last_call(&sori);
     assert!(rec.menu_path.contains("hold>engine-trouble"), "{}", rec.menu_path);
+}
+
+/// The `sori-stt` workers `sori` started: (pid, CPU ticks so far).
+fn stt_workers(sori_pid: u32) -> Vec<(i32, u64)> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return found };
+    for e in dir.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // pid (comm) state ppid … utime(14) stime(15): comm may hold spaces.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        if &stat[open + 1..close] != "sori-stt" {
+            continue;
+        }
+        let f: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let field = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        if field(4) == sori_pid as u64 {
+            found.push((pid, field(14) + field(15)));
+        }
+    }
+    found
+}
+
+/// The real whisper worker (`sori-stt` with whisper base, as shipped),
+/// SIGKILLed the moment it starts burning CPU on the caller's question: the
+/// caller still hears something within 2 s on both turns (the hold phrase,
+/// the apology or an answer), the pool starts a new worker at once, and that
+/// worker transcribes (checked through `POST /v1/audio/transcriptions`, the
+/// same pool, so a busy test machine cannot turn a slow transcript into a
+/// failure here).
+#[test]
+fn real_whisper_worker_killed_while_transcribing_is_replaced_and_the_caller_hears_something() {
+    let scratch = tempfile::tempdir().expect("tmp");
+    // One thread: ggml's threads spin at their barriers and crawl on busy
+    // cores; a long timeout: this test kills the worker, the clock must not.
+    let sori = start(scratch.path(), "[stt]\nthreads = 1\ntimeout_ms = 60000\n", vec![]);
+    let pid = sori.child.id();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let killer = std::thread::spawn(move || {
+        // Idle workers wait on stdin; one that gains CPU ticks is decoding.
+        let mut last: Vec<(i32, u64)> = stt_workers(pid);
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+            let now = stt_workers(pid);
+            for &(p, ticks) in &now {
+                if last.iter().any(|&(q, before)| q == p && ticks > before) {
+                    unsafe {
+                        libc::kill(p, libc::SIGKILL);
+                    }
+                    return Some(p);
+                }
+            }
+            last = now;
+        }
+        None
+    });
+    let wav = question_wav(scratch.path());
+    let v2v = call(&sori, &wav, 2);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let killed = killer.join().expect("killer");
+    eprintln!("killed worker {killed:?}; voice-to-voice {v2v:?} ms");
+    assert!(killed.is_some(), "a busy whisper worker was found and killed; log:\n{}", common::tail(&sori.log(), 4000));
+    assert_heard_within_2s(&sori, &v2v);
+    assert!(sori.log().contains("died during the request"), "{}", common::tail(&sori.log(), 4000));
+    assert!(metric(&sori, "sori_worker_restarts_total{engine=\"stt\"}") >= 1.0);
+    assert_eq!(wait_metric(&sori, "sori_workers_live{engine=\"stt\"}", 1.0, Duration::from_secs(10)), 1.0);
+    // The replacement transcribes.
+    let body = common::multipart("b0undary", &[("language", "ko")], Some(&std::fs::read(&wav).expect("wav")));
+    let r = common::http_raw(
+        sori.http_port,
+        "POST",
+        "/v1/audio/transcriptions",
+        &[("Content-Type", "multipart/form-data; boundary=b0undary")],
+        &body,
+    );
+    let text = r.json()["text"].as_str().unwrap_or_default().to_string();
+    eprintln!("the new worker heard: {text:?}");
+    assert!(
+        r.status == 200 && !text.trim().is_empty(),
+        "{} {}; log:\n{}",
+        r.status,
+        r.text(),
+        common::tail(&sori.log(), 4000)
+    );
 }
