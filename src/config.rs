@@ -35,6 +35,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub log: LogConfig,
     pub http: HttpConfig,
+    /// `[[trunk]]`: SIP trunks sori registers with and takes calls from.
+    pub trunk: Vec<crate::sip::trunk::TrunkConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +68,14 @@ pub struct SipConfig {
     pub max_call_s: u64,
     /// RFC 3261 T1 in milliseconds.
     pub t1_ms: u64,
+    /// Source addresses/CIDRs that may send requests. Empty (and no
+    /// `[[trunk]]`, no `inbound_auth`): everyone may call (a first local try).
+    pub allow: Vec<String>,
+    /// `[[sip.inbound_auth]]` users: sources outside every allow list may
+    /// call after a digest challenge with one of these.
+    pub inbound_auth: Vec<crate::sip::trunk::InboundUserConfig>,
+    /// Realm of that challenge.
+    pub inbound_realm: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -235,6 +245,9 @@ impl Default for SipConfig {
             rate_burst: 50.0,
             max_call_s: 1800,
             t1_ms: 500,
+            allow: Vec::new(),
+            inbound_auth: Vec::new(),
+            inbound_realm: "sori".into(),
         }
     }
 }
@@ -364,6 +377,8 @@ impl Config {
             return Err("rtp: port_min must be even (RTP uses even ports)".into());
         }
         self.codecs()?;
+        crate::sip::trunk::validate(&self.trunk, &self.sip.allow, self.sip.udp)?;
+        crate::sip::trunk::validate_inbound(&self.sip.inbound_auth, &self.sip.inbound_realm)?;
         if !["human", "json"].contains(&self.log.format.as_str()) {
             return Err(format!("log.format must be \"human\" or \"json\", not {:?}", self.log.format));
         }

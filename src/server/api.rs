@@ -69,6 +69,7 @@ async fn healthz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
         "retrieval": if s.brain.router().embedder_id().is_some() { "hybrid" } else { "lexical" },
         "recording": s.cfg.store.record,
         "auth": s.cfg.http.token().is_some(),
+        "trunks": s.metrics.trunks.lock().map(|t| t.clone()).unwrap_or_default(),
     }))
 }
 

@@ -40,6 +40,11 @@ pub struct Metrics {
     pub rtp_lateness: [AtomicU64; 6],
     /// Calls + transactions held by the SIP endpoint (0 when idle).
     pub sip_state_entries: AtomicI64,
+    /// Requests refused 403 / challenged 401 by inbound access control.
+    pub sip_forbidden: AtomicU64,
+    pub sip_challenged: AtomicU64,
+    /// Each `[[trunk]]`'s registration (`server::trunks`).
+    pub trunks: std::sync::Mutex<Vec<super::trunks::TrunkStatus>>,
     /// Said instead of a reply (`dialog::trouble`): hold phrase, apology,
     /// transfer (rendered with the engines' figures, `speech::render_metrics`).
     pub fallback_hold: AtomicU64,
@@ -217,6 +222,7 @@ impl Metrics {
             "# HELP sori_sip_state_entries Calls and transactions held by the SIP layer.\n# TYPE sori_sip_state_entries gauge\nsori_sip_state_entries {}",
             self.sip_state_entries.load(Relaxed)
         );
+        super::trunks::render_metrics(self, &mut s);
         s
     }
 }

@@ -13,6 +13,7 @@ pub mod ports;
 pub mod recorder;
 pub mod sip_io;
 pub mod speech;
+pub mod trunks;
 pub mod wav;
 
 use std::net::SocketAddr;

@@ -16,10 +16,11 @@ use tokio::time::Instant;
 use super::call::{self, CallEvent, CallSetup};
 use super::metrics::Metrics;
 use super::ports::local_ip_towards;
+use super::trunks::Trunks;
 use super::Shared;
 use crate::sdp;
 use crate::sip::admission::{Admission, AdmissionConfig, RateLimits, Screen};
-use crate::sip::endpoint::{CallHandle, Endpoint, Event, Peer, Timers, Transport};
+use crate::sip::endpoint::{CallHandle, Endpoint, Event, Peer, Timers, Transmit, Transport};
 use crate::sip::framing::StreamFramer;
 use crate::sip::message::{uri_of, Message};
 use crate::store::{now_ms, CallRecord};
@@ -83,6 +84,8 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
     // The endpoint works on std Instants; tokio's clock is mapped onto it.
     let to_std = |t: Instant| origin + (t - base);
     let from_std = |t: std::time::Instant| base + (t.saturating_duration_since(origin));
+    // [[trunk]] registrations on the UDP socket, and inbound access control.
+    let mut trunks = Trunks::start(&shared.cfg, shared.metrics.clone(), to_std(Instant::now())).await;
     let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -94,45 +97,31 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
                 progressed = true;
                 handle_event(&shared, &mut ep, &mut adm, &mut calls, &cmd_tx, ev, to_std(Instant::now()));
             }
-            while let Some(t) = ep.poll_transmit() {
+            while let Some(t) = ep.poll_transmit().or_else(|| trunks.poll_transmit()) {
                 progressed = true;
-                Metrics::inc(&shared.metrics.sip_out);
-                match t.peer.transport {
-                    Transport::Udp => {
-                        if let Some(u) = &udp {
-                            if let Err(e) = u.try_send_to(&t.bytes, t.peer.addr) {
-                                tracing::debug!(error = %e, to = %t.peer.addr, "UDP send failed");
-                            }
-                        }
-                    }
-                    Transport::Tcp(id) => {
-                        if let Some(c) = conns.get(&id) {
-                            let _ = c.send(t.bytes);
-                        }
-                    }
-                }
+                transmit(&shared, &udp, &conns, t);
             }
             if !progressed {
                 break;
             }
         }
-        if draining && calls.is_empty() {
+        if draining && calls.is_empty() && trunks.done() {
             return Ok(());
         }
-        let next = ep.poll_timeout().map(from_std);
+        let next = [ep.poll_timeout(), trunks.poll_timeout()].into_iter().flatten().min().map(from_std);
         let drain_at = drain_deadline;
         tokio::select! {
             r = async { match &udp { Some(u) => u.recv_from(&mut buf).await, None => std::future::pending().await } } => {
                 match r {
                     Ok((n, src)) => {
                         let now = to_std(Instant::now());
-                        input(&shared, &mut ep, &mut adm, now, Peer { transport: Transport::Udp, addr: src }, &buf[..n]);
+                        input(&shared, &mut ep, &mut adm, &mut trunks, now, Peer { transport: Transport::Udp, addr: src }, &buf[..n]);
                         // Batch whatever else is already queued on the socket.
                         if let Some(u) = &udp {
                             for _ in 0..64 {
                                 match u.try_recv_from(&mut buf) {
                                     Ok((n, src)) => {
-                                        input(&shared, &mut ep, &mut adm, now, Peer { transport: Transport::Udp, addr: src }, &buf[..n]);
+                                        input(&shared, &mut ep, &mut adm, &mut trunks, now, Peer { transport: Transport::Udp, addr: src }, &buf[..n]);
                                     }
                                     Err(_) => break,
                                 }
@@ -145,7 +134,7 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
             Some(s) = stream_rx.recv() => match s {
                 StreamInput::Opened(id, tx) => { conns.insert(id, tx); }
                 StreamInput::Frame(id, src, bytes) => {
-                    input(&shared, &mut ep, &mut adm, to_std(Instant::now()), Peer { transport: Transport::Tcp(id), addr: src }, &bytes);
+                    input(&shared, &mut ep, &mut adm, &mut trunks, to_std(Instant::now()), Peer { transport: Transport::Tcp(id), addr: src }, &bytes);
                 }
                 StreamInput::Closed(id) => { conns.remove(&id); }
             },
@@ -176,7 +165,9 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
                 }
             }
             _ = async { match next { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
-                ep.handle_timeout(to_std(Instant::now()));
+                let now = to_std(Instant::now());
+                ep.handle_timeout(now);
+                trunks.handle_timeout(now);
             }
             _ = housekeeping.tick() => {
                 let (c, stx, ctx) = ep.state_size();
@@ -192,6 +183,7 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
                 draining = true;
                 drain_deadline = Some(Instant::now() + Duration::from_secs(10));
                 ep.set_draining();
+                trunks.unregister_all(to_std(Instant::now()));
                 tracing::info!(active = calls.len(), "shutting down: refusing new calls, ending active ones");
                 for c in calls.values() {
                     let _ = c.send(CallEvent::Shutdown);
@@ -205,10 +197,43 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
     }
 }
 
-/// One received message: screened by the admission policy, then to the endpoint.
-fn input(shared: &Shared, ep: &mut Endpoint, adm: &mut Admission, now: std::time::Instant, peer: Peer, bytes: &[u8]) {
+fn transmit(
+    shared: &Shared,
+    udp: &Option<Arc<UdpSocket>>,
+    conns: &HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>,
+    t: Transmit,
+) {
+    Metrics::inc(&shared.metrics.sip_out);
+    match t.peer.transport {
+        Transport::Udp => {
+            if let Some(u) = udp {
+                if let Err(e) = u.try_send_to(&t.bytes, t.peer.addr) {
+                    tracing::debug!(error = %e, to = %t.peer.addr, "UDP send failed");
+                }
+            }
+        }
+        Transport::Tcp(id) => {
+            if let Some(c) = conns.get(&id) {
+                let _ = c.send(t.bytes);
+            }
+        }
+    }
+}
+
+/// One received message: screened by the admission policy, then by the
+/// trunks (REGISTER responses, inbound access control), then to the endpoint.
+fn input(
+    shared: &Shared,
+    ep: &mut Endpoint,
+    adm: &mut Admission,
+    trunks: &mut Trunks,
+    now: std::time::Instant,
+    peer: Peer,
+    bytes: &[u8],
+) {
     Metrics::inc(&shared.metrics.sip_in);
     match adm.screen(now, peer.addr.ip(), bytes) {
+        Screen::Pass if trunks.intercept(now, peer, bytes) => {}
         Screen::Pass => ep.handle_input(now, peer, bytes),
         Screen::DropScanner => {
             Metrics::inc(&shared.metrics.sip_scanner_dropped);

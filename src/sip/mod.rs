@@ -1,5 +1,6 @@
 //! SIP: message parsing, stream framing and the sans-IO endpoint
 //! (transactions + dialogs). Sockets live in [`crate::server`].
+pub mod access;
 pub mod admission;
 pub mod digest;
 pub mod endpoint;
@@ -7,3 +8,4 @@ pub mod framing;
 pub mod message;
 pub mod registration;
 pub mod syntax;
+pub mod trunk;

@@ -287,6 +287,10 @@ impl Registration {
         if let Some(tx) = &mut self.tx {
             if now >= tx.deadline {
                 self.tx = None;
+                if self.unregistering {
+                    self.done = true;
+                    return;
+                }
                 return self.failed(now, "no answer from the registrar (timeout)".into());
             }
             if tx.retrans_at.is_some_and(|t| now >= t) {
@@ -751,6 +755,15 @@ mod tests {
         assert!(r.is_done());
         assert_eq!(r.status(), RegStatus::Unregistered);
         assert_eq!(r.poll_timeout(), None);
+        // An un-REGISTER nobody answers gives up within seconds.
+        let mut r = Registration::new(cfg(), 5);
+        register(&mut r, t0);
+        r.unregister(t);
+        while !r.is_done() {
+            let at = r.poll_timeout().expect("timer");
+            assert!(at <= t + Duration::from_secs(4));
+            r.handle_timeout(at);
+        }
         // Never registered: nothing to undo.
         let mut r = Registration::new(cfg(), 4);
         r.start(t0);

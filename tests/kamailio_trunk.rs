@@ -1,0 +1,338 @@
+//! sori on a real phone network's edge: Debian's kamailio, started here on
+//! loopback as registrar + proxy with digest authentication
+//! (tests/data/kamailio/kamailio.cfg), and a `[[trunk]]` in sori's config.
+//!
+//! - sori registers (SHA-256 digest), refreshes through a stale nonce, and a
+//!   SIPp caller reaches the hotline through kamailio: sori answers, the
+//!   caller's RTP socket hears the greeting, "0" transfers it by REFER; at
+//!   shutdown sori un-REGISTERs;
+//! - a wrong password (MD5 this time) is `auth-rejected` with one log line
+//!   and no retry storm;
+//! - an INVITE straight to sori from an unlisted source gets 403 (counted),
+//!   a listed one is served.
+//!
+//! Needs `kamailio` (scripts/install-deps.sh installs it); without it each
+//! test says so and returns.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{free_port, http, repo, tail, Options, Sori};
+
+const USER: &str = "1339";
+const PASSWORD: &str = "s3cret-1339";
+
+struct Kamailio {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn kamailio_binary() -> Option<PathBuf> {
+    let from_path =
+        Command::new("sh").arg("-c").arg("command -v kamailio").output().ok().filter(|o| o.status.success());
+    from_path
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .or_else(|| Some(PathBuf::from("/usr/sbin/kamailio")).filter(|p| p.exists()))
+}
+
+fn module_dir() -> Option<PathBuf> {
+    let lib = std::fs::read_dir("/usr/lib").ok()?;
+    lib.filter_map(|e| e.ok())
+        .map(|e| e.path().join("kamailio/modules"))
+        .chain([PathBuf::from("/usr/lib/kamailio/modules")])
+        .find(|p| p.join("auth.so").exists() && p.join("registrar.so").exists())
+}
+
+/// Kamailio and its modules, or None after saying plainly why the test is skipped.
+fn need_kamailio(test: &str) -> Option<(PathBuf, PathBuf)> {
+    match (kamailio_binary(), module_dir()) {
+        (Some(b), Some(m)) => Some((b, m)),
+        _ => {
+            eprintln!("SKIPPED {test}: kamailio is not installed (scripts/install-deps.sh / `make deps` installs it)");
+            None
+        }
+    }
+}
+
+impl Kamailio {
+    fn start(bin: &Path, modules: &Path, algorithm: &str, nonce_expire: u32) -> Kamailio {
+        let dir = tempfile::tempdir().expect("tmpdir");
+        let port = free_port();
+        let cfg = std::fs::read_to_string(repo().join("tests/data/kamailio/kamailio.cfg"))
+            .expect("kamailio.cfg")
+            .replace("@@PORT@@", &port.to_string())
+            .replace("@@MPATH@@", &format!("{}/", modules.display()))
+            .replace("@@ALGORITHM@@", algorithm)
+            .replace("@@NONCE_EXPIRE@@", &nonce_expire.to_string())
+            .replace("@@REALM@@", "sori-test")
+            .replace("@@PASSWORD@@", PASSWORD)
+            .replace("@@USER@@", USER);
+        let path = dir.path().join("kamailio.cfg");
+        std::fs::write(&path, cfg).expect("write cfg");
+        let log = std::fs::File::create(dir.path().join("kamailio.log")).expect("log");
+        let child = Command::new(bin)
+            .arg("-f")
+            .arg(&path)
+            .args(["-DD", "-E", "-m", "32", "-M", "8"])
+            .arg("-Y")
+            .arg(dir.path())
+            .arg("-P")
+            .arg(dir.path().join("kamailio.pid"))
+            .arg("-w")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn kamailio");
+        let k = Kamailio { child, dir, port };
+        k.wait_ready();
+        k
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("kamailio.log")).unwrap_or_default()
+    }
+
+    /// Any answer to an OPTIONS (404: nobody registered yet) means it is up.
+    fn wait_ready(&self) {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        let local = sock.local_addr().expect("addr");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 4096];
+        let mut n = 0;
+        while Instant::now() < deadline {
+            n += 1;
+            let msg = format!(
+                "OPTIONS sip:ping@127.0.0.1:{p} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKkready{n}\r\n\
+                 From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:ping@127.0.0.1>\r\nCall-ID: kready-{n}\r\nCSeq: 1 OPTIONS\r\n\
+                 Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+                p = self.port
+            );
+            let _ = sock.send_to(msg.as_bytes(), ("127.0.0.1", self.port));
+            if let Ok((len, _)) = sock.recv_from(&mut buf) {
+                if buf[..len].starts_with(b"SIP/2.0 ") {
+                    return;
+                }
+            }
+        }
+        panic!("kamailio did not start; its log:\n{}", tail(&self.log(), 4000));
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        // SIGTERM lets the creator take its children down with it.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn trunk_config(k: &Kamailio, password: &str, extra: &str) -> String {
+    format!(
+        "\n[[trunk]]\nname = \"kam\"\nregistrar = \"127.0.0.1:{}\"\nusername = \"{USER}\"\npassword = \"{password}\"\n\
+         expires = 10\nretry_s = 1\nretry_max_s = 5\n{extra}\n",
+        k.port
+    )
+}
+
+fn healthz_trunk(sori: &Sori) -> serde_json::Value {
+    let (status, body) = http(sori.http_port, "GET", "/healthz", "");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("healthz json");
+    v["trunks"][0].clone()
+}
+
+fn wait_state(sori: &Sori, k: &Kamailio, state: &str, within: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let t = healthz_trunk(sori);
+        if t["state"] == state {
+            return t;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "trunk never reached {state:?} (last: {t})\n--- sori log ---\n{}\n--- kamailio log ---\n{}",
+                tail(&sori.log(), 3000),
+                tail(&k.log(), 3000)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn metric(sori: &Sori, line_prefix: &str) -> Option<f64> {
+    let (_, body) = http(sori.http_port, "GET", "/metrics", "");
+    body.lines().find(|l| l.starts_with(line_prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+/// A SIPp scenario from tests/sipp/ against `target`, from `local_ip`.
+fn sipp(dir: &Path, scenario: &str, target: &str, local_ip: &str, extra: &[&str]) -> (bool, String) {
+    let port = free_port();
+    let media = free_port();
+    let err = dir.join(format!("{scenario}-{port}.err"));
+    let out = Command::new("sipp")
+        .arg("-sf")
+        .arg(repo().join("tests/sipp").join(format!("{scenario}.xml")))
+        .arg(target)
+        .args(["-s", "1339", "-m", "1", "-i", local_ip, "-nostdin", "-timeout", "45s", "-timeout_error", "-trace_err"])
+        .args(["-p", &port.to_string(), "-mp", &media.to_string()])
+        .arg("-error_file")
+        .arg(&err)
+        .args(extra)
+        .current_dir(dir)
+        .output()
+        .expect("run sipp (apt-get install sip-tester)");
+    let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+    output.push_str(&std::fs::read_to_string(&err).unwrap_or_default());
+    (out.status.success(), output)
+}
+
+/// Listens for RTP; returns (packets, packets with audible μ-law payload).
+fn rtp_listener(sock: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(usize, usize)> {
+    std::thread::spawn(move || {
+        sock.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+        let (mut packets, mut loud) = (0, 0);
+        let mut buf = [0u8; 2048];
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(n) = sock.recv(&mut buf) else { continue };
+            if n <= 12 || buf[1] & 0x7f != 0 {
+                continue; // not PCMU audio (e.g. telephone-event)
+            }
+            packets += 1;
+            // μ-law silence is 0xFF / 0x7F (±0); speech has many louder codes.
+            let audible = buf[12..n].iter().filter(|&&b| (b & 0x7f) < 0x70).count();
+            if audible > 20 {
+                loud += 1;
+            }
+        }
+        (packets, loud)
+    })
+}
+
+#[test]
+fn registers_through_kamailio_answers_its_call_and_transfers_by_refer() {
+    let Some((bin, modules)) = need_kamailio("registers_through_kamailio_answers_its_call_and_transfers_by_refer")
+    else {
+        return;
+    };
+    // Nonces last 5 s and sori refreshes its 10 s registration after 7.5 s:
+    // the refresh meets a stale nonce.
+    let k = Kamailio::start(&bin, &modules, "SHA-256", 5);
+    let mut sori = Sori::start(Options { extra: trunk_config(&k, PASSWORD, ""), ..Default::default() });
+    let registered_at = Instant::now();
+    let t = wait_state(&sori, &k, "registered", Duration::from_secs(15));
+    assert_eq!(t["failures"], 0, "{t}");
+    let klog = k.log();
+    assert!(klog.contains(&format!("REGISTER saved sip:{USER}@127.0.0.1")), "{}", tail(&klog, 3000));
+    assert_eq!(metric(&sori, "sori_trunk_registered{trunk=\"kam\"}"), Some(1.0));
+
+    // A caller dials the hotline number at kamailio, which relays to sori.
+    let rtp = UdpSocket::bind("127.0.0.1:0").expect("rtp socket");
+    let rtp_port = rtp.local_addr().expect("addr").port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let heard = rtp_listener(rtp, stop.clone());
+    let target = format!("127.0.0.1:{}", k.port);
+    let (ok, out) =
+        sipp(sori.dir.path(), "trunk_call", &target, "127.0.0.1", &["-key", "rtp_port", &rtp_port.to_string()]);
+    stop.store(true, Ordering::Relaxed);
+    let (packets, loud) = heard.join().expect("listener");
+    assert!(
+        ok,
+        "SIPp through kamailio failed:\n{}\n--- sori log ---\n{}\n--- kamailio log ---\n{}",
+        tail(&out, 3000),
+        tail(&sori.log(), 3000),
+        tail(&k.log(), 3000)
+    );
+    assert!(packets >= 100, "the caller got {packets} RTP packets from sori in 3 s");
+    assert!(loud >= 25, "only {loud} of {packets} packets carried the greeting's speech");
+    let recs = sori.wait_records(1, Duration::from_secs(10));
+    let r = recs.first().expect("call record");
+    assert_eq!(r.outcome.as_deref(), Some("transferred"), "{r:?}");
+    assert_eq!(r.remote_addr, target, "the call came through kamailio");
+    assert_eq!(r.dtmf, "0");
+    assert!(k.log().contains("INVITE for sip:1339@"), "kamailio relayed the INVITE");
+
+    // The registration was refreshed (same Call-ID) through a stale nonce
+    // without counting a failure.
+    let deadline = registered_at + Duration::from_secs(20);
+    while metric(&sori, "sori_trunk_registrations_total{trunk=\"kam\"}").unwrap_or(0.0) < 2.0 {
+        assert!(Instant::now() < deadline, "no refresh; sori log:\n{}", tail(&sori.log(), 3000));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let klog = k.log();
+    assert!(klog.contains("stale nonce"), "kamailio saw no stale nonce:\n{}", tail(&klog, 3000));
+    let call_ids: std::collections::HashSet<&str> =
+        klog.lines().filter(|l| l.contains("REGISTER from")).filter_map(|l| l.split("callid=").nth(1)).collect();
+    assert_eq!(call_ids.len(), 1, "one Call-ID across refreshes: {call_ids:?}");
+    let t = healthz_trunk(&sori);
+    assert_eq!((t["state"].as_str(), t["failures"].as_u64()), (Some("registered"), Some(0)), "{t}");
+
+    // Shutdown takes the registration back.
+    assert_eq!(sori.stop(), Some(0));
+    let log = sori.log();
+    assert!(log.contains("trunk unregistered"), "{}", tail(&log, 2000));
+    assert!(k.log().contains("expires=0"), "kamailio got no un-REGISTER:\n{}", tail(&k.log(), 2000));
+}
+
+#[test]
+fn wrong_password_is_auth_rejected_with_one_log_line() {
+    let Some((bin, modules)) = need_kamailio("wrong_password_is_auth_rejected_with_one_log_line") else {
+        return;
+    };
+    let k = Kamailio::start(&bin, &modules, "MD5", 300);
+    // A pause after rejection long enough that no retry falls in the test.
+    let sori = Sori::start(Options {
+        extra: trunk_config(&k, "not-the-password", "auth_retry_s = 600"),
+        ..Default::default()
+    });
+    let t = wait_state(&sori, &k, "auth-rejected", Duration::from_secs(15));
+    assert_eq!(t["failures"], 1, "{t}");
+    std::thread::sleep(Duration::from_secs(3));
+    let log = sori.log();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("trunk registration rejected")).collect();
+    assert_eq!(lines.len(), 1, "one clear line, not a retry storm:\n{}", tail(&log, 3000));
+    assert!(lines[0].contains("wrong username or password"), "{}", lines[0]);
+    assert!(!log.contains("not-the-password"), "the password never reaches the log");
+    let registers = k.log().lines().filter(|l| l.contains("REGISTER from")).count();
+    assert_eq!(registers, 2, "one challenge, one authenticated try, then quiet:\n{}", tail(&k.log(), 3000));
+    assert_eq!(metric(&sori, "sori_trunk_registered{trunk=\"kam\"}"), Some(0.0));
+    assert_eq!(metric(&sori, "sori_trunk_state{trunk=\"kam\",state=\"auth-rejected\"}"), Some(1.0));
+    assert_eq!(metric(&sori, "sori_trunk_registration_failures_total{trunk=\"kam\"}"), Some(1.0));
+}
+
+#[test]
+fn unlisted_source_gets_403_and_a_listed_one_is_served() {
+    let Some((bin, modules)) = need_kamailio("unlisted_source_gets_403_and_a_listed_one_is_served") else {
+        return;
+    };
+    let k = Kamailio::start(&bin, &modules, "SHA-256", 300);
+    let sori =
+        Sori::start(Options { extra: trunk_config(&k, PASSWORD, "allow = [\"127.0.0.3/32\"]"), ..Default::default() });
+    wait_state(&sori, &k, "registered", Duration::from_secs(15));
+    let target = sori.addr().to_string();
+    let (ok, out) = sipp(sori.dir.path(), "forbidden", &target, "127.0.0.2", &[]);
+    assert!(ok, "127.0.0.2 is not listed and must get 403:\n{}\n{}", tail(&out, 3000), tail(&sori.log(), 3000));
+    assert!(metric(&sori, "sori_sip_forbidden_total").unwrap_or(0.0) >= 1.0);
+    assert!(sori.records().is_empty(), "a refused source creates no call");
+    // The trunk's own allow list lets 127.0.0.3 in.
+    let (ok, out) = sipp(sori.dir.path(), "options", &target, "127.0.0.3", &[]);
+    assert!(ok, "127.0.0.3 is listed:\n{}\n{}", tail(&out, 3000), tail(&sori.log(), 3000));
+}
