@@ -9,10 +9,13 @@
 //!   configured LLM) and the memory of sori and its LLM worker.
 //! * `stt` ([`stt`]): the ears on real recorded speech through the telephone
 //!   channel: CER per speaker, loops, STT time.
+//! * `traps` ([`traps`]): faithfulness on `kb/traps.toml`, retrieval-only and
+//!   with the LLM, the faithfulness check on and off.
 
 pub mod as_call;
 pub mod network;
 pub mod stt;
+pub mod traps;
 pub mod understanding;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +57,8 @@ pub enum EvalCmd {
     Stt(Box<stt::SttEvalArgs>),
     /// Understanding of mis-heard questions (confusion model) and of everyday non-health sentences.
     Understanding(understanding::UnderstandingArgs),
+    /// Faithfulness on the trap set (kb/traps.toml): retrieval-only and with the LLM, checks on and off.
+    Traps(Box<traps::TrapsArgs>),
     /// Time to the first answer sentence, retrieval-only and with the LLM; memory.
     Answer {
         #[arg(long, default_value = "kb/heldout.toml")]
@@ -90,6 +95,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         EvalCmd::Answer { heldout, count } => rt.block_on(answer(&cfg, &heldout, count)),
         EvalCmd::Stt(a) => rt.block_on(stt::run(&cfg, *a)),
         EvalCmd::Understanding(a) => understanding::run(&cfg, a),
+        EvalCmd::Traps(a) => traps::run(&cfg, *a),
     }
 }
 
