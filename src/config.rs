@@ -76,6 +76,10 @@ pub struct SipConfig {
     pub inbound_auth: Vec<crate::sip::trunk::InboundUserConfig>,
     /// Realm of that challenge.
     pub inbound_realm: String,
+    /// Digest algorithms offered to inbound users, most preferred first
+    /// ("SHA-256", "MD5", "SHA-512-256"; RFC 8760). Many phones and PBXes
+    /// still know MD5 only, and some take the first challenge they see.
+    pub inbound_algorithms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -248,6 +252,7 @@ impl Default for SipConfig {
             allow: Vec::new(),
             inbound_auth: Vec::new(),
             inbound_realm: "sori".into(),
+            inbound_algorithms: vec!["SHA-256".into(), "MD5".into()],
         }
     }
 }
@@ -378,7 +383,7 @@ impl Config {
         }
         self.codecs()?;
         crate::sip::trunk::validate(&self.trunk, &self.sip.allow, self.sip.udp)?;
-        crate::sip::trunk::validate_inbound(&self.sip.inbound_auth, &self.sip.inbound_realm)?;
+        crate::sip::trunk::validate_inbound(&self.sip)?;
         if !["human", "json"].contains(&self.log.format.as_str()) {
             return Err(format!("log.format must be \"human\" or \"json\", not {:?}", self.log.format));
         }

@@ -336,3 +336,26 @@ fn unlisted_source_gets_403_and_a_listed_one_is_served() {
     let (ok, out) = sipp(sori.dir.path(), "options", &target, "127.0.0.3", &[]);
     assert!(ok, "127.0.0.3 is listed:\n{}\n{}", tail(&out, 3000), tail(&sori.log(), 3000));
 }
+
+#[test]
+fn inbound_digest_user_calls_from_an_unlisted_source() {
+    let Some((bin, modules)) = need_kamailio("inbound_digest_user_calls_from_an_unlisted_source") else {
+        return;
+    };
+    let k = Kamailio::start(&bin, &modules, "SHA-256", 300);
+    let sip =
+        "inbound_realm = \"sori-hotline\"\ninbound_algorithms = [\"MD5\"]\n[[sip.inbound_auth]]\nusername = \"branch-pbx\"\npassword = \"pbx-pw\"\n";
+    let sori = Sori::start(Options { sip: sip.into(), extra: trunk_config(&k, PASSWORD, ""), ..Default::default() });
+    wait_state(&sori, &k, "registered", Duration::from_secs(15));
+    let target = sori.addr().to_string();
+    // Wrong password: refused after the challenge.
+    let (ok, _) = sipp(sori.dir.path(), "digest_call", &target, "127.0.0.2", &["-au", "branch-pbx", "-ap", "nope"]);
+    assert!(!ok, "a wrong password must not get a call");
+    assert!(metric(&sori, "sori_sip_forbidden_total").unwrap_or(0.0) >= 1.0);
+    let (ok, out) = sipp(sori.dir.path(), "digest_call", &target, "127.0.0.2", &["-au", "branch-pbx", "-ap", "pbx-pw"]);
+    assert!(ok, "digest caller refused:\n{}\n--- sori log ---\n{}", tail(&out, 3000), tail(&sori.log(), 3000));
+    assert!(metric(&sori, "sori_sip_challenged_total").unwrap_or(0.0) >= 2.0);
+    let recs = sori.wait_records(1, Duration::from_secs(10));
+    assert_eq!(recs.len(), 1, "one call: the authenticated one");
+    assert_eq!(recs[0].outcome.as_deref(), Some("caller-hangup"));
+}

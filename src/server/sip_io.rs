@@ -86,6 +86,7 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
     let from_std = |t: std::time::Instant| base + (t.saturating_duration_since(origin));
     // [[trunk]] registrations on the UDP socket, and inbound access control.
     let mut trunks = Trunks::start(&shared.cfg, shared.metrics.clone(), to_std(Instant::now())).await;
+    adm.set_trunk_sources(trunks.trunk_sources());
     let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 

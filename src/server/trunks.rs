@@ -41,6 +41,8 @@ struct Entry {
 
 pub struct Trunks {
     entries: Vec<Entry>,
+    /// The trunks' own addresses (registrars, proxies, their `allow` lists).
+    trunk_sources: Vec<Cidr>,
     access: AccessPolicy,
     transmits: VecDeque<Transmit>,
     metrics: Arc<Metrics>,
@@ -52,10 +54,10 @@ impl Trunks {
     pub async fn start(cfg: &Config, metrics: Arc<Metrics>, now: Instant) -> Trunks {
         let t1 = Duration::from_millis(cfg.sip.t1_ms);
         let t2 = Duration::from_secs(4).max(t1 * 8);
-        let mut allow: Vec<Cidr> = cfg.sip.allow.iter().filter_map(|a| Cidr::parse(a).ok()).collect();
+        let mut trunk_sources: Vec<Cidr> = Vec::new();
         let mut entries = Vec::new();
         for t in &cfg.trunk {
-            allow.extend(t.allow_list().unwrap_or_default());
+            trunk_sources.extend(t.allow_list().unwrap_or_default());
             if !t.registers() {
                 continue;
             }
@@ -70,7 +72,7 @@ impl Trunks {
             // The registrar and the outbound proxy may send calls too.
             for hp in [t.registrar().ok(), t.outbound_proxy().ok().flatten()].into_iter().flatten() {
                 if let Some(a) = resolve(&hp).await {
-                    allow.push(host_cidr(a.ip()));
+                    trunk_sources.push(host_cidr(a.ip()));
                 }
             }
             match t.next_hop() {
@@ -108,7 +110,10 @@ impl Trunks {
             .iter()
             .map(|u| InboundUser { username: u.username.clone(), password: u.password.0.clone() })
             .collect();
-        let restricted = !cfg.trunk.is_empty() || !allow.is_empty() || !users.is_empty();
+        let restricted = !cfg.trunk.is_empty() || !cfg.sip.allow.is_empty() || !users.is_empty();
+        trunk_sources.dedup();
+        let mut allow: Vec<Cidr> = cfg.sip.allow.iter().filter_map(|a| Cidr::parse(a).ok()).collect();
+        allow.extend(trunk_sources.iter().copied());
         allow.dedup();
         let list: Vec<String> = allow.iter().map(|c| c.to_string()).collect();
         if restricted {
@@ -118,10 +123,18 @@ impl Trunks {
         }
         // Trunks whose addresses could not be resolved leave the list empty:
         // then nobody may call rather than everybody.
-        let access = AccessPolicy::new(restricted, allow, users, cfg.sip.inbound_realm.clone(), rand::random());
-        let mut s = Trunks { entries, access, transmits: VecDeque::new(), metrics, origin: now };
+        let algorithms =
+            cfg.sip.inbound_algorithms.iter().filter_map(|a| crate::sip::digest::Algorithm::parse(a)).map(|a| a.0);
+        let access = AccessPolicy::new(restricted, allow, users, cfg.sip.inbound_realm.clone(), rand::random())
+            .with_algorithms(algorithms.collect());
+        let mut s = Trunks { entries, trunk_sources, access, transmits: VecDeque::new(), metrics, origin: now };
         s.pump();
         s
+    }
+
+    /// Addresses of the trunks: exempt from the per-source flood limits.
+    pub fn trunk_sources(&self) -> Vec<Cidr> {
+        self.trunk_sources.clone()
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {

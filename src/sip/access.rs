@@ -95,6 +95,8 @@ pub struct AccessPolicy {
     allow: Vec<Cidr>,
     users: Vec<InboundUser>,
     realm: String,
+    /// Offered in this order (one challenge each).
+    algorithms: Vec<Algorithm>,
     nonces: NonceKey,
 }
 
@@ -108,7 +110,16 @@ impl AccessPolicy {
         realm: String,
         secret: [u8; 32],
     ) -> AccessPolicy {
-        AccessPolicy { restricted, allow, users, realm, nonces: NonceKey::new(secret, 300) }
+        let algorithms = vec![Algorithm::Sha256, Algorithm::Md5];
+        AccessPolicy { restricted, allow, users, realm, algorithms, nonces: NonceKey::new(secret, 300) }
+    }
+
+    /// The digest algorithms challenges offer, most preferred first.
+    pub fn with_algorithms(mut self, algorithms: Vec<Algorithm>) -> AccessPolicy {
+        if !algorithms.is_empty() {
+            self.algorithms = algorithms;
+        }
+        self
     }
 
     pub fn is_open(&self) -> bool {
@@ -156,10 +167,13 @@ impl AccessPolicy {
             return self.challenge(now_s, &msg, false);
         };
         let Some(user) = self.users.iter().find(|u| u.username == r.username) else {
+            tracing::debug!(ip = %ip, user = %r.username, "inbound digest: unknown user");
             return Verdict::Answer { code: 403, bytes: response(&msg, 403, None) };
         };
-        let uri_ok = matches!(&msg.start, StartLine::Request { uri, .. } if *uri == r.uri);
+        let uri_ok = matches!(&msg.start, StartLine::Request { uri, .. } if digest_uri_matches(uri, &r.uri));
         if !uri_ok || !digest::verify(&r, method.as_str(), &user.password, &msg.body) {
+            tracing::debug!(ip = %ip, user = %r.username, uri = %r.uri, uri_ok, qop = ?r.qop, alg = ?r.algorithm,
+                "inbound digest: wrong credentials");
             return Verdict::Answer { code: 403, bytes: response(&msg, 403, None) };
         }
         match self.nonces.check(&r.nonce, now_s) {
@@ -172,10 +186,24 @@ impl AccessPolicy {
     fn challenge(&self, now_s: u64, msg: &Message, stale: bool) -> Verdict {
         let nonce = self.nonces.issue(now_s);
         let mut hdrs = Vec::new();
-        for alg in [Algorithm::Sha256, Algorithm::Md5] {
+        for &alg in &self.algorithms {
             hdrs.push(("WWW-Authenticate", digest::challenge(&self.realm, &nonce, alg, stale)));
         }
         Verdict::Answer { code: 401, bytes: response(msg, 401, Some(&hdrs)) }
+    }
+}
+
+/// The credentials' digest-uri names this request: the Request-URI itself,
+/// or (as SIPp and some phones send) the same without its user part.
+fn digest_uri_matches(request_uri: &str, digest_uri: &str) -> bool {
+    let base = |u: &str| u.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let (req, dig) = (base(request_uri), base(digest_uri));
+    if req == dig {
+        return true;
+    }
+    match req.split_once(':').and_then(|(scheme, rest)| rest.split_once('@').map(|(_, host)| (scheme, host))) {
+        Some((scheme, host)) => dig == format!("{scheme}:{host}"),
+        None => false,
     }
 }
 
@@ -219,6 +247,14 @@ mod tests {
         }
         m.push_str("Content-Length: 0\r\n\r\n");
         m.into_bytes()
+    }
+
+    #[test]
+    fn digest_uri_is_the_request_uri_with_or_without_its_user() {
+        assert!(digest_uri_matches("sip:1339@127.0.0.1:5060", "sip:1339@127.0.0.1:5060"));
+        assert!(digest_uri_matches("sip:1339@127.0.0.1:5060;transport=udp", "sip:127.0.0.1:5060"));
+        assert!(!digest_uri_matches("sip:1339@127.0.0.1:5060", "sip:127.0.0.1:5061"));
+        assert!(!digest_uri_matches("sip:1339@127.0.0.1", "sip:119@127.0.0.1"));
     }
 
     #[test]
@@ -279,6 +315,13 @@ mod tests {
         let who = digest::ClientCredentials { username: "eve".into(), password: "pw".into() };
         let a = digest::authorize(&ch, &who, "INVITE", "sip:1339@127.0.0.1", b"", 1, "cn");
         assert!(matches!(p.screen(110, ip("192.0.2.9"), &invite(Some(&a))), Verdict::Answer { code: 403, .. }));
+        // MD5 only, for clients that know nothing else.
+        let md5 = AccessPolicy::new(true, vec![], vec![], "sori".into(), [2; 32]).with_algorithms(vec![Algorithm::Md5]);
+        let users = vec![InboundUser { username: "pbx".into(), password: "pw".into() }];
+        let md5 = AccessPolicy { users, ..md5 };
+        let Verdict::Answer { bytes, .. } = md5.screen(100, ip("192.0.2.9"), &invite(None)) else { panic!("401") };
+        let cs = digest::parse_challenges(&Message::parse(&bytes).expect("401")).expect("challenges");
+        assert_eq!(cs.iter().map(|c| c.algorithm).collect::<Vec<_>>(), vec![Algorithm::Md5]);
         // Forged nonce: a fresh challenge.
         let forged = digest::Challenge { nonce: "1.abc".into(), ..ch };
         let a = digest::authorize(&forged, &creds, "INVITE", "sip:1339@127.0.0.1", b"", 1, "cn");

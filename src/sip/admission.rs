@@ -90,11 +90,29 @@ pub struct Admission {
     calls: HashMap<CallHandle, IpAddr>,
     per_source: HashMap<IpAddr, usize>,
     buckets: HashMap<(IpAddr, Limited), Bucket>,
+    /// Trunks' addresses: one trunk carries many callers, so the per-source
+    /// rates and call cap do not apply to them (the overall cap does).
+    trunks: Vec<super::access::Cidr>,
 }
 
 impl Admission {
     pub fn new(cfg: AdmissionConfig) -> Self {
-        Admission { cfg, calls: HashMap::new(), per_source: HashMap::new(), buckets: HashMap::new() }
+        Admission {
+            cfg,
+            calls: HashMap::new(),
+            per_source: HashMap::new(),
+            buckets: HashMap::new(),
+            trunks: Vec::new(),
+        }
+    }
+
+    /// Sources exempt from the per-source limits (`[[trunk]]` addresses).
+    pub fn set_trunk_sources(&mut self, trunks: Vec<super::access::Cidr>) {
+        self.trunks = trunks;
+    }
+
+    fn is_trunk(&self, src: IpAddr) -> bool {
+        self.trunks.iter().any(|c| c.contains(src))
     }
 
     /// Screens one received message before the endpoint parses it.
@@ -110,7 +128,7 @@ impl Admission {
             Some(b"OPTIONS") => (Limited::Options, self.cfg.rates.options_per_s),
             _ => return Screen::Pass,
         };
-        if rate <= 0.0 {
+        if rate <= 0.0 || self.is_trunk(src) {
             return Screen::Pass;
         }
         let burst = self.cfg.rates.burst.max(1.0);
@@ -160,7 +178,7 @@ impl Admission {
             return refuse("at capacity");
         }
         let cap = self.cfg.max_calls_per_source;
-        if cap > 0 && self.per_source.get(&src).copied().unwrap_or(0) >= cap {
+        if cap > 0 && !self.is_trunk(src) && self.per_source.get(&src).copied().unwrap_or(0) >= cap {
             return refuse("too many calls from this source");
         }
         Ok(())
@@ -262,6 +280,24 @@ mod tests {
         for ua in ["User-Agent: Linphone/5.2", "Server: friendly-scanner", "X: y"] {
             assert_eq!(a.screen(Instant::now(), ip(9), &msg(ua)), Screen::Pass, "{ua}");
         }
+    }
+
+    #[test]
+    fn trunk_sources_skip_the_per_source_limits() {
+        let rates = RateLimits { invite_per_s: 1.0, register_per_s: 1.0, options_per_s: 1.0, burst: 1.0 };
+        let mut a = Admission::new(AdmissionConfig { rates, ..cfg() });
+        a.set_trunk_sources(vec![super::super::access::Cidr::parse("192.0.2.7/32").expect("cidr")]);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(a.screen(t0, ip(7), &req("INVITE")), Screen::Pass);
+        }
+        assert_eq!(a.screen(t0, ip(8), &req("INVITE")), Screen::Pass);
+        assert_eq!(a.screen(t0, ip(8), &req("INVITE")), Screen::DropRateLimited);
+        a.call_started(1, ip(7));
+        a.call_started(2, ip(7));
+        assert!(a.check_call(ip(7)).is_ok(), "no per-source cap for a trunk");
+        a.call_started(3, ip(7));
+        assert_eq!(a.check_call(ip(7)).map_err(|r| r.why), Err("at capacity"), "the overall cap still holds");
     }
 
     fn req(method: &str) -> Vec<u8> {

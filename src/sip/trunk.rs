@@ -76,7 +76,21 @@ pub struct InboundUserConfig {
     pub password: Secret,
 }
 
-pub fn validate_inbound(users: &[InboundUserConfig], realm: &str) -> Result<(), String> {
+pub fn validate_inbound(sip: &crate::config::SipConfig) -> Result<(), String> {
+    let (users, realm, algorithms) = (&sip.inbound_auth, &sip.inbound_realm, &sip.inbound_algorithms);
+    if algorithms.is_empty() {
+        return Err("sip.inbound_algorithms: list at least one (\"SHA-256\", \"MD5\")".into());
+    }
+    for a in algorithms {
+        match super::digest::Algorithm::parse(a) {
+            Some((_, false)) => {}
+            _ => {
+                return Err(format!(
+                    "sip.inbound_algorithms: {a:?} is not one of \"SHA-256\", \"MD5\", \"SHA-512-256\""
+                ))
+            }
+        }
+    }
     if !users.is_empty() && realm.trim().is_empty() {
         return Err("sip.inbound_realm must not be empty when sip.inbound_auth users are set".into());
     }
