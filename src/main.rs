@@ -155,21 +155,39 @@ fn real_main() -> anyhow::Result<()> {
             let brain = sori::dialog::brain::Brain::with_router(kb, router);
             let mut conv = sori::dialog::brain::Conversation::default();
             if let Some(q) = json {
-                let r = brain.respond(&mut conv, &q);
-                println!("{}", serde_json::to_string(&r)?);
+                let mut r = brain.respond(&mut conv, &q);
+                let mut v = serde_json::to_value(&r)?;
+                if let Some(llm) = llm.as_mut() {
+                    let (text, source, why) = llm.answer(brain.kb(), r.clone(), &q);
+                    r.text = text;
+                    v = serde_json::to_value(&r)?;
+                    v["answer_source"] = serde_json::to_value(source)?;
+                    v["checks_failed"] = serde_json::to_value(why)?;
+                }
+                println!("{v}");
                 return Ok(());
             }
             use std::io::{BufRead, Write};
+            // [llm]: answers rephrased and checked as on a call.
+            let mut llm = sori::llm::ChatLlm::start(&cfg)?;
             println!("sori 1339 상담 (텍스트). 빈 줄이나 Ctrl-D로 끝냅니다.");
             let stdin = std::io::stdin();
             loop {
                 print!("> ");
                 std::io::stdout().flush()?;
+            if let Some(l) = &llm {
+                println!("언어 모델: {}", l.name());
+            }
                 let mut line = String::new();
                 if stdin.lock().read_line(&mut line)? == 0 || line.trim().is_empty() {
                     break;
                 }
-                let r = brain.respond(&mut conv, line.trim());
+                let mut r = brain.respond(&mut conv, line.trim());
+                if let Some(llm) = llm.as_mut() {
+                    let (text, source, why) = llm.answer(brain.kb(), r.clone(), line.trim());
+                    r.text = text;
+                    println!("      [{source:?}{}]", why.iter().map(|w| format!("; {w}")).collect::<String>());
+                }
                 let src = r.sources.first().map(|s| format!("  [{}: {}]", s.name, s.url)).unwrap_or_default();
                 let kb = r.kb_id.as_deref().map(|k| format!(", {k}")).unwrap_or_default();
                 println!("sori: {}\n      ({:?}{kb}, {:.2}){src}", r.text, r.action, r.confidence);

@@ -50,6 +50,10 @@ pub struct TrapsArgs {
     /// Only this category.
     #[arg(long)]
     category: Option<String>,
+    /// Stop taking new traps after this many seconds (traps run round-robin
+    /// over the categories, so a cut keeps them balanced).
+    #[arg(long)]
+    max_s: Option<u64>,
     /// Deadline for the first sentence (default: `[llm] deadline_ms`).
     #[arg(long)]
     deadline_ms: Option<u64>,
@@ -257,21 +261,31 @@ fn replay(
     })
 }
 
+/// Whether a check stopped a sentence, and which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caught {
+    No,
+    Grounding,
+    Faithfulness,
+}
+
 #[derive(Default)]
 struct Tally {
     n: usize,
     faithful: usize,
     caught: usize,
+    by_faithfulness: usize,
     fell_back: usize,
     first_ms: Vec<f64>,
     tok_s: Vec<f64>,
 }
 
 impl Tally {
-    fn add(&mut self, faithful: bool, caught: bool, fell_back: bool, first_ms: Option<f64>, tok_s: Option<f64>) {
+    fn add(&mut self, faithful: bool, caught: Caught, fell_back: bool, first_ms: Option<f64>, tok_s: Option<f64>) {
         self.n += 1;
         self.faithful += faithful as usize;
-        self.caught += caught as usize;
+        self.caught += (caught != Caught::No) as usize;
+        self.by_faithfulness += (caught == Caught::Faithfulness) as usize;
         self.fell_back += fell_back as usize;
         self.first_ms.extend(first_ms);
         self.tok_s.extend(tok_s);
@@ -296,8 +310,16 @@ impl Tally {
         } else {
             format!("{:.1}", self.tok_s.iter().sum::<f64>() / self.tok_s.len() as f64)
         };
-        let (caught, back) = if llm { (pct(self.caught), pct(self.fell_back)) } else { ("–".into(), "–".into()) };
-        format!("| {mode} | {cat} | {} | {} | {caught} | {back} | {first} | {tok} |", self.n, pct(self.faithful))
+        let (caught, by_f, back) = if llm {
+            (pct(self.caught), pct(self.by_faithfulness), pct(self.fell_back))
+        } else {
+            ("–".into(), "–".into(), "–".into())
+        };
+        format!(
+            "| {mode} | {cat} | {} | {} | {caught} | {by_f} | {back} | {first} | {tok} |",
+            self.n,
+            pct(self.faithful)
+        )
     }
 }
 
@@ -318,6 +340,13 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
             *k += 1;
             *k <= n
         });
+    }
+    // Round-robin over the categories: the first of each, the second of each, …
+    let mut by_cat: Vec<std::collections::VecDeque<Trap>> =
+        CATEGORIES.iter().map(|c| traps.iter().filter(|t| t.category == *c).cloned().collect()).collect();
+    let mut traps = Vec::new();
+    while by_cat.iter().any(|q| !q.is_empty()) {
+        traps.extend(by_cat.iter_mut().filter_map(|q| q.pop_front()));
     }
     let brain = super::brain(cfg, a.lexical)?;
     let kb = brain.kb();
@@ -365,6 +394,10 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
     let mut rows = vec!["id\tcategory\tmode\troute\tfaithful\twhy\tsource\tfirst_ms\tverdicts\theard".to_string()];
     let started = Instant::now();
     for (i, t) in traps.iter().enumerate() {
+        if a.max_s.is_some_and(|s| started.elapsed() > Duration::from_secs(s)) {
+            println!("stopped after {} of {} traps (--max-s)", i, traps.len());
+            break;
+        }
         let mut conv = Conversation::default();
         if let Some(p) = &t.previous {
             brain.respond(&mut conv, p);
@@ -378,13 +411,13 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
         r.1 += (route == t.topic || (t.topic.is_empty() && kb.entry(&route).is_none())) as usize;
         let p = reply.kb_id.as_deref().and_then(passage);
         let verdict = judge(t, &reply.text, p.as_deref());
-        let mut add = |mode: &str, tally: (bool, bool, bool, Option<f64>, Option<f64>)| {
+        let mut add = |mode: &str, tally: (bool, Caught, bool, Option<f64>, Option<f64>)| {
             for cat in [t.category.as_str(), "all"] {
                 let (f, c, b, first, tok) = tally;
                 tallies.entry((mode.to_string(), cat.to_string())).or_default().add(f, c, b, first, tok);
             }
         };
-        add("retrieval only", (verdict.is_ok(), false, false, Some(route_ms), None));
+        add("retrieval only", (verdict.is_ok(), Caught::No, false, Some(route_ms), None));
         rows.push(format!(
             "{}\t{}\tretrieval\t{route}\t{}\t{}\tretrieval\t{route_ms:.1}\t\t{}",
             t.id,
@@ -397,9 +430,9 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
         if reply.action != ReplyAction::Answer || reply.kb_id.is_none() {
             // No model on rule replies: every mode says what retrieval says.
             for (mode, _, _) in &modes {
-                add(mode, (verdict.is_ok(), false, false, Some(route_ms), None));
+                add(mode, (verdict.is_ok(), Caught::No, false, Some(route_ms), None));
             }
-            add("model alone", (verdict.is_ok(), false, false, None, None));
+            add("model alone", (verdict.is_ok(), Caught::No, false, None, None));
             continue;
         }
         let entry = kb.entry(reply.kb_id.as_deref().unwrap_or_default()).expect("answered entry");
@@ -414,7 +447,7 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
             .then(|| (rec.tokens - 1) as f64 * 1000.0 / (rec.ms - rec.ttft_ms.unwrap_or(0)) as f64);
         let raw = crate::llm::grounding::tidy(&rec.text);
         let alone = judge(t, &raw, p.as_deref());
-        add("model alone", (alone.is_ok(), false, false, rec.ttft_ms.map(|x| x as f64), tok_s));
+        add("model alone", (alone.is_ok(), Caught::No, false, rec.ttft_ms.map(|x| x as f64), tok_s));
         rows.push(format!(
             "{}\t{}\tmodel alone\t{route}\t{}\t{}\t-\t{}\t\t{}",
             t.id,
@@ -427,7 +460,11 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
         for (mode, faithful, dl) in &modes {
             let o = replay(kb, &reply, t, &rec, *dl, cfg.llm.max_tokens, *faithful);
             let v = judge(t, &o.heard, p.as_deref());
-            let caught = o.verdicts.iter().any(|x| x.result.is_err());
+            let caught = match o.verdicts.iter().find_map(|x| x.result.as_ref().err()) {
+                None => Caught::No,
+                Some(crate::llm::CheckFailure::Grounding(_)) => Caught::Grounding,
+                Some(crate::llm::CheckFailure::Faithfulness(_)) => Caught::Faithfulness,
+            };
             let back = o.source != AnswerSource::Llm;
             add(mode, (v.is_ok(), caught, back, o.first_ms, tok_s));
             let verdicts: Vec<String> = o
@@ -463,8 +500,8 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
         s.join(", ")
     });
     println!();
-    println!("| mode | category | n | faithful | caught | fell back | first sentence p50 | tok/s |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| mode | category | n | faithful | caught | by faithfulness | fell back | first sentence p50 | tok/s |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut order: Vec<&str> = vec!["retrieval only"];
     if llm.is_some() {
         order.push("model alone");

@@ -360,3 +360,62 @@ pub fn ground_reply_stream_with(
     });
     rx
 }
+
+/// `sori chat`'s language model: `[llm]` started once on its own runtime,
+/// each answer reply rephrased through [`ground_reply_stream_with`] as on a
+/// call (deadline, grounding and faithfulness checks, fallback to the
+/// entry's answer), with the caller's previous question for follow-ups.
+pub struct ChatLlm {
+    rt: tokio::runtime::Runtime,
+    llm: Arc<dyn Llm>,
+    cfg: AnswerConfig,
+    /// The last question and the entry it was answered from.
+    previous: Option<(String, Option<String>)>,
+}
+
+impl ChatLlm {
+    /// None when `[llm] engine = "none"` (or the model did not start: logged).
+    pub fn start(cfg: &crate::config::Config) -> anyhow::Result<Option<ChatLlm>> {
+        if cfg.llm.engine == "none" {
+            return Ok(None);
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let Some(llm) = rt.block_on(crate::server::start_llm(cfg)) else { return Ok(None) };
+        let cfg = AnswerConfig { deadline: Duration::from_millis(cfg.llm.deadline_ms), max_tokens: cfg.llm.max_tokens };
+        Ok(Some(ChatLlm { rt, llm, cfg, previous: None }))
+    }
+
+    pub fn name(&self) -> String {
+        self.llm.name()
+    }
+
+    /// The reply as the caller would hear it, how it was produced, and why
+    /// a check stopped the model (if one did).
+    pub fn answer(&mut self, kb: &KnowledgeBase, reply: Reply, question: &str) -> (String, AnswerSource, Vec<String>) {
+        let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let f = failures.clone();
+        // The previous question is context only when this reply stays on its topic.
+        let last = self.previous.replace((question.to_string(), reply.kb_id.clone()));
+        let previous = last.filter(|(_, id)| id.is_some() && *id == reply.kb_id).map(|(q, _)| q);
+        let opts = StreamOptions {
+            previous,
+            without_faithfulness: false,
+            observe: Some(Arc::new(move |v: Verdict| {
+                if let Err(e) = v.result {
+                    f.lock().expect("verdicts").push(e.to_string());
+                }
+            })),
+        };
+        let (text, source) = self.rt.block_on(async {
+            let mut rx = ground_reply_stream_with(&self.llm, kb, reply, question, &self.cfg, opts);
+            let (mut said, mut source) = (Vec::new(), AnswerSource::Retrieval);
+            while let Some(p) = rx.recv().await {
+                source = p.source;
+                said.push(p.text);
+            }
+            (said.join(" "), source)
+        });
+        let why = failures.lock().expect("verdicts").clone();
+        (text, source, why)
+    }
+}

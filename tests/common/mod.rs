@@ -2,6 +2,7 @@
 //! temporary config, and runs real peers (SIPp, baresip) against it.
 #![allow(dead_code)]
 
+pub mod kamailio;
 pub mod phone;
 pub mod relay;
 
