@@ -154,6 +154,8 @@ fn real_main() -> anyhow::Result<()> {
             let router = sori::kb::router(&kb, &cfg.kb.embeddings);
             let brain = sori::dialog::brain::Brain::with_router(kb, router);
             let mut conv = sori::dialog::brain::Conversation::default();
+            // [llm]: answers rephrased and checked as on a call.
+            let mut llm = sori::llm::ChatLlm::start(&cfg)?;
             if let Some(q) = json {
                 let mut r = brain.respond(&mut conv, &q);
                 let mut v = serde_json::to_value(&r)?;
@@ -167,17 +169,15 @@ fn real_main() -> anyhow::Result<()> {
                 println!("{v}");
                 return Ok(());
             }
+            if let Some(l) = &llm {
+                println!("언어 모델: {}", l.name());
+            }
             use std::io::{BufRead, Write};
-            // [llm]: answers rephrased and checked as on a call.
-            let mut llm = sori::llm::ChatLlm::start(&cfg)?;
             println!("sori 1339 상담 (텍스트). 빈 줄이나 Ctrl-D로 끝냅니다.");
             let stdin = std::io::stdin();
             loop {
                 print!("> ");
                 std::io::stdout().flush()?;
-            if let Some(l) = &llm {
-                println!("언어 모델: {}", l.name());
-            }
                 let mut line = String::new();
                 if stdin.lock().read_line(&mut line)? == 0 || line.trim().is_empty() {
                     break;
