@@ -466,6 +466,12 @@ impl Endpoint {
             Method::Ack => self.handle_ack(now, msg),
             Method::Cancel => self.handle_cancel(now, peer, msg),
             Method::Bye => self.handle_bye(now, peer, msg),
+            // A draining server tells a load balancer's health probe so
+            // (kamailio's dispatcher marks the node down and sends new calls
+            // elsewhere); an in-dialog OPTIONS still gets 200.
+            Method::Options if self.draining && msg.to_tag().is_none() => {
+                self.respond(now, peer, &msg, 503, None, &[("Retry-After", "30".into())])
+            }
             Method::Options => {
                 let extra = [
                     ("Allow", ALLOW.to_string()),
@@ -1310,6 +1316,15 @@ Content-Length: 0\r\n\r\n"
         ep.handle_input(t0, peer(), invite("z9hG4bK1", "c1").as_bytes());
         assert_eq!(drain(&mut ep)[0].status(), Some(503));
         assert_eq!(ep.poll_event(), None);
+        // A load balancer's health probe hears it too; an in-dialog OPTIONS does not.
+        let probe = "OPTIONS sip:sori@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKp\r\n\
+                     From: <sip:lb@h>;tag=l\r\nTo: <sip:sori@127.0.0.1>\r\nCall-ID: probe\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        ep.handle_input(t0, peer(), probe.as_bytes());
+        let r = drain(&mut ep);
+        assert_eq!(r[0].status(), Some(503));
+        assert_eq!(r[0].header("Retry-After"), Some("30"));
+        ep.handle_input(t0, peer(), in_dialog("OPTIONS", "z9hG4bKd", "c9", "t9", 1).as_bytes());
+        assert_eq!(drain(&mut ep)[0].status(), Some(200));
     }
 
     #[test]
