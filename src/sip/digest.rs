@@ -264,10 +264,16 @@ pub fn choose(challenges: &[Challenge]) -> Option<&Challenge> {
 }
 
 /// What the client needs to answer a challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientCredentials {
     pub username: String,
     pub password: String,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials").field("username", &self.username).finish_non_exhaustive()
+    }
 }
 
 fn quote(s: &str) -> String {

@@ -341,8 +341,12 @@ mod tests {
         let bad = "[[trunk]]\nname = \"kt\"\nregistrar = \"127.0.0.1\"\nusername = \"1339\"\npasword = \"pw\"\n";
         let e = crate::config::parse_toml::<crate::config::Config>(std::path::Path::new("x.toml"), bad).unwrap_err();
         assert!(e.to_string().starts_with("x.toml:5:"), "{e}");
-        // The default configuration has no trunk and stays open.
+        // The default configuration, and the shipped sori.toml, have no trunk and stay open.
         assert!(crate::config::Config::default().trunk.is_empty());
+        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/sori.toml");
+        let text = std::fs::read_to_string(shipped).expect("sori.toml");
+        let c: crate::config::Config = crate::config::parse_toml(std::path::Path::new(shipped), &text).expect("parses");
+        assert!(c.trunk.is_empty() && c.sip.allow.is_empty() && c.sip.inbound_auth.is_empty());
     }
 
     #[test]
@@ -357,5 +361,6 @@ mod tests {
         assert_eq!(c.creds.username, "auth1339");
         assert_eq!(t.next_hop().expect("hop").lookup_target(), "10.0.0.1:5070");
         assert!(!format!("{t:?}").contains("pw\""), "the password never shows");
+        assert!(!format!("{c:?}").contains("\"pw\""), "nor in the registration's settings");
     }
 }
