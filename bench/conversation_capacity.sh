@@ -31,6 +31,6 @@ for n in "${NS[@]}"; do
   v2v=$(grep -m1 "^voice-to-voice" <<< "$out" | awk '{print $(NF-5), $(NF-4), $(NF-3) " turns)"}')
   stt=$(grep -m1 "^STT engine time" <<< "$out" | awk '{print $(NF-1), $NF}')
   wait=$(grep -m1 "^STT wait after end of turn" <<< "$out" | awk '{print $(NF-1), $NF}')
-  prem=$(grep -m1 "^premature" <<< "$out" | sed 's/.*: //; s/ (.*//')
+  prem=$(grep -m1 "^premature" <<< "$out" | sed -E 's/^premature[^:]*: ([0-9]+\/[0-9]+ = [0-9.]+ %).*/\1/')
   echo "callers=$n  v2v p50/p95 ms: ${v2v}  STT engine p50/p95: ${stt}  STT wait p50/p95: ${wait}  premature: ${prem}  $(grep -m1 'load average after' <<< "$out")"
 done

@@ -37,6 +37,9 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[[trunk]]`: SIP trunks sori registers with and takes calls from.
     pub trunk: Vec<crate::sip::trunk::TrunkConfig>,
+    /// `[[hotline]]`: hotlines by dialled number, each with its own dialplan,
+    /// knowledge base and voice; none: `[dialplan]` + `[kb]` answer every number.
+    pub hotline: Vec<crate::server::hotline::HotlineConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -367,6 +370,9 @@ impl Config {
                 *p = base.join(&*p);
             }
         }
+        for h in &mut cfg.hotline {
+            h.resolve_paths(base);
+        }
         cfg.validate().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
         Ok(cfg)
     }
@@ -395,6 +401,7 @@ impl Config {
             "piper" => {}
             e => return Err(format!("tts.engine {e:?} is not available (known: espeak-ng, piper)")),
         }
+        crate::server::hotline::validate(&self.hotline, &self.tts)?;
         self.vad.validate()?;
         self.fallback.validate()?;
         self.stt.decode.validate()?;

@@ -104,14 +104,23 @@ fn real_main() -> anyhow::Result<()> {
         Cmd::Check { config } => {
             let cfg = load(&config)?;
             init_logging(&cfg);
-            let (plan, prompts) = sori::server::load_plan_and_prompts(&cfg)?;
-            println!(
-                "ok: {} menus, {} prompts ({:.1} s of audio), {} transfer targets",
-                plan.menus.len(),
-                prompts.audio.len(),
-                prompts.audio.values().map(|a| a.len()).sum::<usize>() as f64 / 8000.0,
-                plan.transfers.len()
-            );
+            // Every hotline's dialplan, knowledge base and voice (lexical routing: no model load).
+            let hotlines = sori::server::hotline::load(&cfg, "none")?;
+            for h in hotlines.all() {
+                let (plan, prompts) = (&h.plan, &h.prompts);
+                println!(
+                    "ok: {}{} menus, {} prompts ({:.1} s of audio), {} transfer targets",
+                    if cfg.hotline.is_empty() {
+                        String::new()
+                    } else {
+                        format!("hotline {} ({}): ", h.name, h.numbers.join(", "))
+                    },
+                    plan.menus.len(),
+                    prompts.audio.len(),
+                    prompts.audio.values().map(|a| a.len()).sum::<usize>() as f64 / 8000.0,
+                    plan.transfers.len()
+                );
+            }
             Ok(())
         }
         Cmd::Calls { call_id: Some(id), config, json, .. } => {
@@ -138,6 +147,7 @@ fn real_main() -> anyhow::Result<()> {
                         "{}  {}  from={}  dtmf={:<6} outcome={:<14} cause={}  path={}",
                         r.started_ms,
                         r.call_id,
+                        r.hotline.as_deref().map(|h| format!("hotline={h}  ")).unwrap_or_default(),
                         r.from_uri,
                         r.dtmf,
                         r.outcome.as_deref().unwrap_or("-"),

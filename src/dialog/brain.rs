@@ -83,16 +83,55 @@ pub struct Brain {
     kb: KnowledgeBase,
     router: Router,
 }
+/// The fixed replies that name the hotline or its topics: the knowledge
+/// base's `[texts]`, each unset one 1339's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Texts {
+    pub clarify: String,
+    pub not_topic: String,
+    pub goodbye: String,
+}
+
+impl Texts {
+    pub fn of(kb: &KnowledgeBase) -> Texts {
+        let or = |v: &Option<toml::Spanned<String>>, d: &str| {
+            v.as_ref().map_or_else(|| d.to_string(), |s| s.get_ref().clone())
+        };
+        let t = &kb.texts;
+        Texts {
+            clarify: or(&t.clarify, CLARIFY),
+            not_topic: or(&t.not_topic, NOT_HEALTH),
+            goodbye: or(&t.goodbye, GOODBYE),
+        }
+    }
+
+    /// What the dialogue may say as is, besides the knowledge base's answers
+    /// (rendered at start-up, so these replies play at once).
+    pub fn fixed(&self) -> Vec<String> {
+        [&self.clarify, &self.goodbye, &self.not_topic]
+            .into_iter()
+            .cloned()
+            .chain([NOT_HEARD, OFFER_AGENT].map(String::from))
+            .collect()
+    }
+}
+
 
 impl Brain {
     pub fn new(kb: KnowledgeBase) -> Brain {
+    texts: Texts,
         let router = Router::new(&kb);
-        Brain { kb, router }
+        Brain { texts: Texts::of(&kb), kb, router }
+    }
+
+    /// This knowledge base's fixed replies.
+    pub fn texts(&self) -> &Texts {
+        &self.texts
     }
 
     /// With a router built elsewhere (e.g. [`crate::kb::router`], hybrid).
     pub fn with_router(kb: KnowledgeBase, router: Router) -> Brain {
-        Brain { kb, router }
+        Brain::with_router(kb, router)
     }
 
     pub fn router(&self) -> &Router {
@@ -179,7 +218,7 @@ impl Brain {
                 && !flat.contains("안됐")
                 && CLOSE_SHORT.iter().any(|p| flat.ends_with(p));
             if (CLOSE.iter().any(|p| flat.contains(p)) || short_close) && !topic_found {
-                let mut r = self.reply(ReplyAction::Answer, GOODBYE, None, 1.0);
+                let mut r = self.reply(ReplyAction::Answer, &self.texts.goodbye, None, 1.0);
                 r.end_call = true;
                 return r;
             }
@@ -217,9 +256,9 @@ impl Brain {
             conv.misses = 0;
             self.reply(ReplyAction::Transfer, OFFER_AGENT, None, route.confidence)
         } else if route.kind == RouteKind::NotHealth {
-            self.reply(ReplyAction::OutOfScope, NOT_HEALTH, None, route.confidence)
+            self.reply(ReplyAction::OutOfScope, &self.texts.not_topic, None, route.confidence)
         } else {
-            self.reply(ReplyAction::Clarify, CLARIFY, None, route.confidence)
+            self.reply(ReplyAction::Clarify, &self.texts.clarify, None, route.confidence)
         }
     }
 
@@ -272,7 +311,7 @@ impl Brain {
     fn answer(&self, id: &str, confidence: f32) -> Reply {
         match self.kb.entry(id) {
             Some(e) => self.reply(ReplyAction::Answer, e.spoken.get_ref(), Some(id), confidence),
-            None => self.reply(ReplyAction::Clarify, CLARIFY, None, 0.0),
+            None => self.reply(ReplyAction::Clarify, &self.texts.clarify, None, 0.0),
         }
     }
 }

@@ -64,10 +64,48 @@ pub const MAX_SPOKEN_SENTENCES: usize = 3;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KnowledgeBase {
+    /// `[settings]`: how the dialogue treats this knowledge base (defaults: 1339's).
+    #[serde(default)]
+    pub settings: KbSettings,
+    /// `[texts]`: the dialogue's own replies for this hotline (defaults: 1339's).
+    #[serde(default)]
+    pub texts: KbTexts,
     #[serde(rename = "entry", default)]
     pub entries: Vec<Entry>,
     #[serde(rename = "action", default)]
     pub actions: Vec<Action>,
+}
+
+/// What a knowledge base says about itself, for a hotline other than 1339.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KbSettings {
+    /// A topic is answered only when the caller's words include a health
+    /// word or the match is strong ([`super::domain`]); otherwise "not a
+    /// health question". Off for a hotline that is not about health.
+    pub health_gate: bool,
+    /// Entry ids this file must keep (code, tests and records refer to
+    /// them). Unset: the 32 of 1339's first release ([`REQUIRED_IDS`]).
+    pub required_ids: Option<Vec<String>>,
+}
+
+impl Default for KbSettings {
+    fn default() -> Self {
+        KbSettings { health_gate: true, required_ids: None }
+    }
+}
+
+/// The dialogue's fixed replies that name the hotline or its topics; each
+/// unset one is 1339's ([`crate::dialog::brain`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KbTexts {
+    /// Nothing matched: ask the caller to say it again.
+    pub clarify: Option<Spanned<String>>,
+    /// The health gate found no health word: what this hotline is for.
+    pub not_topic: Option<Spanned<String>>,
+    /// The caller closed the conversation (감사합니다).
+    pub goodbye: Option<Spanned<String>>,
 }
 
 /// One topic a caller may ask about.
@@ -203,7 +241,14 @@ impl KnowledgeBase {
                 check_url(u)?;
             }
         }
-        for id in REQUIRED_IDS {
+        for t in [&self.texts.clarify, &self.texts.not_topic, &self.texts.goodbye].into_iter().flatten() {
+            check_spoken(t)?;
+        }
+        let required: Vec<&str> = match &self.settings.required_ids {
+            Some(ids) => ids.iter().map(String::as_str).collect(),
+            None => REQUIRED_IDS.to_vec(),
+        };
+        for id in required {
             if self.entry(id).is_none() {
                 return Err((end..end, format!("required entry id {id:?} is missing; add an [[entry]] with this id")));
             }

@@ -241,6 +241,9 @@ pub struct HealthWords {
     heard: Vec<SoundPattern>,
     /// The knowledge base's own keywords by sound, for [`HealthWords::repairs`].
     keywords: Vec<SoundPattern>,
+    /// The knowledge base's `[settings] health_gate`: off, every utterance
+    /// counts as on topic (a hotline that is not about health).
+    gate: bool,
 }
 
 impl HealthWords {
@@ -268,7 +271,7 @@ impl HealthWords {
         };
         let heard = by_sound(&mut words);
         let keywords = by_sound(&mut keywords);
-        HealthWords { words, heard, keywords }
+        HealthWords { words, heard, keywords, gate: kb.settings.health_gate }
     }
 
     /// Knowledge-base keywords heard with a slip ("도감이면" has 독감,
@@ -288,9 +291,9 @@ impl HealthWords {
             .collect()
     }
 
-    /// Whether `text` contains a health word.
+    /// Whether `text` contains a health word (always, with the gate off).
     pub fn mentions(&self, text: &str) -> bool {
-        self.find(text).is_some()
+        !self.gate || self.find(text).is_some()
     }
 
     /// The first health word found in `text` (`~word` when found by sound).

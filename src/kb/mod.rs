@@ -22,25 +22,35 @@ pub use index::{Route, RouteKind, Router};
 /// by `embeddings` loads (vectors cached under the models directory),
 /// lexical otherwise (the reason logged once).
 pub fn router(kb: &KnowledgeBase, embeddings: &str) -> Router {
+    routers(&[kb], embeddings).pop().unwrap_or_else(|| Router::new(kb))
+}
+
+/// One router per knowledge base (a server's hotlines), sharing one
+/// embedding model when it loads.
+pub fn routers(kbs: &[&KnowledgeBase], embeddings: &str) -> Vec<Router> {
+    let lexical = || kbs.iter().map(|kb| Router::new(kb)).collect();
     if embeddings.is_empty() || embeddings == "none" {
-        return Router::new(kb);
+        return lexical();
     }
     if embeddings != embed::MODEL {
         tracing::warn!(embeddings, "unknown embedding model (known: e5-small); lexical retrieval only");
-        return Router::new(kb);
+        return lexical();
     }
     let dir = crate::models::models_dir();
     let t = std::time::Instant::now();
-    let built =
-        embed::E5::load(&dir).and_then(|e| Router::with_embedder(kb, std::sync::Arc::new(e), &dir.join("cache")));
+    let built = embed::E5::load(&dir).and_then(|e| {
+        let e: std::sync::Arc<dyn embed::Embedder> = std::sync::Arc::new(e);
+        kbs.iter().map(|kb| Router::with_embedder(kb, e.clone(), &dir.join("cache"))).collect::<Result<Vec<_>, _>>()
+    });
     match built {
         Ok(r) => {
-            tracing::info!(embedder = ?r.embedder_id(), ms = t.elapsed().as_millis() as u64, "hybrid retrieval ready");
+            let embedder = r.first().and_then(|r| r.embedder_id());
+            tracing::info!(embedder = ?embedder, ms = t.elapsed().as_millis() as u64, "hybrid retrieval ready");
             r
         }
         Err(e) => {
             tracing::warn!(error = %e, "embeddings unavailable; lexical retrieval only");
-            Router::new(kb)
+            lexical()
         }
     }
 }

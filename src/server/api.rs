@@ -9,7 +9,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
 
+use super::hotline::Hotline;
 use super::Shared;
 use crate::dialog::brain::{sentences, Brain, Conversation, Reply};
 use crate::llm::{ground_reply, AnswerConfig, AnswerSource};
@@ -60,13 +62,16 @@ async fn healthz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     Json(json!({
         "status": "ok",
         "calls_active": s.metrics.calls_active.load(std::sync::atomic::Ordering::Relaxed),
-        "prompts": s.prompts.audio.len(),
-        "kb_entries": s.brain.kb().entries.len(),
+        "prompts": s.hotline().prompts.audio.len(),
+        "kb_entries": s.hotline().brain.kb().entries.len(),
+        "hotlines": s.hotlines.all().iter().map(|h| json!({
+            "name": h.name, "numbers": h.numbers, "kb_entries": h.brain.kb().entries.len(),
+        })).collect::<Vec<_>>(),
         "speech": s.speech.is_some(),
         "stt": s.speech.as_ref().map(|sp| sp.stt.describe()),
         "tts": s.speech.as_ref().map(|sp| sp.tts.id()),
         "llm": s.llm.as_ref().map(|l| l.name()),
-        "retrieval": if s.brain.router().embedder_id().is_some() { "hybrid" } else { "lexical" },
+        "retrieval": if s.hotline().brain.router().embedder_id().is_some() { "hybrid" } else { "lexical" },
         "recording": s.cfg.store.record,
         "auth": s.cfg.http.token().is_some(),
         "trunks": s.metrics.trunks.lock().map(|t| t.clone()).unwrap_or_default(),
@@ -74,7 +79,10 @@ async fn healthz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    let text = s.metrics.render() + &super::speech::render_metrics(&s) + &s.store.render_metrics();
+    let text = s.metrics.render()
+        + &super::speech::render_metrics(&s)
+        + &s.store.render_metrics()
+        + &s.hotlines.render_metrics();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
@@ -92,6 +100,31 @@ struct ChatRequest {
     stream: bool,
     #[serde(default)]
     model: Option<String>,
+    /// Which hotline answers (`[[hotline]] name`; also `?hotline=`); unset: the first.
+    #[serde(default)]
+    hotline: Option<String>,
+}
+
+/// `?hotline=NAME`: which hotline's dialogue, knowledge base and voice an
+/// API request uses (the first hotline when absent).
+#[derive(Deserialize, Default)]
+pub struct HotlineParam {
+    pub hotline: Option<String>,
+}
+
+/// The hotline a request names (`?hotline=` or a JSON field), the first
+/// when it names none; an unknown name is a 404 that lists the known ones.
+pub fn pick_hotline(
+    s: &Shared,
+    query: Result<Query<HotlineParam>, QueryRejection>,
+    body: Option<&str>,
+) -> Result<Arc<Hotline>, (StatusCode, String)> {
+    let q = match query {
+        Ok(Query(p)) => p.hotline,
+        Err(e) => return Err((StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text()))),
+    };
+    let name = body.filter(|b| !b.is_empty()).map(str::to_string).or(q);
+    s.hotlines.named(name.as_deref()).cloned().map_err(|e| (StatusCode::NOT_FOUND, e))
 }
 
 #[derive(Deserialize)]
@@ -128,8 +161,9 @@ pub fn answer_messages(brain: &Brain, user_turns: &[String]) -> Option<Reply> {
     Some(brain.respond(&mut conv, last))
 }
 
-fn sori_object(r: &Reply, source: AnswerSource) -> serde_json::Value {
+fn sori_object(r: &Reply, source: AnswerSource, hotline: &str) -> serde_json::Value {
     json!({
+        "hotline": hotline,
         "answer_source": source,
         "action": r.action,
         "kb_id": r.kb_id,
@@ -139,10 +173,18 @@ fn sori_object(r: &Reply, source: AnswerSource) -> serde_json::Value {
     })
 }
 
-async fn chat_completions(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn chat_completions(
+    State(s): State<Arc<Shared>>,
+    query: Result<Query<HotlineParam>, QueryRejection>,
+    body: Bytes,
+) -> Response {
     let req: ChatRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("request body is not a valid chat request: {e}")),
+    };
+    let hotline = match pick_hotline(&s, query, req.hotline.as_deref()) {
+        Ok(h) => h,
+        Err((status, msg)) => return error(status, msg),
     };
     let mut users = Vec::new();
     for m in &req.messages {
@@ -156,7 +198,7 @@ async fn chat_completions(State(s): State<Arc<Shared>>, body: Bytes) -> Response
             }
         }
     }
-    let Some(reply) = answer_messages(&s.brain, &users) else {
+    let Some(reply) = answer_messages(&hotline.brain, &users) else {
         return error(StatusCode::BAD_REQUEST, "messages must contain at least one user message");
     };
     let llm = s.llm.as_ref().filter(|_| req.model.as_deref() != Some(RETRIEVAL_MODEL_ID));
@@ -167,7 +209,7 @@ async fn chat_completions(State(s): State<Arc<Shared>>, body: Bytes) -> Response
                 max_tokens: s.cfg.llm.max_tokens,
             };
             let question = users.last().cloned().unwrap_or_default();
-            ground_reply(llm, s.brain.kb(), reply, &question, &cfg).await
+            ground_reply(llm, hotline.brain.kb(), reply, &question, &cfg).await
         }
         None => (reply, AnswerSource::Retrieval),
     };
@@ -182,7 +224,7 @@ async fn chat_completions(State(s): State<Arc<Shared>>, body: Bytes) -> Response
             "model": model,
             "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply.text }, "finish_reason": "stop" }],
             "usage": { "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0 },
-            "sori": sori_object(&reply, answer_source),
+            "sori": sori_object(&reply, answer_source, &hotline.name),
         });
         return Json(body).into_response();
     }
@@ -206,7 +248,7 @@ async fn chat_completions(State(s): State<Arc<Shared>>, body: Bytes) -> Response
         let text = if i + 1 < n { format!("{sentence} ") } else { sentence };
         events.push(chunk(json!({ "content": text }), None, None));
     }
-    events.push(chunk(json!({}), Some("stop"), Some(sori_object(&reply, answer_source))));
+    events.push(chunk(json!({}), Some("stop"), Some(sori_object(&reply, answer_source, &hotline.name))));
     events.push("[DONE]".to_string());
     let stream = futures_util::stream::iter(events.into_iter().map(|d| Ok::<_, Infallible>(Event::default().data(d))));
     Sse::new(stream).into_response()

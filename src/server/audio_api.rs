@@ -1,7 +1,8 @@
 //! OpenAI-compatible speech endpoints on the engines calls use:
 //! `POST /v1/audio/transcriptions` (multipart WAV → `{"text"}`, through
 //! `[stt]` and the call's text clean-up) and `POST /v1/audio/speech`
-//! (JSON → 8 kHz WAV in the `[tts]` voice, as a caller hears it).
+//! (JSON → 8 kHz WAV in the `[tts]` voice, as a caller hears it; `hotline`:
+//! another hotline's voice and prompts).
 //! `telephone=true` runs the audio through the call's channel (G.711 μ-law at
 //! 8 kHz; inbound also the call's 8→16 kHz upsampler).
 
@@ -10,14 +11,15 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::multipart::{Multipart, MultipartRejection};
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::api::error;
+use super::api::{error, pick_hotline, HotlineParam};
 use super::speech::Speech;
 use super::Shared;
 use crate::stt::SttError;
@@ -164,6 +166,9 @@ struct SpeechRequest {
     response_format: Option<String>,
     #[serde(default)]
     telephone: bool,
+    /// Which hotline's voice and prompts (also `?hotline=`); unset: the first.
+    #[serde(default)]
+    hotline: Option<String>,
     /// OpenAI clients send these; sori has one voice and one model.
     #[serde(default, rename = "model")]
     _model: Option<String>,
@@ -171,10 +176,18 @@ struct SpeechRequest {
     _speed: Option<f64>,
 }
 
-pub async fn speech(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+pub async fn speech(
+    State(s): State<Arc<Shared>>,
+    query: Result<Query<HotlineParam>, QueryRejection>,
+    body: Bytes,
+) -> Response {
     let req: SpeechRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("request body is not a valid speech request: {e}")),
+    };
+    let hotline = match pick_hotline(&s, query, req.hotline.as_deref()) {
+        Ok(h) => h,
+        Err((status, msg)) => return error(status, msg),
     };
     let text = req.input.trim().to_string();
     if text.is_empty() {
@@ -190,22 +203,21 @@ pub async fn speech(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         Ok(e) => e,
         Err((status, msg)) => return error(status, msg),
     };
-    let voice = speech.tts.id();
+    // The hotline's own voice, else the one [tts] names.
+    let tts = hotline.tts.clone().unwrap_or_else(|| speech.tts.clone());
+    let voice = tts.id();
     if let Some(v) = req.voice.as_deref() {
         tracing::debug!(requested = v, used = %voice, "speech: sori has one voice");
     }
     let t = Instant::now();
     // Knowledge-base answers and prompts are pre-rendered (what calls play).
-    let pcm: Vec<i16> = match s.prompts.get(&text) {
+    let pcm: Vec<i16> = match hotline.prompts.get(&text) {
         Some(a) => a.to_vec(),
-        None => {
-            let tts = speech.tts.clone();
-            match tokio::task::spawn_blocking(move || crate::tts::prompts::render(tts.as_ref(), &text)).await {
-                Ok(Ok(p)) => p,
-                Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("synthesis failed: {e}")),
-                Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "synthesis failed"),
-            }
-        }
+        None => match tokio::task::spawn_blocking(move || crate::tts::prompts::render(tts.as_ref(), &text)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("synthesis failed: {e}")),
+            Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "synthesis failed"),
+        },
     };
     let pcm = if req.telephone { crate::codec::g711::through_ulaw(&pcm) } else { pcm };
     let wav = crate::stt::http::wav_bytes(&pcm, crate::tts::prompts::TELEPHONE_RATE);

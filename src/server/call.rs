@@ -38,6 +38,8 @@ pub enum CallEvent {
 
 pub struct CallSetup {
     pub handle: CallHandle,
+    /// The hotline the dialled number reached: its dialplan, prompts, knowledge base, voice.
+    pub hotline: Arc<super::hotline::Hotline>,
     pub record: CallRecord,
     pub offer: Option<SessionDescription>,
     pub negotiated: Option<Negotiated>,
@@ -112,6 +114,7 @@ pub async fn run(
 
 struct CallTask {
     shared: Arc<Shared>,
+    hotline: Arc<super::hotline::Hotline>,
     h: CallHandle,
     sip: mpsc::UnboundedSender<SipCommand>,
     events: mpsc::UnboundedReceiver<CallEvent>,
@@ -188,7 +191,7 @@ impl CallTask {
         let clock_rate = s.negotiated.as_ref().map_or(8000, |n| n.codec.clock_rate());
         let rtcp = RtcpSession::new(format!("sori@{}", s.local_ip), clock_rate, std::time::Instant::now());
         let rtcp_sock = s.rtcp_socket.map(Arc::new);
-        let flow = Flow::new(shared.plan.clone(), now_ms() / 1000);
+        let flow = Flow::new(s.hotline.plan.clone(), now_ms() / 1000);
         let jitter = JitterBuffer::new(shared.cfg.rtp.jitter_frames, 50);
         let out = Arc::new(Mutex::new(Outbound::new()));
         let mut media = None;
@@ -204,6 +207,7 @@ impl CallTask {
         let (heard_tx, heard_rx) = mpsc::unbounded_channel();
         let (spoken_tx, spoken_rx) = mpsc::unbounded_channel();
         CallTask {
+            hotline: s.hotline,
             listener,
             conv: Default::default(),
             heard_tx,
@@ -512,7 +516,7 @@ impl CallTask {
                                 o.player.stop();
                             }
                             for p in prompts {
-                                match self.shared.prompts.get(&p).or_else(|| self.dynamic.get(&p).cloned()) {
+                                match self.hotline.prompts.get(&p).or_else(|| self.dynamic.get(&p).cloned()) {
                                     Some(audio) => o.player.enqueue(audio),
                                     None => tracing::warn!(prompt = %p, "prompt has no audio"),
                                 }
@@ -654,7 +658,7 @@ impl CallTask {
                     let span = (u.start, u.end);
                     if let Some(piece) = self.pieces.on_pause(span) {
                         let audio = u.piece_audio(piece);
-                        speech::transcribe(&self.shared, u.start, piece, audio, self.heard_tx.clone());
+                        speech::transcribe(&self.shared, &self.hotline, u.start, piece, audio, self.heard_tx.clone());
                         let vad = &self.shared.cfg.vad;
                         if vad.korean_endings && vad.await_transcript {
                             if let Some(l) = self.listener.as_mut() {
@@ -679,7 +683,14 @@ impl CallTask {
                         AtEnd::Wait => {}
                         AtEnd::Transcribe(piece) => {
                             let audio = u.piece_audio(piece);
-                            speech::transcribe(&self.shared, u.start, piece, audio, self.heard_tx.clone())
+                            speech::transcribe(
+                                &self.shared,
+                                &self.hotline,
+                                u.start,
+                                piece,
+                                audio,
+                                self.heard_tx.clone(),
+                            )
                         }
                     }
                 }
@@ -722,8 +733,15 @@ impl CallTask {
         let before = self.conv.clone();
         let ended = heard.detected;
         let reply_by = self.guard.reply_by();
-        let (action, reply_id) =
-            speech::reply(&self.shared, &mut self.conv, heard, text.clone(), reply_by, self.spoken_tx.clone());
+        let (action, reply_id) = speech::reply(
+            &self.shared,
+            &self.hotline,
+            &mut self.conv,
+            heard,
+            text.clone(),
+            reply_by,
+            self.spoken_tx.clone(),
+        );
         self.reply_before = Some((reply_id, before.clone()));
         self.talked_on.decided(reply_id, before, text, ended);
         // Only this reply may speak now; an older one still being made is stale.

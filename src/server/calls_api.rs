@@ -1,5 +1,5 @@
 //! Call records over HTTP: `GET /v1/calls` (a page, newest first; `limit`,
-//! `offset`, `before=<call id>`, `outcome`, `since`/`until` in Unix ms) and
+//! `offset`, `before=<call id>`, `outcome`, `hotline`, `since`/`until` in Unix ms) and
 //! `GET /v1/calls/{id}` (the record with its turns), read from the SQLite
 //! store with read-only connections off the async threads.
 
@@ -23,6 +23,7 @@ pub struct ListParams {
     offset: Option<usize>,
     before: Option<String>,
     outcome: Option<String>,
+    hotline: Option<String>,
     since: Option<i64>,
     until: Option<i64>,
 }
@@ -42,6 +43,7 @@ pub async fn list(State(s): State<Arc<Shared>>, params: Result<Query<ListParams>
         offset: p.offset.unwrap_or(0),
         before: p.before.filter(|b| !b.is_empty()),
         outcome: p.outcome.filter(|o| !o.is_empty()),
+        hotline: p.hotline.filter(|h| !h.is_empty()),
         since_ms: p.since,
         until_ms: p.until,
     };

@@ -2,6 +2,7 @@
 //! (every topic and action as written in kb/1339.toml) and
 //! `GET /v1/kb/route?q=…` (which entry a question goes to and why: the rule
 //! that fired, the top retrieval candidates with their scores, the reply).
+//! `?hotline=NAME` reads another hotline's knowledge base (default: the first).
 
 use std::sync::Arc;
 
@@ -13,13 +14,17 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::api::error;
+use super::api::{error, pick_hotline, HotlineParam};
 use super::Shared;
 use crate::dialog::brain::Conversation;
 use crate::kb::RouteKind;
 
-pub async fn entries(State(s): State<Arc<Shared>>) -> Response {
-    let kb = s.brain.kb();
+pub async fn entries(State(s): State<Arc<Shared>>, query: Result<Query<HotlineParam>, QueryRejection>) -> Response {
+    let hotline = match pick_hotline(&s, query, None) {
+        Ok(h) => h,
+        Err((status, msg)) => return error(status, msg),
+    };
+    let kb = hotline.brain.kb();
     let entries: Vec<_> = kb
         .entries
         .iter()
@@ -44,12 +49,14 @@ pub async fn entries(State(s): State<Arc<Shared>>) -> Response {
             })
         })
         .collect();
-    Json(json!({ "entries": entries, "actions": actions })).into_response()
+    Json(json!({ "hotline": hotline.name, "entries": entries, "actions": actions })).into_response()
 }
 
 #[derive(Deserialize)]
 pub struct RouteParams {
     q: String,
+    /// Which hotline's knowledge base (the first when absent).
+    hotline: Option<String>,
 }
 
 fn kind_name(k: &RouteKind) -> &'static str {
@@ -64,15 +71,19 @@ fn kind_name(k: &RouteKind) -> &'static str {
 }
 
 pub async fn route(State(s): State<Arc<Shared>>, params: Result<Query<RouteParams>, QueryRejection>) -> Response {
-    let q = match params {
-        Ok(Query(p)) if !p.q.trim().is_empty() => p.q,
+    let (q, name) = match params {
+        Ok(Query(p)) if !p.q.trim().is_empty() => (p.q, p.hotline),
         Ok(_) => return error(StatusCode::BAD_REQUEST, "\"q\" is empty"),
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("send the question as ?q=… ({})", e.body_text())),
     };
     if q.chars().count() > 1000 {
         return error(StatusCode::BAD_REQUEST, "\"q\" is longer than 1000 characters");
     }
-    let shared = s.clone();
+    let hotline = match s.hotlines.named(name.as_deref()) {
+        Ok(h) => h.clone(),
+        Err(e) => return error(StatusCode::NOT_FOUND, e),
+    };
+    let shared = hotline.clone();
     // Routing may embed the question (~20 ms of CPU): off the async threads.
     let explained = tokio::task::spawn_blocking(move || {
         let router = shared.brain.router();
@@ -85,7 +96,7 @@ pub async fn route(State(s): State<Arc<Shared>>, params: Result<Query<RouteParam
     let Ok((route, rule, reply, embedder)) = explained else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "routing failed");
     };
-    let kb = s.brain.kb();
+    let kb = hotline.brain.kb();
     let candidates: Vec<_> = route
         .candidates
         .iter()
@@ -95,6 +106,7 @@ pub async fn route(State(s): State<Arc<Shared>>, params: Result<Query<RouteParam
         })
         .collect();
     Json(json!({
+        "hotline": hotline.name,
         "route": kind_name(&route.kind),
         "id": route.id(),
         "confidence": route.confidence,

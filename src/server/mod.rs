@@ -5,6 +5,7 @@ pub mod audio_api;
 pub mod auth;
 pub mod call;
 pub mod calls_api;
+pub mod hotline;
 pub mod kb_api;
 pub mod metrics;
 pub mod pacer;
@@ -23,60 +24,35 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::dialog::plan::Dialplan;
 use crate::sdp::LocalCaps;
 use crate::store::Store;
-use crate::tts::prompts::{render_all, PromptSet};
 
 /// State shared by every call (read-only after start-up).
 pub struct Shared {
     pub cfg: Config,
-    pub plan: Arc<Dialplan>,
-    pub prompts: PromptSet,
+    /// The hotlines by dialled number, each with its dialplan, prompts,
+    /// knowledge base and voice (at least one).
+    pub hotlines: hotline::Hotlines,
     pub store: Store,
     pub metrics: Arc<metrics::Metrics>,
     pub caps: LocalCaps,
     pub ports: ports::RtpPorts,
     pub pacer: pacer::Pacer,
-    pub brain: Arc<crate::dialog::brain::Brain>,
     /// The optional model that rephrases answers (None: retrieval-only).
     pub llm: Option<Arc<dyn crate::llm::Llm>>,
     /// VAD + STT + reply voice (None: DTMF menu only).
     pub speech: Option<speech::Speech>,
 }
 
-/// Loads the dialplan and renders its prompts (checks the TTS engine first).
-pub fn load_plan_and_prompts(cfg: &Config) -> anyhow::Result<(Dialplan, PromptSet)> {
-    let plan = Dialplan::load(&cfg.dialplan.path)?;
-    let tts = crate::tts::from_config(&cfg.tts)?;
-    let mut list: Vec<(String, String)> = plan.prompts.iter().map(|(k, v)| (k.clone(), v.get_ref().clone())).collect();
-    // The knowledge base's spoken answers and the dialogue's fixed replies are
-    // rendered too (keyed by their text), so retrieval answers play at once.
-    if let Ok(kb) = crate::kb::KnowledgeBase::load(&cfg.kb.path) {
-        use crate::dialog::brain::{CLARIFY, GOODBYE, NOT_HEARD, OFFER_AGENT};
-        let texts = kb
-            .entries
-            .iter()
-            .map(|e| e.spoken.get_ref().clone())
-            .chain(kb.actions.iter().map(|a| a.spoken.get_ref().clone()))
-            .chain([CLARIFY, GOODBYE, NOT_HEARD, OFFER_AGENT].map(String::from));
-        list.extend(texts.map(|t| (t.clone(), t)));
+impl Shared {
+    /// The first hotline (the API's when none is named).
+    pub fn hotline(&self) -> &Arc<hotline::Hotline> {
+        self.hotlines.first()
     }
-    // What a call says when its engines fail: rendered now, so it cannot fail then.
-    use crate::dialog::trouble::{HOLD, SORRY, TRANSFER};
-    list.extend([HOLD, SORRY, TRANSFER].map(|t| (t.to_string(), t.to_string())));
-    let t = std::time::Instant::now();
-    let (prompts, fresh) = render_all(tts.as_ref(), &cfg.tts.cache_dir, &list)
-        .with_context(|| format!("rendering prompts into {}", cfg.tts.cache_dir.display()))?;
-    tracing::info!(prompts = list.len(), rendered = fresh, ms = t.elapsed().as_millis() as u64, "prompts ready");
-    Ok((plan, prompts))
 }
 
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
-    let (plan, prompts) = load_plan_and_prompts(&cfg)?;
-    let kb = crate::kb::KnowledgeBase::load(&cfg.kb.path)?;
-    let router = crate::kb::router(&kb, &cfg.kb.embeddings);
-    let brain = Arc::new(crate::dialog::brain::Brain::with_router(kb, router));
+    let hotlines = hotline::load(&cfg, &cfg.kb.embeddings)?;
     let llm = start_llm(&cfg).await;
     let speech = speech::start(&cfg).await;
     let (store, writer) =
@@ -99,11 +75,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
         speech,
         llm,
-        brain,
+        hotlines,
         pacer,
         ports: ports::RtpPorts::new(cfg.rtp.port_min, cfg.rtp.port_max),
-        plan: Arc::new(plan),
-        prompts,
         store: store.clone(),
         metrics,
         caps,

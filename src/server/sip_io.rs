@@ -284,10 +284,18 @@ fn incoming_call(
     now: std::time::Instant,
 ) {
     Metrics::inc(&shared.metrics.calls_total);
+    let to_uri = uri_of(invite.header("To").unwrap_or(""));
+    // The hotline the dialled number reaches (server::hotline); none: 404 below.
+    let request_uri = match &invite.start {
+        crate::sip::message::StartLine::Request { uri, .. } => uri.as_str(),
+        _ => "",
+    };
+    let hotline = shared.hotlines.for_call(request_uri, &to_uri).cloned();
     let record = CallRecord {
         call_id: invite.call_id().to_string(),
         from_uri: uri_of(invite.header("From").unwrap_or("")),
-        to_uri: uri_of(invite.header("To").unwrap_or("")),
+        to_uri,
+        hotline: hotline.as_ref().map(|h| h.name.clone()),
         remote_addr: peer.addr.to_string(),
         transport: if peer.transport.reliable() { "tcp".into() } else { "udp".into() },
         started_ms: now_ms(),
@@ -305,6 +313,11 @@ fn incoming_call(
         r.hangup_cause = Some(format!("{code} {why}"));
         shared.store.call_finished(r);
     };
+    let Some(hotline) = hotline else {
+        shared.hotlines.not_found.fetch_add(1, Relaxed);
+        return refuse(ep, 404, format!("no hotline for {request_uri}"));
+    };
+    hotline.calls.fetch_add(1, Relaxed);
     if let Err(r) = adm.check_call(peer.addr.ip()) {
         tracing::info!(code = r.code, reason = r.why, from = %peer.addr, "call refused");
         Metrics::inc(&shared.metrics.calls_rejected);
@@ -352,7 +365,7 @@ fn incoming_call(
     calls.insert(h, tx);
     adm.call_started(h, peer.addr.ip());
     shared.store.call_started(record.clone());
-    let setup = CallSetup { handle: h, record, offer, negotiated, local_ip, socket: sock, rtcp_socket };
+    let setup = CallSetup { handle: h, hotline, record, offer, negotiated, local_ip, socket: sock, rtcp_socket };
     tokio::spawn(call::run(shared.clone(), setup, cmd_tx.clone(), rx, span.clone()));
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::hotline::Hotline;
 use super::Shared;
 use crate::audio::{Listener, ListenerConfig, VadEngine};
 use crate::dialog::brain::{Conversation, Reply, ReplyAction};
@@ -136,6 +137,7 @@ const TTS_TIMEOUT: Duration = Duration::from_secs(3);
 /// the call task; the raw text goes back to be put together with the others.
 pub fn transcribe(
     shared: &Arc<Shared>,
+    hotline: &Arc<Hotline>,
     turn_start: Duration,
     piece: Span,
     audio: Vec<i16>,
@@ -143,7 +145,7 @@ pub fn transcribe(
 ) {
     let Some(speech) = &shared.speech else { return };
     let stt = speech.stt.clone();
-    let shared = shared.clone();
+    let hotline = hotline.clone();
     tokio::spawn(async move {
         let t = Instant::now();
         let text = stt.transcribe(audio).await.map(|t| t.text).map_err(|e| e.to_string());
@@ -151,8 +153,8 @@ pub fn transcribe(
         // A piece that starts the turn may be all of it: embed what the router
         // would see now, off the call task (a hit later).
         if let (Ok(text), true) = (&text, piece.0 == turn_start) {
-            let (shared, routed) = (shared.clone(), crate::stt::text::for_routing(text));
-            let _ = tokio::task::spawn_blocking(move || shared.brain.router().prefetch(&routed)).await;
+            let (hotline, routed) = (hotline.clone(), crate::stt::text::for_routing(text));
+            let _ = tokio::task::spawn_blocking(move || hotline.brain.router().prefetch(&routed)).await;
         }
         let _ = tx.send(crate::stt::pieces::PieceResult { turn_start, piece, text, stt_ms });
     });
@@ -164,8 +166,10 @@ pub fn transcribe(
 /// sentences), so the caller hears the first sentence while the next is made.
 /// `reply_by`: when the caller should hear it ([`crate::dialog::trouble`]):
 /// the model's answer is cut for the entry's pre-rendered one to make it.
+#[allow(clippy::too_many_arguments)]
 pub fn reply(
     shared: &Arc<Shared>,
+    hotline: &Arc<Hotline>,
     conv: &mut Conversation,
     heard: Heard,
     transcript: String,
@@ -176,9 +180,9 @@ pub fn reply(
     let reply_id = REPLY_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // Routing may embed the utterance (~20 ms): let other tasks move off
     // this worker thread meanwhile.
-    let reply = tokio::task::block_in_place(|| shared.brain.respond(conv, &transcript));
+    let reply = tokio::task::block_in_place(|| hotline.brain.respond(conv, &transcript));
     let action = reply.action;
-    let shared = shared.clone();
+    let (shared, hotline) = (shared.clone(), hotline.clone());
     tokio::spawn(async move {
         let t = Instant::now();
         let llm = shared.llm.clone().filter(|_| reply.action == ReplyAction::Answer);
@@ -192,12 +196,12 @@ pub fn reply(
                     deadline: Duration::from_millis(shared.cfg.llm.deadline_ms).min(budget),
                     max_tokens: shared.cfg.llm.max_tokens,
                 };
-                ground_reply_stream(llm, shared.brain.kb(), reply.clone(), &transcript, &cfg)
+                ground_reply_stream(llm, hotline.brain.kb(), reply.clone(), &transcript, &cfg)
             }
             None => {
                 let (ptx, prx) = mpsc::unbounded_channel();
                 // A pre-rendered reply is one piece; others are cut into sentences.
-                let parts = if shared.prompts.get(&reply.text).is_some() {
+                let parts = if hotline.prompts.get(&reply.text).is_some() {
                     vec![reply.text.clone()]
                 } else {
                     crate::dialog::brain::sentences(&reply.text)
@@ -214,7 +218,7 @@ pub fn reply(
             let llm_ms = t.elapsed().as_millis() as u64;
             // The LLM fell back to the entry's answer: that one is pre-rendered whole.
             if heard.is_some() && piece.source != AnswerSource::Llm {
-                if let Some(audio) = shared.prompts.get(&reply.text) {
+                if let Some(audio) = hotline.prompts.get(&reply.text) {
                     if let Some(heard) = heard.take() {
                         let first = Spoken {
                             reply_id,
@@ -235,17 +239,17 @@ pub fn reply(
                 continue; // the rest of the entry's answer is in that audio
             }
             let tt = Instant::now();
-            let audio = match shared.prompts.get(&piece.text) {
+            let audio = match hotline.prompts.get(&piece.text) {
                 Some(a) => a,
                 None => {
                     // The first sentence, when the entry's answer is pre-rendered,
                     // may take until the reply instant; otherwise up to TTS_TIMEOUT.
-                    let kb = heard.as_ref().and_then(|_| shared.prompts.get(&reply.text));
+                    let kb = heard.as_ref().and_then(|_| hotline.prompts.get(&reply.text));
                     let budget = match (reply_by, &kb) {
                         (Some(by), Some(_)) => by.saturating_duration_since(tt).min(TTS_TIMEOUT),
                         _ => TTS_TIMEOUT,
                     };
-                    let synth = tokio::time::timeout(budget, synthesize(&shared, &piece.text)).await;
+                    let synth = tokio::time::timeout(budget, synthesize(&shared, &hotline, &piece.text)).await;
                     match synth {
                         Ok(Some(a)) => a,
                         failed => {
@@ -295,9 +299,10 @@ pub fn reply(
     (action, reply_id)
 }
 
-async fn synthesize(shared: &Arc<Shared>, text: &str) -> Option<Arc<[i16]>> {
+async fn synthesize(shared: &Arc<Shared>, hotline: &Hotline, text: &str) -> Option<Arc<[i16]>> {
     let speech = shared.speech.as_ref()?;
-    let (tts, text) = (speech.tts.clone(), text.to_string());
+    // The hotline's own voice, else the one [tts] names.
+    let (tts, text) = (hotline.tts.clone().unwrap_or_else(|| speech.tts.clone()), text.to_string());
     match tokio::task::spawn_blocking(move || crate::tts::prompts::render(tts.as_ref(), &text)).await {
         Ok(Ok(pcm)) => Some(Arc::from(pcm)),
         Ok(Err(e)) => {

@@ -24,6 +24,9 @@ pub struct CallRecord {
     pub call_id: String,
     pub from_uri: String,
     pub to_uri: String,
+    /// The hotline the dialled number reached (`server::hotline`); None for
+    /// a number no hotline answers (refused 404) and records from before hotlines.
+    pub hotline: Option<String>,
     pub remote_addr: String,
     pub transport: String,
     pub codec: Option<String>,
@@ -249,6 +252,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let _ = conn.execute("ALTER TABLE calls ADD COLUMN barge_ins INTEGER NOT NULL DEFAULT 0", []);
     let _ = conn.execute("ALTER TABLE turns ADD COLUMN stt_wait_ms INTEGER NOT NULL DEFAULT 0", []);
     let _ = conn.execute("ALTER TABLE calls ADD COLUMN recording TEXT", []);
+    let _ = conn.execute("ALTER TABLE calls ADD COLUMN hotline TEXT", []);
     if let Err(e) = add_quality_columns(&conn) {
         tracing::warn!(error = %e, db = %path.display(), "adding the media-quality columns failed");
     }
@@ -435,9 +439,9 @@ fn write(conn: &mut Connection, ops: &[Op]) -> rusqlite::Result<()> {
         match op {
             Op::Start(r) => {
                 tx.execute(
-                    "INSERT OR REPLACE INTO calls (call_id, from_uri, to_uri, remote_addr, transport, started_ms)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![r.call_id, r.from_uri, r.to_uri, r.remote_addr, r.transport, r.started_ms],
+                    "INSERT OR REPLACE INTO calls (call_id, from_uri, to_uri, remote_addr, transport, started_ms, hotline)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![r.call_id, r.from_uri, r.to_uri, r.remote_addr, r.transport, r.started_ms, r.hotline],
                 )?;
             }
             Op::Turn(t) => {
@@ -473,12 +477,12 @@ fn write(conn: &mut Connection, ops: &[Op]) -> rusqlite::Result<()> {
             Op::Finish(r) => {
                 tx.execute(
                             "INSERT INTO calls (call_id, from_uri, to_uri, remote_addr, transport, codec, started_ms, answered_ms,
-                                                ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins, recording)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                                                ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins, recording, hotline)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                              ON CONFLICT(call_id) DO UPDATE SET codec = excluded.codec, answered_ms = excluded.answered_ms,
                                 ended_ms = excluded.ended_ms, dtmf = excluded.dtmf, menu_path = excluded.menu_path,
                                 outcome = excluded.outcome, hangup_cause = excluded.hangup_cause,
-                                barge_ins = excluded.barge_ins, recording = excluded.recording",
+                                barge_ins = excluded.barge_ins, recording = excluded.recording, hotline = excluded.hotline",
                             params![
                                 r.call_id,
                                 r.from_uri,
@@ -494,7 +498,8 @@ fn write(conn: &mut Connection, ops: &[Op]) -> rusqlite::Result<()> {
                                 r.outcome,
                                 r.hangup_cause,
                                 r.barge_ins,
-                                r.recording
+                                r.recording,
+                                r.hotline
                             ],
                         )?;
                 if let Some(q) = &r.quality {
@@ -518,7 +523,7 @@ pub fn recent(path: &Path, limit: usize) -> rusqlite::Result<Vec<CallRecord>> {
 /// The columns [`call_row`] reads, in its order.
 pub(crate) const CALL_COLUMNS: &str =
     "call_id, from_uri, to_uri, remote_addr, transport, codec, started_ms, answered_ms,
-    ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins, recording,
+    ended_ms, dtmf, menu_path, outcome, hangup_cause, barge_ins, recording, hotline,
     rx_packets, rx_lost, rx_loss_pct, rx_jitter_max_ms, rx_jitter_mean_ms, peer_reports, peer_lost,
     peer_loss_max_pct, peer_jitter_max_ms, rtt_ms, rtcp_sent, rtcp_received";
 
@@ -539,6 +544,7 @@ pub(crate) fn call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
         hangup_cause: r.get(12)?,
         barge_ins: r.get(13)?,
         recording: r.get(14)?,
+        hotline: r.get("hotline")?,
         quality: quality_row(r)?,
     })
 }

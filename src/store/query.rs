@@ -21,6 +21,8 @@ pub struct CallQuery {
     /// paging that does not shift when new calls arrive.
     pub before: Option<String>,
     pub outcome: Option<String>,
+    /// Only calls to this hotline (`server::hotline`).
+    pub hotline: Option<String>,
     /// Started at or after this Unix time in ms.
     pub since_ms: Option<i64>,
     /// Started before this Unix time in ms.
@@ -56,6 +58,10 @@ pub fn list(path: &Path, q: &CallQuery) -> rusqlite::Result<CallPage> {
     if let Some(o) = &q.outcome {
         filters.push("outcome = ?");
         args.push(o.clone().into());
+    }
+    if let Some(h) = &q.hotline {
+        filters.push("hotline = ?");
+        args.push(h.clone().into());
     }
     if let Some(t) = q.since_ms {
         filters.push("started_ms >= ?");

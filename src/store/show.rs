@@ -11,6 +11,9 @@ pub fn call_text(d: &CallDetail) -> String {
     let dur = c.ended_ms.map(|e| format!("{:.1} s", (e - c.answered_ms.unwrap_or(c.started_ms)) as f64 / 1000.0));
     let _ = writeln!(out, "call {}", c.call_id);
     let _ = writeln!(out, "  from {}  to {}  via {} {}", c.from_uri, c.to_uri, c.transport, c.remote_addr);
+    if let Some(h) = &c.hotline {
+        let _ = writeln!(out, "  hotline {h}");
+    }
     let _ = writeln!(
         out,
         "  started {}  duration {}  codec {}  outcome {}  cause {}",
