@@ -144,7 +144,7 @@ fn real_main() -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
                     println!(
-                        "{}  {}  from={}  dtmf={:<6} outcome={:<14} cause={}  path={}",
+                        "{}  {}  {}from={}  dtmf={:<6} outcome={:<14} cause={}  path={}",
                         r.started_ms,
                         r.call_id,
                         r.hotline.as_deref().map(|h| format!("hotline={h}  ")).unwrap_or_default(),

@@ -79,10 +79,6 @@ const CLOSE: &[&str] = &["감사합니다", "고맙습니다", "감사해요", "
 const CLOSE_SHORT: &[&str] = &["됐습니다", "됐어요", "알겠습니다"];
 const CLOSE_SHORT_MAX: usize = 6;
 
-pub struct Brain {
-    kb: KnowledgeBase,
-    router: Router,
-}
 /// The fixed replies that name the hotline or its topics: the knowledge
 /// base's `[texts]`, each unset one 1339's.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,22 +112,26 @@ impl Texts {
     }
 }
 
+pub struct Brain {
+    kb: KnowledgeBase,
+    router: Router,
+    texts: Texts,
+}
 
 impl Brain {
     pub fn new(kb: KnowledgeBase) -> Brain {
-    texts: Texts,
         let router = Router::new(&kb);
+        Brain::with_router(kb, router)
+    }
+
+    /// With a router built elsewhere (e.g. [`crate::kb::router`], hybrid).
+    pub fn with_router(kb: KnowledgeBase, router: Router) -> Brain {
         Brain { texts: Texts::of(&kb), kb, router }
     }
 
     /// This knowledge base's fixed replies.
     pub fn texts(&self) -> &Texts {
         &self.texts
-    }
-
-    /// With a router built elsewhere (e.g. [`crate::kb::router`], hybrid).
-    pub fn with_router(kb: KnowledgeBase, router: Router) -> Brain {
-        Brain::with_router(kb, router)
     }
 
     pub fn router(&self) -> &Router {
