@@ -241,7 +241,8 @@ fn registers_through_kamailio_answers_its_call_and_transfers_by_refer() {
     let t = wait_state(&sori, &k, "registered", Duration::from_secs(15));
     assert_eq!(t["failures"], 0, "{t}");
     let klog = k.log();
-    assert!(klog.contains(&format!("REGISTER saved sip:{USER}@127.0.0.1")), "{}", tail(&klog, 3000));
+    let saved = klog.lines().find(|l| l.contains(&format!("REGISTER saved sip:{USER}@127.0.0.1")));
+    assert!(saved.is_some_and(|l| l.contains("algorithm=SHA-256")), "SHA-256 digest:\n{}", tail(&klog, 3000));
     assert_eq!(metric(&sori, "sori_trunk_registered{trunk=\"kam\"}"), Some(1.0));
 
     // A caller dials the hotline number at kamailio, which relays to sori.
@@ -305,6 +306,8 @@ fn wrong_password_is_auth_rejected_with_one_log_line() {
     });
     let t = wait_state(&sori, &k, "auth-rejected", Duration::from_secs(15));
     assert_eq!(t["failures"], 1, "{t}");
+    assert!(t["detail"].as_str().is_some_and(|d| d.contains("401")), "{t}");
+    assert!(k.log().contains("algorithm=MD5"), "answered kamailio's MD5 challenge");
     std::thread::sleep(Duration::from_secs(3));
     let log = sori.log();
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("trunk registration rejected")).collect();
@@ -324,9 +327,21 @@ fn unlisted_source_gets_403_and_a_listed_one_is_served() {
         return;
     };
     let k = Kamailio::start(&bin, &modules, "SHA-256", 300);
-    let sori =
-        Sori::start(Options { extra: trunk_config(&k, PASSWORD, "allow = [\"127.0.0.3/32\"]"), ..Default::default() });
+    // Registered through an outbound proxy: the registrar is a name (resolved
+    // like any DNS name), the REGISTER goes to kamailio with a Route to it.
+    let extra = format!(
+        "\n[[trunk]]\nname = \"kam\"\nregistrar = \"localhost\"\noutbound_proxy = \"127.0.0.1:{}\"\nusername = \"{USER}\"\n\
+         password = \"{PASSWORD}\"\nallow = [\"127.0.0.3/32\"]\n",
+        k.port
+    );
+    let sori = Sori::start(Options { extra, ..Default::default() });
     wait_state(&sori, &k, "registered", Duration::from_secs(15));
+    let klog = k.log();
+    let first = klog.lines().find(|l| l.contains("REGISTER from")).unwrap_or_default();
+    assert!(
+        first.contains("ruri=sip:localhost ") && first.contains(&format!("route=<sip:127.0.0.1:{};lr>", k.port)),
+        "REGISTER via the outbound proxy: {first}"
+    );
     let target = sori.addr().to_string();
     let (ok, out) = sipp(sori.dir.path(), "forbidden", &target, "127.0.0.2", &[]);
     assert!(ok, "127.0.0.2 is not listed and must get 403:\n{}\n{}", tail(&out, 3000), tail(&sori.log(), 3000));

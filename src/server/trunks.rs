@@ -37,6 +37,8 @@ struct Entry {
     dest: Option<SocketAddr>,
     /// Why there is no registration (unresolvable registrar).
     broken: Option<String>,
+    /// What the last state change said (e.g. the registrar's status).
+    last: String,
 }
 
 pub struct Trunks {
@@ -68,6 +70,7 @@ impl Trunks {
                 reg: None,
                 dest: None,
                 broken: None,
+                last: String::new(),
             };
             // The registrar and the outbound proxy may send calls too.
             for hp in [t.registrar().ok(), t.outbound_proxy().ok().flatten()].into_iter().flatten() {
@@ -213,6 +216,7 @@ impl Trunks {
                 self.transmits.push_back(Transmit { peer: Peer { transport: Transport::Udp, addr: dest }, bytes });
             }
             while let Some(ev) = r.poll_event() {
+                e.last = ev.detail.clone();
                 let next_s = ev.next_in.map(|d| d.as_secs());
                 let (name, aor, registrar) = (&e.name, &e.aor, &e.registrar);
                 match ev.status {
@@ -243,7 +247,7 @@ impl Trunks {
                     name: e.name.clone(),
                     registrar: e.registrar.clone(),
                     state: r.status().as_str(),
-                    detail: String::new(),
+                    detail: e.last.clone(),
                     failures: r.failures_total,
                     registrations: r.registered_total,
                 },
