@@ -48,6 +48,9 @@ enum Cmd {
         /// One-shot: answer these words, print the reply as JSON and exit.
         #[arg(long)]
         json: Option<String>,
+        /// Which `[[hotline]]` answers (its knowledge base); default: the first.
+        #[arg(long)]
+        hotline: Option<String>,
         #[arg(short, long, default_value = "sori.toml")]
         config: PathBuf,
     },
@@ -158,9 +161,10 @@ fn real_main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Chat { json, config } => {
+        Cmd::Chat { json, config, hotline } => {
             let cfg = if config.exists() { Config::load(&config)? } else { Config::default() };
-            let kb = sori::kb::KnowledgeBase::load(&cfg.kb.path)?;
+            let spec = sori::server::hotline::spec_named(&cfg, hotline.as_deref()).map_err(anyhow::Error::msg)?;
+            let kb = sori::kb::KnowledgeBase::load(&spec.kb)?;
             let router = sori::kb::router(&kb, &cfg.kb.embeddings);
             let brain = sori::dialog::brain::Brain::with_router(kb, router);
             let mut conv = sori::dialog::brain::Conversation::default();

@@ -99,6 +99,19 @@ pub fn specs(cfg: &Config) -> Vec<HotlineConfig> {
     }]
 }
 
+/// The hotline named `name` (the first when None); an unknown name is an
+/// error that lists the known ones.
+pub fn spec_named(cfg: &Config, name: Option<&str>) -> Result<HotlineConfig, String> {
+    let all = specs(cfg);
+    match name {
+        None => Ok(all[0].clone()),
+        Some(n) => all.iter().find(|h| h.name == n).cloned().ok_or_else(|| {
+            let known: Vec<&str> = all.iter().map(|h| h.name.as_str()).collect();
+            format!("no hotline named {n:?} (known: {})", known.join(", "))
+        }),
+    }
+}
+
 /// The number that stands for any number.
 pub const ANY: &str = "*";
 
@@ -453,6 +466,9 @@ mod tests {
             assert!(h.dialplan.is_file() && h.kb.is_file(), "{h:?}");
         }
         assert_eq!(s[1].tts_config(&cfg.tts).rate, 175);
+        assert_eq!(spec_named(&cfg, Some("city-120")).map(|h| h.numbers), Ok(vec!["120".into(), "02-120".into()]));
+        assert!(spec_named(&cfg, Some("119")).unwrap_err().contains("city-120"));
+        assert_eq!(spec_named(&Config::default(), None).map(|h| h.name), Ok("1339".into()));
     }
 
     #[test]
