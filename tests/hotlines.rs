@@ -22,7 +22,7 @@ fn two_hotlines(dir: &std::path::Path) -> Sori {
     std::fs::write(&city_plan, city).expect("write plan");
     let extra = format!(
         "\n[[hotline]]\nname = \"1339\"\nnumbers = [\"1339\"]\ndialplan = \"{p1339}\"\nkb = \"{k1339}\"\n\n\
-         [[hotline]]\nname = \"city-120\"\nnumbers = [\"120\", \"02-120\"]\ndialplan = \"{pcity}\"\nkb = \"{kcity}\"\n\
+         [[hotline]]\nname = \"city-120\"\nnumbers = [\"120\", \"02-120\"]\ndialplan = \"{pcity}\"\nkb = \"{kcity}\"\nllm = false\n\
          [hotline.tts]\nrate = {CITY_RATE}\n",
         p1339 = repo().join("dialplan/1339.toml").display(),
         k1339 = repo().join("kb/1339.toml").display(),

@@ -201,7 +201,7 @@ async fn chat_completions(
     let Some(reply) = answer_messages(&hotline.brain, &users) else {
         return error(StatusCode::BAD_REQUEST, "messages must contain at least one user message");
     };
-    let llm = s.llm.as_ref().filter(|_| req.model.as_deref() != Some(RETRIEVAL_MODEL_ID));
+    let llm = s.llm.as_ref().filter(|_| req.model.as_deref() != Some(RETRIEVAL_MODEL_ID) && hotline.llm);
     let (reply, answer_source) = match llm {
         Some(llm) => {
             let cfg = AnswerConfig {

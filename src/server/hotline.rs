@@ -39,6 +39,14 @@ pub struct HotlineConfig {
     /// `[hotline.tts]`: its voice, each key over `[tts]`.
     #[serde(default)]
     pub tts: Option<TtsOverride>,
+    /// Whether `[llm]` rephrases its answers (default true). The model's
+    /// persona (`llm::prompt`) is 1339's: other lines stay retrieval-only.
+    #[serde(default = "yes")]
+    pub llm: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Voice settings of one hotline; unset keys are `[tts]`'s.
@@ -96,6 +104,7 @@ pub fn specs(cfg: &Config) -> Vec<HotlineConfig> {
         dialplan: cfg.dialplan.path.clone(),
         kb: cfg.kb.path.clone(),
         tts: None,
+        llm: true,
     }]
 }
 
@@ -214,6 +223,8 @@ pub struct Hotline {
     /// Its own voice for replies made during calls; None: `[tts]`'s (the
     /// speech engines').
     pub tts: Option<Arc<dyn Tts>>,
+    /// `[llm]` rephrases its answers (else retrieval-only).
+    pub llm: bool,
     /// Calls offered to it.
     pub calls: AtomicU64,
 }
@@ -307,6 +318,7 @@ pub fn load(cfg: &Config, embeddings: &str) -> anyhow::Result<Hotlines> {
             prompts,
             brain: Arc::new(brain),
             tts: spec.tts.is_some().then_some(tts),
+            llm: spec.llm,
             calls: AtomicU64::new(0),
         }));
     }
@@ -388,6 +400,7 @@ mod tests {
             dialplan: "d.toml".into(),
             kb: "k.toml".into(),
             tts: None,
+            llm: true,
         }
     }
 
@@ -466,6 +479,7 @@ mod tests {
             assert!(h.dialplan.is_file() && h.kb.is_file(), "{h:?}");
         }
         assert_eq!(s[1].tts_config(&cfg.tts).rate, 175);
+        assert_eq!((s[0].llm, s[1].llm), (true, false));
         assert_eq!(spec_named(&cfg, Some("city-120")).map(|h| h.numbers), Ok(vec!["120".into(), "02-120".into()]));
         assert!(spec_named(&cfg, Some("119")).unwrap_err().contains("city-120"));
         assert_eq!(spec_named(&Config::default(), None).map(|h| h.name), Ok("1339".into()));

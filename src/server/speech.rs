@@ -185,7 +185,7 @@ pub fn reply(
     let (shared, hotline) = (shared.clone(), hotline.clone());
     tokio::spawn(async move {
         let t = Instant::now();
-        let llm = shared.llm.clone().filter(|_| reply.action == ReplyAction::Answer);
+        let llm = shared.llm.clone().filter(|_| reply.action == ReplyAction::Answer && hotline.llm);
         let mut pieces = match &llm {
             Some(llm) => {
                 // First sentence by the call's reply instant, with time to voice it.
