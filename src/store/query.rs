@@ -127,6 +127,7 @@ mod tests {
                 started_ms: 1000 + i,
                 ended_ms: Some(2000 + i),
                 outcome: Some(outcome.into()),
+                hotline: Some(if i < 3 { "1339" } else { "city-120" }.into()),
                 ..Default::default()
             });
         }
@@ -152,8 +153,11 @@ mod tests {
             q.until_ms = Some(1004);
         });
         assert_eq!(p.total, 2);
+        let p = q(&|q| q.hotline = Some("city-120".into()));
+        assert_eq!(p.calls.iter().map(|c| c.call_id.as_str()).collect::<Vec<_>>(), vec!["c4", "c3"]);
         let d = call(&db, "c3").expect("read").expect("c3 exists");
         assert_eq!((d.call.outcome.as_deref(), d.turns.len()), (Some("transferred"), 1));
+        assert_eq!(d.call.hotline.as_deref(), Some("city-120"));
         assert_eq!(d.turns[0].transcript, "홍역 증상");
         assert!(call(&db, "nope").expect("read").is_none());
         drop(store);
