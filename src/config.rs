@@ -98,6 +98,9 @@ pub struct RtpConfig {
     /// (caller unreachable, one-way audio) is ended politely: the dialplan's
     /// `no_media_prompt`, then BYE, outcome "no-media". 0 = never.
     pub no_media_s: u64,
+    /// Media encryption: "plain" (RTP only), "offer" (SRTP by SDES when the
+    /// caller offers it), "require" (SRTP only; plain offers get 488).
+    pub srtp: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -268,6 +271,7 @@ impl Default for RtpConfig {
             codecs: vec!["PCMU".into(), "PCMA".into(), "opus".into()],
             jitter_frames: 3,
             no_media_s: 30,
+            srtp: "offer".into(),
         }
     }
 }
@@ -388,6 +392,7 @@ impl Config {
             return Err("rtp: port_min must be even (RTP uses even ports)".into());
         }
         self.codecs()?;
+        self.srtp()?;
         crate::sip::trunk::validate(&self.trunk, &self.sip.allow, self.sip.udp)?;
         crate::sip::trunk::validate_inbound(&self.sip)?;
         if !["human", "json"].contains(&self.log.format.as_str()) {
@@ -442,6 +447,11 @@ impl Config {
             return Err("rtp.codecs: list at least one codec".into());
         }
         Ok(out)
+    }
+
+    pub fn srtp(&self) -> Result<crate::sdp::SrtpPolicy, String> {
+        crate::sdp::SrtpPolicy::from_name(&self.rtp.srtp)
+            .ok_or_else(|| format!("rtp.srtp: {:?} is not one of \"plain\", \"offer\", \"require\"", self.rtp.srtp))
     }
 }
 

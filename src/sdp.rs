@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::codec::CodecKind;
+use crate::rtp::srtp::{Crypto, MasterKey, Suite};
 
 /// SDP parsing and negotiation errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +107,8 @@ pub struct MediaDescription {
     pub rtcp_mux: bool,
     /// `a=rtcp:<port>` (RFC 3605); without it RTCP is on the RTP port + 1.
     pub rtcp_port: Option<u16>,
+    /// SDES `a=crypto` lines sori can use (RFC 4568), in the offerer's order.
+    pub crypto: Vec<Crypto>,
 }
 
 impl MediaDescription {
@@ -119,9 +122,14 @@ impl MediaDescription {
         self.fmtps.iter().find(|(p, _)| *p == pt).map(|(_, s)| s.as_str())
     }
 
-    /// Whether the transport is plain RTP (no SRTP), which is all we speak.
+    /// Whether the transport is plain RTP.
     fn is_plain_rtp(&self) -> bool {
         self.proto.eq_ignore_ascii_case("RTP/AVP") || self.proto.eq_ignore_ascii_case("RTP/AVPF")
+    }
+
+    /// Whether the transport is SRTP keyed by SDES (`RTP/SAVP`, `RTP/SAVPF`).
+    fn is_srtp(&self) -> bool {
+        self.proto.eq_ignore_ascii_case("RTP/SAVP") || self.proto.eq_ignore_ascii_case("RTP/SAVPF")
     }
 
     /// The codec a payload type maps to: by rtpmap when present (name and
@@ -298,6 +306,7 @@ fn parse_media_line(value: &str) -> Result<MediaDescription, &'static str> {
         ptime: None,
         rtcp_mux: false,
         rtcp_port: None,
+        crypto: Vec::new(),
     })
 }
 
@@ -338,6 +347,8 @@ fn parse_media_attribute(m: &mut MediaDescription, name: &str, arg: Option<&str>
             m.ptime = Some(ms.round() as u32);
         }
         ("rtcp-mux", _) => m.rtcp_mux = true,
+        // A crypto line sori cannot use (another suite, an MKI) is passed over.
+        ("crypto", Some(arg)) => m.crypto.extend(Crypto::parse(arg)),
         // Only the port is used (the address is the stream's); a value we
         // cannot read leaves RTCP on port + 1 rather than failing the call.
         ("rtcp", Some(arg)) => {
@@ -348,6 +359,29 @@ fn parse_media_attribute(m: &mut MediaDescription, name: &str, arg: Option<&str>
     Ok(())
 }
 
+/// When media is encrypted (`[rtp] srtp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SrtpPolicy {
+    /// Plain RTP only: SRTP offers are refused (488).
+    Plain,
+    /// SRTP (SDES) when the caller offers it, plain RTP otherwise.
+    #[default]
+    Offer,
+    /// SRTP only: a plain RTP offer is refused (488).
+    Require,
+}
+
+impl SrtpPolicy {
+    pub fn from_name(s: &str) -> Option<SrtpPolicy> {
+        match s {
+            "plain" => Some(SrtpPolicy::Plain),
+            "offer" => Some(SrtpPolicy::Offer),
+            "require" => Some(SrtpPolicy::Require),
+            _ => None,
+        }
+    }
+}
+
 /// What this agent supports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalCaps {
@@ -356,6 +390,19 @@ pub struct LocalCaps {
     pub codecs: Vec<CodecKind>,
     /// Whether to accept RFC 4733 telephone-event.
     pub telephone_event: bool,
+    pub srtp: SrtpPolicy,
+}
+
+/// The SRTP keys of a call negotiated by SDES: each side sends with its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrtpKeys {
+    pub suite: Suite,
+    /// The tag of the offer's crypto line we accepted (the answer repeats it).
+    pub tag: u32,
+    /// The caller's key: what arrives is checked and decrypted with it.
+    pub remote: MasterKey,
+    /// Our key (fresh per negotiation): what sori sends is protected with it.
+    pub local: MasterKey,
 }
 
 /// Result of answering an offer.
@@ -382,6 +429,8 @@ pub struct Negotiated {
     /// Where to send RTCP: the RTP address when multiplexed, else the
     /// offer's `a=rtcp` port or the RTP port + 1.
     pub remote_rtcp: Option<SocketAddr>,
+    /// SRTP keys when the stream is `RTP/SAVP(F)` with an SDES crypto line.
+    pub srtp: Option<SrtpKeys>,
 }
 
 impl Negotiated {
@@ -393,14 +442,26 @@ impl Negotiated {
 
 /// Chooses the audio stream and codec to answer `offer` with.
 ///
-/// Picks the first audio `m=` line with a non-zero port and plain RTP
-/// transport that has a codec in `caps`, using the offerer's preference
-/// order. Returns [`SdpError::NoCommonCodec`] when none qualifies.
+/// Picks the first audio `m=` line with a non-zero port and a transport the
+/// SRTP policy allows (plain RTP; `RTP/SAVP(F)` with a crypto line of a
+/// suite sori speaks) that has a codec in `caps`, using the offerer's
+/// preference order. Returns [`SdpError::NoCommonCodec`] when none qualifies.
 pub fn negotiate(offer: &SessionDescription, caps: &LocalCaps) -> Result<Negotiated, SdpError> {
     for (index, m) in offer.media.iter().enumerate() {
-        if !m.media.eq_ignore_ascii_case("audio") || m.port == 0 || !m.is_plain_rtp() {
+        if !m.media.eq_ignore_ascii_case("audio") || m.port == 0 {
             continue;
         }
+        let srtp = match caps.srtp {
+            SrtpPolicy::Plain if m.is_plain_rtp() => None,
+            SrtpPolicy::Offer if m.is_plain_rtp() => None,
+            SrtpPolicy::Offer | SrtpPolicy::Require if m.is_srtp() => match m.crypto.first() {
+                Some(c) => {
+                    Some(SrtpKeys { suite: c.suite, tag: c.tag, remote: c.key.clone(), local: MasterKey::random() })
+                }
+                None => continue,
+            },
+            _ => continue,
+        };
         let chosen = m
             .formats
             .iter()
@@ -439,6 +500,7 @@ pub fn negotiate(offer: &SessionDescription, caps: &LocalCaps) -> Result<Negotia
             media_index: index,
             rtcp_mux: m.rtcp_mux,
             remote_rtcp,
+            srtp,
         });
     }
     Err(SdpError::NoCommonCodec)
@@ -498,6 +560,10 @@ pub fn answer(
         if neg.rtcp_mux {
             s.push_str("a=rtcp-mux\r\n");
         }
+        if let Some(k) = &neg.srtp {
+            let c = Crypto { tag: k.tag, suite: k.suite, key: k.local.clone() };
+            let _ = write!(s, "a={}\r\n", c.to_attribute());
+        }
         let _ = write!(s, "a={}\r\n", neg.local_direction.as_str());
     }
     s
@@ -509,7 +575,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn caps(codecs: &[CodecKind]) -> LocalCaps {
-        LocalCaps { codecs: codecs.to_vec(), telephone_event: true }
+        LocalCaps { codecs: codecs.to_vec(), telephone_event: true, srtp: SrtpPolicy::Offer }
     }
 
     fn g711_caps() -> LocalCaps {
@@ -807,7 +873,43 @@ a=sendrecv\r\n";
         assert_eq!(negotiate(&sd, &g711_caps()), Err(SdpError::NoCommonCodec));
         let srtp = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/SAVP 0\r\n";
         let sd = parse(srtp).expect("parse");
-        assert_eq!(negotiate(&sd, &g711_caps()), Err(SdpError::NoCommonCodec));
+        assert_eq!(negotiate(&sd, &g711_caps()), Err(SdpError::NoCommonCodec), "SRTP without a key sori can use");
+    }
+
+    /// baresip's `mediaenc=srtp-mand` offer: an unusable crypto line (MKI), then two good ones.
+    const SRTP_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n\
+        m=audio 10970 RTP/SAVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+        a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32\r\n\
+        a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n\
+        a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj\r\n\
+        a=sendrecv\r\n";
+
+    #[test]
+    fn srtp_offer_is_answered_with_our_own_key_by_policy() {
+        let sd = parse(SRTP_OFFER).expect("parse");
+        assert_eq!(sd.media[0].crypto.len(), 2, "the MKI line is passed over");
+        let mut c = g711_caps();
+        let neg = negotiate(&sd, &c).expect("offer policy takes SRTP");
+        let k = neg.srtp.as_ref().expect("srtp");
+        assert_eq!((k.tag, k.suite), (2, Suite::AesCm128HmacSha1_32), "the offerer's first usable line");
+        assert_ne!(k.local, k.remote, "we send with our own key");
+        let ans = answer(&sd, &neg, "10.0.0.9".parse().expect("ip"), 30000, 1, 1);
+        assert!(ans.contains("m=audio 30000 RTP/SAVP 0 101\r\n"), "{ans}");
+        let line = ans.lines().find(|l| l.starts_with("a=crypto:")).expect("crypto line");
+        let ours = Crypto::parse(&line["a=crypto:".len()..]).expect("our line parses");
+        assert_eq!((ours.tag, ours.suite, &ours.key), (2, Suite::AesCm128HmacSha1_32, &k.local));
+        assert_eq!(ans.matches("a=crypto").count(), 1);
+
+        c.srtp = SrtpPolicy::Plain;
+        assert_eq!(negotiate(&sd, &c), Err(SdpError::NoCommonCodec), "plain policy refuses SRTP");
+        c.srtp = SrtpPolicy::Require;
+        assert!(negotiate(&sd, &c).expect("require").srtp.is_some());
+        let plain = parse(SIPP_OFFER).expect("parse");
+        assert_eq!(negotiate(&plain, &c), Err(SdpError::NoCommonCodec), "require refuses plain RTP");
+        c.srtp = SrtpPolicy::Offer;
+        let neg = negotiate(&plain, &c).expect("offer policy takes plain too");
+        assert!(neg.srtp.is_none());
+        assert!(!answer(&plain, &neg, "10.0.0.9".parse().expect("ip"), 30000, 1, 1).contains("crypto"));
     }
 
     #[test]

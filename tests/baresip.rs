@@ -1,4 +1,5 @@
-//! A real SIP phone (Debian's baresip) calls sori and records what it hears.
+//! A real SIP phone (Debian's baresip) calls sori and records what it hears,
+//! in the clear and with SRTP (SDES, `mediaenc=srtp-mand`).
 
 mod common;
 
@@ -42,6 +43,87 @@ fn baresip_hears_the_korean_greeting() {
     let silence = dir.path().join("silence.wav");
     common::write_wav_8k(&silence, &vec![0i16; 8000 * 20]);
     let dec = common::baresip_call(&sori, dir.path(), &silence, 10);
+    assert_heard_the_greeting(&sori, &dec);
+}
+
+/// The same call encrypted: baresip offers `RTP/SAVP` with SDES keys; sori
+/// answers with its own key, sends SRTP and SRTCP and decrypts the phone's.
+#[test]
+fn baresip_hears_the_greeting_over_srtp() {
+    let sori = Sori::start(Options { rtp: "srtp = \"require\"\n".into(), ..Default::default() });
+    let dir = tempfile::tempdir().expect("tmp");
+    let silence = dir.path().join("silence.wav");
+    common::write_wav_8k(&silence, &vec![0i16; 8000 * 20]);
+    let dec = common::baresip_call_with(&sori, dir.path(), &silence, 10, ";mediaenc=srtp-mand", &["srtp.so"]);
+    assert_heard_the_greeting(&sori, &dec);
+    // What sori refused: only baresip's own plaintext RTCP (an APP "PING"
+    // before its SRTP starts, its BYE after it stops); the record above shows
+    // every RTP packet and the phone's SRTCP reports decrypted.
+    let (_, metrics) = common::http(sori.http_port, "GET", "/metrics", "");
+    let refused: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sori_srtp_packets_refused_total ").and_then(|v| v.parse().ok()))
+        .expect("metric");
+    let log = strip_ansi(&sori.log());
+    let why: Vec<&str> = log.lines().filter(|l| l.contains("SRTP packet refused")).collect();
+    assert!(refused <= 2.0, "{why:#?}");
+    assert!(why.iter().all(|l| l.contains("head=[128, 204") || l.contains("head=[129, 203")), "{why:#?}");
+}
+
+/// A plain RTP offer to a server that requires SRTP is refused with 488,
+/// and the refusal is recorded.
+#[test]
+fn plain_offer_to_a_server_requiring_srtp_gets_488() {
+    let sori = Sori::start(Options { rtp: "srtp = \"require\"\n".into(), ..Default::default() });
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    let me = sock.local_addr().expect("addr");
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+    let invite = format!(
+        "INVITE sip:1339@127.0.0.1:{p} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKplain1\r\n\
+         From: <sip:caller@{me}>;tag=p1\r\nTo: <sip:1339@127.0.0.1>\r\nCall-ID: plain-offer\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:caller@{me}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len(),
+        p = sori.sip_port
+    );
+    sock.send_to(invite.as_bytes(), sori.addr()).expect("send");
+    let mut buf = [0u8; 4096];
+    let mut finals = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while finals.is_empty() && std::time::Instant::now() < deadline {
+        if let Ok(n) = sock.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !text.starts_with("SIP/2.0 1") {
+                finals.push(text);
+            }
+        }
+    }
+    assert!(finals.first().is_some_and(|r| r.starts_with("SIP/2.0 488")), "{finals:?}");
+    let recs = sori.wait_records(1, Duration::from_secs(10));
+    assert_eq!(recs[0].outcome.as_deref(), Some("rejected"));
+    assert!(recs[0].hangup_cause.as_deref().unwrap_or_default().starts_with("488"), "{:?}", recs[0].hangup_cause);
+}
+
+/// The log without its terminal colours.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn assert_heard_the_greeting(sori: &Sori, dec: &std::path::Path) {
+    let dec = dec.to_path_buf();
     let (secs, rms) = common::wav_stats(&dec);
     assert!((8.0..=11.5).contains(&secs), "recorded {secs:.1} s for a 10 s call");
     assert!(rms > 0.02, "recording is silent (rms {rms:.4})");

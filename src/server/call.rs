@@ -55,6 +55,8 @@ struct Media {
     neg: Negotiated,
     decoder: Box<dyn Decoder>,
     latched: bool,
+    /// SRTP: checks and decrypts what the caller sends (the caller's SDES key).
+    srtp_in: Option<crate::rtp::srtp::Srtp>,
 }
 
 /// Applies a negotiated stream to both directions; keeps SSRC and sequence
@@ -66,7 +68,26 @@ const DYNAMIC_KEPT: usize = 8;
 /// words recognised gets "잘 들리지 않습니다"; shorter ones are noise.
 const NOT_HEARD_MIN_MS: u64 = 1200;
 
-fn apply_media(media: &mut Option<Media>, out: &mut Outbound, neg: Negotiated) -> Result<(), codec::CodecError> {
+fn apply_media(media: &mut Option<Media>, out: &mut Outbound, mut neg: Negotiated) -> Result<(), codec::CodecError> {
+    // SRTP: a re-offer with the caller's same key (hold, a new address) keeps
+    // both contexts and our key; a new key, or none, starts over.
+    let old_keys = media.as_ref().and_then(|m| m.neg.srtp.as_ref());
+    let rekey = match (old_keys, neg.srtp.as_mut()) {
+        (Some(old), Some(new)) if old.suite == new.suite && old.remote == new.remote => {
+            new.local = old.local.clone();
+            false
+        }
+        (None, None) => false,
+        _ => true,
+    };
+    let mut srtp_in = None;
+    if rekey {
+        if let Some(k) = &neg.srtp {
+            tracing::info!(suite = k.suite.name(), "media encrypted: SRTP keys from SDES");
+        }
+        out.srtp = neg.srtp.as_ref().map(|k| crate::rtp::srtp::Srtp::new(k.suite, &k.local));
+        srtp_in = Some(neg.srtp.as_ref().map(|k| crate::rtp::srtp::Srtp::new(k.suite, &k.remote)));
+    }
     let codec_changed = media.as_ref().map(|m| m.neg.codec != neg.codec).unwrap_or(true);
     if codec_changed || out.encoder.is_none() {
         out.encoder = Some(codec::encoder(neg.codec)?);
@@ -89,8 +110,17 @@ fn apply_media(media: &mut Option<Media>, out: &mut Outbound, neg: Negotiated) -
                 m.latched = false;
             }
             m.neg = neg;
+            if let Some(s) = srtp_in {
+                m.srtp_in = s;
+            }
         }
-        _ => *media = Some(Media { decoder: codec::decoder(neg.codec)?, latched: false, neg }),
+        _ => {
+            let srtp_in = match srtp_in {
+                Some(s) => s,
+                None => media.as_mut().and_then(|m| m.srtp_in.take()),
+            };
+            *media = Some(Media { decoder: codec::decoder(neg.codec)?, latched: false, neg, srtp_in })
+        }
     }
     Ok(())
 }
@@ -127,6 +157,8 @@ struct CallTask {
     playback_done: mpsc::UnboundedReceiver<()>,
     sdp_version: u64,
     session_id: u64,
+    /// Our SDES key when we made the offer (delayed offer, `[rtp] srtp = "require"`).
+    offered_key: Option<crate::rtp::srtp::MasterKey>,
     flow: Flow,
     dtmf: DtmfDetector,
     jitter: JitterBuffer,
@@ -236,6 +268,7 @@ impl CallTask {
             media,
             sdp_version: 1,
             session_id: rand::random::<u32>() as u64,
+            offered_key: None,
             flow,
             dtmf: DtmfDetector::new(),
             jitter,
@@ -263,7 +296,13 @@ impl CallTask {
             (Some(offer), Some(m)) => {
                 sdp::answer(offer, &m.neg, self.local_ip, self.local_port, self.session_id, self.sdp_version)
             }
-            _ => offer_sdp(&self.shared.caps, self.local_ip, self.local_port, self.session_id, self.sdp_version),
+            _ => {
+                if self.shared.caps.srtp == sdp::SrtpPolicy::Require && self.offered_key.is_none() {
+                    self.offered_key = Some(crate::rtp::srtp::MasterKey::random());
+                }
+                let key = self.offered_key.as_ref();
+                offer_sdp(&self.shared.caps, self.local_ip, self.local_port, self.session_id, self.sdp_version, key)
+            }
         }
     }
 
@@ -361,7 +400,9 @@ impl CallTask {
                 }
                 r = recv_opt(self.rtcp_sock.as_deref(), &mut rtcp_buf) => {
                     if let Ok((n, src)) = r {
-                        self.on_rtcp(&rtcp_buf[..n], src, true);
+                        if let Ok(plain) = self.unprotect(&rtcp_buf[..n], src) {
+                            self.on_rtcp(plain.as_deref().unwrap_or(&rtcp_buf[..n]), src, true);
+                        }
                     }
                 }
                 _ = sleep_opt(rtcp_at), if self.hangup_sent.is_none() => self.send_rtcp(false),
@@ -885,7 +926,20 @@ impl CallTask {
         self.flow.on_digit(d, Instant::now().into_std());
     }
 
+    /// SRTP: the caller's packet checked and decrypted (`Ok(None)`: the
+    /// call's media is plain); a refused one is counted and dropped.
+    fn unprotect(&mut self, data: &[u8], src: SocketAddr) -> Result<Option<Vec<u8>>, ()> {
+        let Some(srtp) = self.media.as_mut().and_then(|m| m.srtp_in.as_mut()) else { return Ok(None) };
+        let r = if is_rtcp(data) { srtp.unprotect_rtcp(data) } else { srtp.unprotect_rtp(data) };
+        r.map(Some).map_err(|e| {
+            Metrics::inc(&self.shared.metrics.srtp_refused);
+            tracing::debug!(error = %e, from = %src, len = data.len(), head = ?&data[..data.len().min(16)], "SRTP packet refused");
+        })
+    }
+
     fn on_rtp(&mut self, data: &[u8], src: SocketAddr) {
+        let Ok(plain) = self.unprotect(data, src) else { return };
+        let data = plain.as_deref().unwrap_or(data);
         if is_rtcp(data) {
             self.on_rtcp(data, src, false);
             return;
@@ -1005,6 +1059,14 @@ impl CallTask {
         } else {
             self.rtcp.report(ssrc, info, now, &mut pkt);
         }
+        if let Ok(mut o) = self.out.lock() {
+            if let Some(srtp) = o.srtp.as_mut() {
+                match srtp.protect_rtcp(&pkt) {
+                    Ok(p) => pkt = p,
+                    Err(_) => return,
+                }
+            }
+        }
         if sock.try_send_to(&pkt, dst).is_ok() {
             Metrics::inc(&self.shared.metrics.rtcp_sent);
         }
@@ -1054,7 +1116,14 @@ impl CallTask {
                 if self.media.is_none() && !ack_body.is_empty() {
                     // Delayed offer: the ACK carries the caller's answer to our offer.
                     let neg = sdp::parse(&String::from_utf8_lossy(&ack_body))
-                        .and_then(|a| sdp::negotiate(&a, &self.shared.caps));
+                        .and_then(|a| sdp::negotiate(&a, &self.shared.caps))
+                        .map(|mut n| {
+                            // We send with the key we offered, not a fresh one.
+                            if let (Some(k), Some(ours)) = (n.srtp.as_mut(), &self.offered_key) {
+                                k.local = ours.clone();
+                            }
+                            n
+                        });
                     let applied = match (neg, self.out.lock()) {
                         (Ok(n), Ok(mut o)) => apply_media(&mut self.media, &mut o, n).is_ok(),
                         _ => false,
@@ -1164,8 +1233,16 @@ async fn sleep_opt(at: Option<impl Into<Instant>>) {
     }
 }
 
-/// Our SDP offer when the INVITE had none (delayed offer).
-fn offer_sdp(caps: &sdp::LocalCaps, ip: IpAddr, port: u16, id: u64, version: u64) -> String {
+/// Our SDP offer when the INVITE had none (delayed offer): plain RTP, or
+/// SRTP with our SDES key when given.
+fn offer_sdp(
+    caps: &sdp::LocalCaps,
+    ip: IpAddr,
+    port: u16,
+    id: u64,
+    version: u64,
+    srtp_key: Option<&crate::rtp::srtp::MasterKey>,
+) -> String {
     let fam = if ip.is_ipv4() { "IP4" } else { "IP6" };
     let mut pts = Vec::new();
     let mut attrs = String::new();
@@ -1186,8 +1263,20 @@ fn offer_sdp(caps: &sdp::LocalCaps, ip: IpAddr, port: u16, id: u64, version: u64
         pts.push("101".into());
         attrs.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n");
     }
+    let proto = match srtp_key {
+        Some(key) => {
+            let c = crate::rtp::srtp::Crypto {
+                tag: 1,
+                suite: crate::rtp::srtp::Suite::AesCm128HmacSha1_80,
+                key: key.clone(),
+            };
+            attrs.push_str(&format!("a={}\r\n", c.to_attribute()));
+            "RTP/SAVP"
+        }
+        None => "RTP/AVP",
+    };
     format!(
-        "v=0\r\no=sori {id} {version} IN {fam} {ip}\r\ns=sori\r\nc=IN {fam} {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {}\r\n{attrs}a=ptime:20\r\na=rtcp-mux\r\na=sendrecv\r\n",
+        "v=0\r\no=sori {id} {version} IN {fam} {ip}\r\ns=sori\r\nc=IN {fam} {ip}\r\nt=0 0\r\nm=audio {port} {proto} {}\r\n{attrs}a=ptime:20\r\na=rtcp-mux\r\na=sendrecv\r\n",
         pts.join(" ")
     )
 }

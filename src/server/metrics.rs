@@ -22,6 +22,8 @@ pub struct Metrics {
     pub rtp_late: AtomicU64,
     pub rtp_received: AtomicU64,
     pub rtp_invalid: AtomicU64,
+    /// SRTP/SRTCP packets refused: wrong tag, replayed, too old, too short.
+    pub srtp_refused: AtomicU64,
     pub dtmf_digits: AtomicU64,
     /// RTCP datagrams received from callers / sent to them / unreadable.
     pub rtcp_received: AtomicU64,
@@ -141,6 +143,11 @@ impl Metrics {
             "sori_rtp_packets_invalid_total",
             "Datagrams on RTP ports that were not valid RTP.",
             self.rtp_invalid.load(Relaxed),
+        );
+        counter(
+            "sori_srtp_packets_refused_total",
+            "SRTP/SRTCP packets refused (authentication failed, replayed, too old, too short).",
+            self.srtp_refused.load(Relaxed),
         );
         counter(
             "sori_dtmf_digits_total",

@@ -57,7 +57,11 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let speech = speech::start(&cfg).await;
     let (store, writer) =
         Store::start(&cfg.store.path).with_context(|| format!("opening call store {}", cfg.store.path.display()))?;
-    let caps = LocalCaps { codecs: cfg.codecs().map_err(anyhow::Error::msg)?, telephone_event: true };
+    let caps = LocalCaps {
+        codecs: cfg.codecs().map_err(anyhow::Error::msg)?,
+        telephone_event: true,
+        srtp: cfg.srtp().map_err(anyhow::Error::msg)?,
+    };
     let sip_addr = SocketAddr::new(cfg.sip.bind, cfg.sip.port);
     let udp = if cfg.sip.udp {
         Some(tokio::net::UdpSocket::bind(sip_addr).await.with_context(|| format!("binding SIP UDP {sip_addr}"))?)

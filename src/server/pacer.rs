@@ -32,11 +32,21 @@ pub struct Outbound {
     pub sending: bool,
     /// When the call is recorded: every frame sent, until the call task takes it.
     pub tap: Option<Vec<i16>>,
+    /// SRTP: protects every packet sent (our SDES key), RTCP included.
+    pub srtp: Option<crate::rtp::srtp::Srtp>,
 }
 
 impl Outbound {
     pub fn new() -> Outbound {
-        Outbound { player: Player::default(), encoder: None, sender: None, remote: None, sending: false, tap: None }
+        Outbound {
+            player: Player::default(),
+            encoder: None,
+            sender: None,
+            remote: None,
+            sending: false,
+            tap: None,
+            srtp: None,
+        }
     }
 }
 
@@ -132,7 +142,7 @@ fn run(rx: std_mpsc::Receiver<Registration>, metrics: Arc<Metrics>) {
             if out.player.next_frame(&mut pcm) == Frame::Finished {
                 let _ = s.finished.send(());
             }
-            let Outbound { encoder, sender, remote, tap, .. } = &mut *out;
+            let Outbound { encoder, sender, remote, tap, srtp, .. } = &mut *out;
             let (Some(enc), Some(snd), Some(dst)) = (encoder.as_mut(), sender.as_mut(), *remote) else { continue };
             payload.clear();
             if enc.encode(&pcm, &mut payload).is_err() {
@@ -142,6 +152,12 @@ fn run(rx: std_mpsc::Receiver<Registration>, metrics: Arc<Metrics>) {
                 tap.extend_from_slice(&pcm);
             }
             snd.next_packet(&payload, &mut packet);
+            if let Some(srtp) = srtp.as_mut() {
+                match srtp.protect_rtp(&packet) {
+                    Ok(p) => packet = p,
+                    Err(_) => continue,
+                }
+            }
             drop(out);
             if s.socket.try_send_to(&packet, dst).is_ok() {
                 let late = Instant::now().saturating_duration_since(due);

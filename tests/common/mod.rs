@@ -317,17 +317,32 @@ pub fn write_wav_8k(path: &Path, pcm: &[i16]) {
 /// `source` (8 kHz WAV) and recording what it hears; returns the recording.
 /// Panics with baresip's log when the call is not established.
 pub fn baresip_call(sori: &Sori, dir: &Path, source: &Path, secs: u32) -> PathBuf {
+    baresip_call_with(sori, dir, source, secs, "", &[])
+}
+
+/// [`baresip_call`] with more account parameters (e.g. `;mediaenc=srtp-mand`)
+/// and modules (e.g. `srtp.so`).
+pub fn baresip_call_with(
+    sori: &Sori,
+    dir: &Path,
+    source: &Path,
+    secs: u32,
+    account_params: &str,
+    modules: &[&str],
+) -> PathBuf {
     assert!(have("baresip"), "baresip is required (apt-get install baresip)");
     let phone_port = free_port();
+    let extra: String = modules.iter().map(|m| format!("module\t{m}\n")).collect();
     let config = format!(
         "sip_listen\t127.0.0.1:{phone_port}\naudio_player\taubridge,x\naudio_alert\taubridge,x\naudio_source\taufile,{src}\n\
          module_path\t/usr/lib/baresip/modules\nmodule\tg711.so\nmodule\taufile.so\nmodule\taubridge.so\nmodule\tsndfile.so\n\
-         module_app\taccount.so\nmodule_app\tmenu.so\nsnd_path\t{dir}\n",
+         {extra}module_app\taccount.so\nmodule_app\tmenu.so\nsnd_path\t{dir}\n",
         src = source.display(),
         dir = dir.display()
     );
     std::fs::write(dir.join("config"), config).expect("config");
-    std::fs::write(dir.join("accounts"), format!("<sip:tester@127.0.0.1:{phone_port}>;regint=0\n")).expect("accounts");
+    std::fs::write(dir.join("accounts"), format!("<sip:tester@127.0.0.1:{phone_port}>;regint=0{account_params}\n"))
+        .expect("accounts");
     let out = Command::new("timeout")
         .args([&(secs + 40).to_string(), "baresip", "-f"])
         .arg(dir)
