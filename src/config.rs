@@ -50,6 +50,11 @@ pub struct SipConfig {
     pub port: u16,
     pub udp: bool,
     pub tcp: bool,
+    /// SIP over TLS on `tls_port` when both a certificate chain and its
+    /// private key (PEM files) are given.
+    pub tls_port: u16,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Address written into Contact / SDP when `bind` is a wildcard and the
     /// route to the caller is not the address callers should use (NAT).
     pub advertise: Option<IpAddr>,
@@ -244,6 +249,9 @@ impl Default for SipConfig {
             port: 5060,
             udp: true,
             tcp: true,
+            tls_port: 5061,
+            tls_cert: None,
+            tls_key: None,
             advertise: None,
             ring_ms: 0,
             max_calls: 1000,
@@ -374,6 +382,11 @@ impl Config {
                 *p = base.join(&*p);
             }
         }
+        for p in [&mut cfg.sip.tls_cert, &mut cfg.sip.tls_key].into_iter().flatten() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
         for h in &mut cfg.hotline {
             h.resolve_paths(base);
         }
@@ -393,6 +406,9 @@ impl Config {
         }
         self.codecs()?;
         self.srtp()?;
+        if self.sip.tls_cert.is_some() != self.sip.tls_key.is_some() {
+            return Err("sip: SIP over TLS needs both tls_cert and tls_key (PEM files)".into());
+        }
         crate::sip::trunk::validate(&self.trunk, &self.sip.allow, self.sip.udp)?;
         crate::sip::trunk::validate_inbound(&self.sip)?;
         if !["human", "json"].contains(&self.log.format.as_str()) {

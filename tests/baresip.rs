@@ -70,6 +70,44 @@ fn baresip_hears_the_greeting_over_srtp() {
     assert!(why.iter().all(|l| l.contains("head=[128, 204") || l.contains("head=[129, 203")), "{why:#?}");
 }
 
+/// SIP over TLS (port 5061 style, a certificate made for the test) with
+/// SRTP media: the whole call encrypted, the greeting heard intact.
+#[test]
+fn baresip_calls_over_tls_with_srtp_and_hears_the_greeting() {
+    assert!(common::have("openssl"), "openssl is required to make the test certificate");
+    let dir = tempfile::tempdir().expect("tmp");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let tls_port = common::free_port();
+    let sori = Sori::start(Options {
+        sip: format!("tls_port = {tls_port}\ntls_cert = \"{}\"\ntls_key = \"{}\"\n", cert.display(), key.display()),
+        rtp: "srtp = \"require\"\n".into(),
+        ..Default::default()
+    });
+    let silence = dir.path().join("silence.wav");
+    common::write_wav_8k(&silence, &vec![0i16; 8000 * 20]);
+    let dec = common::baresip_call_to(
+        &sori,
+        dir.path(),
+        &silence,
+        10,
+        ";mediaenc=srtp-mand",
+        &["srtp.so"],
+        &format!("sip:1339@127.0.0.1:{tls_port};transport=tls"),
+    );
+    assert_heard_the_greeting(&sori, &dec);
+    let recs = sori.records();
+    assert_eq!(recs[0].transport, "tls", "{:?}", recs[0]);
+}
+
 /// A plain RTP offer to a server that requires SRTP is refused with 488,
 /// and the refusal is recorded.
 #[test]

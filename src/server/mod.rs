@@ -14,6 +14,7 @@ pub mod ports;
 pub mod recorder;
 pub mod sip_io;
 pub mod speech;
+pub mod tls;
 pub mod trunks;
 pub mod wav;
 
@@ -73,6 +74,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    let tls = match (&cfg.sip.tls_cert, &cfg.sip.tls_key) {
+        (Some(cert), Some(key)) => {
+            let acceptor = tls::acceptor(cert, key)?;
+            let addr = SocketAddr::new(cfg.sip.bind, cfg.sip.tls_port);
+            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding SIP TLS {addr}"))?;
+            Some((l, acceptor))
+        }
+        _ => None,
+    };
     ports::raise_fd_limit(cfg.rtp.port_min, cfg.rtp.port_max);
     let metrics = Arc::new(metrics::Metrics::default());
     let pacer = pacer::Pacer::start(metrics.clone()).context("starting the media clock thread")?;
@@ -107,8 +117,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         tokio::spawn(recorder::purge_every_hour(dir, days, shutdown_rx.clone()));
     }
     tracing::info!(sip = %sip_addr, udp = shared.cfg.sip.udp, tcp = shared.cfg.sip.tcp,
+        tls = ?shared.cfg.sip.tls_cert.as_ref().map(|_| shared.cfg.sip.tls_port),
         rtp = %format!("{}-{}", shared.cfg.rtp.port_min, shared.cfg.rtp.port_max), "sori is listening");
-    let sip = tokio::spawn(sip_io::run(shared.clone(), sip_io::SipSockets { udp, tcp }, shutdown_rx));
+    let sip = tokio::spawn(sip_io::run(shared.clone(), sip_io::SipSockets { udp, tcp, tls }, shutdown_rx));
 
     wait_for_signal().await;
     tracing::info!("signal received, shutting down");

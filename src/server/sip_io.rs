@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -41,7 +41,8 @@ pub enum SipCommand {
 }
 
 enum StreamInput {
-    Opened(u64, mpsc::UnboundedSender<Vec<u8>>),
+    /// A connection: its id, its writer, and whether it is TLS.
+    Opened(u64, mpsc::UnboundedSender<Vec<u8>>, bool),
     Frame(u64, SocketAddr, Vec<u8>),
     Closed(u64),
 }
@@ -49,7 +50,12 @@ enum StreamInput {
 pub struct SipSockets {
     pub udp: Option<UdpSocket>,
     pub tcp: Option<TcpListener>,
+    /// SIP over TLS: the listener and the certificate to present.
+    pub tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
 }
+
+/// TLS connections are numbered from here, TCP ones from 1.
+const TLS_IDS: u64 = 1 << 62;
 
 const MAX_MESSAGE: usize = 65_535;
 
@@ -70,10 +76,13 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
     });
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<SipCommand>();
     let (stream_tx, mut stream_rx) = mpsc::unbounded_channel::<StreamInput>();
-    let mut conns: HashMap<u64, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
+    let mut conns: HashMap<u64, (mpsc::UnboundedSender<Vec<u8>>, bool)> = HashMap::new();
     let mut calls: HashMap<CallHandle, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
     if let Some(listener) = sockets.tcp {
-        tokio::spawn(accept_loop(listener, stream_tx.clone()));
+        tokio::spawn(accept_loop(listener, None, 1, stream_tx.clone()));
+    }
+    if let Some((listener, acceptor)) = sockets.tls {
+        tokio::spawn(accept_loop(listener, Some(acceptor), TLS_IDS, stream_tx.clone()));
     }
     let udp = sockets.udp.map(Arc::new);
     let mut buf = vec![0u8; MAX_MESSAGE];
@@ -133,9 +142,11 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
                 }
             }
             Some(s) = stream_rx.recv() => match s {
-                StreamInput::Opened(id, tx) => { conns.insert(id, tx); }
+                StreamInput::Opened(id, tx, tls) => { conns.insert(id, (tx, tls)); }
                 StreamInput::Frame(id, src, bytes) => {
-                    input(&shared, &mut ep, &mut adm, &mut trunks, to_std(Instant::now()), Peer { transport: Transport::Tcp(id), addr: src }, &bytes);
+                    let tls = conns.get(&id).is_some_and(|c| c.1);
+                    let transport = if tls { Transport::Tls(id) } else { Transport::Tcp(id) };
+                    input(&shared, &mut ep, &mut adm, &mut trunks, to_std(Instant::now()), Peer { transport, addr: src }, &bytes);
                 }
                 StreamInput::Closed(id) => { conns.remove(&id); }
             },
@@ -201,7 +212,7 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
 fn transmit(
     shared: &Shared,
     udp: &Option<Arc<UdpSocket>>,
-    conns: &HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>,
+    conns: &HashMap<u64, (mpsc::UnboundedSender<Vec<u8>>, bool)>,
     t: Transmit,
 ) {
     Metrics::inc(&shared.metrics.sip_out);
@@ -213,8 +224,8 @@ fn transmit(
                 }
             }
         }
-        Transport::Tcp(id) => {
-            if let Some(c) = conns.get(&id) {
+        Transport::Tcp(id) | Transport::Tls(id) => {
+            if let Some((c, _)) = conns.get(&id) {
                 let _ = c.send(t.bytes);
             }
         }
@@ -297,7 +308,11 @@ fn incoming_call(
         to_uri,
         hotline: hotline.as_ref().map(|h| h.name.clone()),
         remote_addr: peer.addr.to_string(),
-        transport: if peer.transport.reliable() { "tcp".into() } else { "udp".into() },
+        transport: match peer.transport {
+            Transport::Udp => "udp".into(),
+            Transport::Tcp(_) => "tcp".into(),
+            Transport::Tls(_) => "tls".into(),
+        },
         started_ms: now_ms(),
         ..Default::default()
     };
@@ -360,7 +375,8 @@ fn incoming_call(
         (Ok(s), Some(Ok(r))) => (s, Some(r)),
         (Err(e), _) | (_, Some(Err(e))) => return refuse(ep, 503, e.to_string()),
     };
-    ep.set_local_addr(h, SocketAddr::new(local_ip, shared.cfg.sip.port));
+    let port = if matches!(peer.transport, Transport::Tls(_)) { shared.cfg.sip.tls_port } else { shared.cfg.sip.port };
+    ep.set_local_addr(h, SocketAddr::new(local_ip, port));
     let (tx, rx) = mpsc::unbounded_channel();
     calls.insert(h, tx);
     adm.call_started(h, peer.addr.ip());
@@ -379,8 +395,15 @@ fn local_media_ip(shared: &Shared, peer: IpAddr) -> IpAddr {
     local_ip_towards(peer).unwrap_or(peer)
 }
 
-async fn accept_loop(listener: TcpListener, tx: mpsc::UnboundedSender<StreamInput>) {
-    let mut next_id = 1u64;
+/// Accepts SIP connections: TCP, or TLS when an acceptor is given (the
+/// handshake in the connection's own task, so a slow one blocks nobody).
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    first_id: u64,
+    tx: mpsc::UnboundedSender<StreamInput>,
+) {
+    let mut next_id = first_id;
     loop {
         let Ok((stream, addr)) = listener.accept().await else {
             continue;
@@ -388,44 +411,63 @@ async fn accept_loop(listener: TcpListener, tx: mpsc::UnboundedSender<StreamInpu
         let id = next_id;
         next_id += 1;
         let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
-        let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
-        if tx.send(StreamInput::Opened(id, wtx)).is_err() {
-            return;
-        }
-        tokio::spawn(async move {
-            while let Some(b) = wrx.recv().await {
-                if wr.write_all(&b).await.is_err() {
-                    break;
-                }
-            }
-        });
         let tx = tx.clone();
-        tokio::spawn(async move {
-            let mut framer = StreamFramer::new(MAX_MESSAGE);
-            let mut buf = vec![0u8; 16 * 1024];
-            'conn: loop {
-                let n = match rd.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                framer.push(&buf[..n]);
-                loop {
-                    match framer.next_message() {
-                        Ok(Some(m)) => {
-                            let _ = tx.send(StreamInput::Frame(id, addr, m));
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::info!(peer = %addr, error = %e, "closing SIP TCP connection");
-                            break 'conn;
-                        }
+        match tls.clone() {
+            None => serve_stream(stream, addr, id, false, tx),
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => serve_stream(s, addr, id, true, tx),
+                        Ok(Err(e)) => tracing::info!(peer = %addr, error = %e, "SIP TLS handshake failed"),
+                        Err(_) => tracing::info!(peer = %addr, "SIP TLS handshake timed out"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Reads SIP messages off one connection and writes what is sent to it.
+fn serve_stream<S>(stream: S, addr: SocketAddr, id: u64, tls: bool, tx: mpsc::UnboundedSender<StreamInput>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
+    if tx.send(StreamInput::Opened(id, wtx, tls)).is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        while let Some(b) = wrx.recv().await {
+            if wr.write_all(&b).await.is_err() || wr.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut framer = StreamFramer::new(MAX_MESSAGE);
+        let mut buf = vec![0u8; 16 * 1024];
+        'conn: loop {
+            let n = match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            framer.push(&buf[..n]);
+            loop {
+                match framer.next_message() {
+                    Ok(Some(m)) => {
+                        let _ = tx.send(StreamInput::Frame(id, addr, m));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::info!(peer = %addr, error = %e, tls, "closing SIP stream connection");
+                        break 'conn;
                     }
                 }
             }
-            let _ = tx.send(StreamInput::Closed(id));
-        });
-    }
+        }
+        let _ = tx.send(StreamInput::Closed(id));
+    });
 }
 
 pub fn active_gauge(m: &Metrics, delta: i64) {

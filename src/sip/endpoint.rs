@@ -23,7 +23,10 @@ const USER_AGENT: &str = concat!("sori/", env!("CARGO_PKG_VERSION"));
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
     Udp,
+    /// A TCP connection, by the driver's id.
     Tcp(u64),
+    /// A TLS connection (SIP over TLS, RFC 3261 §26), by the driver's id.
+    Tls(u64),
 }
 
 impl Transport {
@@ -34,6 +37,7 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp(_) => "TCP",
+            Transport::Tls(_) => "TLS",
         }
     }
 }
@@ -869,6 +873,7 @@ impl Endpoint {
         let t = match call.peer.transport {
             Transport::Udp => "",
             Transport::Tcp(_) => ";transport=tcp",
+            Transport::Tls(_) => ";transport=tls",
         };
         format!("<sip:sori@{}{}>", call.local, t)
     }

@@ -330,6 +330,20 @@ pub fn baresip_call_with(
     account_params: &str,
     modules: &[&str],
 ) -> PathBuf {
+    let target = format!("sip:1339@127.0.0.1:{}", sori.sip_port);
+    baresip_call_to(sori, dir, source, secs, account_params, modules, &target)
+}
+
+/// [`baresip_call_with`] dialling `target` (e.g. `sip:1339@127.0.0.1:5061;transport=tls`).
+pub fn baresip_call_to(
+    _sori: &Sori,
+    dir: &Path,
+    source: &Path,
+    secs: u32,
+    account_params: &str,
+    modules: &[&str],
+    target: &str,
+) -> PathBuf {
     assert!(have("baresip"), "baresip is required (apt-get install baresip)");
     let phone_port = free_port();
     let extra: String = modules.iter().map(|m| format!("module\t{m}\n")).collect();
@@ -347,7 +361,7 @@ pub fn baresip_call_with(
         .args([&(secs + 40).to_string(), "baresip", "-f"])
         .arg(dir)
         .arg("-e")
-        .arg(format!("/dial sip:1339@127.0.0.1:{}", sori.sip_port))
+        .arg(format!("/dial {target}"))
         .args(["-t", &secs.to_string()])
         .output()
         .expect("run baresip");
