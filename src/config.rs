@@ -1,6 +1,7 @@
 //! sori's configuration: one typed struct read from `sori.toml`, validated
 //! at start-up and passed down (never read from globals).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -112,6 +113,9 @@ pub struct RtpConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DialplanConfig {
     pub path: PathBuf,
+    /// Transfer targets' SIP URIs by name, over the dialplans' own (the same
+    /// call flow deployed behind another PBX): `transfers = { agent = "sip:2000@pbx" }`.
+    pub transfers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -286,7 +290,7 @@ impl Default for RtpConfig {
 
 impl Default for DialplanConfig {
     fn default() -> Self {
-        DialplanConfig { path: PathBuf::from("dialplan/1339.toml") }
+        DialplanConfig { path: PathBuf::from("dialplan/1339.toml"), transfers: BTreeMap::new() }
     }
 }
 
@@ -406,6 +410,11 @@ impl Config {
         }
         self.codecs()?;
         self.srtp()?;
+        for (name, uri) in &self.dialplan.transfers {
+            if !(uri.starts_with("sip:") || uri.starts_with("sips:")) {
+                return Err(format!("dialplan.transfers.{name}: {uri:?} is not a sip: or sips: URI"));
+            }
+        }
         if self.sip.tls_cert.is_some() != self.sip.tls_key.is_some() {
             return Err("sip: SIP over TLS needs both tls_cert and tls_key (PEM files)".into());
         }

@@ -133,6 +133,19 @@ impl KeyAction {
 pub const KEYS: &str = "0123456789*#ABCD";
 
 impl Dialplan {
+    /// Points the transfer target `name` at `uri` (`[dialplan] transfers` in
+    /// sori.toml); false when this plan has no such target.
+    pub fn set_transfer_uri(&mut self, name: &str, uri: &str) -> bool {
+        match self.transfers.get_mut(name) {
+            Some(t) => {
+                let span = t.uri.span();
+                t.uri = Spanned::new(span, uri.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Dialplan, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
@@ -285,6 +298,14 @@ mod tests {
         let greeting = p.prompt_text(p.menus[p.settings.start.get_ref()].prompt.get_ref()).expect("greeting");
         assert!(greeting.contains("질병관리청"));
         assert!(p.menus.values().all(|m| !m.keys.is_empty()));
+    }
+
+    #[test]
+    fn a_transfer_target_can_be_pointed_elsewhere() {
+        let mut p = Dialplan::parse(Path::new("1339.toml"), SHIPPED).expect("valid");
+        assert!(p.set_transfer_uri("agent", "sip:2000@127.0.0.1:5060"));
+        assert_eq!(p.transfers["agent"].uri.get_ref(), "sip:2000@127.0.0.1:5060");
+        assert!(!p.set_transfer_uri("nobody", "sip:x@y"));
     }
 
     #[test]

@@ -301,14 +301,21 @@ pub fn load(cfg: &Config, embeddings: &str) -> anyhow::Result<Hotlines> {
     }
     let routers = crate::kb::routers(&kbs.iter().collect::<Vec<_>>(), embeddings);
     let mut list = Vec::new();
+    let mut overridden = std::collections::BTreeSet::new();
     for ((spec, kb), router) in specs.into_iter().zip(kbs).zip(routers) {
         let brain = Brain::with_router(kb, router);
         let tts_cfg = spec.tts_config(&cfg.tts);
         let tts: Arc<dyn Tts> = Arc::from(
             crate::tts::from_config(&tts_cfg).with_context(|| format!("hotline {:?}: its voice", spec.name))?,
         );
-        let (plan, prompts) = plan_and_prompts(&spec.dialplan, &brain, tts.as_ref(), &tts_cfg.cache_dir)
+        let (mut plan, prompts) = plan_and_prompts(&spec.dialplan, &brain, tts.as_ref(), &tts_cfg.cache_dir)
             .with_context(|| format!("hotline {:?}", spec.name))?;
+        for (name, uri) in &cfg.dialplan.transfers {
+            if plan.set_transfer_uri(name, uri) {
+                overridden.insert(name.clone());
+                tracing::info!(hotline = %spec.name, transfer = %name, %uri, "transfer target from sori.toml");
+            }
+        }
         tracing::info!(hotline = %spec.name, numbers = ?spec.numbers, entries = brain.kb().entries.len(),
             voice = %tts.id(), "hotline ready");
         list.push(Arc::new(Hotline {
@@ -321,6 +328,9 @@ pub fn load(cfg: &Config, embeddings: &str) -> anyhow::Result<Hotlines> {
             llm: spec.llm,
             calls: AtomicU64::new(0),
         }));
+    }
+    if let Some(name) = cfg.dialplan.transfers.keys().find(|n| !overridden.contains(*n)) {
+        anyhow::bail!("dialplan.transfers.{name}: no dialplan has a transfer target named {name:?}");
     }
     Ok(Hotlines::new(list))
 }
