@@ -64,10 +64,30 @@ impl Kamailio {
         assert!(left.is_none(), "@@{}@@ left unfilled in {template}", left.unwrap_or_default());
         let path = dir.path().join("kamailio.cfg");
         std::fs::write(&path, cfg).expect("write cfg");
+        Kamailio::run(bin, dir, port, &path, &[])
+    }
+
+    /// Starts a config of the repository as it is (e.g. docker/compose's),
+    /// on a free loopback port given as `-A LISTEN_PORT=…` with
+    /// `LISTEN_ADDR` / `ADVERTISE_ADDR` 127.0.0.1 and the other `defines`.
+    pub fn start_config(bin: &Path, config: &Path, defines: &[(&str, String)]) -> Kamailio {
+        let dir = tempfile::tempdir().expect("tmpdir");
+        let port = free_port();
+        let mut all = vec![
+            ("LISTEN_ADDR", "127.0.0.1".to_string()),
+            ("ADVERTISE_ADDR", "127.0.0.1".to_string()),
+            ("LISTEN_PORT", port.to_string()),
+        ];
+        all.extend(defines.iter().map(|(k, v)| (*k, v.clone())));
+        Kamailio::run(bin, dir, port, config, &all)
+    }
+
+    fn run(bin: &Path, dir: tempfile::TempDir, port: u16, path: &Path, defines: &[(&str, String)]) -> Kamailio {
         let log = std::fs::File::create(dir.path().join("kamailio.log")).expect("log");
         let child = Command::new(bin)
             .arg("-f")
-            .arg(&path)
+            .arg(path)
+            .args(defines.iter().flat_map(|(k, v)| ["-A".to_string(), format!("{k}={v}")]))
             .args(["-DD", "-E", "-m", "32", "-M", "8"])
             .arg("-Y")
             .arg(dir.path())
