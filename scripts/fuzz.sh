@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-10}
-targets=${FUZZ_TARGETS:-sip_parse sip_endpoint sdp rtp rtcp sip_info_dtmf dialplan kb}
+targets=${FUZZ_TARGETS:-sip_parse sip_endpoint sip_auth sdp rtp rtcp sip_info_dtmf dialplan kb}
 if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
     echo "fuzz: no nightly toolchain (rustup toolchain list); skipped"
     exit 0
@@ -45,6 +45,7 @@ PY
 seed rtp fuzz/seeds/rtp/*
 seed rtcp fuzz/seeds/rtcp/*
 seed sip_info_dtmf fuzz/seeds/sip_info_dtmf/*
+seed sip_auth fuzz/seeds/sip_auth/*
 seed dialplan dialplan/*.toml
 seed kb kb/1339.toml
 

@@ -146,31 +146,27 @@ fn split_schemes(value: &str) -> Result<Vec<(String, Params)>, DigestError> {
             }
             let (v, next) = if j < b.len() && b[j] == b'"' {
                 let mut s = String::new();
-                let mut k = j + 1;
-                let mut closed = false;
-                while k < b.len() {
-                    match b[k] {
-                        b'\\' if k + 1 < b.len() => {
-                            s.push(b[k + 1] as char);
-                            k += 2;
-                            continue;
+                let (mut closed, mut escaped, mut end) = (false, false, b.len());
+                // By characters: an escape may precede any UTF-8 character.
+                for (off, ch) in value[j + 1..].char_indices() {
+                    match ch {
+                        _ if escaped => {
+                            s.push(ch);
+                            escaped = false;
                         }
-                        b'"' => {
+                        '\\' => escaped = true,
+                        '"' => {
                             closed = true;
-                            k += 1;
+                            end = j + 1 + off + 1;
                             break;
                         }
-                        _ => {}
+                        _ => s.push(ch),
                     }
-                    // Copy the whole UTF-8 character.
-                    let ch_len = value[k..].chars().next().map(char::len_utf8).unwrap_or(1);
-                    s.push_str(&value[k..k + ch_len]);
-                    k += ch_len;
                 }
                 if !closed {
                     return Err(DigestError::Syntax);
                 }
-                (s, k)
+                (s, end)
             } else {
                 let s = j;
                 let mut k = j;
@@ -597,11 +593,23 @@ mod tests {
             parse_challenge_header("Digest realm=r, nonce=n, algorithm=SHA-1", false),
             Err(DigestError::Algorithm(_))
         ));
-        for s in ["", "=", "Digest =", "Digest ,,,", "Digest realm=\"\\", "디지스트 realm=1", "\"", "Digest a=\"한글\""]
-        {
+        for s in [
+            "",
+            "=",
+            "Digest =",
+            "Digest ,,,",
+            "Digest realm=\"\\",
+            "디지스트 realm=1",
+            "\"",
+            "Digest a=\"한글\"",
+            "Digest realm=\"\\한\", nonce=n",
+            "Digest realm=\"a\\",
+        ] {
             let _ = parse_challenge_header(s, false);
             let _ = parse_authorization(s);
         }
+        let c = parse_challenge_header("Digest realm=\"\\한글\", nonce=n", false).expect("escaped Hangul");
+        assert_eq!(c[0].realm, "한글");
         let only_int = parse_challenge_header("Digest realm=r, nonce=n, qop=\"auth-conf\"", false).expect("parse");
         assert!(choose(&only_int).is_none(), "no qop we can do");
     }

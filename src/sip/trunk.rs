@@ -271,8 +271,11 @@ pub fn validate(trunks: &[TrunkConfig], sip_allow: &[String], udp: bool) -> Resu
         if !(10..=86_400).contains(&t.expires) {
             return Err(format!("trunk {n:?}: expires must be 10..=86400 seconds (3600 is usual)"));
         }
-        if t.retry_s == 0 || t.retry_max_s < t.retry_s || t.auth_retry_s == 0 {
-            return Err(format!("trunk {n:?}: need retry_s ≥ 1, retry_max_s ≥ retry_s and auth_retry_s ≥ 1"));
+        if t.retry_s == 0 || t.retry_max_s < t.retry_s || t.retry_max_s > 86_400 {
+            return Err(format!("trunk {n:?}: need 1 ≤ retry_s ≤ retry_max_s ≤ 86400"));
+        }
+        if !(1..=7 * 86_400).contains(&t.auth_retry_s) {
+            return Err(format!("trunk {n:?}: auth_retry_s must be 1..=604800"));
         }
     }
     Ok(())
@@ -318,6 +321,8 @@ mod tests {
         assert!(e(TrunkConfig { registrar: "pbx:x".into(), ..trunk() }).contains("registrar"));
         assert!(e(TrunkConfig { allow: vec!["10.0.0.1/40".into()], ..trunk() }).contains("allow"));
         assert!(e(TrunkConfig { expires: 5, ..trunk() }).contains("expires"));
+        assert!(e(TrunkConfig { retry_max_s: u64::MAX, ..trunk() }).contains("retry_max_s"));
+        assert!(e(TrunkConfig { auth_retry_s: 0, ..trunk() }).contains("auth_retry_s"));
         assert!(e(TrunkConfig { username: "a@b".into(), ..trunk() }).contains("username"));
         assert!(e(TrunkConfig { name: "k t".into(), ..trunk() }).contains("name"));
         assert!(e(TrunkConfig { registrar: String::new(), ..trunk() }).contains("allow"));
