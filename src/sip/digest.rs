@@ -615,6 +615,40 @@ mod tests {
     }
 
     #[test]
+    fn mutated_challenges_never_panic_and_what_is_chosen_verifies() {
+        // A cheap stand-in for the sip_auth fuzz target: the RFC challenge
+        // with bytes swapped for quotes, escapes, commas, Hangul and junk.
+        let pieces = ["\"", "\\", ",", "=", " ", "한", "글", "Digest ", "qop=", "auth", "-sess", "\u{0}", "é"];
+        let base: Vec<char> = RFC_SHA256.chars().collect();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let creds = ClientCredentials { username: "u".into(), password: "p".into() };
+        for _ in 0..5_000 {
+            let mut t: String = base.iter().collect();
+            for _ in 0..(next() % 6) {
+                let chars: Vec<char> = t.chars().collect();
+                let at = (next() as usize) % (chars.len() + 1);
+                let ins = pieces[(next() as usize) % pieces.len()];
+                let cut = ((next() % 3) as usize).min(chars.len() - at.min(chars.len()));
+                t = chars[..at].iter().collect::<String>() + ins + &chars[at + cut..].iter().collect::<String>();
+            }
+            let _ = parse_authorization(&t);
+            if let Ok(cs) = parse_challenge_header(&t, false) {
+                if let Some(c) = choose(&cs) {
+                    let a = authorize(c, &creds, "REGISTER", "sip:x", b"", 1, "cn");
+                    let r = parse_authorization(&a).expect("own header parses");
+                    assert!(verify(&r, "REGISTER", "p", b""), "{t:?} → {a}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn quoted_strings_with_escapes_round_trip() {
         let c = parse_challenge_header(r#"Digest realm="a \"b\" c", nonce="n\\1""#, false).expect("parse").remove(0);
         assert_eq!(c.realm, "a \"b\" c");
