@@ -67,6 +67,10 @@ pub const NOT_HEALTH: &str =
 /// After "no" to a clarifying question.
 pub const REPHRASE: &str =
     "알겠습니다. 궁금하신 내용을 한 번 더 말씀해 주시겠어요? 상담원과 통화를 원하시면 상담원이라고 말씀해 주세요.";
+/// Said when what the caller said sounds like an emergency but was not heard
+/// clearly enough to be sure ([`Router::possible_emergency`]): 119 advice
+/// first, then the question. "네" makes it an emergency.
+pub const EMERGENCY_CHECK: &str = "혹시 지금 위급한 상황인가요? 숨쉬기 힘들거나, 의식이 없거나, 피가 멈추지 않거나, 가슴이 심하게 아프면 지금 바로 119에 전화하세요. 위급한 상황이면 네라고 말씀해 주시고, 아니면 궁금하신 내용을 한 번 더 말씀해 주세요.";
 pub const GOODBYE: &str = "질병관리청 1339 콜센터를 이용해 주셔서 감사합니다. 건강하세요.";
 
 /// "Say that again" in the ways callers put it (compared without spaces).
@@ -187,17 +191,23 @@ impl Brain {
         // Emergency and agent requests are rules, checked before anything else.
         let route = self.router.route(text);
         match route.kind {
-            RouteKind::Emergency => {
-                conv.misses = 0;
-                let t = self.action_text(crate::kb::data::EMERGENCY, "지금 바로 119에 전화하세요.");
-                return self.reply(ReplyAction::Emergency, &t, None, 1.0);
-            }
+            RouteKind::Emergency => return self.emergency(conv),
             RouteKind::HumanAgent => {
                 conv.misses = 0;
                 let t = self.action_text(crate::kb::data::HUMAN_AGENT, "상담원에게 연결해 드리겠습니다.");
                 return self.reply(ReplyAction::Transfer, &t, None, 1.0);
             }
             _ => {}
+        }
+        // Safety first: a possible emergency gets 119 advice and a question,
+        // before any topic; a second one in a row is taken as an emergency.
+        if self.router.possible_emergency(text).is_some() {
+            if pending.first().map(String::as_str) == Some(crate::kb::data::EMERGENCY) {
+                return self.emergency(conv);
+            }
+            conv.misses = 0;
+            conv.pending_clarify = vec![crate::kb::data::EMERGENCY.to_string()];
+            return self.reply(ReplyAction::Clarify, EMERGENCY_CHECK, None, 0.5);
         }
         if !pending.is_empty() {
             if let Some(r) = self.confirm(conv, &pending, text, &route) {
@@ -262,12 +272,21 @@ impl Brain {
         }
     }
 
+    fn emergency(&self, conv: &mut Conversation) -> Reply {
+        conv.misses = 0;
+        let t = self.action_text(crate::kb::data::EMERGENCY, "지금 바로 119에 전화하세요.");
+        self.reply(ReplyAction::Emergency, &t, None, 1.0)
+    }
+
     /// The caller's answer to "…에 대해 물으셨나요?": yes answers the first
     /// candidate, no asks them to rephrase (or offers the agent after an
     /// earlier miss), "no, X" routes X, and naming one of the candidates
     /// answers it. None: something else, routed as usual.
     fn confirm(&self, conv: &mut Conversation, pending: &[String], text: &str, route: &Route) -> Option<Reply> {
+        let emergency = pending.first().map(String::as_str) == Some(crate::kb::data::EMERGENCY);
         match yes_no(text) {
+            Some(YesNo::Yes) if emergency => return Some(self.emergency(conv)),
+            Some(YesNo::No) if emergency => return Some(self.reply(ReplyAction::Clarify, REPHRASE, None, 0.0)),
             Some(YesNo::Yes) => {
                 conv.misses = 0;
                 return Some(self.answer(pending.first()?, CONFIRMED));
@@ -487,6 +506,34 @@ mod tests {
         // Not an emergency: a cough that won't stop, a vaccine reaction report.
         for t in ["기침이 멈추질 않아요", "예방접종 이상반응 신고는 어디에 해요"] {
             assert_ne!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Emergency, "{t}");
+        }
+    }
+
+    #[test]
+    fn a_possible_emergency_gets_119_advice_and_a_question() {
+        let b = brain();
+        // 숨을 heard as 스을: no rule, but a weak match of 숨*못쉬.
+        let mut c = Conversation::default();
+        let r = b.respond(&mut c, "코로나 확진인데 스을 못 쉬겠어요");
+        assert_eq!((r.action, r.text.as_str()), (ReplyAction::Clarify, EMERGENCY_CHECK), "{r:?}");
+        assert!(r.text.contains("119"));
+        // "네": an emergency.
+        assert_eq!(b.respond(&mut c, "네").action, ReplyAction::Emergency);
+        // "아니요": asked to rephrase; a question goes on as usual.
+        let mut c = Conversation::default();
+        b.respond(&mut c, "코로나 확진인데 스을 못 쉬겠어요");
+        assert_eq!(b.respond(&mut c, "아니요").text, REPHRASE);
+        let mut c = Conversation::default();
+        b.respond(&mut c, "코로나 확진인데 스을 못 쉬겠어요");
+        assert_eq!(b.respond(&mut c, "홍역 증상이 뭐예요").kb_id.as_deref(), Some("measles"));
+        // A second possible emergency in a row is an emergency.
+        let mut c = Conversation::default();
+        b.respond(&mut c, "코로나 확진인데 스을 못 쉬겠어요");
+        assert_eq!(b.respond(&mut c, "아버지가 값스이 너무 아프다고 하세요").action, ReplyAction::Emergency);
+        // Ordinary questions get no such question.
+        for t in ["여덟 살 아이 독감주사 처음 맞히는데 몇 번 맞아요", "이상 반응 신고하고 싶어요"]
+        {
+            assert_ne!(b.respond(&mut Conversation::default(), t).text, EMERGENCY_CHECK, "{t}");
         }
     }
 

@@ -23,7 +23,7 @@ use rand::SeedableRng;
 use serde::Deserialize;
 
 use crate::config::Config;
-use crate::dialog::brain::{Brain, Conversation, Reply, ReplyAction, NOT_HEALTH};
+use crate::dialog::brain::{Brain, Conversation, Reply, ReplyAction, EMERGENCY_CHECK, NOT_HEALTH};
 use crate::kb::confusion::{read_tsv, ConfusionModel};
 use crate::kb::data::{EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE};
 
@@ -62,7 +62,8 @@ struct Everyday {
 
 /// What a reply did, as an id comparable with a held-out case's: a topic id,
 /// "emergency", "human-agent", "out-of-scope", "not-health", "clarify" or
-/// "clarify:<topic>" (a clarifying question naming that topic first).
+/// "emergency-check" (119 advice and "is it an emergency?", for a
+/// possible emergency) or "clarify".
 pub fn outcome(r: &Reply) -> String {
     match (r.action, &r.kb_id) {
         (ReplyAction::Answer, Some(id)) => id.clone(),
@@ -71,9 +72,13 @@ pub fn outcome(r: &Reply) -> String {
         (ReplyAction::Transfer, _) => HUMAN_AGENT.into(),
         (ReplyAction::OutOfScope, _) if r.text == NOT_HEALTH => "not-health".into(),
         (ReplyAction::OutOfScope, _) => OUT_OF_SCOPE.into(),
+        (ReplyAction::Clarify, _) if r.text == EMERGENCY_CHECK => CHECK.into(),
         (ReplyAction::Clarify, _) => "clarify".into(),
     }
 }
+
+/// The outcome of a safety-first reply to a possible emergency.
+pub const CHECK: &str = "emergency-check";
 
 /// Tallies for one set of held-out cases.
 #[derive(Default)]
@@ -88,11 +93,15 @@ struct Tally {
     topics_named: usize,
     emergency: usize,
     emergency_right: usize,
+    /// Emergencies that got the safety-first question instead.
+    emergency_checked: usize,
     agent: usize,
     agent_right: usize,
     ordinary: usize,
     false_emergency: usize,
     false_agent: usize,
+    /// Ordinary questions that got the safety-first question.
+    false_check: usize,
 }
 
 impl Tally {
@@ -104,6 +113,7 @@ impl Tally {
             EMERGENCY => {
                 self.emergency += 1;
                 self.emergency_right += ok as usize;
+                self.emergency_checked += (got == CHECK) as usize;
             }
             HUMAN_AGENT => {
                 self.agent += 1;
@@ -113,6 +123,7 @@ impl Tally {
                 self.ordinary += 1;
                 self.false_emergency += (got == EMERGENCY) as usize;
                 self.false_agent += (got == HUMAN_AGENT) as usize;
+                self.false_check += (got == CHECK) as usize;
             }
         }
         if brain.kb().entry(expected).is_some() {
@@ -135,11 +146,15 @@ impl Tally {
             self.topics_wrong_answer,
             self.topics_named
         );
+        let heeded = self.emergency_right + self.emergency_checked;
         println!(
-            "  emergency recall:         {}/{} = {:.1} %",
+            "  emergency recall:         {}/{} = {:.1} % (with the safety-first question: {}/{} = {:.1} %)",
             self.emergency_right,
             self.emergency,
-            pct(self.emergency_right, self.emergency)
+            pct(self.emergency_right, self.emergency),
+            heeded,
+            self.emergency,
+            pct(heeded, self.emergency)
         );
         println!(
             "  human-agent recall:       {}/{} = {:.1} %",
@@ -148,8 +163,8 @@ impl Tally {
             pct(self.agent_right, self.agent)
         );
         println!(
-            "  false emergencies / agent on ordinary questions: {} / {} of {}",
-            self.false_emergency, self.false_agent, self.ordinary
+            "  false emergencies / agent / safety-first questions on ordinary questions: {} / {} / {} of {}",
+            self.false_emergency, self.false_agent, self.false_check, self.ordinary
         );
     }
 }
@@ -192,10 +207,10 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
     let rule = |t: &str| match brain.router().rule(t) {
         _ if !inspect => String::new(),
         Some((_, trigger)) => trigger,
-        None => {
+        None => brain.router().possible_emergency(t).unwrap_or_else(|| {
             let r = brain.router().route(t);
             format!("{:.2} {:?} {:?}", r.confidence, r.kind, r.candidates)
-        }
+        }),
     };
     let mut ask = |set: &str, expected: &str, text: &str, heard: &str, tally: &mut Tally| {
         let mut conv = Conversation::default();
@@ -203,6 +218,23 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
         tally.add(&brain, expected, &got, &conv);
         rows.push(format!("{set}\t{expected}\t{text}\t{heard}\t{got}\t{}", rule(heard)));
     };
+
+    // The knowledge base's own questions: none may trip a rule or the
+    // safety-first question.
+    let (mut kb_n, mut kb_rules, mut kb_checks) = (0usize, 0usize, 0usize);
+    for e in &brain.kb().entries {
+        for q in e.questions.get_ref() {
+            kb_n += 1;
+            if let Some((_, trigger)) = brain.router().rule(q) {
+                kb_rules += 1;
+                println!("  knowledge-base question trips {trigger}: {q}");
+            } else if let Some(weak) = brain.router().possible_emergency(q) {
+                kb_checks += 1;
+                println!("  knowledge-base question gets the safety-first question ({weak}): {q}");
+            }
+        }
+    }
+    println!("knowledge-base questions ({kb_n}): rules tripped {kb_rules}, safety-first questions {kb_checks}");
 
     let mut text = Tally::default();
     for c in &cases {
@@ -262,11 +294,12 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
             continue;
         }
         let is_answer = |r: &Reply| r.action == ReplyAction::Answer && r.kb_id.is_some();
-        let (mut alone, mut rules) = (0usize, 0usize);
+        let (mut alone, mut rules, mut checks) = (0usize, 0usize, 0usize);
         for t in &sentences {
             let r = brain.respond(&mut Conversation::default(), t);
             alone += is_answer(&r) as usize;
             rules += matches!(r.action, ReplyAction::Emergency) as usize;
+            checks += (outcome(&r) == CHECK) as usize;
             if set != "all" {
                 rows.push(format!("everyday-{set}\t-\t{t}\t{t}\t{}\t{}", outcome(&r), rule(t)));
             }
@@ -285,7 +318,8 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
         let pct = |k: usize| 100.0 * k as f64 / n as f64;
         println!(
             "everyday sentences ({set}, {n}): knowledge-base answer one by one {alone} = {:.1} %, \
-             in one running conversation after \"{OPENING}\" {running} = {:.1} %; emergencies {rules}",
+             in one running conversation after \"{OPENING}\" {running} = {:.1} %; emergencies {rules}, \
+             safety-first questions {checks}",
             pct(alone),
             pct(running)
         );

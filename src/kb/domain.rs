@@ -236,11 +236,31 @@ fn budget(len: usize) -> f32 {
     }
 }
 
+/// A topic's own keyword heard with more slips than [`budget`] allows
+/// ([`HealthWords::near_topic_word`]): this much per sound, from
+/// [`MIN_NEAR_SOUNDS`] sounds ("골핵" for 결핵, "스두" for 수두).
+const NEAR_PER_SOUND: f32 = 0.2;
+const MIN_NEAR_SOUNDS: usize = 4;
+/// A topic's keywords that name what the topic is about are those found in
+/// its title (결핵, 독감, 인플루엔자) or that contain a word of it (잠복결핵);
+/// these words of titles name no disease or vaccine and are left out.
+const NEAR_GENERIC: &[&str] = &["여행", "콜센터", "1339", "예방접종", "접종", "검사", "증상", "감염", "안내", "신고"];
+
+/// Whether keyword `k` names what a topic titled `title` is about.
+fn names_topic(k: &str, title: &str) -> bool {
+    let words: Vec<String> =
+        title.split(|c: char| !c.is_alphanumeric()).map(compact).filter(|w| w.chars().count() >= 2).collect();
+    !NEAR_GENERIC.iter().any(|g| k.contains(g))
+        && (compact(title).contains(k) || words.iter().any(|w| k.contains(w.as_str())))
+}
+
 pub struct HealthWords {
     words: Vec<String>,
     heard: Vec<SoundPattern>,
     /// The knowledge base's own keywords by sound, for [`HealthWords::repairs`].
     keywords: Vec<SoundPattern>,
+    /// Each topic's own keywords by sound, looser ([`NEAR_PER_SOUND`]).
+    near: std::collections::HashMap<String, Vec<SoundPattern>>,
     /// The knowledge base's `[settings] health_gate`: off, every utterance
     /// counts as on topic (a hotline that is not about health).
     gate: bool,
@@ -251,14 +271,21 @@ impl HealthWords {
         let everyday: Vec<String> = EVERYDAY_KEYWORDS.iter().map(|w| compact(w)).collect();
         let mut words: Vec<String> = GENERAL.iter().map(|w| compact(w)).collect();
         let mut keywords = Vec::new();
+        let mut near = std::collections::HashMap::new();
         for e in &kb.entries {
+            let mut own = Vec::new();
             for k in &e.keywords {
                 let k = compact(k);
                 if k.chars().count() >= 2 && !everyday.contains(&k) {
+                    let n = sounds(&k).len();
+                    if n >= MIN_NEAR_SOUNDS && names_topic(&k, e.title.get_ref()) {
+                        own.push(SoundPattern::near_word(&k, NEAR_PER_SOUND * n as f32));
+                    }
                     words.push(k.clone());
                     keywords.push(k);
                 }
             }
+            near.insert(e.id.get_ref().clone(), own);
         }
         let by_sound = |list: &mut Vec<String>| -> Vec<SoundPattern> {
             list.sort();
@@ -271,7 +298,7 @@ impl HealthWords {
         };
         let heard = by_sound(&mut words);
         let keywords = by_sound(&mut keywords);
-        HealthWords { words, heard, keywords, gate: kb.settings.health_gate }
+        HealthWords { words, heard, keywords, near, gate: kb.settings.health_gate }
     }
 
     /// Knowledge-base keywords heard with a slip ("도감이면" has 독감,
@@ -289,6 +316,19 @@ impl HealthWords {
             .filter(|p| !flat.contains(p.trigger.as_str()) && p.matches(&heard))
             .map(|p| p.trigger.clone())
             .collect()
+    }
+
+    /// One of `topic`'s own keywords heard with a few slips ("인루엔자" for
+    /// 인플루엔자, "골핵" for 결핵): a health word when retrieval already
+    /// puts that topic first, so a mis-heard disease name does not make the
+    /// question "not a 1339 question". `~~word` when found.
+    pub fn near_topic_word(&self, text: &str, topic: &str) -> Option<String> {
+        let mut flat = compact(text);
+        for m in MASKED {
+            flat = flat.replace(m, " ");
+        }
+        let heard = heard(&flat);
+        self.near.get(topic)?.iter().find(|p| p.matches(&heard)).map(|p| format!("~~{}", p.trigger))
     }
 
     /// Whether `text` contains a health word (always, with the gate off).
@@ -341,6 +381,19 @@ mod tests {
         assert!(w.repairs("도감이면 약을 꼭 먹어야 하나요").contains(&"독감".to_string()));
         assert!(w.repairs("홍역이 뭐예요").is_empty(), "spelled right: nothing to add");
         assert!(w.repairs("오늘 날씨 어때요").is_empty());
+    }
+
+    #[test]
+    fn a_topics_own_disease_name_is_found_with_a_few_slips() {
+        let w = words();
+        assert_eq!(w.near_topic_word("인루엔자 골리면 며칠 쉬어야 해요", "flu-symptoms"), Some("~~인플루엔자".into()));
+        assert_eq!(w.near_topic_word("회사 동료가 골핵이래요", "tuberculosis"), Some("~~결핵".into()));
+        // Only the topic retrieval put first, only whole syllables, and no
+        // generic title words (여행, 콜센터).
+        assert_eq!(w.near_topic_word("회사 동료가 골핵이래요", "measles"), None);
+        assert_eq!(w.near_topic_word("버스가 너무 늦게 와서 불편해요", "hepatitis-a"), None);
+        assert_eq!(w.near_topic_word("이번 여행은 대만족이야", "travel-before"), None);
+        assert_eq!(w.near_topic_word("분실물 센터 번호 좀 알려 주세요", "hotline-info"), None);
     }
 
     #[test]

@@ -43,6 +43,13 @@ pub const GAP_SOUNDS: usize = MAX_GAP * 3;
 /// this is a slip, not the way Korean is written: free, "조류인플루엔자
 /// 사람한테" held 자살 ("자사람") and was an emergency.
 pub const SHIFTED_FINAL: f32 = 0.3;
+/// What a weak match ([`SoundPattern::weak`]) may absorb beyond the
+/// trigger's own budget, in one piece: one more slip (a vowel near miss
+/// with a lost final, 스을 for 숨을; a lost consonant).
+pub const WEAK_SLIP: f32 = 0.5;
+/// Most an anchor of a weak match may cost: a plain/tense swap, no more
+/// (the anchor is heard as the trigger spells it).
+pub const ANCHOR_COST: f32 = TENSE_SWAP;
 
 #[derive(Debug, Clone)]
 pub struct SoundPattern {
@@ -56,6 +63,12 @@ pub struct SoundPattern {
     cheap_finals: bool,
     /// The most all pieces together may absorb.
     cap: f32,
+    /// A weak match ([`SoundPattern::weak`]).
+    weak: bool,
+    /// Per piece: two syllables or more, an anchor for a weak match.
+    anchors: Vec<bool>,
+    /// The match ends where a syllable ends ([`SoundPattern::near_word`]).
+    whole: bool,
 }
 
 /// The edit cost a piece of `len` sounds may absorb. A trigger of one piece
@@ -90,9 +103,28 @@ impl SoundPattern {
         Self::build(trigger, true)
     }
 
+    /// A weak match of an emergency trigger of several pieces: one piece
+    /// may take one more slip ([`WEAK_SLIP`]) than [`SoundPattern::new`]
+    /// allows, while another piece of two syllables or more (the anchor:
+    /// 못쉬 in "숨*못쉬") is heard as spelled ([`ANCHOR_COST`]). Not an emergency by
+    /// itself; enough for a safety-first question (119 advice and "is it an
+    /// emergency?"). A trigger of one piece never matches weakly: one more
+    /// slip turns 살려주 into 알려 주, 자살 into 자산.
+    pub fn weak(trigger: &str) -> SoundPattern {
+        SoundPattern { weak: true, ..Self::build(trigger, false) }
+    }
+
+    /// [`SoundPattern::lenient`] with one more slip, as [`SoundPattern::weak`]:
+    /// for a request for a person, whose anchor ("연결" in "사람*연결") is
+    /// heard as spelled.
+    pub fn weak_lenient(trigger: &str) -> SoundPattern {
+        SoundPattern { weak: true, ..Self::build(trigger, true) }
+    }
+
     fn build(trigger: &str, lenient: bool) -> SoundPattern {
         let pieces: Vec<Heard> = trigger.split('*').map(heard).filter(|p| !p.sounds.is_empty()).collect();
         let n = pieces.len();
+        let anchors = pieces.iter().map(|p| p.starts[..p.sounds.len()].iter().filter(|s| **s).count() >= 2).collect();
         let total: usize = pieces.iter().map(|p| p.sounds.len()).sum();
         let pieces: Vec<(Vec<Sound>, Vec<bool>, f32)> = pieces
             .into_iter()
@@ -108,7 +140,15 @@ impl SoundPattern {
         } else {
             (COST_PER_SOUND * total as f32).max(SHORT_BUDGET)
         };
-        SoundPattern { trigger: trigger.to_string(), pieces, cap, cheap_finals: true }
+        SoundPattern {
+            trigger: trigger.to_string(),
+            pieces,
+            cap,
+            cheap_finals: true,
+            weak: false,
+            anchors,
+            whole: false,
+        }
     }
 
     /// One word matched with the given edit budget (no `*` pieces).
@@ -120,7 +160,17 @@ impl SoundPattern {
             pieces: vec![(piece.sounds, finals, budget)],
             cap: budget,
             cheap_finals: false,
+            weak: false,
+            anchors: vec![false],
+            whole: false,
         }
+    }
+
+    /// [`SoundPattern::word`] heard as whole syllables: the match ends
+    /// where a syllable of the utterance ends, so a looser budget does not
+    /// find a word in the onset of the next one (간염 in "가너무").
+    pub fn near_word(word: &str, budget: f32) -> SoundPattern {
+        SoundPattern { whole: true, ..Self::word(word, budget) }
     }
 
     /// Whether the utterance's sounds contain the trigger, each piece
@@ -143,8 +193,15 @@ impl SoundPattern {
         let mut end = Vec::new();
         let no_finals = vec![false; n];
         let text_finals = if self.cheap_finals && heard.finals.len() == n { &heard.finals } else { &no_finals };
+        if self.weak && self.pieces.len() < 2 {
+            return None;
+        }
+        let extra = if self.weak { WEAK_SLIP } else { 0.0 };
+        // Weak matches: how many pieces took the extra slip, and whether an
+        // anchor (two syllables or more) was heard within its budget.
+        let (mut over, mut anchored) = (0usize, false);
         for (k, (piece, finals, budget)) in self.pieces.iter().enumerate() {
-            let limit = budget + 1e-4;
+            let limit = budget + extra + 1e-4;
             if k > 0 {
                 start = (0..=n)
                     .map(|j| {
@@ -160,13 +217,26 @@ impl SoundPattern {
             let piece_finals: &[bool] = if self.cheap_finals { finals } else { &[] };
             let sub = if self.cheap_finals { trigger_sub_cost } else { sub_cost };
             end = align(piece, piece_finals, text, text_finals, &start, limit, sub);
-            let best = end.iter().copied().fold(f32::INFINITY, f32::min);
+            let best = end
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| !self.whole || open(j))
+                .map(|(_, &c)| c)
+                .fold(f32::INFINITY, f32::min);
             if !best.is_finite() {
                 return None;
             }
+            if best > budget + 1e-4 {
+                over += 1;
+            } else if self.anchors[k] && best <= ANCHOR_COST + 1e-4 {
+                anchored = true;
+            }
             total += best;
         }
-        (!self.pieces.is_empty() && total <= self.cap + 1e-4).then_some(total)
+        if self.weak && (over > 1 || !anchored) {
+            return None;
+        }
+        (!self.pieces.is_empty() && total <= self.cap + extra + 1e-4).then_some(total)
     }
 }
 
@@ -295,6 +365,38 @@ mod tests {
         assert!(!hit("자살", "자산 관리"));
         assert!(!hit("질식", "진식"));
         assert!(!hit("쓰러져", "쓸어서 버려요"));
+    }
+
+    #[test]
+    fn weak_matches_take_one_more_slip_in_one_piece_with_an_anchor() {
+        let weak = |t: &str, text: &str| SoundPattern::weak(t).matches(&heard(text));
+        // 숨을 heard as 스을 (a vowel slip and a lost final): no rule, a weak match.
+        assert!(!hit("숨*못쉬", "코로나 확진인데 스을 못 쉬겠어요"));
+        assert!(weak("숨*못쉬", "코로나 확진인데 스을 못 쉬겠어요"));
+        assert!(weak("가슴*아프", "아버지가 값스이 너무 아프다고 하세요"));
+        // A trigger of one piece never matches weakly (살려주 / 알려 주).
+        assert!(!weak("살려주", "전화번호 좀 알려 주세요"));
+        assert!(!weak("자살", "자산 관리"));
+        // Two pieces off, or no anchor of two syllables heard within its budget.
+        assert!(!weak("숨*못쉬", "스을 모 시겠어요"));
+        assert!(!weak("의식*잃", "이 값이 실제 질량이라고"));
+        // What a rule matches, a weak pattern matches too.
+        assert!(weak("숨*못쉬", "숨을 못 쉬어요"));
+        // A request for a person: 연결 heard as 연건, 사람 as 마람.
+        let agent = |t: &str, text: &str| SoundPattern::weak_lenient(t).matches(&heard(text));
+        assert!(!SoundPattern::lenient("사람*연결").matches(&heard("사람 좀 연건해 줘요")));
+        assert!(agent("사람*연결", "사람 좀 연건해 줘요"));
+        assert!(agent("사람*연결", "마람 좀 연결해 줘요"));
+        assert!(!agent("사람*연결", "마람 좀 연건해 줘요"));
+        assert!(!agent("직원*바꿔", "지원금 받을 수 있어요"));
+    }
+
+    #[test]
+    fn near_words_end_with_a_syllable() {
+        let h = heard("버스가 너무 늦게 와서");
+        assert!(SoundPattern::word("간염", 1.0).matches(&h));
+        assert!(!SoundPattern::near_word("간염", 1.0).matches(&h));
+        assert!(SoundPattern::near_word("결핵", 1.2).matches(&heard("동료가 골핵이래요")));
     }
 
     #[test]

@@ -263,6 +263,12 @@ pub struct Router {
     human_agent: Vec<Pattern>,
     /// The same triggers matched by sound ([`super::fuzzy`]), for mis-hearings.
     emergency_heard: Vec<SoundPattern>,
+    /// The emergency triggers with one more slip ([`SoundPattern::weak`]):
+    /// a possible emergency, for a safety-first question.
+    emergency_weak: Vec<SoundPattern>,
+    /// The requests for a person with one more slip, anchored
+    /// ([`SoundPattern::weak_lenient`]): a transfer too.
+    human_agent_weak: Vec<SoundPattern>,
     human_agent_heard: Vec<SoundPattern>,
     /// Topic ids, then "out-of-scope".
     targets: Vec<String>,
@@ -309,6 +315,8 @@ impl Router {
             emergency: triggers(EMERGENCY),
             human_agent: triggers(HUMAN_AGENT),
             emergency_heard: heard(EMERGENCY, SoundPattern::new),
+            emergency_weak: heard(EMERGENCY, SoundPattern::weak),
+            human_agent_weak: heard(HUMAN_AGENT, SoundPattern::weak_lenient),
             // A false transfer costs less than a missed request: looser.
             human_agent_heard: heard(HUMAN_AGENT, SoundPattern::lenient),
             targets,
@@ -376,7 +384,26 @@ impl Router {
                 return Some((kind, format!("~{}", p.trigger)));
             }
         }
+        // A request for a person with one more slip, its anchor heard as
+        // spelled ("사람 좀 연건해 줘요"): a transfer costs little.
+        if self.emergency_weak.iter().all(|p| !p.matches(&heard)) {
+            if let Some(p) = self.human_agent_weak.iter().find(|p| p.matches(&heard)) {
+                return Some((RouteKind::HumanAgent, format!("?{}", p.trigger)));
+            }
+        }
         None
+    }
+
+    /// An emergency trigger heard with one slip more than a rule allows
+    /// ("소을 못 쉬고" for 숨을 못 쉬고), when no rule fired: not enough to
+    /// call it an emergency, enough to give 119 advice and ask. With the
+    /// trigger (`?trigger`).
+    pub fn possible_emergency(&self, text: &str) -> Option<String> {
+        if self.rule(text).is_some() {
+            return None;
+        }
+        let heard = heard(text);
+        self.emergency_weak.iter().find(|p| p.matches(&heard)).map(|p| format!("?{}", p.trigger))
     }
 
     pub fn route(&self, text: &str) -> Route {
@@ -427,7 +454,8 @@ impl Router {
         if ev.answer && id == OUT_OF_SCOPE {
             return route(RouteKind::OutOfScope, Vec::new());
         }
-        let health = self.health.mentions(text);
+        // A health word, or the best topic's own keyword heard with slips.
+        let health = self.health.mentions(text) || self.health.near_topic_word(text, id).is_some();
         if ev.answer {
             return if health || ev.strong {
                 route(RouteKind::Answer { id: id.clone() }, Vec::new())
@@ -756,6 +784,7 @@ mod tests {
             for q in e.questions.get_ref() {
                 let kind = r.route(q).kind;
                 assert!(!matches!(kind, RouteKind::Emergency | RouteKind::HumanAgent), "{q:?} -> {kind:?}");
+                assert_eq!(r.possible_emergency(q), None, "{q:?}");
             }
         }
     }
