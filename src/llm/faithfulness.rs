@@ -406,6 +406,11 @@ fn negations(clause: &str) -> usize {
         if w.is_empty() {
             continue;
         }
+        // Adnominal forms ("대상이 아닌 분", "증상이 없는 경우") qualify a noun,
+        // not the clause's predicate.
+        if ["닌", "없는", "않는", "않은", "없던"].iter().any(|x| w.ends_with(x)) {
+            continue;
+        }
         let neutral = ["관계없", "상관없", "빠짐없", "틀림없", "어김없", "없이"].iter().any(|x| w.contains(x));
         if w.contains("없") && !neutral {
             n += 1;
@@ -665,6 +670,14 @@ pub fn check(text: &str, passage: &Passage, asked: &Asked, first: bool) -> Resul
     Ok(())
 }
 
+/// Whether `s` says `word` ("무료") of someone, not "무료 대상이 아닌 분".
+fn free_claimed(s: &str, word: &str) -> bool {
+    s.match_indices(word).any(|(i, _)| {
+        let after: String = s[i + word.len()..].chars().take(8).collect();
+        !["아닌", "아니", "아닙", "않", "없"].iter().any(|n| after.contains(n))
+    })
+}
+
 /// An age or a group the passage does not make free or eligible; None when
 /// all named are listed.
 fn unlisted(passage: &Passage, ages: &[Ages], groups: &[&'static str]) -> Option<String> {
@@ -682,7 +695,7 @@ fn check_sentence(s: &str, passage: &Passage, asked: &Asked, first: bool) -> Res
     let neg = negative(s);
     let (q_ages, q_groups) = asked.who();
     // Eligibility: a positive free/eligible claim.
-    let claims_free = FREE.iter().any(|w| s.contains(w));
+    let claims_free = FREE.iter().any(|w| free_claimed(s, w));
     let claims_eligible = ELIGIBLE.iter().any(|w| s.contains(w));
     if (claims_free || claims_eligible) && !neg {
         if claims_free && !passage.free {
@@ -696,6 +709,22 @@ fn check_sentence(s: &str, passage: &Passage, asked: &Asked, first: bool) -> Res
         };
         if let Some(who) = named {
             return fail(Kind::Eligibility, format!("claims eligibility for {who}, which the passage does not list"));
+        }
+    }
+    // "…맞을 수 있습니다" to "…무료예요?" (this turn's or the last's) for
+    // someone the passage does not list is a yes too, unless it says at a cost.
+    let can = ["맞을 수 있", "맞으실 수 있", "받을 수 있", "받으실 수 있", "접종이 가능", "가능합니다"];
+    let at_cost = ["비용", "유료", "돈을 내", "자비"];
+    if asked.about_eligibility() && !neg && can.iter().any(|w| s.contains(w)) && !at_cost.iter().any(|w| s.contains(w))
+    {
+        let (s_ages, s_groups) = (caller_ages(s), groups_in(s));
+        let named = if s_ages.is_empty() && s_groups.is_empty() {
+            unlisted(passage, &q_ages, &q_groups)
+        } else {
+            unlisted(passage, &s_ages, &s_groups)
+        };
+        if let Some(who) = named {
+            return fail(Kind::YesNo, format!("asked if it is free, says {who} can have it"));
         }
     }
     // A "네" to "…무료예요?" for someone the passage does not list.
@@ -846,6 +875,18 @@ mod tests {
             check("4주 간격으로 맞습니다.", &p, &ask("아이가 처음 독감 주사 맞을 때 몇 주 간격으로 맞아요?"), true),
             Ok(())
         );
+        // and 1.5B, to a follow-up after "폐렴구균 예방접종 무료예요?"
+        let pn = passage("adult-pneumococcal");
+        let asked = Asked {
+            question: "그럼 예순 살이면요?", previous: Some("폐렴구균 예방접종 무료예요?")
+        };
+        let said = "예순 살이면 폐렴구균 예방접종을 받을 수 있습니다.";
+        assert_eq!(kind(check(said, &pn, &asked, true)), Some(Kind::YesNo));
+        let c = passage("covid19-vaccine");
+        let asked = ask("50대인데 코로나 백신 무료예요?");
+        let said = "무료 대상이 아닌 분은 의료기관에서 비용을 내고 맞을 수 있습니다.";
+        assert_eq!(check(said, &c, &asked, true), Ok(()));
+        assert_eq!(check("50대는 비용을 내고 맞으실 수 있습니다.", &c, &asked, true), Ok(()));
     }
 
     #[test]
