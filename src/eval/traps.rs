@@ -10,6 +10,9 @@
 //! with the configured deadline and without one. Same generation, same
 //! streaming code and deadlines as on a call, in model time.
 //!
+//! `--save FILE` keeps each generation (JSON lines); `--replay FILE` scores
+//! those again without a model — a changed check is measured in minutes.
+//!
 //! Reported per category: faithful % (what the caller would hear, judged
 //! against the trap's expectations), the model alone (its whole text,
 //! unchecked), caught % (a check stopped a sentence), fell back % (the
@@ -60,6 +63,13 @@ pub struct TrapsArgs {
     /// Lexical retrieval only (ignore [kb] embeddings).
     #[arg(long)]
     lexical: bool,
+    /// Save each generation (its chunks and their times) here, JSON lines,
+    /// to re-score later with `--replay` (no model needed).
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Replay the generations a `--save` run recorded instead of running a model.
+    #[arg(long, conflicts_with_all = ["model", "retrieval"])]
+    replay: Option<PathBuf>,
     /// Write every case and mode here (TSV).
     #[arg(long)]
     cases: Option<PathBuf>,
@@ -192,28 +202,53 @@ impl Llm for Replay {
     }
 }
 
-/// One generation as the model streamed it.
+/// One generation as the model streamed it: deltas at their times (ms
+/// from the request), then the result.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 struct Recording {
-    chunks: Vec<(u64, Chunk)>,
+    /// Trap id, question and model (to match a `--replay` file to the set).
+    id: String,
+    question: String,
+    model: String,
+    deltas: Vec<(u64, String)>,
+    done_at: u64,
     text: String,
     tokens: u32,
     ttft_ms: Option<u64>,
     ms: u64,
 }
 
-async fn record(llm: &Arc<dyn Llm>, req: GenRequest) -> anyhow::Result<Recording> {
-    let t = Instant::now();
+impl Recording {
+    fn chunks(&self) -> Vec<(u64, Chunk)> {
+        let mut c: Vec<(u64, Chunk)> = self.deltas.iter().map(|(at, d)| (*at, Chunk::Delta(d.clone()))).collect();
+        let done = Chunk::Done { text: self.text.clone(), tokens: self.tokens, ttft_ms: self.ttft_ms, ms: self.ms };
+        c.push((self.done_at, done));
+        c
+    }
+}
+
+async fn record(llm: &Arc<dyn Llm>, req: GenRequest, t: &Trap) -> anyhow::Result<Recording> {
+    let start = Instant::now();
     let mut stream = llm.generate(req).await?;
-    let mut chunks = Vec::new();
+    let mut deltas = Vec::new();
     while let Some(c) = stream.recv().await {
-        let c = c?;
-        let at = t.elapsed().as_millis() as u64;
-        if let Chunk::Done { text, tokens, ttft_ms, ms } = &c {
-            let rec = Recording { chunks: Vec::new(), text: text.clone(), tokens: *tokens, ttft_ms: *ttft_ms, ms: *ms };
-            chunks.push((at, c));
-            return Ok(Recording { chunks, ..rec });
+        let at = start.elapsed().as_millis() as u64;
+        match c? {
+            Chunk::Delta(d) => deltas.push((at, d)),
+            Chunk::Done { text, tokens, ttft_ms, ms } => {
+                return Ok(Recording {
+                    id: t.id.clone(),
+                    question: t.question.clone(),
+                    model: llm.name(),
+                    deltas,
+                    done_at: at,
+                    text,
+                    tokens,
+                    ttft_ms,
+                    ms,
+                })
+            }
         }
-        chunks.push((at, c));
     }
     anyhow::bail!("the model's stream ended without a result")
 }
@@ -239,7 +274,7 @@ fn replay(
 ) -> Outcome {
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
     rt.block_on(async {
-        let llm: Arc<dyn Llm> = Arc::new(Replay { chunks: rec.chunks.clone() });
+        let llm: Arc<dyn Llm> = Arc::new(Replay { chunks: rec.chunks() });
         let verdicts = Arc::new(Mutex::new(Vec::new()));
         let v = verdicts.clone();
         let opts = StreamOptions {
@@ -365,19 +400,45 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
     // own time-out is 4 deadlines): the modes apply deadlines on replay.
     llm_cfg.llm.deadline_ms = llm_cfg.llm.deadline_ms.max(20_000);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let llm = if a.retrieval || llm_cfg.llm.engine == "none" {
+    let recorded: Option<BTreeMap<String, Recording>> = match &a.replay {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let mut m = BTreeMap::new();
+            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let r: Recording =
+                    serde_json::from_str(line).with_context(|| format!("{}:{}", path.display(), i + 1))?;
+                m.insert(r.id.clone(), r);
+            }
+            Some(m)
+        }
+    };
+    let llm = if recorded.is_some() || a.retrieval || llm_cfg.llm.engine == "none" {
         None
     } else {
         let l = rt.block_on(crate::server::start_llm(&llm_cfg));
         anyhow::ensure!(l.is_some(), "[llm] engine {:?} did not start (see the log above)", llm_cfg.llm.engine);
         l
     };
+    let mut save = match &a.save {
+        Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+        None => None,
+    };
+    let model_name = match (&llm, &recorded) {
+        (Some(l), _) => Some(l.name()),
+        (None, Some(m)) => Some(format!(
+            "replay of {} ({})",
+            a.replay.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            m.values().next().map(|r| r.model.clone()).unwrap_or_default()
+        )),
+        _ => None,
+    };
     println!(
         "traps: {} from {}; retrieval: {}; LLM: {}; deadline {} ms, max_tokens {}, threads {}",
         traps.len(),
         a.traps.display(),
         brain.router().embedder_id().map(|e| format!("BM25 + {e}")).unwrap_or_else(|| "BM25 only".into()),
-        llm.as_ref().map(|l| l.name()).unwrap_or_else(|| "none (retrieval only)".into()),
+        model_name.clone().unwrap_or_else(|| "none (retrieval only)".into()),
         deadline.as_millis(),
         cfg.llm.max_tokens,
         llm_cfg.llm.threads,
@@ -426,7 +487,9 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
             tsv(verdict.as_ref().err().map(String::as_str).unwrap_or("")),
             tsv(&reply.text)
         ));
-        let Some(llm) = &llm else { continue };
+        if llm.is_none() && recorded.is_none() {
+            continue;
+        }
         if reply.action != ReplyAction::Answer || reply.kb_id.is_none() {
             // No model on rule replies: every mode says what retrieval says.
             for (mode, _, _) in &modes {
@@ -442,7 +505,21 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
             temperature: 0.0,
             max_sentences: 3,
         };
-        let rec = rt.block_on(record(llm, req)).with_context(|| format!("trap {}", t.id))?;
+        let rec = match (&llm, &recorded) {
+            (Some(llm), _) => rt.block_on(record(llm, req, t)).with_context(|| format!("trap {}", t.id))?,
+            (None, Some(m)) => match m.get(&t.id).filter(|r| r.question == t.question) {
+                Some(r) => r.clone(),
+                None => {
+                    eprintln!("{}: not in the recordings (or its question changed); skipped", t.id);
+                    continue;
+                }
+            },
+            (None, None) => unreachable!("checked above"),
+        };
+        if let Some(f) = save.as_mut() {
+            use std::io::Write;
+            writeln!(f, "{}", serde_json::to_string(&rec)?)?;
+        }
         let tok_s = (rec.tokens > 1 && rec.ms > rec.ttft_ms.unwrap_or(0))
             .then(|| (rec.tokens - 1) as f64 * 1000.0 / (rec.ms - rec.ttft_ms.unwrap_or(0)) as f64);
         let raw = crate::llm::grounding::tidy(&rec.text);
@@ -503,7 +580,7 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
     println!("| mode | category | n | faithful | caught | by faithfulness | fell back | first sentence p50 | tok/s |");
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut order: Vec<&str> = vec!["retrieval only"];
-    if llm.is_some() {
+    if model_name.is_some() {
         order.push("model alone");
         order.extend(modes.iter().map(|(m, _, _)| *m));
     }
@@ -570,10 +647,11 @@ mod tests {
         let reply = brain.respond(&mut Conversation::default(), &t.question);
         let said = "네, 인플루엔자 예방접종은 무료로 맞으실 수 있습니다.";
         let rec = Recording {
-            chunks: vec![
-                (4000, Chunk::Delta(said.into())),
-                (4500, Chunk::Done { text: said.into(), tokens: 20, ttft_ms: Some(4000), ms: 4500 }),
-            ],
+            id: t.id.clone(),
+            question: t.question.clone(),
+            model: "test".into(),
+            deltas: vec![(4000, said.into())],
+            done_at: 4500,
             text: said.into(),
             tokens: 20,
             ttft_ms: Some(4000),
