@@ -227,8 +227,18 @@ impl SoundPattern {
                 return None;
             }
             if best > budget + 1e-4 {
+                // The piece that takes the extra slip is heard as whole
+                // syllables: "경로가" is no 경련 (경ㄹ, the rest lost).
+                let whole =
+                    end.iter().enumerate().filter(|&(j, _)| open(j)).map(|(_, &c)| c).fold(f32::INFINITY, f32::min);
+                if !whole.is_finite() {
+                    return None;
+                }
                 over += 1;
-            } else if self.anchors[k] && best <= ANCHOR_COST + 1e-4 {
+                total += whole;
+                continue;
+            }
+            if self.anchors[k] && best <= ANCHOR_COST + 1e-4 {
                 anchored = true;
             }
             total += best;
@@ -380,6 +390,9 @@ mod tests {
         // Two pieces off, or no anchor of two syllables heard within its budget.
         assert!(!weak("숨*못쉬", "스을 모 시겠어요"));
         assert!(!weak("의식*잃", "이 값이 실제 질량이라고"));
+        // The piece with the extra slip is heard as whole syllables.
+        assert!(!weak("경련*해요", "엠포스 감염 경로가 궁금해요"));
+        assert!(weak("경련*해요", "아이가 갑자기 경영을 해요"));
         // What a rule matches, a weak pattern matches too.
         assert!(weak("숨*못쉬", "숨을 못 쉬어요"));
         // A request for a person: 연결 heard as 연건, 사람 as 마람.
