@@ -113,33 +113,54 @@ fn baresip_calls_over_tls_with_srtp_and_hears_the_greeting() {
 #[test]
 fn plain_offer_to_a_server_requiring_srtp_gets_488() {
     let sori = Sori::start(Options { rtp: "srtp = \"require\"\n".into(), ..Default::default() });
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    assert!(plain_invite(&sori, "127.0.0.1", "plain-1").starts_with("SIP/2.0 488"));
+    let recs = sori.wait_records(1, Duration::from_secs(10));
+    assert_eq!(recs[0].outcome.as_deref(), Some("rejected"));
+    assert!(recs[0].hangup_cause.as_deref().unwrap_or_default().starts_with("488"), "{:?}", recs[0].hangup_cause);
+}
+
+/// The SRTP policy per trunk: calls from a trunk with `srtp = "require"`
+/// must be encrypted; another source keeps the server's "offer".
+#[test]
+fn a_trunk_requiring_srtp_refuses_plain_offers_from_it_only() {
+    let trunk = "\n[[trunk]]\nname = \"secure\"\nallow = [\"127.0.0.2/32\"]\nsrtp = \"require\"\n";
+    let sori = Sori::start(Options {
+        sip: "allow = [\"127.0.0.1/32\", \"127.0.0.3/32\"]\n".into(),
+        extra: trunk.into(),
+        ..Default::default()
+    });
+    let secure = plain_invite(&sori, "127.0.0.2", "plain-2");
+    assert!(secure.starts_with("SIP/2.0 488"), "{secure}");
+    let other = plain_invite(&sori, "127.0.0.3", "plain-3");
+    assert!(other.starts_with("SIP/2.0 200"), "{other}");
+}
+
+/// Sends a plain-RTP INVITE from `from_ip`; the first final response.
+fn plain_invite(sori: &Sori, from_ip: &str, call_id: &str) -> String {
+    let sock = std::net::UdpSocket::bind((from_ip, 0)).expect("bind");
     sock.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
     let me = sock.local_addr().expect("addr");
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+    let sdp =
+        format!("v=0\r\no=- 1 1 IN IP4 {from_ip}\r\ns=-\r\nc=IN IP4 {from_ip}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n");
     let invite = format!(
-        "INVITE sip:1339@127.0.0.1:{p} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKplain1\r\n\
-         From: <sip:caller@{me}>;tag=p1\r\nTo: <sip:1339@127.0.0.1>\r\nCall-ID: plain-offer\r\nCSeq: 1 INVITE\r\n\
+        "INVITE sip:1339@127.0.0.1:{p} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call_id}\r\n\
+         From: <sip:caller@{me}>;tag=p1\r\nTo: <sip:1339@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
          Contact: <sip:caller@{me}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
         sdp.len(),
         p = sori.sip_port
     );
     sock.send_to(invite.as_bytes(), sori.addr()).expect("send");
     let mut buf = [0u8; 4096];
-    let mut finals = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while finals.is_empty() && std::time::Instant::now() < deadline {
+    while std::time::Instant::now() < deadline {
         if let Ok(n) = sock.recv(&mut buf) {
             let text = String::from_utf8_lossy(&buf[..n]).into_owned();
             if !text.starts_with("SIP/2.0 1") {
-                finals.push(text);
+                return text;
             }
         }
     }
-    assert!(finals.first().is_some_and(|r| r.starts_with("SIP/2.0 488")), "{finals:?}");
-    let recs = sori.wait_records(1, Duration::from_secs(10));
-    assert_eq!(recs[0].outcome.as_deref(), Some("rejected"));
-    assert!(recs[0].hangup_cause.as_deref().unwrap_or_default().starts_with("488"), "{:?}", recs[0].hangup_cause);
+    panic!("no final response to {call_id}; log:\n{}", common::tail(&sori.log(), 3000));
 }
 
 /// The log without its terminal colours.

@@ -40,6 +40,8 @@ pub struct CallSetup {
     pub handle: CallHandle,
     /// The hotline the dialled number reached: its dialplan, prompts, knowledge base, voice.
     pub hotline: Arc<super::hotline::Hotline>,
+    /// What this call may negotiate (the server's, or its trunk's SRTP policy).
+    pub caps: sdp::LocalCaps,
     pub record: CallRecord,
     pub offer: Option<SessionDescription>,
     pub negotiated: Option<Negotiated>,
@@ -145,6 +147,7 @@ pub async fn run(
 struct CallTask {
     shared: Arc<Shared>,
     hotline: Arc<super::hotline::Hotline>,
+    caps: sdp::LocalCaps,
     h: CallHandle,
     sip: mpsc::UnboundedSender<SipCommand>,
     events: mpsc::UnboundedReceiver<CallEvent>,
@@ -240,6 +243,7 @@ impl CallTask {
         let (spoken_tx, spoken_rx) = mpsc::unbounded_channel();
         CallTask {
             hotline: s.hotline,
+            caps: s.caps,
             listener,
             conv: Default::default(),
             heard_tx,
@@ -297,11 +301,11 @@ impl CallTask {
                 sdp::answer(offer, &m.neg, self.local_ip, self.local_port, self.session_id, self.sdp_version)
             }
             _ => {
-                if self.shared.caps.srtp == sdp::SrtpPolicy::Require && self.offered_key.is_none() {
+                if self.caps.srtp == sdp::SrtpPolicy::Require && self.offered_key.is_none() {
                     self.offered_key = Some(crate::rtp::srtp::MasterKey::random());
                 }
                 let key = self.offered_key.as_ref();
-                offer_sdp(&self.shared.caps, self.local_ip, self.local_port, self.session_id, self.sdp_version, key)
+                offer_sdp(&self.caps, self.local_ip, self.local_port, self.session_id, self.sdp_version, key)
             }
         }
     }
@@ -1116,7 +1120,7 @@ impl CallTask {
                 if self.media.is_none() && !ack_body.is_empty() {
                     // Delayed offer: the ACK carries the caller's answer to our offer.
                     let neg = sdp::parse(&String::from_utf8_lossy(&ack_body))
-                        .and_then(|a| sdp::negotiate(&a, &self.shared.caps))
+                        .and_then(|a| sdp::negotiate(&a, &self.caps))
                         .map(|mut n| {
                             // We send with the key we offered, not a fresh one.
                             if let (Some(k), Some(ours)) = (n.srtp.as_mut(), &self.offered_key) {
@@ -1196,7 +1200,7 @@ impl CallTask {
             return Ok(self.local_sdp());
         }
         let offer = sdp::parse(&msg.body_str()).map_err(|_| 488u16)?;
-        let neg = sdp::negotiate(&offer, &self.shared.caps).map_err(|_| 488u16)?;
+        let neg = sdp::negotiate(&offer, &self.caps).map_err(|_| 488u16)?;
         let hold = neg.is_hold() || neg.remote_direction == Direction::Inactive;
         tracing::info!(hold, remote = ?neg.remote_rtp, "re-INVITE");
         {

@@ -105,7 +105,7 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
             let mut progressed = false;
             while let Some(ev) = ep.poll_event() {
                 progressed = true;
-                handle_event(&shared, &mut ep, &mut adm, &mut calls, &cmd_tx, ev, to_std(Instant::now()));
+                handle_event(&shared, &mut ep, &mut adm, &trunks, &mut calls, &cmd_tx, ev, to_std(Instant::now()));
             }
             while let Some(t) = ep.poll_transmit().or_else(|| trunks.poll_transmit()) {
                 progressed = true;
@@ -258,10 +258,12 @@ fn input(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn handle_event(
     shared: &Arc<Shared>,
     ep: &mut Endpoint,
     adm: &mut Admission,
+    trunks: &Trunks,
     calls: &mut HashMap<CallHandle, mpsc::UnboundedSender<CallEvent>>,
     cmd_tx: &mpsc::UnboundedSender<SipCommand>,
     ev: Event,
@@ -269,7 +271,12 @@ fn handle_event(
 ) {
     let (h, ce) = match ev {
         Event::IncomingCall { call, invite, peer } => {
-            return incoming_call(shared, ep, calls, cmd_tx, adm, call, *invite, peer, now)
+            // A trunk's own SRTP policy, else the server's.
+            let mut caps = shared.caps.clone();
+            if let Some(p) = trunks.srtp_for(peer.addr.ip()) {
+                caps.srtp = p;
+            }
+            return incoming_call(shared, ep, calls, cmd_tx, adm, call, *invite, peer, caps, now);
         }
         Event::Confirmed { call, ack_body } => (call, CallEvent::Confirmed { ack_body }),
         Event::ReInvite { call, offer } => (call, CallEvent::ReInvite(offer)),
@@ -292,6 +299,7 @@ fn incoming_call(
     h: CallHandle,
     invite: Message,
     peer: Peer,
+    caps: sdp::LocalCaps,
     now: std::time::Instant,
 ) {
     Metrics::inc(&shared.metrics.calls_total);
@@ -355,7 +363,7 @@ fn incoming_call(
         }
     };
     let negotiated = match &offer {
-        Some(o) => match sdp::negotiate(o, &shared.caps) {
+        Some(o) => match sdp::negotiate(o, &caps) {
             Ok(n) => Some(n),
             Err(e) => return refuse(ep, 488, e.to_string()),
         },
@@ -381,7 +389,7 @@ fn incoming_call(
     calls.insert(h, tx);
     adm.call_started(h, peer.addr.ip());
     shared.store.call_started(record.clone());
-    let setup = CallSetup { handle: h, hotline, record, offer, negotiated, local_ip, socket: sock, rtcp_socket };
+    let setup = CallSetup { handle: h, hotline, record, offer, negotiated, caps, local_ip, socket: sock, rtcp_socket };
     tokio::spawn(call::run(shared.clone(), setup, cmd_tx.clone(), rx, span.clone()));
 }
 

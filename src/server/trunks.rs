@@ -45,6 +45,8 @@ pub struct Trunks {
     entries: Vec<Entry>,
     /// The trunks' own addresses (registrars, proxies, their `allow` lists).
     trunk_sources: Vec<Cidr>,
+    /// Trunks with their own `srtp` policy: their addresses and the policy.
+    srtp_by_source: Vec<(Cidr, crate::sdp::SrtpPolicy)>,
     access: AccessPolicy,
     transmits: VecDeque<Transmit>,
     metrics: Arc<Metrics>,
@@ -57,9 +59,12 @@ impl Trunks {
         let t1 = Duration::from_millis(cfg.sip.t1_ms);
         let t2 = Duration::from_secs(4).max(t1 * 8);
         let mut trunk_sources: Vec<Cidr> = Vec::new();
+        let mut srtp_by_source = Vec::new();
         let mut entries = Vec::new();
         for t in &cfg.trunk {
+            let first = trunk_sources.len();
             trunk_sources.extend(t.allow_list().unwrap_or_default());
+            let srtp = crate::sdp::SrtpPolicy::from_name(&t.srtp);
             if !t.registers() {
                 continue;
             }
@@ -77,6 +82,9 @@ impl Trunks {
                 if let Some(a) = resolve(&hp).await {
                     trunk_sources.push(host_cidr(a.ip()));
                 }
+            }
+            if let Some(p) = srtp {
+                srtp_by_source.extend(trunk_sources[first..].iter().map(|c| (*c, p)));
             }
             match t.next_hop() {
                 Ok(hop) => match resolve(&hop).await {
@@ -130,9 +138,20 @@ impl Trunks {
             cfg.sip.inbound_algorithms.iter().filter_map(|a| crate::sip::digest::Algorithm::parse(a)).map(|a| a.0);
         let access = AccessPolicy::new(restricted, allow, users, cfg.sip.inbound_realm.clone(), rand::random())
             .with_algorithms(algorithms.collect());
-        let mut s = Trunks { entries, trunk_sources, access, transmits: VecDeque::new(), metrics, origin: now };
+        for t in cfg.trunk.iter().filter(|t| !t.registers()) {
+            if let Some(p) = crate::sdp::SrtpPolicy::from_name(&t.srtp) {
+                srtp_by_source.extend(t.allow_list().unwrap_or_default().into_iter().map(|c| (c, p)));
+            }
+        }
+        let mut s =
+            Trunks { entries, trunk_sources, srtp_by_source, access, transmits: VecDeque::new(), metrics, origin: now };
         s.pump();
         s
+    }
+
+    /// The `srtp` policy of the trunk a call comes from, when it has one.
+    pub fn srtp_for(&self, ip: std::net::IpAddr) -> Option<crate::sdp::SrtpPolicy> {
+        self.srtp_by_source.iter().find(|(c, _)| c.contains(ip)).map(|(_, p)| *p)
     }
 
     /// Addresses of the trunks: exempt from the per-source flood limits.

@@ -44,6 +44,9 @@ pub struct TrunkConfig {
     pub retry_max_s: u64,
     /// Pause after the registrar refused the credentials.
     pub auth_retry_s: u64,
+    /// Media encryption for calls from this trunk: "plain", "offer" or
+    /// "require" (empty: the server's `[rtp] srtp`).
+    pub srtp: String,
 }
 
 impl Default for TrunkConfig {
@@ -63,6 +66,7 @@ impl Default for TrunkConfig {
             retry_s: 30,
             retry_max_s: 600,
             auth_retry_s: 1800,
+            srtp: String::new(),
         }
     }
 }
@@ -248,6 +252,9 @@ pub fn validate(trunks: &[TrunkConfig], sip_allow: &[String], udp: bool) -> Resu
             x => return Err(format!("trunk {n:?}: transport must be \"udp\", not {x:?}")),
         }
         t.allow_list().map_err(|e| format!("trunk {n:?}: allow: {e}"))?;
+        if !t.srtp.is_empty() && crate::sdp::SrtpPolicy::from_name(&t.srtp).is_none() {
+            return Err(format!("trunk {n:?}: srtp must be \"plain\", \"offer\" or \"require\", not {:?}", t.srtp));
+        }
         if !t.registers() {
             if t.allow.is_empty() {
                 return Err(format!("trunk {n:?}: set registrar (to register) or allow (its source addresses)"));
