@@ -17,132 +17,33 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::kamailio::{self, Kamailio};
 use common::{free_port, http, repo, tail, Options, Sori};
 
 const USER: &str = "1339";
 const PASSWORD: &str = "s3cret-1339";
 
-struct Kamailio {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-fn kamailio_binary() -> Option<PathBuf> {
-    let from_path =
-        Command::new("sh").arg("-c").arg("command -v kamailio").output().ok().filter(|o| o.status.success());
-    from_path
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .or_else(|| Some(PathBuf::from("/usr/sbin/kamailio")).filter(|p| p.exists()))
-}
-
-fn module_dir() -> Option<PathBuf> {
-    let lib = std::fs::read_dir("/usr/lib").ok()?;
-    lib.filter_map(|e| e.ok())
-        .map(|e| e.path().join("kamailio/modules"))
-        .chain([PathBuf::from("/usr/lib/kamailio/modules")])
-        .find(|p| p.join("auth.so").exists() && p.join("registrar.so").exists())
-}
-
-/// Kamailio and its modules, or None after saying plainly why the test is skipped.
-fn need_kamailio(test: &str) -> Option<(PathBuf, PathBuf)> {
-    match (kamailio_binary(), module_dir()) {
-        (Some(b), Some(m)) => Some((b, m)),
-        _ => {
-            eprintln!("SKIPPED {test}: kamailio is not installed (scripts/install-deps.sh / `make deps` installs it)");
-            None
-        }
-    }
-}
-
-impl Kamailio {
-    fn start(bin: &Path, modules: &Path, algorithm: &str, nonce_expire: u32) -> Kamailio {
-        let dir = tempfile::tempdir().expect("tmpdir");
-        let port = free_port();
-        let cfg = std::fs::read_to_string(repo().join("tests/data/kamailio/kamailio.cfg"))
-            .expect("kamailio.cfg")
-            .replace("@@PORT@@", &port.to_string())
-            .replace("@@MPATH@@", &format!("{}/", modules.display()))
-            .replace("@@ALGORITHM@@", algorithm)
-            .replace("@@NONCE_EXPIRE@@", &nonce_expire.to_string())
-            .replace("@@REALM@@", "sori-test")
-            .replace("@@PASSWORD@@", PASSWORD)
-            .replace("@@USER@@", USER);
-        let path = dir.path().join("kamailio.cfg");
-        std::fs::write(&path, cfg).expect("write cfg");
-        let log = std::fs::File::create(dir.path().join("kamailio.log")).expect("log");
-        let child = Command::new(bin)
-            .arg("-f")
-            .arg(&path)
-            .args(["-DD", "-E", "-m", "32", "-M", "8"])
-            .arg("-Y")
-            .arg(dir.path())
-            .arg("-P")
-            .arg(dir.path().join("kamailio.pid"))
-            .arg("-w")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn kamailio");
-        let k = Kamailio { child, dir, port };
-        k.wait_ready();
-        k
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("kamailio.log")).unwrap_or_default()
-    }
-
-    /// Any answer to an OPTIONS (404: nobody registered yet) means it is up.
-    fn wait_ready(&self) {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
-        let local = sock.local_addr().expect("addr");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut buf = [0u8; 4096];
-        let mut n = 0;
-        while Instant::now() < deadline {
-            n += 1;
-            let msg = format!(
-                "OPTIONS sip:ping@127.0.0.1:{p} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKkready{n}\r\n\
-                 From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:ping@127.0.0.1>\r\nCall-ID: kready-{n}\r\nCSeq: 1 OPTIONS\r\n\
-                 Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-                p = self.port
-            );
-            let _ = sock.send_to(msg.as_bytes(), ("127.0.0.1", self.port));
-            if let Ok((len, _)) = sock.recv_from(&mut buf) {
-                if buf[..len].starts_with(b"SIP/2.0 ") {
-                    return;
-                }
-            }
-        }
-        panic!("kamailio did not start; its log:\n{}", tail(&self.log(), 4000));
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        // SIGTERM lets the creator take its children down with it.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Debian's kamailio from tests/data/kamailio/kamailio.cfg, with this
+/// digest algorithm and nonce lifetime.
+fn start_kamailio(bin: &Path, modules: &Path, algorithm: &str, nonce_expire: u32) -> Kamailio {
+    Kamailio::start(
+        bin,
+        modules,
+        "kamailio.cfg",
+        &[
+            ("@@ALGORITHM@@", algorithm.to_string()),
+            ("@@NONCE_EXPIRE@@", nonce_expire.to_string()),
+            ("@@REALM@@", "sori-test".to_string()),
+            ("@@PASSWORD@@", PASSWORD.to_string()),
+            ("@@USER@@", USER.to_string()),
+        ],
+    )
 }
 
 fn trunk_config(k: &Kamailio, password: &str, extra: &str) -> String {
@@ -229,13 +130,13 @@ fn rtp_listener(sock: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHand
 
 #[test]
 fn registers_through_kamailio_answers_its_call_and_transfers_by_refer() {
-    let Some((bin, modules)) = need_kamailio("registers_through_kamailio_answers_its_call_and_transfers_by_refer")
+    let Some((bin, modules)) = kamailio::need("registers_through_kamailio_answers_its_call_and_transfers_by_refer")
     else {
         return;
     };
     // Nonces last 5 s and sori refreshes its 10 s registration after 7.5 s:
     // the refresh meets a stale nonce.
-    let k = Kamailio::start(&bin, &modules, "SHA-256", 5);
+    let k = start_kamailio(&bin, &modules, "SHA-256", 5);
     let mut sori = Sori::start(Options { extra: trunk_config(&k, PASSWORD, ""), ..Default::default() });
     let registered_at = Instant::now();
     let t = wait_state(&sori, &k, "registered", Duration::from_secs(15));
@@ -295,10 +196,10 @@ fn registers_through_kamailio_answers_its_call_and_transfers_by_refer() {
 
 #[test]
 fn wrong_password_is_auth_rejected_with_one_log_line() {
-    let Some((bin, modules)) = need_kamailio("wrong_password_is_auth_rejected_with_one_log_line") else {
+    let Some((bin, modules)) = kamailio::need("wrong_password_is_auth_rejected_with_one_log_line") else {
         return;
     };
-    let k = Kamailio::start(&bin, &modules, "MD5", 300);
+    let k = start_kamailio(&bin, &modules, "MD5", 300);
     // A pause after rejection long enough that no retry falls in the test.
     let sori = Sori::start(Options {
         extra: trunk_config(&k, "not-the-password", "auth_retry_s = 600"),
@@ -323,10 +224,10 @@ fn wrong_password_is_auth_rejected_with_one_log_line() {
 
 #[test]
 fn unlisted_source_gets_403_and_a_listed_one_is_served() {
-    let Some((bin, modules)) = need_kamailio("unlisted_source_gets_403_and_a_listed_one_is_served") else {
+    let Some((bin, modules)) = kamailio::need("unlisted_source_gets_403_and_a_listed_one_is_served") else {
         return;
     };
-    let k = Kamailio::start(&bin, &modules, "SHA-256", 300);
+    let k = start_kamailio(&bin, &modules, "SHA-256", 300);
     // Registered through an outbound proxy: the registrar is a name (resolved
     // like any DNS name), the REGISTER goes to kamailio with a Route to it.
     let extra = format!(
@@ -354,10 +255,10 @@ fn unlisted_source_gets_403_and_a_listed_one_is_served() {
 
 #[test]
 fn inbound_digest_user_calls_from_an_unlisted_source() {
-    let Some((bin, modules)) = need_kamailio("inbound_digest_user_calls_from_an_unlisted_source") else {
+    let Some((bin, modules)) = kamailio::need("inbound_digest_user_calls_from_an_unlisted_source") else {
         return;
     };
-    let k = Kamailio::start(&bin, &modules, "SHA-256", 300);
+    let k = start_kamailio(&bin, &modules, "SHA-256", 300);
     let sip =
         "inbound_realm = \"sori-hotline\"\ninbound_algorithms = [\"MD5\"]\n[[sip.inbound_auth]]\nusername = \"branch-pbx\"\npassword = \"pbx-pw\"\n";
     let sori = Sori::start(Options { sip: sip.into(), extra: trunk_config(&k, PASSWORD, ""), ..Default::default() });
