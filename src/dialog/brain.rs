@@ -48,6 +48,8 @@ pub struct Reply {
 #[derive(Debug, Clone, Default)]
 pub struct Conversation {
     pub last_kb: Option<String>,
+    /// What the caller asked last time (a follow-up's context for the model).
+    pub last_question: Option<String>,
     pub last_reply: Option<Reply>,
     /// Consecutive utterances sori did not understand.
     pub misses: u32,

@@ -13,7 +13,7 @@ use super::hotline::Hotline;
 use super::Shared;
 use crate::audio::{Listener, ListenerConfig, VadEngine};
 use crate::dialog::brain::{Conversation, Reply, ReplyAction};
-use crate::llm::{ground_reply_stream, AnswerConfig, AnswerSource, Piece};
+use crate::llm::{ground_reply_stream_with, AnswerConfig, AnswerSource, Piece, StreamOptions};
 use crate::stt::Stt;
 use crate::tts::Tts;
 
@@ -180,6 +180,8 @@ pub fn reply(
     let reply_id = REPLY_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // Routing may embed the utterance (~20 ms): let other tasks move off
     // this worker thread meanwhile.
+    // The question before this one: a follow-up's context for the model and its check.
+    let previous = conv.last_question.replace(transcript.clone());
     let reply = tokio::task::block_in_place(|| hotline.brain.respond(conv, &transcript));
     let action = reply.action;
     let (shared, hotline) = (shared.clone(), hotline.clone());
@@ -196,7 +198,8 @@ pub fn reply(
                     deadline: Duration::from_millis(shared.cfg.llm.deadline_ms).min(budget),
                     max_tokens: shared.cfg.llm.max_tokens,
                 };
-                ground_reply_stream(llm, hotline.brain.kb(), reply.clone(), &transcript, &cfg)
+                let opts = StreamOptions { previous, ..Default::default() };
+                ground_reply_stream_with(llm, hotline.brain.kb(), reply.clone(), &transcript, &cfg, opts)
             }
             None => {
                 let (ptx, prx) = mpsc::unbounded_channel();
