@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_sipp, http, repo, Options, Sori};
+use common::{assert_sipp, best_correlation, envelope, http, repo, Options, Sori};
 
 /// The city line's voice in the test config (`[hotline.tts] rate`).
 const CITY_RATE: u32 = 175;
@@ -30,27 +30,6 @@ fn two_hotlines(dir: &std::path::Path) -> Sori {
         kcity = repo().join("kb/city-120.toml").display(),
     );
     Sori::start(Options { extra, store: "record = true\nrecordings = \"rec\"\n".into(), ..Default::default() })
-}
-
-/// 10 ms RMS envelope of 8 kHz audio.
-fn envelope(pcm: &[f64]) -> Vec<f64> {
-    pcm.chunks(80).map(|c| (c.iter().map(|x| x * x).sum::<f64>() / c.len() as f64).sqrt()).collect()
-}
-
-/// Best normalised correlation of `a` (its first `len` frames) within `b`, over lags 0..max_lag.
-fn best_correlation(a: &[f64], b: &[f64], len: usize, max_lag: usize) -> f64 {
-    let a = &a[..len.min(a.len())];
-    let norm = |x: &[f64]| {
-        let m = x.iter().sum::<f64>() / x.len() as f64;
-        let v: Vec<f64> = x.iter().map(|y| y - m).collect();
-        let s = v.iter().map(|y| y * y).sum::<f64>().sqrt().max(1e-12);
-        v.into_iter().map(|y| y / s).collect::<Vec<_>>()
-    };
-    let na = norm(a);
-    (0..max_lag)
-        .take_while(|lag| lag + a.len() <= b.len())
-        .map(|lag| na.iter().zip(norm(&b[lag..lag + a.len()])).map(|(x, y)| x * y).sum::<f64>())
-        .fold(f64::MIN, f64::max)
 }
 
 /// A hotline's greeting as sori renders it in that hotline's voice.
@@ -102,7 +81,7 @@ fn two_hotlines_answer_their_own_numbers_on_one_server() {
     let gcity = envelope(&greeting(&repo().join("dialplan/city-120.toml"), CITY_RATE));
     for (rec, own, other, name) in [(&r1339, &g1339, &gcity, "1339"), (&rcity, &gcity, &g1339, "city-120")] {
         let heard = envelope(&sori_side(rec.recording.as_deref().expect("recorded")));
-        let (c_own, c_other) = (best_correlation(own, &heard, 300, 60), best_correlation(other, &heard, 300, 60));
+        let (c_own, c_other) = (best_correlation(own, &heard, 300, 60).0, best_correlation(other, &heard, 300, 60).0);
         eprintln!("{name}: its greeting correlates {c_own:.3}, the other line's {c_other:.3}");
         assert!(c_own > 0.9, "{name} did not play its own greeting ({c_own:.3})");
         assert!(c_other < c_own - 0.2, "{name}: the other greeting correlates {c_other:.3} vs {c_own:.3}");

@@ -466,3 +466,32 @@ pub fn multipart(boundary: &str, fields: &[(&str, &str)], file: Option<&[u8]>) -
     b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     b
 }
+
+/// 10 ms RMS envelope of 8 kHz audio.
+pub fn envelope(pcm: &[f64]) -> Vec<f64> {
+    pcm.chunks(80).map(|c| (c.iter().map(|x| x * x).sum::<f64>() / c.len() as f64).sqrt()).collect()
+}
+
+/// Best normalised correlation of `b` against `a` over lags 0..max_lag (envelope frames).
+pub fn best_correlation(a: &[f64], b: &[f64], len: usize, max_lag: usize) -> (f64, usize) {
+    let a = &a[..len.min(a.len())];
+    let norm = |x: &[f64]| {
+        let m = x.iter().sum::<f64>() / x.len() as f64;
+        let v: Vec<f64> = x.iter().map(|y| y - m).collect();
+        let s = v.iter().map(|y| y * y).sum::<f64>().sqrt().max(1e-12);
+        v.into_iter().map(|y| y / s).collect::<Vec<_>>()
+    };
+    let na = norm(a);
+    let mut best = (f64::MIN, 0);
+    for lag in 0..max_lag {
+        if lag + a.len() > b.len() {
+            break;
+        }
+        let nb = norm(&b[lag..lag + a.len()]);
+        let c: f64 = na.iter().zip(&nb).map(|(x, y)| x * y).sum();
+        if c > best.0 {
+            best = (c, lag);
+        }
+    }
+    best
+}
