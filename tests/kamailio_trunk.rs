@@ -18,13 +18,12 @@ mod common;
 
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::kamailio::{self, Kamailio};
-use common::{free_port, http, repo, tail, Options, Sori};
+use common::{http, tail, Options, Sori};
 
 const USER: &str = "1339";
 const PASSWORD: &str = "s3cret-1339";
@@ -86,24 +85,8 @@ fn metric(sori: &Sori, line_prefix: &str) -> Option<f64> {
 
 /// A SIPp scenario from tests/sipp/ against `target`, from `local_ip`.
 fn sipp(dir: &Path, scenario: &str, target: &str, local_ip: &str, extra: &[&str]) -> (bool, String) {
-    let port = free_port();
-    let media = free_port();
-    let err = dir.join(format!("{scenario}-{port}.err"));
-    let out = Command::new("sipp")
-        .arg("-sf")
-        .arg(repo().join("tests/sipp").join(format!("{scenario}.xml")))
-        .arg(target)
-        .args(["-s", "1339", "-m", "1", "-i", local_ip, "-nostdin", "-timeout", "45s", "-timeout_error", "-trace_err"])
-        .args(["-p", &port.to_string(), "-mp", &media.to_string()])
-        .arg("-error_file")
-        .arg(&err)
-        .args(extra)
-        .current_dir(dir)
-        .output()
-        .expect("run sipp (apt-get install sip-tester)");
-    let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
-    output.push_str(&std::fs::read_to_string(&err).unwrap_or_default());
-    (out.status.success(), output)
+    let r = common::sipp_at(dir, scenario, target, local_ip, extra);
+    (r.ok, r.output)
 }
 
 /// Listens for RTP; returns (packets, packets with audible μ-law payload).

@@ -220,27 +220,20 @@ pub struct SippResult {
 
 /// Runs one SIPp scenario from tests/sipp/ against sori, one call.
 pub fn sipp(sori: &Sori, scenario: &str, extra: &[&str]) -> SippResult {
+    sipp_at(sori.dir.path(), scenario, &sori.addr().to_string(), "127.0.0.1", extra)
+}
+
+/// One call of `tests/sipp/<scenario>.xml` to `target` from `local_ip`,
+/// SIPp's files in `dir`.
+pub fn sipp_at(dir: &Path, scenario: &str, target: &str, local_ip: &str, extra: &[&str]) -> SippResult {
     let port = free_port();
     let media = free_port();
-    let dir = sori.dir.path();
     let err = dir.join(format!("{scenario}-{port}.err"));
     let out = Command::new("sipp")
         .arg("-sf")
         .arg(repo().join("tests/sipp").join(format!("{scenario}.xml")))
-        .arg(sori.addr().to_string())
-        .args([
-            "-s",
-            "1339",
-            "-m",
-            "1",
-            "-i",
-            "127.0.0.1",
-            "-nostdin",
-            "-timeout",
-            "45s",
-            "-timeout_error",
-            "-trace_err",
-        ])
+        .arg(target)
+        .args(["-s", "1339", "-m", "1", "-i", local_ip, "-nostdin", "-timeout", "45s", "-timeout_error", "-trace_err"])
         .args(["-p", &port.to_string(), "-mp", &media.to_string()])
         .arg("-error_file")
         .arg(&err)
