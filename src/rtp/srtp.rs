@@ -327,8 +327,9 @@ impl Srtp {
         self.suite
     }
 
-    /// RTP → SRTP.
-    pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+    /// RTP → SRTP in place: the payload encrypted, the tag appended (the
+    /// media clock reuses one buffer for every packet it sends).
+    pub fn protect_rtp(&mut self, packet: &mut Vec<u8>) -> Result<(), SrtpError> {
         let h = rtp_header_len(packet).ok_or(SrtpError::TooShort)?;
         let seq = u16::from_be_bytes([packet[2], packet[3]]);
         let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
@@ -341,15 +342,13 @@ impl Srtp {
             None => 0,
         };
         let index = ((roc as u64) << 16) | seq as u64;
-        let mut out = Vec::with_capacity(packet.len() + self.suite.rtp_tag_len());
-        out.extend_from_slice(packet);
-        self.rtp.crypt(ssrc, index, &mut out[h..]);
-        let tag = self.rtp.tag(&[&out, &roc.to_be_bytes()]);
-        out.extend_from_slice(&tag[..self.suite.rtp_tag_len()]);
+        self.rtp.crypt(ssrc, index, &mut packet[h..]);
+        let tag = self.rtp.tag(&[packet, &roc.to_be_bytes()]);
+        packet.extend_from_slice(&tag[..self.suite.rtp_tag_len()]);
         if self.out.get(&ssrc).is_none_or(|&last| (roc, seq) > last) {
             self.out.insert(ssrc, (roc, seq));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// SRTP → RTP: the tag checked first, then replay, then decryption.
@@ -456,6 +455,12 @@ mod tests {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
     }
 
+    /// `protect_rtp` on a copy of `packet`.
+    fn protected(tx: &mut Srtp, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        let mut p = packet.to_vec();
+        tx.protect_rtp(&mut p).map(|()| p)
+    }
+
     fn rfc_master() -> MasterKey {
         MasterKey::from_bytes(&hex("E1F97A0D3E018BE0D64FA32C06DE4139 0EC675AD498AFEEBB6960B3AABE6")).expect("key")
     }
@@ -502,13 +507,13 @@ mod tests {
     #[test]
     fn packets_match_libsrtp_reference_vectors() {
         let mut tx = Srtp::new(Suite::AesCm128HmacSha1_80, &rfc_master());
-        let sent = tx.protect_rtp(&hex(RTP_PLAIN)).expect("protect");
+        let sent = protected(&mut tx, &hex(RTP_PLAIN)).expect("protect");
         assert_eq!(sent, hex("800f1234decafbadcafebabe 4e55dc4ce79978d88ca4d215949d2402 b78d6acc99ea179b8dbb"));
         let mut rx = Srtp::new(Suite::AesCm128HmacSha1_80, &rfc_master());
         assert_eq!(rx.unprotect_rtp(&sent).expect("unprotect"), hex(RTP_PLAIN));
 
         let mut tx32 = Srtp::new(Suite::AesCm128HmacSha1_32, &rfc_master());
-        let sent32 = tx32.protect_rtp(&hex(RTP_PLAIN)).expect("protect");
+        let sent32 = protected(&mut tx32, &hex(RTP_PLAIN)).expect("protect");
         assert_eq!(sent32, hex("800f1234decafbadcafebabe 4e55dc4ce79978d88ca4d215949d2402 b78d6acc"));
 
         let srtcp = hex("81c8000bcafebabe 7128035be487b9bdbef89041f977a5a8 80000001 993e08cd54d6c1230798");
@@ -532,25 +537,25 @@ mod tests {
         let key = MasterKey::random();
         let mut tx = Srtp::new(Suite::AesCm128HmacSha1_80, &key);
         let mut rx = Srtp::new(Suite::AesCm128HmacSha1_80, &key);
-        let p1 = tx.protect_rtp(&rtp(1, 1)).expect("p1");
+        let p1 = protected(&mut tx, &rtp(1, 1)).expect("p1");
         assert_eq!(rx.unprotect_rtp(&p1).expect("first"), rtp(1, 1));
         assert_eq!(rx.unprotect_rtp(&p1), Err(SrtpError::Replayed));
-        let mut bad = tx.protect_rtp(&rtp(2, 2)).expect("p2");
+        let mut bad = protected(&mut tx, &rtp(2, 2)).expect("p2");
         bad[20] ^= 1;
         assert_eq!(rx.unprotect_rtp(&bad), Err(SrtpError::AuthFailed));
-        let later: Vec<Vec<u8>> = (3..100).map(|s| tx.protect_rtp(&rtp(s, 3)).expect("p")).collect();
+        let later: Vec<Vec<u8>> = (3..100).map(|s| protected(&mut tx, &rtp(s, 3)).expect("p")).collect();
         for p in &later {
             rx.unprotect_rtp(p).expect("in order");
         }
         assert_eq!(rx.unprotect_rtp(&later[0]), Err(SrtpError::TooOld), "seq 3 is 96 behind");
         // Out of order within the window is fine.
-        let late = tx.protect_rtp(&rtp(101, 4)).expect("101");
-        let early = tx.protect_rtp(&rtp(102, 4)).expect("102");
+        let late = protected(&mut tx, &rtp(101, 4)).expect("101");
+        let early = protected(&mut tx, &rtp(102, 4)).expect("102");
         rx.unprotect_rtp(&early).expect("102 first");
         rx.unprotect_rtp(&late).expect("then 101");
         // The wrong key never decrypts.
         let mut other = Srtp::new(Suite::AesCm128HmacSha1_80, &MasterKey::random());
-        assert_eq!(other.unprotect_rtp(&tx.protect_rtp(&rtp(103, 5)).expect("p")), Err(SrtpError::AuthFailed));
+        assert_eq!(other.unprotect_rtp(&protected(&mut tx, &rtp(103, 5)).expect("p")), Err(SrtpError::AuthFailed));
         assert_eq!(rx.unprotect_rtp(&[0x80; 11]), Err(SrtpError::TooShort));
     }
 
@@ -560,7 +565,7 @@ mod tests {
         let mut tx = Srtp::new(Suite::AesCm128HmacSha1_32, &key);
         let mut rx = Srtp::new(Suite::AesCm128HmacSha1_32, &key);
         for seq in (65_500u16..=65_535).chain(0..40) {
-            let p = tx.protect_rtp(&rtp(seq, seq as u8)).expect("protect");
+            let p = protected(&mut tx, &rtp(seq, seq as u8)).expect("protect");
             assert_eq!(rx.unprotect_rtp(&p).expect("unprotect"), rtp(seq, seq as u8), "seq {seq}");
         }
         assert_eq!(rx.rtp_in[&0x12345678].roc, 1);

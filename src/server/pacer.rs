@@ -153,9 +153,8 @@ fn run(rx: std_mpsc::Receiver<Registration>, metrics: Arc<Metrics>) {
             }
             snd.next_packet(&payload, &mut packet);
             if let Some(srtp) = srtp.as_mut() {
-                match srtp.protect_rtp(&packet) {
-                    Ok(p) => packet = p,
-                    Err(_) => continue,
+                if srtp.protect_rtp(&mut packet).is_err() {
+                    continue;
                 }
             }
             drop(out);
