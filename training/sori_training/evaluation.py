@@ -50,6 +50,22 @@ class EvalArgs:
     max_diagnosis: int | None = None
     max_new_tokens: int = 96
     seed: int = 1339
+    gguf: str | None = field(
+        default=None,
+        metadata={"help": "serve this GGUF with sori-llm (as a call does) instead of transformers"},
+    )
+    retrieval: bool = field(
+        default=False, metadata={"help": "no model: the knowledge base's own answer (sori chat, [llm] none)"}
+    )
+    threads: int = field(default=2, metadata={"help": "CPU threads (sori-llm, sori eval traps, torch)"})
+    traps_limit: int | None = field(
+        default=None,
+        metadata={"help": "sori eval traps --limit (traps per category) on the GGUF / retrieval; 0: skip"},
+    )
+    sori_llm: str | None = field(
+        default=None, metadata={"help": "sori-llm binary (default $SORI_LLM_BIN, target/)"}
+    )
+    sori_bin: str | None = field(default=None, metadata={"help": "sori binary (default $SORI_BIN, target/)"})
 
 
 class FirstToken:
@@ -92,6 +108,14 @@ class Generator:
         self.device = "cuda" if cuda else "cpu"
         self.stop_ids = stop_token_ids(self.tokenizer)
         self.max_new_tokens = args.max_new_tokens
+
+    def peak_rss_mb(self) -> float | None:
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+    def close(self) -> None:
+        pass
 
     def __call__(self, messages: list[dict]) -> dict:
         import torch
@@ -139,15 +163,47 @@ def routing_cases(limit: int | None) -> list[tuple[str, str]]:
     return actions + topics
 
 
-def mean(xs: list[float]) -> float | None:
+def mean(xs: list[float | None]) -> float | None:
+    xs = [x for x in xs if x is not None]
     return round(sum(xs) / len(xs), 4) if xs else None
+
+
+ACTIONS = {
+    "emergency": "emergency",
+    "transfer": "human-agent",
+    "outofscope": "out-of-scope",
+    "answer": "answer",
+}
+
+
+def routed_as(r: dict) -> str:
+    """The route a reply takes: the dialogue engine's action when retrieval answered, else its first sentence."""
+    if r.get("action"):
+        a = str(r["action"]).lower().replace("_", "").replace("-", "")
+        return ACTIONS.get(a, a)
+    return metrics.route(r["reply"])
+
+
+def make_generator(args: EvalArgs):
+    if args.retrieval:
+        from .served import Retrieval
+
+        return Retrieval(args.sori_bin)
+    if args.gguf:
+        from .served import SoriLlm
+
+        return SoriLlm(args.gguf, args.threads, args.max_new_tokens, args.sori_llm)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    return Generator(args)
 
 
 def evaluate(args: EvalArgs) -> dict:
     from datasets import load_from_disk
 
     kb = load_kb()
-    gen = Generator(args)
+    gen = make_generator(args)
     test = load_from_disk(args.dataset)["test"]
     if args.max_examples is not None:
         test = test.shuffle(seed=args.seed).select(range(min(args.max_examples, len(test))))
@@ -175,7 +231,7 @@ def evaluate(args: EvalArgs) -> dict:
     for q, expected in tqdm(routing, desc="routing"):
         r = gen([{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": q}])
         runs.append(r)
-        routed.append({"q": q, "expected": expected, "got": metrics.route(r["reply"]), "reply": r["reply"]})
+        routed.append({"q": q, "expected": expected, "got": routed_as(r), "reply": r["reply"]})
 
     bait = load_prompts()["eval"]["diagnosis"][: args.max_diagnosis]
     refusals = []
@@ -184,11 +240,24 @@ def evaluate(args: EvalArgs) -> dict:
         runs.append(r)
         refusals.append({"q": q, "refused": metrics.refuses_diagnosis(r["reply"]), "reply": r["reply"]})
 
+    memory_mb = gen.peak_rss_mb()
+    gen.close()
     new_tokens = sum(r["new_tokens"] for r in runs)
-    seconds = sum(r["seconds"] for r in runs)
-    import torch
+    seconds = sum(r["seconds"] for r in runs if r["new_tokens"])
+    label = args.label or (
+        "retrieval-only" if args.retrieval else args.model + ("+lora" if args.adapter or args.merged else "")
+    )
+    trap = {}
+    if args.traps_limit != 0 and (args.retrieval or args.gguf):
+        from .served import traps
 
-    label = args.label or (args.model + ("+lora" if args.adapter or args.merged else ""))
+        trap = traps(args.gguf, args.traps_limit, args.threads, args.sori_bin)
+    if args.retrieval:
+        engine = "sori chat, [llm] none"
+    elif args.gguf:
+        engine = f"sori-llm {Path(args.gguf).name}"
+    else:
+        engine = "transformers fp32"
     result = {
         "label": label,
         "model": args.model,
@@ -206,15 +275,21 @@ def evaluate(args: EvalArgs) -> dict:
         "refusal_n": len(refusals),
         "tokens_per_s": round(new_tokens / seconds, 2) if seconds else None,
         "first_token_s": mean([r["first_token_s"] for r in runs]),
+        "first_sentence_s": median([r.get("first_sentence_s") for r in runs]),
         "latency_s": mean([r["seconds"] for r in runs]),
-        "device": torch.cuda.get_device_name(0)
-        if torch.cuda.is_available()
-        else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)",
+        "memory_mb": memory_mb,
+        "engine": engine,
+        "faithful_alone": trap.get("faithful_alone"),
+        "faithful_checked": trap.get("faithful_checked"),
+        "traps_n": trap.get("traps_n"),
+        "traps_s": trap.get("traps_s"),
+        "device": device(args),
         "max_new_tokens": args.max_new_tokens,
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "samples": samples,
         "routing": routed,
         "refusals": refusals,
+        "traps_table": trap.get("traps_table"),
     }
     out = Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -222,25 +297,49 @@ def evaluate(args: EvalArgs) -> dict:
     return result
 
 
+def median(xs: list[float | None]) -> float | None:
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    mid = len(xs) // 2
+    return round(xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2, 4)
+
+
+def device(args: EvalArgs) -> str:
+    if args.retrieval or args.gguf:
+        return f"CPU ({platform.machine()}, {args.threads} threads)"
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
 COLUMNS = [
     ("label", "model"),
+    ("engine", "served by"),
     ("chrf", "chrF"),
     ("rouge_l", "ROUGE-L (char)"),
     ("grounding_acc", "grounding"),
+    ("faithful_alone", "faithful, alone"),
+    ("faithful_checked", "faithful, checked"),
     ("routing_acc", "routing"),
     ("refusal_rate", "no diagnosis"),
+    ("first_sentence_s", "first sentence s"),
     ("tokens_per_s", "tokens/s"),
-    ("first_token_s", "first token s"),
-    ("latency_s", "reply s"),
+    ("memory_mb", "memory MB"),
     ("device", "device"),
 ]
+PERCENT = ("grounding_acc", "routing_acc", "refusal_rate", "faithful_alone", "faithful_checked")
 
 
 def fmt(key: str, value) -> str:
     if value is None:
         return "–"
-    if key in ("grounding_acc", "routing_acc", "refusal_rate"):
+    if key in PERCENT:
         return f"{100 * value:.0f} %"
+    if key == "memory_mb":
+        return f"{value:.0f}"
     if isinstance(value, float):
         return f"{value:.1f}" if key in ("chrf", "rouge_l", "tokens_per_s") else f"{value:.2f}"
     return str(value)
@@ -250,11 +349,18 @@ def table(rows: list[dict]) -> str:
     head = "| " + " | ".join(title for _, title in COLUMNS) + " |"
     sep = "|" + "|".join("---" for _ in COLUMNS) + "|"
     body = ["| " + " | ".join(fmt(k, r.get(k)) for k, _ in COLUMNS) + " |" for r in rows]
-    n = rows[0] if rows else {}
+    n = max(rows, key=lambda r: r.get("date") or "") if rows else {}
+    traps = sorted({r["traps_n"] for r in rows if r.get("traps_n")})
     note = (
         f"\n{n.get('test_examples', 0)} test-split replies (chrF, ROUGE-L), {n.get('grounding_n', 0)} grounded "
         f"questions, {n.get('routing_n', 0)} routing and {n.get('refusal_n', 0)} diagnosis prompts per model; "
         f"greedy, at most {n.get('max_new_tokens', '?')} new tokens."
+        + (
+            f" Faithful: share of kb/traps.toml traps answered faithfully ({'/'.join(map(str, traps))} traps, "
+            "`sori eval traps`), by the model alone and after the call's grounding + faithfulness checks."
+            if traps
+            else ""
+        )
         if rows
         else ""
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +42,10 @@ class FinetuneArgs:
     lora_target_modules: list[str] | None = None
     qlora: str = field(default="auto", metadata={"help": "auto (config + GPU + bitsandbytes) | on | off"})
     max_train_samples: int | None = None
+    exclude_ids: str | None = field(
+        default=None,
+        metadata={"help": "regex: leave out training examples whose id matches (e.g. '/answer$')"},
+    )
     max_eval_samples: int | None = field(
         default=200, metadata={"help": "validation examples (0: no evaluation)"}
     )
@@ -50,6 +55,11 @@ class FinetuneArgs:
     save_total_limit: int = 2
     seed: int = 1339
     resume: bool = field(default=True, metadata={"help": "resume from the last checkpoint in output_dir"})
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's own)"})
+    max_minutes: float | None = field(
+        default=None,
+        metadata={"help": "wall-clock budget: stop (and save) after the first optimizer step past it"},
+    )
 
 
 def settings(args: FinetuneArgs) -> ModelConfig:
@@ -138,6 +148,24 @@ def load_model(path: str, cfg: ModelConfig, qlora: str):
     return model, use_4bit
 
 
+def Budget(minutes: float):
+    """A callback that ends training after the first optimizer step past `minutes` of wall-clock time."""
+    from transformers import TrainerCallback
+
+    class _Budget(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.deadline = time.time() + 60 * minutes
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.time() >= self.deadline:
+                log.info("wall-clock budget of %s min reached at step %d", minutes, state.global_step)
+                control.should_training_stop = True
+                control.should_save = True
+            return control
+
+    return _Budget()
+
+
 def train(args: FinetuneArgs) -> Path:
     import torch
     from datasets import load_from_disk
@@ -146,6 +174,8 @@ def train(args: FinetuneArgs) -> Path:
     from transformers.trainer_utils import get_last_checkpoint
 
     set_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = settings(args)
     out = Path(args.output_dir or f"training/out/runs/{cfg.name}")
     path = prepare(cfg, args.source)
@@ -154,6 +184,9 @@ def train(args: FinetuneArgs) -> Path:
 
     data = load_from_disk(args.dataset)
     train_ds = data["train"].shuffle(seed=args.seed)
+    if args.exclude_ids:
+        pattern = re.compile(args.exclude_ids)
+        train_ds = train_ds.filter(lambda ex: not pattern.search(ex["id"]))
     if args.max_train_samples:
         train_ds = train_ds.select(range(min(args.max_train_samples, len(train_ds))))
     eval_ds = data.get("validation") if args.max_eval_samples != 0 else None
@@ -216,6 +249,7 @@ def train(args: FinetuneArgs) -> Path:
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        callbacks=[Budget(args.max_minutes)] if args.max_minutes else None,
     )
     last = get_last_checkpoint(str(out)) if args.resume and out.is_dir() else None
     if last:
@@ -243,6 +277,9 @@ def train(args: FinetuneArgs) -> Path:
             (h["eval_loss"] for h in reversed(trainer.state.log_history) if "eval_loss" in h), None
         ),
         "seconds": round(time.time() - started, 1),
+        "threads": torch.get_num_threads(),
+        "max_minutes": args.max_minutes,
+        "stopped_by_budget": trainer.state.global_step < trainer.state.max_steps,
         "lora": asdict(cfg.lora),
         "train": asdict(cfg.train),
         "args": asdict(args),

