@@ -325,6 +325,7 @@ COLUMNS = [
     ("faithful_checked", "faithful, checked"),
     ("routing_acc", "routing"),
     ("refusal_rate", "no diagnosis"),
+    ("first_token_s", "first token s"),
     ("first_sentence_s", "first sentence s"),
     ("tokens_per_s", "tokens/s"),
     ("memory_mb", "memory MB"),
@@ -348,6 +349,7 @@ def fmt(key: str, value) -> str:
 def table(rows: list[dict]) -> str:
     head = "| " + " | ".join(title for _, title in COLUMNS) + " |"
     sep = "|" + "|".join("---" for _ in COLUMNS) + "|"
+    rows = [{"engine": "transformers fp32", **r} for r in rows]  # rows from before the served path
     body = ["| " + " | ".join(fmt(k, r.get(k)) for k, _ in COLUMNS) + " |" for r in rows]
     n = max(rows, key=lambda r: r.get("date") or "") if rows else {}
     traps = sorted({r["traps_n"] for r in rows if r.get("traps_n")})

@@ -60,6 +60,6 @@ def test_table_shows_served_rows_and_old_rows_side_by_side():
     md = evaluation.table(rows)
     assert "| retrieval-only | sori chat, [llm] none | 80.0 |" in md
     assert "| 93 % | 93 % |" in md and "| 310 |" in md
-    assert "| gemma-3-270m | – | 6.4 |" in md
+    assert "| gemma-3-270m | transformers fp32 | 6.4 |" in md
     assert "15 traps" in md
     assert evaluation.median([3.0, None, 1.0, 2.0]) == 2.0
