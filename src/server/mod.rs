@@ -5,6 +5,7 @@ pub mod audio_api;
 pub mod auth;
 pub mod call;
 pub mod calls_api;
+pub mod flows;
 pub mod hotline;
 pub mod kb_api;
 pub mod metrics;

@@ -1,5 +1,6 @@
-//! The SIP I/O driver: moves bytes between sockets (UDP, TCP) and the
-//! sans-IO [`Endpoint`], drives its timers, starts a media task per call
+//! The SIP I/O driver: moves bytes between sockets (UDP, TCP, TLS, and the
+//! TCP/TLS connections `[[trunk]]`s register over, see [`super::flows`]) and
+//! the sans-IO [`Endpoint`], drives its timers, starts a media task per call
 //! and relays commands and events between them.
 
 use std::collections::HashMap;
@@ -40,11 +41,17 @@ pub enum SipCommand {
     Done(CallHandle),
 }
 
-enum StreamInput {
+pub(super) enum StreamInput {
     /// A connection: its id, its writer, and whether it is TLS.
     Opened(u64, mpsc::UnboundedSender<Vec<u8>>, bool),
     Frame(u64, SocketAddr, Vec<u8>),
     Closed(u64),
+    /// A trunk's outbound connection is up (after its `Opened`).
+    FlowUp { entry: usize, id: u64, local: SocketAddr },
+    /// A trunk's outbound connection could not be opened.
+    FlowFailed { entry: usize, reason: String, permanent: bool },
+    /// A trunk's outbound connection ended, and why.
+    FlowDown(u64, String),
 }
 
 pub struct SipSockets {
@@ -56,8 +63,10 @@ pub struct SipSockets {
 
 /// TLS connections are numbered from here, TCP ones from 1.
 const TLS_IDS: u64 = 1 << 62;
+/// Trunks' outbound connections (TCP or TLS) are numbered from here.
+const FLOW_IDS: u64 = 1 << 61;
 
-const MAX_MESSAGE: usize = 65_535;
+pub(super) const MAX_MESSAGE: usize = 65_535;
 
 pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let t1 = Duration::from_millis(shared.cfg.sip.t1_ms);
@@ -96,6 +105,7 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
     // [[trunk]] registrations on the UDP socket, and inbound access control.
     let mut trunks = Trunks::start(&shared.cfg, shared.metrics.clone(), to_std(Instant::now())).await;
     adm.set_trunk_sources(trunks.trunk_sources());
+    let mut next_flow_id = FLOW_IDS;
     let mut housekeeping = tokio::time::interval(Duration::from_secs(5));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -110,6 +120,11 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
             while let Some(t) = ep.poll_transmit().or_else(|| trunks.poll_transmit()) {
                 progressed = true;
                 transmit(&shared, &udp, &conns, t);
+            }
+            while let Some(req) = trunks.poll_connect() {
+                progressed = true;
+                super::flows::spawn_connect(req, next_flow_id, stream_tx.clone());
+                next_flow_id += 1;
             }
             if !progressed {
                 break;
@@ -149,6 +164,14 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
                     input(&shared, &mut ep, &mut adm, &mut trunks, to_std(Instant::now()), Peer { transport, addr: src }, &bytes);
                 }
                 StreamInput::Closed(id) => { conns.remove(&id); }
+                StreamInput::FlowUp { entry, id, local } => trunks.flow_up(to_std(Instant::now()), entry, id, local),
+                StreamInput::FlowFailed { entry, reason, permanent } => {
+                    trunks.flow_failed(to_std(Instant::now()), entry, reason, permanent);
+                }
+                StreamInput::FlowDown(id, reason) => {
+                    conns.remove(&id);
+                    trunks.flow_down(to_std(Instant::now()), id, reason);
+                }
             },
             Some(cmd) = cmd_rx.recv() => {
                 let now = to_std(Instant::now());
@@ -276,7 +299,9 @@ fn handle_event(
             if let Some(p) = trunks.srtp_for(peer.addr.ip()) {
                 caps.srtp = p;
             }
-            return incoming_call(shared, ep, calls, cmd_tx, adm, call, *invite, peer, caps, now);
+            // A call over a trunk's own connection is reached back on it.
+            let flow_local = trunks.flow_local(peer.transport);
+            return incoming_call(shared, ep, calls, cmd_tx, adm, call, *invite, peer, caps, flow_local, now);
         }
         Event::Confirmed { call, ack_body } => (call, CallEvent::Confirmed { ack_body }),
         Event::ReInvite { call, offer } => (call, CallEvent::ReInvite(offer)),
@@ -300,6 +325,7 @@ fn incoming_call(
     invite: Message,
     peer: Peer,
     caps: sdp::LocalCaps,
+    flow_local: Option<SocketAddr>,
     now: std::time::Instant,
 ) {
     Metrics::inc(&shared.metrics.calls_total);
@@ -384,7 +410,7 @@ fn incoming_call(
         (Err(e), _) | (_, Some(Err(e))) => return refuse(ep, 503, e.to_string()),
     };
     let port = if matches!(peer.transport, Transport::Tls(_)) { shared.cfg.sip.tls_port } else { shared.cfg.sip.port };
-    ep.set_local_addr(h, SocketAddr::new(local_ip, port));
+    ep.set_local_addr(h, flow_local.unwrap_or(SocketAddr::new(local_ip, port)));
     let (tx, rx) = mpsc::unbounded_channel();
     calls.insert(h, tx);
     adm.call_started(h, peer.addr.ip());

@@ -1,8 +1,10 @@
 //! The I/O edge of `[[trunk]]`s and inbound access control: resolves each
 //! trunk's registrar, runs its sans-IO [`Registration`] on the SIP UDP
-//! socket `sip_io` already owns, logs one line per registration state
-//! change, publishes the state for `/healthz` and `/metrics`, and screens
-//! every received message through the [`AccessPolicy`].
+//! socket `sip_io` already owns, or over TCP/TLS on a connection of its own
+//! (a flow, opened by [`super::flows`] when the registration asks for one),
+//! logs one line per registration state change, publishes the state for
+//! `/healthz` and `/metrics`, and screens every received message through
+//! the [`AccessPolicy`].
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -10,6 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::flows::FlowRequest;
 use super::metrics::Metrics;
 use super::ports::local_ip_towards;
 use crate::config::Config;
@@ -17,6 +20,7 @@ use crate::sip::access::{AccessPolicy, Cidr, InboundUser, Verdict};
 use crate::sip::endpoint::{Peer, Transmit, Transport};
 use crate::sip::message::{Message, Method};
 use crate::sip::registration::{RegStatus, Registration};
+use crate::sip::trunk::{TrunkConfig, TrunkTransport};
 
 /// One trunk's registration as `/healthz` and `/metrics` show it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -39,6 +43,14 @@ struct Entry {
     broken: Option<String>,
     /// What the last state change said (e.g. the registrar's status).
     last: String,
+    trunk: TrunkConfig,
+    transport: TrunkTransport,
+    /// TLS: the client configuration and the name to verify.
+    tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    /// Over TCP/TLS: the connection's id in `sip_io` and its local address.
+    flow: Option<(u64, SocketAddr)>,
+    /// `[sip] advertise`: written into Contact instead of the local address.
+    advertise: Option<IpAddr>,
 }
 
 pub struct Trunks {
@@ -49,6 +61,8 @@ pub struct Trunks {
     srtp_by_source: Vec<(Cidr, crate::sdp::SrtpPolicy)>,
     access: AccessPolicy,
     transmits: VecDeque<Transmit>,
+    /// Trunks (by index) whose registration asks for a connection.
+    connects: VecDeque<usize>,
     metrics: Arc<Metrics>,
     origin: Instant,
 }
@@ -76,7 +90,18 @@ impl Trunks {
                 dest: None,
                 broken: None,
                 last: String::new(),
+                trunk: t.clone(),
+                transport: t.transport(),
+                tls: None,
+                flow: None,
+                advertise: cfg.sip.advertise,
             };
+            if e.transport == TrunkTransport::Tls {
+                match tls_client(t) {
+                    Ok(c) => e.tls = Some(c),
+                    Err(err) => e.broken = Some(err),
+                }
+            }
             // The registrar and the outbound proxy may send calls too.
             for hp in [t.registrar().ok(), t.outbound_proxy().ok().flatten()].into_iter().flatten() {
                 if let Some(a) = resolve(&hp).await {
@@ -86,8 +111,10 @@ impl Trunks {
             if let Some(p) = srtp {
                 srtp_by_source.extend(trunk_sources[first..].iter().map(|c| (*c, p)));
             }
+            let port = e.transport.default_port();
             match t.next_hop() {
-                Ok(hop) => match resolve(&hop).await {
+                Ok(_) if e.broken.is_some() => {}
+                Ok(hop) => match resolve_or(&hop, port).await {
                     Some(dest) => {
                         let local_ip = cfg
                             .sip
@@ -95,6 +122,8 @@ impl Trunks {
                             .or((!cfg.sip.bind.is_unspecified()).then_some(cfg.sip.bind))
                             .or_else(|| local_ip_towards(dest.ip()))
                             .unwrap_or(cfg.sip.bind);
+                        // Over TCP/TLS the flow's own address replaces this
+                        // once connected.
                         match t.reg_config(SocketAddr::new(local_ip, cfg.sip.port), t1, t2) {
                             Ok(rc) => {
                                 e.aor = rc.aor.clone();
@@ -106,7 +135,7 @@ impl Trunks {
                             Err(err) => e.broken = Some(err),
                         }
                     }
-                    None => e.broken = Some(format!("cannot resolve {}", hop.lookup_target())),
+                    None => e.broken = Some(format!("cannot resolve {}", hop.lookup_target_or(port))),
                 },
                 Err(err) => e.broken = Some(err),
             }
@@ -143,8 +172,16 @@ impl Trunks {
                 srtp_by_source.extend(t.allow_list().unwrap_or_default().into_iter().map(|c| (c, p)));
             }
         }
-        let mut s =
-            Trunks { entries, trunk_sources, srtp_by_source, access, transmits: VecDeque::new(), metrics, origin: now };
+        let mut s = Trunks {
+            entries,
+            trunk_sources,
+            srtp_by_source,
+            access,
+            transmits: VecDeque::new(),
+            connects: VecDeque::new(),
+            metrics,
+            origin: now,
+        };
         s.pump();
         s
     }
@@ -161,6 +198,67 @@ impl Trunks {
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
+    }
+
+    /// A connection a TCP/TLS trunk needs opened (by [`super::flows`]).
+    pub fn poll_connect(&mut self) -> Option<FlowRequest> {
+        while let Some(i) = self.connects.pop_front() {
+            let Some(e) = self.entries.get(i) else { continue };
+            let Some(dest) = e.dest else { continue };
+            tracing::debug!(trunk = %e.name, %dest, transport = e.transport.param(), "trunk connecting");
+            let keepalive = (e.trunk.keepalive_s > 0).then(|| Duration::from_secs(e.trunk.keepalive_s));
+            return Some(FlowRequest { entry: i, dest, tls: e.tls.clone(), keepalive });
+        }
+        None
+    }
+
+    /// The trunk's connection is up: register over it.
+    pub fn flow_up(&mut self, now: Instant, entry: usize, id: u64, local: SocketAddr) {
+        if let Some(e) = self.entries.get_mut(entry) {
+            tracing::info!(trunk = %e.name, registrar = %e.registrar, %local, transport = e.transport.param(), "trunk connection up");
+            e.flow = Some((id, local));
+            let shown = SocketAddr::new(e.advertise.unwrap_or(local.ip()), local.port());
+            let (contact, via) = e.trunk.contact(shown);
+            if let Some(r) = &mut e.reg {
+                r.flow_up(now, contact, via);
+            }
+        }
+        self.pump();
+    }
+
+    /// The trunk's connection could not be opened.
+    pub fn flow_failed(&mut self, now: Instant, entry: usize, reason: String, permanent: bool) {
+        if let Some(e) = self.entries.get_mut(entry) {
+            tracing::debug!(trunk = %e.name, %reason, permanent, "trunk connection failed");
+            e.flow = None;
+            if let Some(r) = &mut e.reg {
+                r.flow_lost(now, reason, permanent);
+            }
+        }
+        self.pump();
+    }
+
+    /// A connection ended; when it was a trunk's flow, the trunk reconnects.
+    pub fn flow_down(&mut self, now: Instant, id: u64, reason: String) {
+        let Some(e) = self.entries.iter_mut().find(|e| e.flow.is_some_and(|f| f.0 == id)) else { return };
+        tracing::info!(trunk = %e.name, registrar = %e.registrar, %reason, "trunk connection lost");
+        e.flow = None;
+        if let Some(r) = &mut e.reg {
+            r.flow_lost(now, format!("connection lost: {reason}"), false);
+        }
+        self.pump();
+    }
+
+    /// The local address of a trunk's flow, for a call that came over it
+    /// (its Contact then leads the registrar back to the same connection).
+    pub fn flow_local(&self, transport: Transport) -> Option<SocketAddr> {
+        let id = match transport {
+            Transport::Tcp(id) | Transport::Tls(id) => id,
+            Transport::Udp => return None,
+        };
+        let e = self.entries.iter().find(|e| e.flow.is_some_and(|f| f.0 == id))?;
+        let (_, local) = e.flow?;
+        Some(SocketAddr::new(e.advertise.unwrap_or(local.ip()), local.port()))
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -228,11 +326,23 @@ impl Trunks {
 
     /// Moves REGISTERs to the send queue, logs state changes and publishes the state.
     fn pump(&mut self) {
-        for e in &mut self.entries {
+        for (i, e) in self.entries.iter_mut().enumerate() {
             let Some(r) = &mut e.reg else { continue };
             let Some(dest) = e.dest else { continue };
+            let transport = match (e.transport, e.flow) {
+                (TrunkTransport::Udp, _) => Some(Transport::Udp),
+                (TrunkTransport::Tcp, Some((id, _))) => Some(Transport::Tcp(id)),
+                (TrunkTransport::Tls, Some((id, _))) => Some(Transport::Tls(id)),
+                // No connection: the registration asks for one first.
+                (_, None) => None,
+            };
             while let Some(bytes) = r.poll_transmit() {
-                self.transmits.push_back(Transmit { peer: Peer { transport: Transport::Udp, addr: dest }, bytes });
+                if let Some(transport) = transport {
+                    self.transmits.push_back(Transmit { peer: Peer { transport, addr: dest }, bytes });
+                }
+            }
+            if r.poll_connect() && e.flow.is_none() && !self.connects.contains(&i) {
+                self.connects.push_back(i);
             }
             while let Some(ev) = r.poll_event() {
                 e.last = ev.detail.clone();
@@ -292,14 +402,31 @@ fn host_cidr(ip: IpAddr) -> Cidr {
 }
 
 async fn resolve(hp: &crate::sip::trunk::HostPort) -> Option<SocketAddr> {
-    if let Some(a) = hp.literal() {
+    resolve_or(hp, 5060).await
+}
+
+/// Resolves `hp`, with `default_port` when it names none.
+async fn resolve_or(hp: &crate::sip::trunk::HostPort, default_port: u16) -> Option<SocketAddr> {
+    if let Some(a) = hp.literal_or(default_port) {
         return Some(a);
     }
-    let lookup = tokio::net::lookup_host(hp.lookup_target());
+    let lookup = tokio::net::lookup_host(hp.lookup_target_or(default_port));
     match tokio::time::timeout(Duration::from_secs(5), lookup).await {
         Ok(Ok(mut addrs)) => addrs.find(|a| a.is_ipv4()).or(None),
         _ => None,
     }
+}
+
+/// A TLS trunk's client configuration and the name its server must prove.
+fn tls_client(
+    t: &TrunkConfig,
+) -> Result<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>), String> {
+    let ca = (!t.tls_ca.trim().is_empty()).then(|| std::path::PathBuf::from(t.tls_ca.trim()));
+    let connector = super::tls::connector(ca.as_deref()).map_err(|e| format!("{e:#}"))?;
+    let name = t.tls_name()?;
+    let name = rustls::pki_types::ServerName::try_from(name.clone())
+        .map_err(|_| format!("tls_server_name {name:?} is not a DNS name or IP address"))?;
+    Ok((connector, name))
 }
 
 /// The trunks' lines in `/metrics`.

@@ -19,6 +19,17 @@
 //!
 //! The client transaction (retransmission at T1 doubling to T2 over UDP,
 //! 64·T1 timeout) is kept here too.
+//!
+//! Over TCP/TLS (`RegConfig::transport` "TCP"/"TLS") the registration rides
+//! on one connection, the *flow*, that the I/O edge opens when
+//! [`Registration::poll_connect`] asks for it and reports with
+//! [`Registration::flow_up`] (its local address goes into Via and Contact, so
+//! the registrar sends calls back over it) and [`Registration::flow_lost`]:
+//! a lost flow of a working registration is reconnected at once (once per
+//! `retry_base`), failed connects back off like failed REGISTERs, and an
+//! untrusted server certificate waits `auth_retry`, like wrong credentials.
+//! The REGISTER after a reconnect removes the old flow's binding
+//! (`Contact: <old>;expires=0`). No retransmissions on a stream.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -52,6 +63,15 @@ pub struct RegConfig {
     pub t1: Duration,
     pub t2: Duration,
     pub user_agent: String,
+    /// "UDP", "TCP" or "TLS": the Via's transport; TCP/TLS use a flow.
+    pub transport: &'static str,
+}
+
+impl RegConfig {
+    /// Over TCP/TLS: a connection must be up before sending.
+    pub fn stream(&self) -> bool {
+        self.transport != "UDP"
+    }
 }
 
 /// The registration's state as shown in logs, `/healthz` and `/metrics`.
@@ -129,6 +149,16 @@ pub struct Registration {
     expires_at: Option<Instant>,
     transmits: VecDeque<Vec<u8>>,
     events: VecDeque<RegEvent>,
+    /// Over TCP/TLS: the connection (flow) is up.
+    flow_up: bool,
+    /// Over TCP/TLS: the edge should open a connection.
+    want_connect: bool,
+    /// The last immediate reconnect of a lost flow (at most one per `retry_base`).
+    quick_reconnect_at: Option<Instant>,
+    /// A previous flow's Contact, removed (expires=0) by the next REGISTER.
+    old_contact: Option<String>,
+    /// The registrar accepted the current Contact.
+    contact_registered: bool,
     /// Counters for /metrics.
     pub failures_total: u64,
     pub registered_total: u64,
@@ -156,6 +186,11 @@ impl Registration {
             expires_at: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            flow_up: false,
+            want_connect: false,
+            quick_reconnect_at: None,
+            old_contact: None,
+            contact_registered: false,
             failures_total: 0,
             registered_total: 0,
         };
@@ -204,10 +239,87 @@ impl Registration {
         [tx, idle].into_iter().flatten().min()
     }
 
-    /// The first REGISTER.
+    /// The first REGISTER (over TCP/TLS: first the connection).
     pub fn start(&mut self, now: Instant) {
         self.set_status(RegStatus::Registering, "registering".into(), None);
+        self.attempt(now);
+    }
+
+    /// A new REGISTER, or over TCP/TLS without a flow a request for one.
+    fn attempt(&mut self, now: Instant) {
+        if self.cfg.stream() && !self.flow_up {
+            self.want_connect = true;
+        } else {
+            self.send(now, false);
+        }
+    }
+
+    /// Over TCP/TLS: true once when the edge should open the connection.
+    pub fn poll_connect(&mut self) -> bool {
+        std::mem::take(&mut self.want_connect) && !self.unregistering && !self.done
+    }
+
+    /// Where this registration is reached now (Contact URI).
+    pub fn contact(&self) -> &str {
+        &self.cfg.contact
+    }
+
+    /// Over TCP/TLS: the connection is up, reached at `contact` (its URI)
+    /// with `via_sent_by` its local address. Registers over it at once.
+    pub fn flow_up(&mut self, now: Instant, contact: String, via_sent_by: String) {
+        if self.done || self.unregistering {
+            return;
+        }
+        if contact != self.cfg.contact && self.contact_registered {
+            // The registrar may still hold the old flow's binding.
+            self.old_contact = Some(std::mem::replace(&mut self.cfg.contact, contact));
+        } else {
+            self.cfg.contact = contact;
+        }
+        self.contact_registered = false;
+        self.cfg.via_sent_by = via_sent_by;
+        self.flow_up = true;
+        self.want_connect = false;
+        self.retry_at = None;
+        self.refresh_at = None;
         self.send(now, false);
+    }
+
+    /// Over TCP/TLS: the connection could not be opened, or closed.
+    /// `permanent`: retrying soon cannot help (the server's certificate is
+    /// not trusted), so the next try waits `auth_retry`.
+    pub fn flow_lost(&mut self, now: Instant, detail: String, permanent: bool) {
+        let was_up = std::mem::replace(&mut self.flow_up, false);
+        self.want_connect = false;
+        self.tx = None;
+        if self.unregistering {
+            self.done = true;
+            self.expires_at = None;
+            return;
+        }
+        if self.done {
+            return;
+        }
+        let registered = self.status == RegStatus::Registered;
+        // The registrar's binding points at the dead connection.
+        self.expires_at = None;
+        if permanent {
+            self.failures += 1;
+            self.failures_total += 1;
+            self.challenge = None;
+            self.schedule_retry(now, self.cfg.auth_retry);
+            return self.set_status(RegStatus::Failed, detail, Some(self.cfg.auth_retry));
+        }
+        let quick_ok = self.quick_reconnect_at.is_none_or(|t| now.saturating_duration_since(t) >= self.cfg.retry_base);
+        if was_up && registered && quick_ok {
+            self.quick_reconnect_at = Some(now);
+            self.failures_total += 1;
+            self.refresh_at = None;
+            self.retry_at = None;
+            self.want_connect = true;
+            return self.set_status(RegStatus::Failed, detail, Some(Duration::ZERO));
+        }
+        self.failed(now, detail);
     }
 
     /// Ends the registration: REGISTER with Expires: 0 when one may be in
@@ -241,7 +353,7 @@ impl Registration {
         let expires = if self.unregistering { 0 } else { self.expires };
         let c = &self.cfg;
         let mut m = Message::request(Method::Register, c.request_uri.clone());
-        m.push("Via", format!("SIP/2.0/UDP {};branch={branch};rport", c.via_sent_by));
+        m.push("Via", format!("SIP/2.0/{} {};branch={branch};rport", c.transport, c.via_sent_by));
         m.push("Max-Forwards", "70");
         if let Some(r) = &c.route {
             m.push("Route", r.clone());
@@ -251,6 +363,9 @@ impl Registration {
         m.push("Call-ID", self.call_id.clone());
         m.push("CSeq", format!("{} REGISTER", self.cseq));
         m.push("Contact", format!("<{}>", c.contact));
+        if let Some(old) = &self.old_contact {
+            m.push("Contact", format!("<{old}>;expires=0"));
+        }
         m.push("Expires", expires.to_string());
         m.push("Allow", super::endpoint::ALLOW);
         m.push("User-Agent", c.user_agent.clone());
@@ -270,7 +385,8 @@ impl Registration {
             branch,
             cseq: self.cseq,
             bytes,
-            retrans_at: Some(now + t1),
+            // Reliable transports are not retransmitted (RFC 3261 §17.1.2.1).
+            retrans_at: (!self.cfg.stream()).then_some(now + t1),
             interval: t1,
             deadline: now + life,
             fresh_auth,
@@ -302,13 +418,13 @@ impl Registration {
         }
         if self.refresh_at.is_some_and(|t| now >= t) {
             self.refresh_at = None;
-            self.send(now, false);
+            self.attempt(now);
         } else if self.retry_at.is_some_and(|t| now >= t) {
             self.retry_at = None;
             self.stale_in_row = 0;
             // A new attempt starts without stale credentials.
             self.challenge = None;
-            self.send(now, false);
+            self.attempt(now);
         }
     }
 
@@ -323,8 +439,9 @@ impl Registration {
             return true; // a late or duplicate response of an earlier REGISTER
         }
         if code < 200 {
+            let stream = self.cfg.stream();
             if let Some(tx) = &mut self.tx {
-                tx.retrans_at = Some(now + self.cfg.t2);
+                tx.retrans_at = (!stream).then_some(now + self.cfg.t2);
                 tx.interval = self.cfg.t2;
             }
             return true;
@@ -410,6 +527,8 @@ impl Registration {
         }
         self.failures = 0;
         self.stale_in_row = 0;
+        self.old_contact = None;
+        self.contact_registered = true;
         self.registered_total += 1;
         self.expires_at = Some(now + Duration::from_secs(granted as u64));
         let refresh = Duration::from_millis(granted as u64 * 750).max(Duration::from_secs(1));
@@ -509,6 +628,7 @@ mod tests {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             user_agent: "sori/test".into(),
+            transport: "UDP",
         }
     }
 
@@ -769,5 +889,118 @@ mod tests {
         r.start(t0);
         r.unregister(t0);
         assert!(r.is_done());
+    }
+
+    fn stream_cfg() -> RegConfig {
+        RegConfig {
+            contact: "sip:1339@10.0.0.5:40001;transport=tcp".into(),
+            via_sent_by: "10.0.0.5:40001".into(),
+            transport: "TCP",
+            ..cfg()
+        }
+    }
+
+    #[test]
+    fn stream_registers_over_its_flow_without_retransmissions() {
+        let t0 = Instant::now();
+        let mut r = Registration::new(stream_cfg(), 3);
+        r.start(t0);
+        assert!(sent(&mut r).is_empty(), "nothing before the connection is up");
+        assert!(r.poll_connect());
+        assert!(!r.poll_connect(), "asked once");
+        assert_eq!(r.poll_timeout(), None, "the edge reports the connection");
+        r.flow_up(t0, "sip:1339@10.0.0.5:40002;transport=tcp".into(), "10.0.0.5:40002".into());
+        let req = sent(&mut r).remove(0);
+        assert!(req.header("Via").is_some_and(|v| v.starts_with("SIP/2.0/TCP 10.0.0.5:40002;")), "{req:?}");
+        assert_eq!(req.header("Contact"), Some("<sip:1339@10.0.0.5:40002;transport=tcp>"));
+        // No retransmission on a reliable transport: only the 64·T1 timeout.
+        assert_eq!(r.poll_timeout(), Some(t0 + Duration::from_secs(32)));
+        r.handle_timeout(t0 + Duration::from_secs(31));
+        assert!(sent(&mut r).is_empty());
+        r.handle_response(t0, &reply(&req, 200, &[("Expires", "600")]));
+        assert_eq!(r.status(), RegStatus::Registered);
+        assert_eq!(r.contact(), "sip:1339@10.0.0.5:40002;transport=tcp");
+    }
+
+    #[test]
+    fn lost_flow_reconnects_at_once_then_backs_off_and_drops_the_old_binding() {
+        let t0 = Instant::now();
+        let mut r = Registration::new(stream_cfg(), 3);
+        r.start(t0);
+        assert!(r.poll_connect());
+        r.flow_up(t0, "sip:1339@10.0.0.5:40002;transport=tcp".into(), "10.0.0.5:40002".into());
+        let req = sent(&mut r).remove(0);
+        r.handle_response(t0, &reply(&req, 200, &[("Expires", "600")]));
+        events(&mut r);
+        // The registered flow closes: reconnect right away, state failed.
+        let t1 = t0 + Duration::from_secs(100);
+        r.flow_lost(t1, "connection lost: closed by the server".into(), false);
+        assert_eq!(r.status(), RegStatus::Failed);
+        assert!(r.poll_connect(), "reconnects at once");
+        assert_eq!(r.poll_timeout(), None);
+        r.flow_up(t1, "sip:1339@10.0.0.5:40003;transport=tcp".into(), "10.0.0.5:40003".into());
+        let req = sent(&mut r).remove(0);
+        let contacts: Vec<&str> = req.headers_named("Contact").collect();
+        assert_eq!(
+            contacts,
+            vec!["<sip:1339@10.0.0.5:40003;transport=tcp>", "<sip:1339@10.0.0.5:40002;transport=tcp>;expires=0"],
+            "the old flow's binding is removed"
+        );
+        r.handle_response(t1, &reply(&req, 200, &[("Contact", "<sip:1339@10.0.0.5:40003;transport=tcp>;expires=600")]));
+        assert_eq!(r.status(), RegStatus::Registered);
+        assert_eq!(events(&mut r), vec![RegStatus::Failed, RegStatus::Registered]);
+        // Lost again soon after: no second immediate reconnect, back-off instead.
+        let t2 = t1 + Duration::from_secs(1);
+        r.flow_lost(t2, "connection lost: closed by the server".into(), false);
+        assert!(!r.poll_connect());
+        assert_eq!(r.poll_timeout(), Some(t2 + Duration::from_secs(5)));
+        // Connecting fails: the back-off doubles; each retry asks for a connection.
+        r.handle_timeout(t2 + Duration::from_secs(5));
+        assert!(r.poll_connect() && sent(&mut r).is_empty());
+        let t3 = t2 + Duration::from_secs(5);
+        r.flow_lost(t3, "cannot connect: refused".into(), false);
+        assert_eq!(r.poll_timeout(), Some(t3 + Duration::from_secs(10)));
+        let t4 = t3 + Duration::from_secs(10);
+        r.handle_timeout(t4);
+        assert!(r.poll_connect());
+        r.flow_up(t4, "sip:1339@10.0.0.5:40004;transport=tcp".into(), "10.0.0.5:40004".into());
+        let req = sent(&mut r).remove(0);
+        let contacts: Vec<&str> = req.headers_named("Contact").collect();
+        assert_eq!(contacts[1], "<sip:1339@10.0.0.5:40003;transport=tcp>;expires=0", "{contacts:?}");
+        r.handle_response(t4, &reply(&req, 200, &[("Expires", "600")]));
+        // A flow that never registered leaves nothing to remove.
+        let t5 = t4 + Duration::from_secs(200);
+        r.flow_lost(t5, "connection lost".into(), false);
+        assert!(r.poll_connect());
+        r.flow_up(t5, "sip:1339@10.0.0.5:40005;transport=tcp".into(), "10.0.0.5:40005".into());
+        let req = sent(&mut r).remove(0);
+        r.flow_lost(t5, "connection lost".into(), false);
+        let t6 = r.poll_timeout().expect("retry");
+        r.handle_timeout(t6);
+        assert!(r.poll_connect());
+        r.flow_up(t6, "sip:1339@10.0.0.5:40006;transport=tcp".into(), "10.0.0.5:40006".into());
+        let again = sent(&mut r).remove(0);
+        assert_eq!(req.headers_named("Contact").nth(1), again.headers_named("Contact").nth(1), "still 40004's removal");
+    }
+
+    #[test]
+    fn untrusted_certificate_fails_once_and_waits_long() {
+        let t0 = Instant::now();
+        let mut r = Registration::new(RegConfig { transport: "TLS", ..stream_cfg() }, 3);
+        r.start(t0);
+        let mut now = t0;
+        for _ in 0..3 {
+            assert!(r.poll_connect());
+            r.flow_lost(now, "TLS handshake failed: invalid peer certificate: UnknownIssuer".into(), true);
+            assert!(!r.poll_connect());
+            assert_eq!(r.poll_timeout(), Some(now + Duration::from_secs(600)), "auth_retry, not a storm");
+            now += Duration::from_secs(600);
+            r.handle_timeout(now);
+        }
+        assert_eq!(events(&mut r), vec![RegStatus::Registering, RegStatus::Failed], "one state change");
+        assert_eq!(r.failures_total, 3);
+        // Shutdown without a connection: nothing to undo.
+        r.unregister(now);
+        assert!(r.is_done() && !r.poll_connect());
     }
 }

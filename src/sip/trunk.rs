@@ -34,8 +34,20 @@ pub struct TrunkConfig {
     pub realm: String,
     /// Registration expiry requested, seconds.
     pub expires: u32,
-    /// "udp" (TCP and TLS are not implemented yet).
+    /// "udp", "tcp" or "tls". Over TCP/TLS sori opens one connection to the
+    /// outbound proxy or registrar (TLS: port 5061 by default), registers
+    /// over it and takes the calls the registrar sends back on it.
     pub transport: String,
+    /// TLS: PEM file of the CA certificate(s) the server's certificate must
+    /// chain to (empty: the system's roots).
+    pub tls_ca: String,
+    /// TLS: the name sent as SNI and checked in the server's certificate
+    /// (empty: the host of `outbound_proxy`, else of `registrar`).
+    pub tls_server_name: String,
+    /// TCP/TLS: seconds between RFC 5626 CRLF keep-alive pings on the
+    /// connection (0: none). A registrar that has answered a ping with a
+    /// pong and then stops answering has its connection closed and reopened.
+    pub keepalive_s: u64,
     /// Source addresses/CIDRs this trunk sends calls from (the registrar's and
     /// outbound proxy's addresses are allowed too).
     pub allow: Vec<String>,
@@ -62,6 +74,9 @@ impl Default for TrunkConfig {
             realm: String::new(),
             expires: 3600,
             transport: "udp".into(),
+            tls_ca: String::new(),
+            tls_server_name: String::new(),
+            keepalive_s: 60,
             allow: Vec::new(),
             retry_s: 30,
             retry_max_s: 600,
@@ -104,6 +119,52 @@ pub fn validate_inbound(sip: &crate::config::SipConfig) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// How a trunk reaches its registrar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrunkTransport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl TrunkTransport {
+    pub fn parse(s: &str) -> Option<TrunkTransport> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "udp" => Some(TrunkTransport::Udp),
+            "tcp" => Some(TrunkTransport::Tcp),
+            "tls" => Some(TrunkTransport::Tls),
+            _ => None,
+        }
+    }
+
+    /// The Via's transport token.
+    pub fn via(self) -> &'static str {
+        match self {
+            TrunkTransport::Udp => "UDP",
+            TrunkTransport::Tcp => "TCP",
+            TrunkTransport::Tls => "TLS",
+        }
+    }
+
+    /// The `transport=` URI parameter's value.
+    pub fn param(self) -> &'static str {
+        match self {
+            TrunkTransport::Udp => "udp",
+            TrunkTransport::Tcp => "tcp",
+            TrunkTransport::Tls => "tls",
+        }
+    }
+
+    /// RFC 3261 §19.1.2: 5061 for TLS, else 5060.
+    pub fn default_port(self) -> u16 {
+        if self == TrunkTransport::Tls {
+            5061
+        } else {
+            5060
+        }
+    }
 }
 
 /// `host[:port]` of a SIP server.
@@ -161,13 +222,27 @@ impl HostPort {
 
     /// host:port for name resolution (5060 by default).
     pub fn lookup_target(&self) -> String {
-        format!("{}:{}", self.host, self.port.unwrap_or(5060))
+        self.lookup_target_or(5060)
+    }
+
+    /// host:port for name resolution, `default_port` when none is given.
+    pub fn lookup_target_or(&self, default_port: u16) -> String {
+        format!("{}:{}", self.host, self.port.unwrap_or(default_port))
     }
 
     /// The address when the host is an IP literal (no DNS needed).
     pub fn literal(&self) -> Option<SocketAddr> {
-        let h = self.host.trim_start_matches('[').trim_end_matches(']');
-        h.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, self.port.unwrap_or(5060)))
+        self.literal_or(5060)
+    }
+
+    /// The address when the host is an IP literal, `default_port` when none is given.
+    pub fn literal_or(&self, default_port: u16) -> Option<SocketAddr> {
+        self.ip().map(|ip| SocketAddr::new(ip, self.port.unwrap_or(default_port)))
+    }
+
+    /// The host as an IP address, when it is one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok()
     }
 }
 
@@ -193,27 +268,44 @@ impl TrunkConfig {
         Ok(self.outbound_proxy()?.map_or(self.registrar()?, |p| p))
     }
 
+    /// "udp" when the value is not one of the three (refused by [`validate`]).
+    pub fn transport(&self) -> TrunkTransport {
+        TrunkTransport::parse(&self.transport).unwrap_or(TrunkTransport::Udp)
+    }
+
+    /// TLS: the name the server's certificate is checked against (and sent as SNI).
+    pub fn tls_name(&self) -> Result<String, String> {
+        if !self.tls_server_name.trim().is_empty() {
+            return Ok(self.tls_server_name.trim().to_string());
+        }
+        let hop = self.next_hop()?;
+        Ok(hop.host.trim_start_matches('[').trim_end_matches(']').to_string())
+    }
+
     pub fn allow_list(&self) -> Result<Vec<Cidr>, String> {
         self.allow.iter().map(|a| Cidr::parse(a)).collect()
     }
 
-    /// The registration's settings, given sori's address towards the registrar.
+    /// The registration's settings, given sori's address towards the
+    /// registrar (over TCP/TLS: the connection's local address, set again by
+    /// [`Registration::flow_up`](super::registration::Registration::flow_up)
+    /// with [`TrunkConfig::contact`] for each connection).
     pub fn reg_config(&self, local: SocketAddr, t1: Duration, t2: Duration) -> Result<RegConfig, String> {
         let registrar = self.registrar()?;
         let domain =
             if self.domain.trim().is_empty() { registrar.host.clone() } else { self.domain.trim().to_string() };
-        let host = match local.ip() {
-            IpAddr::V6(v) => format!("[{v}]"),
-            IpAddr::V4(v) => v.to_string(),
-        };
-        let sent_by = format!("{host}:{}", local.port());
+        let transport = self.transport();
+        let (contact, sent_by) = self.contact(local);
         let auth_user = if self.auth_username.is_empty() { &self.username } else { &self.auth_username };
+        // Over TCP/TLS the Route names the transport: the proxy keeps it.
+        let route_param =
+            if transport == TrunkTransport::Udp { String::new() } else { format!(";transport={}", transport.param()) };
         Ok(RegConfig {
             aor: format!("sip:{}@{domain}", self.username),
             request_uri: registrar.uri(),
-            contact: format!("sip:{}@{sent_by};transport=udp", self.username),
+            contact,
             via_sent_by: sent_by,
-            route: self.outbound_proxy()?.map(|p| format!("<{};lr>", p.uri())),
+            route: self.outbound_proxy()?.map(|p| format!("<{}{route_param};lr>", p.uri())),
             creds: ClientCredentials { username: auth_user.clone(), password: self.password.0.clone() },
             realm: (!self.realm.is_empty()).then(|| self.realm.clone()),
             expires: self.expires,
@@ -223,7 +315,20 @@ impl TrunkConfig {
             t1,
             t2,
             user_agent: concat!("sori/", env!("CARGO_PKG_VERSION")).into(),
+            transport: transport.via(),
         })
+    }
+
+    /// The Contact URI and Via sent-by for sori's address `local` (over
+    /// TCP/TLS the connection's own local address, so the registrar sends
+    /// requests back over that connection).
+    pub fn contact(&self, local: SocketAddr) -> (String, String) {
+        let host = match local.ip() {
+            IpAddr::V6(v) => format!("[{v}]"),
+            IpAddr::V4(v) => v.to_string(),
+        };
+        let sent_by = format!("{host}:{}", local.port());
+        (format!("sip:{}@{sent_by};transport={}", self.username, self.transport().param()), sent_by)
     }
 }
 
@@ -244,12 +349,20 @@ pub fn validate(trunks: &[TrunkConfig], sip_allow: &[String], udp: bool) -> Resu
         if !names.insert(n.as_str()) {
             return Err(format!("trunk {n:?}: the name is used twice"));
         }
-        match t.transport.to_ascii_lowercase().as_str() {
-            "udp" => {}
-            "tcp" | "tls" => {
-                return Err(format!("trunk {n:?}: transport {:?} is not supported yet (only \"udp\")", t.transport))
-            }
-            x => return Err(format!("trunk {n:?}: transport must be \"udp\", not {x:?}")),
+        let Some(transport) = TrunkTransport::parse(&t.transport) else {
+            return Err(format!("trunk {n:?}: transport must be \"udp\", \"tcp\" or \"tls\", not {:?}", t.transport));
+        };
+        if transport != TrunkTransport::Tls && !(t.tls_ca.is_empty() && t.tls_server_name.is_empty()) {
+            return Err(format!("trunk {n:?}: tls_ca and tls_server_name need transport = \"tls\""));
+        }
+        if transport != TrunkTransport::Udp && !t.registers() {
+            return Err(format!("trunk {n:?}: transport {:?} needs a registrar (sori opens the connection to it)", t.transport));
+        }
+        if !t.tls_server_name.is_empty() && HostPort::parse(&t.tls_server_name).map_or(true, |h| h.port.is_some()) {
+            return Err(format!("trunk {n:?}: tls_server_name must be a host name or IP address, not {:?}", t.tls_server_name));
+        }
+        if t.keepalive_s > 86_400 {
+            return Err(format!("trunk {n:?}: keepalive_s must be 0..=86400 (0: no keep-alive pings)"));
         }
         t.allow_list().map_err(|e| format!("trunk {n:?}: allow: {e}"))?;
         if !t.srtp.is_empty() && crate::sdp::SrtpPolicy::from_name(&t.srtp).is_none() {
@@ -261,8 +374,8 @@ pub fn validate(trunks: &[TrunkConfig], sip_allow: &[String], udp: bool) -> Resu
             }
             continue;
         }
-        if !udp {
-            return Err(format!("trunk {n:?}: registering needs [sip] udp = true"));
+        if !udp && transport == TrunkTransport::Udp {
+            return Err(format!("trunk {n:?}: registering over UDP needs [sip] udp = true (or transport = \"tcp\"/\"tls\")"));
         }
         t.registrar().map_err(|e| format!("trunk {n:?}: registrar: {e}"))?;
         t.outbound_proxy().map_err(|e| format!("trunk {n:?}: outbound_proxy: {e}"))?;
@@ -323,7 +436,7 @@ mod tests {
     fn validation_names_the_trunk_and_key() {
         assert!(validate(&[trunk()], &[], true).is_ok());
         let e = |t: TrunkConfig| validate(&[t], &[], true).unwrap_err();
-        assert!(e(TrunkConfig { transport: "tls".into(), ..trunk() }).contains("not supported yet"));
+        assert!(e(TrunkConfig { transport: "sctp".into(), ..trunk() }).contains("\"udp\", \"tcp\" or \"tls\""));
         assert!(e(TrunkConfig { password: Secret::default(), ..trunk() }).contains("password"));
         assert!(e(TrunkConfig { registrar: "pbx:x".into(), ..trunk() }).contains("registrar"));
         assert!(e(TrunkConfig { allow: vec!["10.0.0.1/40".into()], ..trunk() }).contains("allow"));
@@ -374,5 +487,61 @@ mod tests {
         assert_eq!(t.next_hop().expect("hop").lookup_target(), "10.0.0.1:5070");
         assert!(!format!("{t:?}").contains("pw\""), "the password never shows");
         assert!(!format!("{c:?}").contains("\"pw\""), "nor in the registration's settings");
+    }
+
+    #[test]
+    fn tcp_and_tls_trunks_validate() {
+        let ok = |t: TrunkConfig, udp: bool| validate(&[t], &[], udp);
+        let tls = TrunkConfig { transport: "TLS".into(), tls_ca: "/etc/sori/ca.pem".into(), ..trunk() };
+        assert!(ok(tls.clone(), true).is_ok());
+        assert!(ok(TrunkConfig { transport: "tcp".into(), ..trunk() }, true).is_ok());
+        // No UDP socket needed for a TCP/TLS registration.
+        assert!(ok(TrunkConfig { transport: "tcp".into(), ..trunk() }, false).is_ok());
+        assert!(ok(TrunkConfig { tls_server_name: "sip.example.org".into(), ..tls.clone() }, true).is_ok());
+        assert!(ok(TrunkConfig { tls_server_name: "192.0.2.7".into(), ..tls.clone() }, true).is_ok());
+        let e = |t: TrunkConfig| validate(&[t], &[], true).unwrap_err();
+        assert!(e(TrunkConfig { tls_ca: "ca.pem".into(), ..trunk() }).contains("need transport = \"tls\""));
+        assert!(e(TrunkConfig { tls_server_name: "x".into(), transport: "tcp".into(), ..trunk() }).contains("tls"));
+        assert!(e(TrunkConfig { tls_server_name: "a b".into(), ..tls.clone() }).contains("tls_server_name"));
+        assert!(e(TrunkConfig { tls_server_name: "host:5061".into(), ..tls.clone() }).contains("tls_server_name"));
+        assert!(e(TrunkConfig { keepalive_s: 100_000, ..tls.clone() }).contains("keepalive_s"));
+        let st = TrunkConfig { registrar: String::new(), allow: vec!["192.0.2.0/24".into()], ..tls };
+        assert!(e(st).contains("needs a registrar"));
+        // Parsed from TOML with the new keys.
+        let text = "[[trunk]]\nname = \"kt\"\nregistrar = \"pbx.example.org\"\nusername = \"1339\"\npassword = \"pw\"\n\
+                    transport = \"tls\"\ntls_ca = \"ca.pem\"\ntls_server_name = \"sip.example.org\"\nkeepalive_s = 30\n";
+        let c: crate::config::Config = crate::config::parse_toml(std::path::Path::new("x.toml"), text).expect("parses");
+        assert!(c.validate().is_ok());
+        let t = &c.trunk[0];
+        assert_eq!((t.transport(), t.tls_ca.as_str(), t.keepalive_s), (TrunkTransport::Tls, "ca.pem", 30));
+        assert_eq!(t.tls_name().as_deref(), Ok("sip.example.org"));
+    }
+
+    #[test]
+    fn tcp_and_tls_request_building() {
+        let t1 = Duration::from_millis(500);
+        let t2 = Duration::from_secs(4);
+        let local: SocketAddr = "10.0.0.5:40123".parse().expect("a");
+        let tcp = TrunkConfig { transport: "tcp".into(), ..trunk() };
+        let c = tcp.reg_config(local, t1, t2).expect("config");
+        assert_eq!((c.transport, c.stream()), ("TCP", true));
+        assert_eq!(c.contact, "sip:1339@10.0.0.5:40123;transport=tcp");
+        assert_eq!(c.via_sent_by, "10.0.0.5:40123");
+        assert_eq!(c.request_uri, "sip:pbx.example.org:5080", "the Request-URI names the registrar only");
+        let tls = TrunkConfig { transport: "tls".into(), outbound_proxy: "[2001:db8::1]".into(), ..trunk() };
+        let c = tls.reg_config("[2001:db8::5]:40124".parse().expect("a"), t1, t2).expect("config");
+        assert_eq!(c.transport, "TLS");
+        assert_eq!(c.contact, "sip:1339@[2001:db8::5]:40124;transport=tls");
+        assert_eq!(c.route.as_deref(), Some("<sip:[2001:db8::1];transport=tls;lr>"), "the proxy keeps the transport");
+        // TLS defaults to port 5061 and verifies the host connected to.
+        let hop = tls.next_hop().expect("hop");
+        assert_eq!(hop.literal_or(tls.transport().default_port()), Some("[2001:db8::1]:5061".parse().expect("a")));
+        assert_eq!(tls.tls_name().as_deref(), Ok("2001:db8::1"));
+        let direct = TrunkConfig { transport: "tls".into(), ..trunk() };
+        assert_eq!(direct.tls_name().as_deref(), Ok("pbx.example.org"));
+        assert_eq!(HostPort::parse("pbx.example.org").expect("h").lookup_target_or(5061), "pbx.example.org:5061");
+        // UDP stays as it was.
+        let c = trunk().reg_config(local, t1, t2).expect("config");
+        assert_eq!((c.transport, c.stream(), c.route), ("UDP", false, None));
     }
 }
