@@ -9,7 +9,14 @@
 //! - a wrong password (MD5 this time) is `auth-rejected` with one log line
 //!   and no retry storm;
 //! - an INVITE straight to sori from an unlisted source gets 403 (counted),
-//!   a listed one is served.
+//!   a listed one is served;
+//! - over TCP and TLS (tests/data/kamailio/kamailio-flows.cfg; TLS needs
+//!   Debian's kamailio-tls-modules, certificates made here with `openssl`):
+//!   sori registers over its own connection, kamailio sends the caller's
+//!   INVITE back over that very connection and sori answers with the
+//!   greeting; the TCP trunk reconnects and registers again after kamailio
+//!   restarts; a server certificate from an untrusted CA is one clear
+//!   failure, not a retry storm.
 //!
 //! Needs `kamailio` (scripts/install-deps.sh installs it); without it each
 //! test says so and returns.
@@ -23,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::kamailio::{self, Kamailio};
-use common::{http, tail, Options, Sori};
+use common::{free_port, http, tail, Options, Sori};
 
 const USER: &str = "1339";
 const PASSWORD: &str = "s3cret-1339";
@@ -111,6 +118,38 @@ fn rtp_listener(sock: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHand
     })
 }
 
+/// A SIPp caller dials the hotline at kamailio's UDP port; kamailio relays
+/// the call to the registered sori, which answers with the greeting (heard
+/// on the caller's RTP socket) and transfers on "0". Returns the call's
+/// record (the `nth` call of this sori).
+fn call_through(sori: &Sori, k: &Kamailio, nth: usize) -> sori::store::CallRecord {
+    let rtp = UdpSocket::bind("127.0.0.1:0").expect("rtp socket");
+    let rtp_port = rtp.local_addr().expect("addr").port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let heard = rtp_listener(rtp, stop.clone());
+    let target = format!("127.0.0.1:{}", k.port);
+    let (ok, out) =
+        sipp(sori.dir.path(), "trunk_call", &target, "127.0.0.1", &["-key", "rtp_port", &rtp_port.to_string()]);
+    stop.store(true, Ordering::Relaxed);
+    let (packets, loud) = heard.join().expect("listener");
+    assert!(
+        ok,
+        "SIPp through kamailio failed:\n{}\n--- sori log ---\n{}\n--- kamailio log ---\n{}",
+        tail(&out, 3000),
+        tail(&sori.log(), 3000),
+        tail(&k.log(), 3000)
+    );
+    assert!(packets >= 100, "the caller got {packets} RTP packets from sori in 3 s");
+    assert!(loud >= 25, "only {loud} of {packets} packets carried the greeting's speech");
+    let mut recs = sori.wait_records(nth, Duration::from_secs(10));
+    recs.sort_by_key(|r| r.started_ms);
+    let r = recs.get(nth - 1).cloned().expect("call record");
+    assert_eq!(r.outcome.as_deref(), Some("transferred"), "{r:?}");
+    assert_eq!(r.dtmf, "0");
+    assert!(k.log().contains("INVITE for sip:1339@"), "kamailio relayed the INVITE");
+    r
+}
+
 #[test]
 fn registers_through_kamailio_answers_its_call_and_transfers_by_refer() {
     let Some((bin, modules)) = kamailio::need("registers_through_kamailio_answers_its_call_and_transfers_by_refer")
@@ -130,30 +169,10 @@ fn registers_through_kamailio_answers_its_call_and_transfers_by_refer() {
     assert_eq!(metric(&sori, "sori_trunk_registered{trunk=\"kam\"}"), Some(1.0));
 
     // A caller dials the hotline number at kamailio, which relays to sori.
-    let rtp = UdpSocket::bind("127.0.0.1:0").expect("rtp socket");
-    let rtp_port = rtp.local_addr().expect("addr").port();
-    let stop = Arc::new(AtomicBool::new(false));
-    let heard = rtp_listener(rtp, stop.clone());
     let target = format!("127.0.0.1:{}", k.port);
-    let (ok, out) =
-        sipp(sori.dir.path(), "trunk_call", &target, "127.0.0.1", &["-key", "rtp_port", &rtp_port.to_string()]);
-    stop.store(true, Ordering::Relaxed);
-    let (packets, loud) = heard.join().expect("listener");
-    assert!(
-        ok,
-        "SIPp through kamailio failed:\n{}\n--- sori log ---\n{}\n--- kamailio log ---\n{}",
-        tail(&out, 3000),
-        tail(&sori.log(), 3000),
-        tail(&k.log(), 3000)
-    );
-    assert!(packets >= 100, "the caller got {packets} RTP packets from sori in 3 s");
-    assert!(loud >= 25, "only {loud} of {packets} packets carried the greeting's speech");
-    let recs = sori.wait_records(1, Duration::from_secs(10));
-    let r = recs.first().expect("call record");
-    assert_eq!(r.outcome.as_deref(), Some("transferred"), "{r:?}");
+    let r = call_through(&sori, &k, 1);
     assert_eq!(r.remote_addr, target, "the call came through kamailio");
-    assert_eq!(r.dtmf, "0");
-    assert!(k.log().contains("INVITE for sip:1339@"), "kamailio relayed the INVITE");
+    assert_eq!(r.transport, "udp");
 
     // The registration was refreshed (same Call-ID) through a stale nonce
     // without counting a failure.
@@ -257,4 +276,239 @@ fn inbound_digest_user_calls_from_an_unlisted_source() {
     let recs = sori.wait_records(1, Duration::from_secs(10));
     assert_eq!(recs.len(), 1, "one call: the authenticated one");
     assert_eq!(recs[0].outcome.as_deref(), Some("caller-hangup"));
+}
+
+// ------------------------------------------------------------ TCP and TLS
+
+/// kamailio-flows.cfg: callers on UDP `k.port`, sori's registration on TCP
+/// `tcp_port`, and on TLS `tls.0` with the tls module's config `tls.1`.
+fn start_flows_kamailio(bin: &Path, modules: &Path, tcp_port: u16, tls: Option<(u16, &Path)>) -> Kamailio {
+    let (defines, tls_port, tls_cfg) = match tls {
+        Some((port, cfg)) => ("#!define WITH_TLS", port, cfg.display().to_string()),
+        None => ("", 0, String::new()),
+    };
+    Kamailio::start(
+        bin,
+        modules,
+        "kamailio-flows.cfg",
+        &[
+            ("@@DEFINES@@", defines.to_string()),
+            ("@@TCP_PORT@@", tcp_port.to_string()),
+            ("@@TLS_PORT@@", tls_port.to_string()),
+            ("@@TLS_CFG@@", tls_cfg),
+            ("@@ALGORITHM@@", "SHA-256".to_string()),
+            ("@@NONCE_EXPIRE@@", "300".to_string()),
+            ("@@REALM@@", "sori-test".to_string()),
+            ("@@PASSWORD@@", PASSWORD.to_string()),
+            ("@@USER@@", USER.to_string()),
+        ],
+    )
+}
+
+fn stream_trunk(port: u16, transport: &str, extra: &str) -> String {
+    format!(
+        "\n[[trunk]]\nname = \"kam\"\nregistrar = \"127.0.0.1:{port}\"\ntransport = \"{transport}\"\nusername = \"{USER}\"\n\
+         password = \"{PASSWORD}\"\nexpires = 60\nretry_s = 1\nretry_max_s = 2\nkeepalive_s = 1\n{extra}\n"
+    )
+}
+
+/// The port of the Contact kamailio saved for sori over `proto`, from its log.
+fn saved_contact_port(k: &Kamailio, proto: &str) -> u16 {
+    let klog = k.log();
+    let line = klog
+        .lines()
+        .rfind(|l| l.contains(&format!("REGISTER saved sip:{USER}@127.0.0.1 over {proto} contact")))
+        .unwrap_or_else(|| panic!("no REGISTER over {proto}:\n{}", tail(&klog, 3000)));
+    assert!(line.contains(&format!(";transport={proto}>")), "Contact names the transport: {line}");
+    let after = line.split("contact <sip:1339@127.0.0.1:").nth(1).unwrap_or_default();
+    after.split(';').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("contact port in {line}"))
+}
+
+fn kamailio_tls() -> bool {
+    kamailio::need("kamailio TLS").is_some_and(|(_, m)| m.join("tls.so").exists())
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl").current_dir(dir).args(args).output().expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA (`<ca>.pem`) and, signed by it, a server certificate for
+/// "sip.test" and 127.0.0.1 (`<ca>-server.pem`, `<ca>-server.key`).
+fn make_pki(dir: &Path, ca: &str) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let (ca_key, ca_pem) = (format!("{ca}.key"), format!("{ca}.pem"));
+    let subj = format!("/CN=sori test {ca}");
+    let mut a = vec!["req", "-x509"];
+    a.extend(ec);
+    a.extend(["-keyout", &ca_key, "-out", &ca_pem, "-days", "2", "-subj", &subj]);
+    a.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    openssl(dir, &a);
+    let (key, csr, pem) = (format!("{ca}-server.key"), format!("{ca}-server.csr"), format!("{ca}-server.pem"));
+    let mut a = vec!["req"];
+    a.extend(ec);
+    a.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=sip.test"]);
+    openssl(dir, &a);
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:sip.test,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    let serial = format!("{ca}.srl");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAserial",
+            &serial,
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+}
+
+/// The tls module's config: kamailio presents `<ca>-server.pem`.
+fn kamailio_tls_cfg(dir: &Path, ca: &str) -> std::path::PathBuf {
+    let path = dir.join("kamailio-tls.cfg");
+    let d = dir.display();
+    std::fs::write(
+        &path,
+        format!(
+            "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n\
+             private_key = {d}/{ca}-server.key\ncertificate = {d}/{ca}-server.pem\n\n\
+             [client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
+        ),
+    )
+    .expect("tls cfg");
+    path
+}
+
+#[test]
+fn registers_over_tcp_takes_the_call_on_that_connection_and_reconnects() {
+    let Some((bin, modules)) = kamailio::need("registers_over_tcp_takes_the_call_on_that_connection_and_reconnects")
+    else {
+        return;
+    };
+    let tcp_port = free_port();
+    let k = start_flows_kamailio(&bin, &modules, tcp_port, None);
+    let mut sori = Sori::start(Options { extra: stream_trunk(tcp_port, "tcp", ""), ..Default::default() });
+    let t = wait_state(&sori, &k, "registered", Duration::from_secs(15));
+    assert_eq!(t["failures"], 0, "{t}");
+    let flow_port = saved_contact_port(&k, "tcp");
+    assert_ne!(flow_port, sori.sip_port, "the Contact is the connection's own port, not a listener");
+    assert!(k.log().contains(&format!("REGISTER from 127.0.0.1:{flow_port} proto=tcp")), "{}", tail(&k.log(), 3000));
+
+    // The caller's INVITE reaches sori over the registered connection.
+    let r = call_through(&sori, &k, 1);
+    assert_eq!((r.transport.as_str(), r.remote_addr.as_str()), ("tcp", format!("127.0.0.1:{tcp_port}").as_str()));
+    let relayed = format!("relayed to sip:1339@127.0.0.1:{flow_port};transport=tcp");
+    assert!(k.log().contains(&relayed), "kamailio used the flow:\n{}", tail(&k.log(), 3000));
+
+    // kamailio goes away: the flow is lost, sori retries with back-off and
+    // registers again on a new connection once kamailio is back.
+    let first_log = k.log();
+    drop(k);
+    wait_state_quiet(&sori, "failed", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(3));
+    let k = start_flows_kamailio(&bin, &modules, tcp_port, None);
+    let t = wait_state(&sori, &k, "registered", Duration::from_secs(15));
+    assert!(t["registrations"].as_u64().unwrap_or(0) >= 2, "{t}");
+    let new_port = saved_contact_port(&k, "tcp");
+    assert_ne!(new_port, flow_port, "a new connection");
+    let log = sori.log();
+    assert_eq!(log.matches("trunk connection lost").count(), 1, "{}", tail(&log, 3000));
+    let changes = log.matches("trunk registration failed").count();
+    assert_eq!(changes, 1, "one line for the outage, not one per retry:\n{}", tail(&log, 3000));
+    let attempts = log.matches("trunk connecting").count();
+    assert!((3..=8).contains(&attempts), "{attempts} connection attempts in ~4 s with 1-2 s back-off");
+    // Calls work again over the new connection.
+    let r = call_through(&sori, &k, 2);
+    assert_eq!(r.transport, "tcp");
+    assert!(k.log().contains(&format!("relayed to sip:1339@127.0.0.1:{new_port};transport=tcp")));
+    assert!(first_log.contains("proto=tcp"));
+    assert_eq!(sori.stop(), Some(0));
+    assert!(sori.log().contains("trunk unregistered"), "{}", tail(&sori.log(), 2000));
+    assert!(k.log().contains("expires=0"), "un-REGISTER over the connection:\n{}", tail(&k.log(), 2000));
+}
+
+/// Like `wait_state` while kamailio is down.
+fn wait_state_quiet(sori: &Sori, state: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while healthz_trunk(sori)["state"] != state {
+        assert!(Instant::now() < deadline, "never {state}:\n{}", tail(&sori.log(), 3000));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn registers_over_tls_and_answers_the_call_on_that_connection() {
+    let Some((bin, modules)) = kamailio::need("registers_over_tls_and_answers_the_call_on_that_connection") else {
+        return;
+    };
+    if !kamailio_tls() {
+        eprintln!("SKIPPED registers_over_tls_and_answers_the_call_on_that_connection: no kamailio tls.so (apt-get install kamailio-tls-modules)");
+        return;
+    }
+    let pki = tempfile::tempdir().expect("tmp");
+    make_pki(pki.path(), "ca");
+    let tls_cfg = kamailio_tls_cfg(pki.path(), "ca");
+    let (tcp_port, tls_port) = (free_port(), free_port());
+    let k = start_flows_kamailio(&bin, &modules, tcp_port, Some((tls_port, &tls_cfg)));
+    let extra = format!("tls_ca = \"{}/ca.pem\"\ntls_server_name = \"sip.test\"", pki.path().display());
+    let sori = Sori::start(Options { extra: stream_trunk(tls_port, "tls", &extra), ..Default::default() });
+    let t = wait_state(&sori, &k, "registered", Duration::from_secs(15));
+    assert_eq!(t["failures"], 0, "{t}");
+    let flow_port = saved_contact_port(&k, "tls");
+    let r = call_through(&sori, &k, 1);
+    assert_eq!((r.transport.as_str(), r.remote_addr.as_str()), ("tls", format!("127.0.0.1:{tls_port}").as_str()));
+    let relayed = format!("relayed to sip:1339@127.0.0.1:{flow_port};transport=tls");
+    assert!(k.log().contains(&relayed), "kamailio used the TLS flow:\n{}", tail(&k.log(), 3000));
+    assert_eq!(metric(&sori, "sori_trunk_registered{trunk=\"kam\"}"), Some(1.0));
+}
+
+#[test]
+fn tls_server_from_an_untrusted_ca_fails_once_without_a_retry_storm() {
+    let Some((bin, modules)) = kamailio::need("tls_server_from_an_untrusted_ca_fails_once_without_a_retry_storm")
+    else {
+        return;
+    };
+    if !kamailio_tls() {
+        eprintln!("SKIPPED tls_server_from_an_untrusted_ca_fails_once_without_a_retry_storm: no kamailio tls.so");
+        return;
+    }
+    let pki = tempfile::tempdir().expect("tmp");
+    make_pki(pki.path(), "ca");
+    make_pki(pki.path(), "other");
+    let tls_cfg = kamailio_tls_cfg(pki.path(), "ca");
+    let (tcp_port, tls_port) = (free_port(), free_port());
+    let k = start_flows_kamailio(&bin, &modules, tcp_port, Some((tls_port, &tls_cfg)));
+    // sori trusts another CA only.
+    let extra = format!("tls_ca = \"{}/other.pem\"", pki.path().display());
+    let sori = Sori::start(Options { extra: stream_trunk(tls_port, "tls", &extra), ..Default::default() });
+    let t = wait_state(&sori, &k, "failed", Duration::from_secs(15));
+    let detail = t["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("certificate") && detail.contains("tls_ca"), "{t}");
+    std::thread::sleep(Duration::from_secs(3));
+    let t = healthz_trunk(&sori);
+    assert_eq!((t["state"].as_str(), t["failures"].as_u64()), (Some("failed"), Some(1)), "no retry within 3 s: {t}");
+    let log = sori.log();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("trunk registration failed")).collect();
+    assert_eq!(lines.len(), 1, "one clear line:\n{}", tail(&log, 3000));
+    assert!(lines[0].contains("UnknownIssuer") || lines[0].contains("certificate"), "{}", lines[0]);
+    assert!(!k.log().contains("REGISTER from"), "no REGISTER left sori");
+    assert_eq!(metric(&sori, "sori_trunk_state{trunk=\"kam\",state=\"failed\"}"), Some(1.0));
 }

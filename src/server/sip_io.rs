@@ -47,9 +47,17 @@ pub(super) enum StreamInput {
     Frame(u64, SocketAddr, Vec<u8>),
     Closed(u64),
     /// A trunk's outbound connection is up (after its `Opened`).
-    FlowUp { entry: usize, id: u64, local: SocketAddr },
+    FlowUp {
+        entry: usize,
+        id: u64,
+        local: SocketAddr,
+    },
     /// A trunk's outbound connection could not be opened.
-    FlowFailed { entry: usize, reason: String, permanent: bool },
+    FlowFailed {
+        entry: usize,
+        reason: String,
+        permanent: bool,
+    },
     /// A trunk's outbound connection ended, and why.
     FlowDown(u64, String),
 }

@@ -418,9 +418,7 @@ async fn resolve_or(hp: &crate::sip::trunk::HostPort, default_port: u16) -> Opti
 }
 
 /// A TLS trunk's client configuration and the name its server must prove.
-fn tls_client(
-    t: &TrunkConfig,
-) -> Result<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>), String> {
+fn tls_client(t: &TrunkConfig) -> Result<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>), String> {
     let ca = (!t.tls_ca.trim().is_empty()).then(|| std::path::PathBuf::from(t.tls_ca.trim()));
     let connector = super::tls::connector(ca.as_deref()).map_err(|e| format!("{e:#}"))?;
     let name = t.tls_name()?;

@@ -356,10 +356,16 @@ pub fn validate(trunks: &[TrunkConfig], sip_allow: &[String], udp: bool) -> Resu
             return Err(format!("trunk {n:?}: tls_ca and tls_server_name need transport = \"tls\""));
         }
         if transport != TrunkTransport::Udp && !t.registers() {
-            return Err(format!("trunk {n:?}: transport {:?} needs a registrar (sori opens the connection to it)", t.transport));
+            return Err(format!(
+                "trunk {n:?}: transport {:?} needs a registrar (sori opens the connection to it)",
+                t.transport
+            ));
         }
         if !t.tls_server_name.is_empty() && HostPort::parse(&t.tls_server_name).map_or(true, |h| h.port.is_some()) {
-            return Err(format!("trunk {n:?}: tls_server_name must be a host name or IP address, not {:?}", t.tls_server_name));
+            return Err(format!(
+                "trunk {n:?}: tls_server_name must be a host name or IP address, not {:?}",
+                t.tls_server_name
+            ));
         }
         if t.keepalive_s > 86_400 {
             return Err(format!("trunk {n:?}: keepalive_s must be 0..=86400 (0: no keep-alive pings)"));
@@ -375,7 +381,9 @@ pub fn validate(trunks: &[TrunkConfig], sip_allow: &[String], udp: bool) -> Resu
             continue;
         }
         if !udp && transport == TrunkTransport::Udp {
-            return Err(format!("trunk {n:?}: registering over UDP needs [sip] udp = true (or transport = \"tcp\"/\"tls\")"));
+            return Err(format!(
+                "trunk {n:?}: registering over UDP needs [sip] udp = true (or transport = \"tcp\"/\"tls\")"
+            ));
         }
         t.registrar().map_err(|e| format!("trunk {n:?}: registrar: {e}"))?;
         t.outbound_proxy().map_err(|e| format!("trunk {n:?}: outbound_proxy: {e}"))?;
