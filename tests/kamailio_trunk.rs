@@ -16,7 +16,10 @@
 //!   INVITE back over that very connection and sori answers with the
 //!   greeting; the TCP trunk reconnects and registers again after kamailio
 //!   restarts; a server certificate from an untrusted CA is one clear
-//!   failure, not a retry storm.
+//!   failure, not a retry storm;
+//! - a TCP registrar (a stand-in here, no kamailio needed) that answers one
+//!   CRLF keep-alive ping and then falls silent has its connection closed
+//!   and sori registers again on a new one.
 //!
 //! Needs `kamailio` (scripts/install-deps.sh installs it); without it each
 //! test says so and returns.
@@ -511,4 +514,97 @@ fn tls_server_from_an_untrusted_ca_fails_once_without_a_retry_storm() {
     assert!(lines[0].contains("UnknownIssuer") || lines[0].contains("certificate"), "{}", lines[0]);
     assert!(!k.log().contains("REGISTER from"), "no REGISTER left sori");
     assert_eq!(metric(&sori, "sori_trunk_state{trunk=\"kam\",state=\"failed\"}"), Some(1.0));
+}
+
+/// A stand-in registrar on one accepted TCP connection: answers every
+/// REGISTER 200 (Expires: 60) and the first `pongs` CRLF keep-alive pings
+/// with a pong, then ignores pings while keeping the connection open for
+/// `hold`. Returns how many REGISTERs it answered.
+fn fake_registrar(mut c: std::net::TcpStream, pongs: usize, hold: Duration) -> usize {
+    use std::io::{Read, Write};
+    c.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+    let (mut buf, mut chunk) = (Vec::<u8>::new(), [0u8; 4096]);
+    let (mut answered, mut ponged) = (0, 0);
+    let until = Instant::now() + hold;
+    while Instant::now() < until {
+        match c.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => continue,
+        }
+        loop {
+            if buf.starts_with(b"\r\n\r\n") {
+                buf.drain(..4);
+                if ponged < pongs {
+                    ponged += 1;
+                    let _ = c.write_all(b"\r\n");
+                }
+                continue;
+            }
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n").filter(|_| !buf.starts_with(b"\r\n")) else {
+                break;
+            };
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            buf.drain(..end + 4); // REGISTERs carry no body
+            if !head.starts_with("REGISTER ") {
+                continue;
+            }
+            let pick = |name: &str| {
+                head.lines().filter(|l| l.to_ascii_lowercase().starts_with(&format!("{name}:"))).collect::<Vec<_>>()
+            };
+            let mut resp = String::from("SIP/2.0 200 OK\r\n");
+            for name in ["via", "from", "call-id", "cseq"] {
+                for l in pick(name) {
+                    resp.push_str(&format!("{l}\r\n"));
+                }
+            }
+            for l in pick("to") {
+                resp.push_str(&format!("{l};tag=fake\r\n"));
+            }
+            resp.push_str("Expires: 60\r\nContent-Length: 0\r\n\r\n");
+            let _ = c.write_all(resp.as_bytes());
+            answered += 1;
+        }
+    }
+    answered
+}
+
+#[test]
+fn a_connection_whose_server_stops_answering_keepalives_is_reopened() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let sori = Sori::start(Options { extra: stream_trunk(port, "tcp", ""), ..Default::default() });
+    // The first connection answers one ping, then goes silent (still open).
+    listener.set_nonblocking(true).expect("nonblocking");
+    let accept = |within: Duration| {
+        let deadline = Instant::now() + within;
+        loop {
+            match listener.accept() {
+                Ok((c, _)) => {
+                    c.set_nonblocking(false).expect("blocking");
+                    break c;
+                }
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                Err(e) => panic!("sori did not connect ({e}):\n{}", tail(&sori.log(), 3000)),
+            }
+        }
+    };
+    let c1 = accept(Duration::from_secs(15));
+    let first = std::thread::spawn(move || fake_registrar(c1, 1, Duration::from_secs(30)));
+    // 1 s to the unanswered ping, 10 s for its pong, then a new connection.
+    let c2 = accept(Duration::from_secs(25));
+    let second = std::thread::spawn(move || fake_registrar(c2, usize::MAX, Duration::from_secs(4)));
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while healthz_trunk(&sori)["registrations"].as_u64().unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "not registered again: {}", tail(&sori.log(), 3000));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = sori.log();
+    let lost: Vec<&str> = log.lines().filter(|l| l.contains("trunk connection lost")).collect();
+    assert_eq!(lost.len(), 1, "{}", tail(&log, 3000));
+    assert!(lost[0].contains("no keep-alive pong"), "{}", lost[0]);
+    assert_eq!(healthz_trunk(&sori)["state"], "registered");
+    drop(sori);
+    assert!(first.join().expect("first") >= 1, "the first connection registered");
+    assert!(second.join().expect("second") >= 1);
 }
