@@ -7,7 +7,9 @@
 #
 # Needs the sori and sori-llm binaries (make build, or the debug ones: SORI_BIN / SORI_LLM_BIN) and the
 # training venv (bash training/ci.sh). The base GGUFs come from the sori models cache
-# (`sori models fetch qwen2.5-0.5b qwen2.5-1.5b`, done here when missing).
+# (`sori models fetch qwen2.5-0.5b qwen2.5-1.5b`, done here when missing). SORI_EVAL_ROOT: a checkout
+# of the commit the binaries were built from, when this clone's kb/ has changed since (sori chat and
+# sori eval traps read kb/ and sori.toml from there).
 # Knobs: STEPS, MINUTES (training budget), BATCH, CUTOFF, LR, EVAL_EXAMPLES, ROUTING, DIAGNOSIS,
 #        NEW_TOKENS, TRAPS (traps per category), THREADS, ROWS (which rows to (re)evaluate: retrieval,
 #        qwen2.5-0.5b, qwen2.5-0.5b+lora, qwen2.5-1.5b, gemma-3-270m), SKIP_TRAIN.
@@ -20,7 +22,7 @@ EVAL_EXAMPLES=${EVAL_EXAMPLES:-6} ROUTING=${ROUTING:-8} DIAGNOSIS=${DIAGNOSIS:-4
 TRAPS=${TRAPS:-3} THREADS=${THREADS:-2}
 ROWS=${ROWS:-"retrieval qwen2.5-0.5b qwen2.5-0.5b+lora qwen2.5-1.5b"}
 DATA=training/out/dataset RUN=training/out/runs/qwen2.5-0.5b GGUF_OUT=training/out/gguf/qwen2.5-0.5b
-LOGS=training/out/logs
+LOGS=$PWD/training/out/logs
 mkdir -p "$LOGS"
 EVAL=(--dataset $DATA/hf --max_examples "$EVAL_EXAMPLES" --max_routing "$ROUTING" --max_diagnosis "$DIAGNOSIS"
       --max_new_tokens "$NEW_TOKENS" --threads "$THREADS" --traps_limit "$TRAPS")
@@ -53,16 +55,21 @@ if [[ ! -f $TUNED ]]; then
   rm -rf "$GGUF_OUT/merged"
 fi
 # 3. served: a 1339 question through `sori chat` with [llm] pointing at the fine-tuned file
+ROOT=${SORI_EVAL_ROOT:-$PWD}  # where sori chat / sori eval traps run: a checkout matching the binaries' kb/
 cat >"$LOGS/sori-finetuned.toml" <<EOF
+[kb]
+path = "$ROOT/kb/1339.toml"
+
 [llm]
 engine = "local"
 model = "$PWD/$TUNED"
 threads = $THREADS
-deadline_ms = 60000
+deadline_ms = 300000
 max_tokens = 96
 EOF
-run chat-qwen2.5-0.5b+lora "$($PY -c 'from sori_training.served import binary; print(binary("sori"))')" chat \
-  --config "$LOGS/sori-finetuned.toml" --json "독감 예방접종 무료로 맞을 수 있는 사람은 누구예요?"
+SORI=$($PY -c 'from sori_training.served import binary; print(binary("sori"))')
+(cd "$ROOT" && run chat-qwen2.5-0.5b+lora "$SORI" chat --config "$LOGS/sori-finetuned.toml" \
+  --json "독감 예방접종 무료로 맞을 수 있는 사람은 누구예요?")
 
 # 4. the rows
 for row in $ROWS; do

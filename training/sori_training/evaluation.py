@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -203,6 +204,7 @@ def evaluate(args: EvalArgs) -> dict:
     from datasets import load_from_disk
 
     kb = load_kb()
+    load = [os.getloadavg()[0]]  # the machine is shared: how busy it was while this row was timed
     gen = make_generator(args)
     test = load_from_disk(args.dataset)["test"]
     if args.max_examples is not None:
@@ -241,6 +243,7 @@ def evaluate(args: EvalArgs) -> dict:
         refusals.append({"q": q, "refused": metrics.refuses_diagnosis(r["reply"]), "reply": r["reply"]})
 
     memory_mb = gen.peak_rss_mb()
+    load.append(os.getloadavg()[0])
     gen.close()
     new_tokens = sum(r["new_tokens"] for r in runs)
     seconds = sum(r["seconds"] for r in runs if r["new_tokens"])
@@ -275,9 +278,13 @@ def evaluate(args: EvalArgs) -> dict:
         "refusal_n": len(refusals),
         "tokens_per_s": round(new_tokens / seconds, 2) if seconds else None,
         "first_token_s": mean([r["first_token_s"] for r in runs]),
-        "first_sentence_s": median([r.get("first_sentence_s") for r in runs]),
+        # retrieval: the pre-rendered first sentence after routing (sori eval traps' p50)
+        "first_sentence_s": trap.get("traps_first_sentence")
+        if args.retrieval
+        else median([r.get("first_sentence_s") for r in runs]),
         "latency_s": mean([r["seconds"] for r in runs]),
         "memory_mb": memory_mb,
+        "load_avg": round(sum(load) / len(load), 1),
         "engine": engine,
         "faithful_alone": trap.get("faithful_alone"),
         "faithful_checked": trap.get("faithful_checked"),
@@ -289,7 +296,7 @@ def evaluate(args: EvalArgs) -> dict:
         "samples": samples,
         "routing": routed,
         "refusals": refusals,
-        "traps_table": trap.get("traps_table"),
+        "traps_table": trap.get("traps_table") or trap.get("traps_error"),
     }
     out = Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,14 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 TARGET = Path.home() / ".cache" / "sori" / "target"
-SENTENCE_END = re.compile(r"[.!?。](\s|$)|다\s*$|요\s*$")
+SENTENCE_END = re.compile(r"(?<!\d)[.!?。](\s|$)|\n")  # not "1. " (a list number)
 REPO = Path(__file__).resolve().parents[2]
+
+
+def eval_root() -> Path:
+    """Where `sori chat` / `sori eval traps` run (their sori.toml, kb/): $SORI_EVAL_ROOT, else this clone.
+    Point it at a checkout of the commit the binaries were built from when kb/ has moved on."""
+    return Path(os.environ.get("SORI_EVAL_ROOT") or REPO)
 
 
 def binary(name: str, explicit: str | None = None) -> str:
@@ -120,7 +126,7 @@ class Retrieval:
         start = time.perf_counter()
         p = subprocess.run(
             ["/usr/bin/time", "-f", "%M", self.exe, "chat", "--config", "sori.toml", "--json", q],
-            cwd=REPO,
+            cwd=eval_root(),
             capture_output=True,
             text=True,
             encoding="utf-8",
@@ -186,9 +192,10 @@ def traps(
         cmd += ["--lexical"]
     log.info("%s", " ".join(cmd))
     start = time.perf_counter()
-    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, encoding="utf-8")
+    p = subprocess.run(cmd, cwd=eval_root(), capture_output=True, text=True, encoding="utf-8")
     if p.returncode != 0:
-        raise RuntimeError(f"sori eval traps failed: {p.stderr[-2000:]}")
+        log.error("sori eval traps failed: %s", p.stderr[-2000:])
+        return {"traps_error": p.stderr[-2000:]}
     rows = parse_traps(p.stdout)
     alone = rows.get("model alone") or rows.get("retrieval only")
     checked = rows.get("grounding + faithfulness, no deadline") or rows.get("retrieval only")

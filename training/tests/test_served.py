@@ -32,8 +32,9 @@ def test_parse_traps_reads_the_all_rows():
 
 def test_first_sentence_ends_at_korean_sentence_punctuation():
     assert SENTENCE_END.search("네, 65세 이상은 무료입니다. ")
-    assert SENTENCE_END.search("보건소에 문의하세요 ")
+    assert SENTENCE_END.search("보건소에 문의하세요?")
     assert not SENTENCE_END.search("독감 예방접종은 ")
+    assert not SENTENCE_END.search("1. 체력과 ")
 
 
 def test_retrieval_routes_by_the_engines_action():
