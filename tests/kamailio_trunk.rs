@@ -437,7 +437,7 @@ fn registers_over_tcp_takes_the_call_on_that_connection_and_reconnects() {
     let changes = log.matches("trunk registration failed").count();
     assert_eq!(changes, 1, "one line for the outage, not one per retry:\n{}", tail(&log, 3000));
     let attempts = log.matches("trunk connecting").count();
-    assert!((3..=8).contains(&attempts), "{attempts} connection attempts in ~4 s with 1-2 s back-off");
+    assert!((3..=20).contains(&attempts), "{attempts} connection attempts while kamailio was down (1-2 s back-off)");
     // Calls work again over the new connection.
     let r = call_through(&sori, &k, 2);
     assert_eq!(r.transport, "tcp");

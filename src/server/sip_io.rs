@@ -129,6 +129,10 @@ pub async fn run(shared: Arc<Shared>, sockets: SipSockets, mut shutdown: watch::
                 progressed = true;
                 transmit(&shared, &udp, &conns, t);
             }
+            while let Some(id) = trunks.poll_close() {
+                // Dropping its writer ends the connection's task.
+                conns.remove(&id);
+            }
             while let Some(req) = trunks.poll_connect() {
                 progressed = true;
                 super::flows::spawn_connect(req, next_flow_id, stream_tx.clone());

@@ -63,6 +63,8 @@ pub struct Trunks {
     transmits: VecDeque<Transmit>,
     /// Trunks (by index) whose registration asks for a connection.
     connects: VecDeque<usize>,
+    /// Connections the trunks gave up (closed by `sip_io`).
+    closes: VecDeque<u64>,
     metrics: Arc<Metrics>,
     origin: Instant,
 }
@@ -179,6 +181,7 @@ impl Trunks {
             access,
             transmits: VecDeque::new(),
             connects: VecDeque::new(),
+            closes: VecDeque::new(),
             metrics,
             origin: now,
         };
@@ -210,6 +213,11 @@ impl Trunks {
             return Some(FlowRequest { entry: i, dest, tls: e.tls.clone(), keepalive });
         }
         None
+    }
+
+    /// A trunk's connection to close (its registration gave it up).
+    pub fn poll_close(&mut self) -> Option<u64> {
+        self.closes.pop_front()
     }
 
     /// The trunk's connection is up: register over it.
@@ -339,6 +347,12 @@ impl Trunks {
             while let Some(bytes) = r.poll_transmit() {
                 if let Some(transport) = transport {
                     self.transmits.push_back(Transmit { peer: Peer { transport, addr: dest }, bytes });
+                }
+            }
+            if r.poll_close() {
+                if let Some((id, _)) = e.flow.take() {
+                    tracing::info!(trunk = %e.name, registrar = %e.registrar, "trunk connection closed: no answer on it");
+                    self.closes.push_back(id);
                 }
             }
             if r.poll_connect() && e.flow.is_none() && !self.connects.contains(&i) {

@@ -153,6 +153,8 @@ pub struct Registration {
     flow_up: bool,
     /// Over TCP/TLS: the edge should open a connection.
     want_connect: bool,
+    /// Over TCP/TLS: the edge should close the connection (a REGISTER on it went unanswered).
+    want_close: bool,
     /// The last immediate reconnect of a lost flow (at most one per `retry_base`).
     quick_reconnect_at: Option<Instant>,
     /// A previous flow's Contact, removed (expires=0) by the next REGISTER.
@@ -188,6 +190,7 @@ impl Registration {
             events: VecDeque::new(),
             flow_up: false,
             want_connect: false,
+            want_close: false,
             quick_reconnect_at: None,
             old_contact: None,
             contact_registered: false,
@@ -257,6 +260,12 @@ impl Registration {
     /// Over TCP/TLS: true once when the edge should open the connection.
     pub fn poll_connect(&mut self) -> bool {
         std::mem::take(&mut self.want_connect) && !self.unregistering && !self.done
+    }
+
+    /// Over TCP/TLS: true once when the edge should close the connection
+    /// (and forget it: the registration has already given it up).
+    pub fn poll_close(&mut self) -> bool {
+        std::mem::take(&mut self.want_close)
     }
 
     /// Where this registration is reached now (Contact URI).
@@ -406,6 +415,12 @@ impl Registration {
                 if self.unregistering {
                     self.done = true;
                     return;
+                }
+                if self.cfg.stream() && self.flow_up {
+                    // A connection that carries no answer is given up and reopened.
+                    self.want_close = true;
+                    let detail = "no answer from the registrar (timeout); connection closed".to_string();
+                    return self.flow_lost(now, detail, false);
                 }
                 return self.failed(now, "no answer from the registrar (timeout)".into());
             }
@@ -1002,5 +1017,27 @@ mod tests {
         // Shutdown without a connection: nothing to undo.
         r.unregister(now);
         assert!(r.is_done() && !r.poll_connect());
+    }
+
+    #[test]
+    fn unanswered_register_on_a_flow_closes_it_and_reconnects() {
+        let t0 = Instant::now();
+        let mut r = Registration::new(stream_cfg(), 3);
+        r.start(t0);
+        assert!(r.poll_connect());
+        r.flow_up(t0, "sip:1339@10.0.0.5:40002;transport=tcp".into(), "10.0.0.5:40002".into());
+        let req = sent(&mut r).remove(0);
+        r.handle_response(t0, &reply(&req, 200, &[("Expires", "600")]));
+        // The refresh at 450 s gets no answer within 64·T1.
+        let t = t0 + Duration::from_secs(450);
+        r.handle_timeout(t);
+        assert_eq!(sent(&mut r).len(), 1);
+        assert!(!r.poll_close());
+        let t = t + Duration::from_secs(32);
+        r.handle_timeout(t);
+        assert!(r.poll_close(), "the silent connection is closed");
+        assert!(r.poll_connect(), "and a new one opened at once");
+        assert_eq!(r.status(), RegStatus::Failed);
+        assert!(sent(&mut r).is_empty());
     }
 }
