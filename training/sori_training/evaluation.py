@@ -258,7 +258,7 @@ def evaluate(args: EvalArgs) -> dict:
     if args.retrieval:
         engine = "sori chat, [llm] none"
     elif args.gguf:
-        engine = f"sori-llm {Path(args.gguf).name}"
+        engine = "sori-llm (GGUF)"
     else:
         engine = "transformers fp32"
     result = {
@@ -285,6 +285,7 @@ def evaluate(args: EvalArgs) -> dict:
         "latency_s": mean([r["seconds"] for r in runs]),
         "memory_mb": memory_mb,
         "load_avg": round(sum(load) / len(load), 1),
+        "gguf": args.gguf,
         "engine": engine,
         "faithful_alone": trap.get("faithful_alone"),
         "faithful_checked": trap.get("faithful_checked"),
@@ -336,6 +337,7 @@ COLUMNS = [
     ("first_sentence_s", "first sentence s"),
     ("tokens_per_s", "tokens/s"),
     ("memory_mb", "memory MB"),
+    ("load_avg", "load"),
     ("device", "device"),
 ]
 PERCENT = ("grounding_acc", "routing_acc", "refusal_rate", "faithful_alone", "faithful_checked")
@@ -346,7 +348,7 @@ def fmt(key: str, value) -> str:
         return "–"
     if key in PERCENT:
         return f"{100 * value:.0f} %"
-    if key == "memory_mb":
+    if key in ("memory_mb", "load_avg"):
         return f"{value:.0f}"
     if isinstance(value, float):
         return f"{value:.1f}" if key in ("chrf", "rouge_l", "tokens_per_s") else f"{value:.2f}"
@@ -385,6 +387,9 @@ class CompareArgs:
 
 def compare(args: CompareArgs) -> str:
     rows = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(args.results_dir).glob("*.json"))]
+    # retrieval only, then what sori-llm serves, then the transformers rows
+    rank = {"sori chat, [llm] none": 0, "sori-llm (GGUF)": 1}
+    rows.sort(key=lambda r: (rank.get(r.get("engine", ""), 2), r["label"]))
     md = table(rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

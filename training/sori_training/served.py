@@ -183,7 +183,7 @@ def traps(
 ) -> dict:
     """Faithfulness on kb/traps.toml: `sori eval traps --model GGUF` (or `--retrieval` without a GGUF)."""
     cmd = [binary("sori", exe), "eval", "traps"]
-    cmd += ["--model", gguf, "--threads", str(threads)] if gguf else ["--retrieval"]
+    cmd += ["--model", str(Path(gguf).resolve()), "--threads", str(threads)] if gguf else ["--retrieval"]
     if limit:
         cmd += ["--limit", str(limit)]
     if save:
