@@ -141,6 +141,11 @@ pub struct Action {
     /// Out-of-scope only: short terms weighted like an entry's keywords.
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// Emergency only: patterns (as `triggers`) for what may be an emergency
+    /// or a figure of speech ("죽을 것 같아요"): 119 advice and a question
+    /// ([`crate::kb::index::Router::possible_emergency`]).
+    #[serde(default)]
+    pub checks: Vec<String>,
     pub spoken: Spanned<String>,
     #[serde(default)]
     pub source_name: Option<Spanned<String>>,

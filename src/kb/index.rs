@@ -266,6 +266,10 @@ pub struct Router {
     /// The emergency triggers with one more slip ([`SoundPattern::weak`]):
     /// a possible emergency, for a safety-first question.
     emergency_weak: Vec<SoundPattern>,
+    /// What may be an emergency or a figure of speech (the emergency
+    /// action's `checks`): 119 advice and a question, by spelling or sound.
+    emergency_check: Vec<Pattern>,
+    emergency_check_heard: Vec<SoundPattern>,
     /// The requests for a person with one more slip, anchored
     /// ([`SoundPattern::weak_lenient`]): a transfer too.
     human_agent_weak: Vec<SoundPattern>,
@@ -311,7 +315,10 @@ impl Router {
                 *df.entry(g.clone()).or_insert(0) += 1;
             }
         }
+        let checks: Vec<String> = kb.action(EMERGENCY).map(|a| a.checks.clone()).unwrap_or_default();
         Router {
+            emergency_check: checks.iter().map(|t| Pattern::new(t)).collect(),
+            emergency_check_heard: checks.iter().map(|t| SoundPattern::new(t)).collect(),
             emergency: triggers(EMERGENCY),
             human_agent: triggers(HUMAN_AGENT),
             emergency_heard: heard(EMERGENCY, SoundPattern::new),
@@ -402,7 +409,14 @@ impl Router {
         if self.rule(text).is_some() {
             return None;
         }
+        let chars: Vec<char> = compact(text).chars().collect();
         let heard = heard(text);
+        if let Some(i) = self.emergency_check.iter().position(|p| p.matches(&chars)) {
+            return Some(format!("?{}", self.emergency_check_heard[i].trigger));
+        }
+        if let Some(p) = self.emergency_check_heard.iter().find(|p| p.matches(&heard)) {
+            return Some(format!("?~{}", p.trigger));
+        }
         self.emergency_weak.iter().find(|p| p.matches(&heard)).map(|p| format!("?{}", p.trigger))
     }
 
@@ -774,6 +788,36 @@ mod tests {
         // Asking about a symptom is not having it.
         let route = r.route("일본뇌염 걸리면 경련도 하나요");
         assert_eq!(route.kind, RouteKind::Answer { id: "japanese-encephalitis".into() }, "{route:?}");
+    }
+
+    /// The development set for the two rules (`kb/dev-safety.toml`): every
+    /// emergency is the emergency reply or at least the safety-first
+    /// question, every request for a person transfers, and the ordinary
+    /// questions that sound close to them trip nothing.
+    #[test]
+    fn other_wordings_of_an_emergency_or_a_request_for_a_person_are_caught() {
+        let r = Router::new(&kb());
+        let cases = crate::kb::heldout::parse(include_str!("../../kb/dev-safety.toml")).expect("dev-safety");
+        assert!(cases.len() >= 80);
+        for c in &cases {
+            let kind = r.route(&c.q).kind;
+            match c.id.as_str() {
+                EMERGENCY => assert!(
+                    kind == RouteKind::Emergency || r.possible_emergency(&c.q).is_some(),
+                    "{:?} -> {kind:?}",
+                    c.q
+                ),
+                HUMAN_AGENT => assert_eq!(kind, RouteKind::HumanAgent, "{:?}", c.q),
+                _ => {
+                    assert!(!matches!(kind, RouteKind::Emergency | RouteKind::HumanAgent), "{:?} -> {kind:?}", c.q);
+                    assert_eq!(r.possible_emergency(&c.q), None, "{:?}", c.q);
+                }
+            }
+        }
+        // A figure of speech may be one: 119 advice and the question, not
+        // the emergency reply at once.
+        assert_eq!(r.rule("지금 죽을 것 같아요 도와주세요"), None);
+        assert!(r.possible_emergency("지금 죽을 것 같아요 도와주세요").is_some_and(|t| t.contains("죽을것같")));
     }
 
     #[test]
