@@ -1,18 +1,23 @@
 //! The local model: `sori-llm` worker processes (llama.cpp) under the
 //! [`crate::worker`] supervisor.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{BoxFuture, Chunk, ChunkStream, GenRequest, Llm, LlmError};
+use super::{BoxFuture, ChatMessage, Chunk, ChunkStream, GenRequest, Llm, LlmError};
 use crate::worker::{Pool, PoolConfig};
 
 pub struct LocalLlm {
     pool: Pool,
     model: PathBuf,
+    workers: usize,
+    /// Knowledge bases (by address) whose prefixes were queued for warm-up.
+    warmed: Mutex<HashSet<usize>>,
 }
 
 /// Where `sori-llm` is: next to the running executable (cargo puts all
@@ -48,7 +53,7 @@ impl LocalLlm {
             start_timeout: Duration::from_secs(60),
         };
         let pool = Pool::start(cfg).await.map_err(|e| LlmError::Unavailable(e.to_string()))?;
-        Ok(LocalLlm { pool, model })
+        Ok(LocalLlm { pool, model, workers: workers.max(1), warmed: Mutex::new(HashSet::new()) })
     }
 }
 
@@ -59,6 +64,47 @@ impl Llm for LocalLlm {
 
     fn name(&self) -> String {
         format!("llama.cpp:{}", self.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+    }
+
+    fn warm(&self, prefixes: Vec<Vec<ChatMessage>>, wait: bool) -> BoxFuture<'_, Result<usize, LlmError>> {
+        Box::pin(async move {
+            if !wait {
+                // Each worker keeps its own cache: one queue request per
+                // worker (whichever takes it; a repeat is skipped there).
+                for _ in 0..self.workers {
+                    let _: Value = self
+                        .pool
+                        .request(&serde_json::json!({ "warm": prefixes }))
+                        .await
+                        .map_err(|e| LlmError::Unavailable(e.to_string()))?;
+                }
+                return Ok(0);
+            }
+            let mut cached = 0;
+            for messages in prefixes {
+                let v: Value = self
+                    .pool
+                    .request(&serde_json::json!({ "prefill": true, "messages": messages }))
+                    .await
+                    .map_err(|e| LlmError::Failed(e.to_string()))?;
+                cached += usize::from(v.get("prefilled").and_then(Value::as_bool) == Some(true));
+            }
+            Ok(cached)
+        })
+    }
+
+    fn warm_once(&self, kb: &crate::kb::KnowledgeBase) {
+        let key = kb as *const crate::kb::KnowledgeBase as usize;
+        if !self.warmed.lock().expect("warm set").insert(key) {
+            return;
+        }
+        let prefixes = super::prompt::prefixes(kb);
+        for _ in 0..self.workers {
+            // Answered at once by the worker; the work happens in its idle time.
+            if let Ok(mut rx) = self.pool.submit(&serde_json::json!({ "warm": prefixes })) {
+                tokio::spawn(async move { while rx.recv().await.is_some() {} });
+            }
+        }
     }
 
     fn generate(&self, req: GenRequest) -> BoxFuture<'_, Result<ChunkStream, LlmError>> {

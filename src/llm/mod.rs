@@ -77,6 +77,16 @@ pub trait Llm: Send + Sync {
     fn pool_stats(&self) -> Option<&crate::worker::PoolStats> {
         None
     }
+    /// Processes prompt prefixes ([`prompt::prefixes`]) ahead of the answers,
+    /// where the model keeps them (a local worker's prefix cache). `wait`:
+    /// returns once each is processed, with how many are cached; otherwise
+    /// they are queued for the model's idle time. Default: nothing to do.
+    fn warm(&self, _prefixes: Vec<Vec<ChatMessage>>, _wait: bool) -> BoxFuture<'_, Result<usize, LlmError>> {
+        Box::pin(async { Ok(0) })
+    }
+    /// Queues `kb`'s prefixes for idle-time processing, once per model and
+    /// knowledge base (called before each grounded answer; cheap after the first).
+    fn warm_once(&self, _kb: &KnowledgeBase) {}
 }
 
 /// How an answer was produced (for records and the API).
@@ -113,6 +123,7 @@ pub async fn ground_reply(
     if reply.action != ReplyAction::Answer {
         return (reply, AnswerSource::Retrieval);
     }
+    llm.warm_once(kb);
     let req = GenRequest {
         messages: prompt::grounded_messages(entry, question),
         max_tokens: cfg.max_tokens,
@@ -258,6 +269,7 @@ pub fn ground_reply_stream_with(
         send_all(&tx, &reply.text, AnswerSource::Retrieval);
         return rx;
     };
+    llm.warm_once(kb);
     let req = GenRequest {
         messages: prompt::grounded_messages_after(&entry, question, opts.previous.as_deref()),
         max_tokens: cfg.max_tokens,
