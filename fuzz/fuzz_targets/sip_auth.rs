@@ -26,6 +26,7 @@ fn reg_config() -> RegConfig {
         t1: Duration::from_millis(500),
         t2: Duration::from_secs(4),
         user_agent: "fuzz".into(),
+        transport: "UDP",
     }
 }
 

@@ -937,8 +937,8 @@ mod tests {
         assert_eq!(r.contact(), "sip:1339@10.0.0.5:40002;transport=tcp");
     }
 
-    #[test]
-    fn lost_flow_reconnects_at_once_then_backs_off_and_drops_the_old_binding() {
+    /// A registration over TCP, its flow up and the REGISTER answered 200.
+    fn registered_over_a_flow() -> (Instant, Registration) {
         let t0 = Instant::now();
         let mut r = Registration::new(stream_cfg(), 3);
         r.start(t0);
@@ -946,6 +946,12 @@ mod tests {
         r.flow_up(t0, "sip:1339@10.0.0.5:40002;transport=tcp".into(), "10.0.0.5:40002".into());
         let req = sent(&mut r).remove(0);
         r.handle_response(t0, &reply(&req, 200, &[("Expires", "600")]));
+        (t0, r)
+    }
+
+    #[test]
+    fn lost_flow_reconnects_at_once_then_backs_off_and_drops_the_old_binding() {
+        let (t0, mut r) = registered_over_a_flow();
         events(&mut r);
         // The registered flow closes: reconnect right away, state failed.
         let t1 = t0 + Duration::from_secs(100);
@@ -1021,13 +1027,7 @@ mod tests {
 
     #[test]
     fn unanswered_register_on_a_flow_closes_it_and_reconnects() {
-        let t0 = Instant::now();
-        let mut r = Registration::new(stream_cfg(), 3);
-        r.start(t0);
-        assert!(r.poll_connect());
-        r.flow_up(t0, "sip:1339@10.0.0.5:40002;transport=tcp".into(), "10.0.0.5:40002".into());
-        let req = sent(&mut r).remove(0);
-        r.handle_response(t0, &reply(&req, 200, &[("Expires", "600")]));
+        let (t0, mut r) = registered_over_a_flow();
         // The refresh at 450 s gets no answer within 64·T1.
         let t = t0 + Duration::from_secs(450);
         r.handle_timeout(t);
