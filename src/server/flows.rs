@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::sip_io::{StreamInput, MAX_MESSAGE};
+use super::sip_io::{forward_frames, StreamInput, MAX_MESSAGE};
 use crate::sip::framing::StreamFramer;
 
 /// What the trunks ask to be opened.
@@ -126,21 +126,8 @@ async fn serve_flow<S>(
                     answers_pings = true;
                 }
                 framer.push(&buf[..n]);
-                let mut bad = None;
-                loop {
-                    match framer.next_message() {
-                        Ok(Some(m)) => {
-                            let _ = tx.send(StreamInput::Frame(id, peer, m));
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            bad = Some(format!("unreadable SIP stream: {e}"));
-                            break;
-                        }
-                    }
-                }
-                if let Some(b) = bad {
-                    break b;
+                if let Err(e) = forward_frames(&mut framer, &tx, id, peer) {
+                    break format!("unreadable SIP stream: {e}");
                 }
             }
             m = wrx.recv() => {

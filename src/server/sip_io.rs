@@ -493,27 +493,33 @@ where
     tokio::spawn(async move {
         let mut framer = StreamFramer::new(MAX_MESSAGE);
         let mut buf = vec![0u8; 16 * 1024];
-        'conn: loop {
+        loop {
             let n = match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
             framer.push(&buf[..n]);
-            loop {
-                match framer.next_message() {
-                    Ok(Some(m)) => {
-                        let _ = tx.send(StreamInput::Frame(id, addr, m));
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::info!(peer = %addr, error = %e, tls, "closing SIP stream connection");
-                        break 'conn;
-                    }
-                }
+            if let Err(e) = forward_frames(&mut framer, &tx, id, addr) {
+                tracing::info!(peer = %addr, error = %e, tls, "closing SIP stream connection");
+                break;
             }
         }
         let _ = tx.send(StreamInput::Closed(id));
     });
+}
+
+/// Hands every complete message buffered in `framer` to the SIP input as
+/// connection `id`'s; an unreadable stream is an error (close it).
+pub(super) fn forward_frames(
+    framer: &mut StreamFramer,
+    tx: &mpsc::UnboundedSender<StreamInput>,
+    id: u64,
+    peer: SocketAddr,
+) -> Result<(), crate::sip::framing::FramingError> {
+    while let Some(m) = framer.next_message()? {
+        let _ = tx.send(StreamInput::Frame(id, peer, m));
+    }
+    Ok(())
 }
 
 pub fn active_gauge(m: &Metrics, delta: i64) {
