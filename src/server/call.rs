@@ -983,6 +983,30 @@ impl CallTask {
         }
     }
 
+    /// RTP the caller sent before its BYE but still queued on the socket
+    /// (the event loop took the BYE first): counted in the receive
+    /// statistics so the last report and the record cover the whole call.
+    /// Audio and DTMF are not acted on any more.
+    fn count_queued_rtp(&mut self) {
+        let mut buf = [0u8; 2048];
+        for _ in 0..256 {
+            let Ok((n, src)) = self.sock.try_recv_from(&mut buf) else { break };
+            let Ok(plain) = self.unprotect(&buf[..n], src) else { continue };
+            let data = plain.as_deref().unwrap_or(&buf[..n]);
+            let Some(m) = &self.media else { return };
+            if is_rtcp(data) {
+                continue;
+            }
+            let Ok(p) = RtpPacket::parse(data) else { continue };
+            let is_dtmf = Some(p.payload_type) == m.neg.dtmf_pt;
+            if p.payload_type != m.neg.pt && !is_dtmf {
+                continue;
+            }
+            Metrics::inc(&self.shared.metrics.rtp_received);
+            self.rtcp.on_rtp(p.ssrc, p.sequence, p.timestamp, std::time::Instant::now(), !is_dtmf);
+        }
+    }
+
     /// When our next RTCP report is due: the first is scheduled once the
     /// call is answered with a codec.
     fn rtcp_due(&mut self) -> Option<Instant> {
@@ -1082,6 +1106,7 @@ impl CallTask {
         if !self.answered || self.media.is_none() {
             return;
         }
+        self.count_queued_rtp();
         self.send_rtcp(true);
         let s = self.rtcp.summary();
         let m = &self.shared.metrics;
