@@ -118,18 +118,29 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))] if xs else float("nan")
 turns = [json.loads(l) for l in open(sys.argv[1])]
 # sori's turn ends per call, from its log (stream time since it answered).
-ends, hints, withdrawn = collections.defaultdict(list), collections.Counter(), 0
+ends, hints, withdrawn, unspoken, gone = collections.defaultdict(list), collections.Counter(), 0, 0, set()
 for line in open(sys.argv[4], errors="replace"):
     line = re.sub(r"\x1b\[[0-9;]*m", "", line)
     m = re.search(r"call_id=([^}\s]+).*caller turn ended.*start_ms=(\d+) end_ms=(\d+)", line)
     if m:
         ends[m.group(1)].append(int(m.group(3)))
+        gone.discard(m.group(1))
     # The caller talked on before the reply to that end was heard (or in its
     # first second): sori withdrew it and the turn went on — not a reply.
     m = re.search(r"call_id=([^}\s]+).*turn continues", line)
     if m and ends[m.group(1)]:
-        ends[m.group(1)].pop()
+        if m.group(1) not in gone:
+            ends[m.group(1)].pop()
+        gone.discard(m.group(1))
         withdrawn += 1
+        continue
+    # A reply decided while a goodbye or transfer announcement played is not
+    # said: that turn end was not answered either.
+    m = re.search(r"call_id=([^}\s]+).*reply not spoken", line)
+    if m and ends[m.group(1)] and m.group(1) not in gone:
+        ends[m.group(1)].pop()
+        gone.add(m.group(1))
+        unspoken += 1
     m = re.search(r"turn hint hint=(\w+)", line)
     if m:
         hints[m.group(1)] += 1
@@ -157,7 +168,8 @@ print(f"premature (a turn end answered while the clip had speech to come): {len(
       f"(clips with an inserted pause: {pcut}/{len(paused)}; without: {len(cut) - pcut}/{len(judged) - len(paused)})")
 heard_during = sum(1 for t in judged if t.get("premature"))
 print(f"reply audio heard while the caller was still speaking: {heard_during}/{len(judged)} (incl. late replies to an earlier cut)")
-print(f"replies withdrawn because the caller talked on (their turn went on): {withdrawn}")
+print(f"replies withdrawn because the caller talked on (their turn went on): {withdrawn}; "
+      f"not said (an announcement was playing): {unspoken}")
 print("ending hints:", ", ".join(f"{k}={v}" for k, v in sorted(hints.items())) or "none")
 print(f"{'stage':44} {'p50':>7} {'p95':>7}")
 print(f"{'voice-to-voice (caller stops -> reply RTP)':44} {pct(clean, .5):7.0f} {pct(clean, .95):7.0f}   ({len(clean)} turns not cut)")

@@ -42,6 +42,11 @@ pub struct Reply {
     pub confidence: f32,
     /// The caller closed the conversation (thanks / goodbye): say this and hang up.
     pub end_call: bool,
+    /// A transfer sori offers because it did not understand the caller
+    /// (not asked for, not an emergency): the caller may talk over its
+    /// announcement, and the transfer is then not made.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub offered: bool,
 }
 
 /// Per-call (or per-chat) state.
@@ -164,7 +169,15 @@ impl Brain {
                 Some(vec![Source { name: n.get_ref().clone(), url: u.get_ref().clone() }])
             })
             .unwrap_or_default();
-        Reply { action, text: text.to_string(), kb_id: kb_id.map(str::to_string), sources, confidence, end_call: false }
+        Reply {
+            action,
+            text: text.to_string(),
+            kb_id: kb_id.map(str::to_string),
+            sources,
+            confidence,
+            end_call: false,
+            offered: false,
+        }
     }
 
     fn action_text(&self, id: &str, fallback: &str) -> String {
@@ -266,12 +279,17 @@ impl Brain {
         conv.misses += 1;
         if conv.misses >= 2 {
             conv.misses = 0;
-            self.reply(ReplyAction::Transfer, OFFER_AGENT, None, route.confidence)
+            self.offer_agent(route.confidence)
         } else if route.kind == RouteKind::NotHealth {
             self.reply(ReplyAction::OutOfScope, &self.texts.not_topic, None, route.confidence)
         } else {
             self.reply(ReplyAction::Clarify, &self.texts.clarify, None, route.confidence)
         }
+    }
+
+    /// Not understood twice in a row: the agent, offered.
+    fn offer_agent(&self, confidence: f32) -> Reply {
+        Reply { offered: true, ..self.reply(ReplyAction::Transfer, OFFER_AGENT, None, confidence) }
     }
 
     fn emergency(&self, conv: &mut Conversation) -> Reply {
@@ -297,7 +315,7 @@ impl Brain {
                 conv.misses += 1;
                 if conv.misses >= 2 {
                     conv.misses = 0;
-                    return Some(self.reply(ReplyAction::Transfer, OFFER_AGENT, None, 0.0));
+                    return Some(self.offer_agent(0.0));
                 }
                 return Some(self.reply(ReplyAction::Clarify, REPHRASE, None, 0.0));
             }
@@ -405,7 +423,7 @@ mod tests {
     fn asking_for_a_person_transfers() {
         let b = brain();
         let r = b.respond(&mut Conversation::default(), "상담원 연결해 주세요");
-        assert_eq!(r.action, ReplyAction::Transfer);
+        assert_eq!((r.action, r.offered), (ReplyAction::Transfer, false), "asked for: not withdrawn by talking on");
     }
 
     #[test]
@@ -422,7 +440,8 @@ mod tests {
         let b = brain();
         let mut c = Conversation::default();
         assert_eq!(b.respond(&mut c, "음 그러니까 그게").action, ReplyAction::Clarify);
-        assert_eq!(b.respond(&mut c, "오늘 날씨 어때요").action, ReplyAction::Transfer);
+        let r = b.respond(&mut c, "오늘 날씨 어때요");
+        assert_eq!((r.action, r.offered), (ReplyAction::Transfer, true), "offered, so it may be talked over");
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub enum AfterSpeech {
     Listen,
     /// Hand the caller to the agent (the dialplan's transfer target).
     Transfer,
+    /// Offer the agent because sori did not understand: the same transfer,
+    /// but the caller may talk over its announcement ([`Flow::talked_over`]),
+    /// and then sori listens instead.
+    OfferTransfer,
     /// The caller said goodbye: hang up after the reply.
     Hangup,
 }
@@ -56,6 +60,8 @@ pub struct Flow {
     actions: VecDeque<Action>,
     /// Menus and prompts visited, for the call record.
     pub path: Vec<String>,
+    /// The transfer announced now was offered ([`AfterSpeech::OfferTransfer`]).
+    offered: bool,
     /// Keys pressed, in order.
     pub digits: String,
     /// How the call ended up: "hangup-caller", "transferred", "no-input", …
@@ -79,6 +85,7 @@ impl Flow {
             done: false,
             actions: VecDeque::new(),
             path: Vec::new(),
+            offered: false,
             digits: String::new(),
             outcome: None,
         }
@@ -107,6 +114,7 @@ impl Flow {
 
     fn play(&mut self, prompts: Vec<String>, interrupt: bool, then: Then) {
         self.input_deadline = None;
+        self.offered = false;
         self.playing = true;
         self.then = then;
         self.actions.push_back(Action::Play { prompts, interrupt });
@@ -198,14 +206,16 @@ impl Flow {
     /// Speaks `prompt`; false (nothing happens) while a goodbye or transfer
     /// announcement plays or after the call ended.
     pub fn speak(&mut self, prompt: String, label: &str, after: AfterSpeech) -> bool {
-        if self.done || matches!(self.then, Then::Hangup(_) | Then::Transfer(_)) && self.playing {
+        if self.done || !self.interruptible() {
             return false;
         }
+        // A reply to what the caller said meanwhile replaces an offered transfer.
+        self.talked_over();
         self.retries = 0;
         self.path.push(label.to_string());
         let then = match after {
             AfterSpeech::Listen => Then::WaitInput,
-            AfterSpeech::Transfer => {
+            AfterSpeech::Transfer | AfterSpeech::OfferTransfer => {
                 match self.plan.transfers.keys().find(|k| *k == "agent").or(self.plan.transfers.keys().next()) {
                     Some(t) => {
                         self.path.push(format!("transfer:{t}"));
@@ -220,13 +230,25 @@ impl Flow {
             }
         };
         self.play(vec![prompt], true, then);
+        self.offered = after == AfterSpeech::OfferTransfer && matches!(self.then, Then::Transfer(_));
         true
     }
 
     /// Whether what plays may be cut by the caller (not a goodbye or a
-    /// transfer announcement).
+    /// transfer announcement, unless the transfer was only offered).
     pub fn interruptible(&self) -> bool {
-        !(self.done || self.playing && matches!(self.then, Then::Hangup(_) | Then::Transfer(_)))
+        let announcing = matches!(self.then, Then::Hangup(_) | Then::Transfer(_)) && !self.offered;
+        !(self.done || self.playing && announcing)
+    }
+
+    /// The caller talked over what plays (barge-in): an offered transfer is
+    /// not made — they are still trying to say something — and sori listens.
+    pub fn talked_over(&mut self) {
+        if self.playing && self.offered && matches!(self.then, Then::Transfer(_)) {
+            self.offered = false;
+            self.then = Then::WaitInput;
+            self.path.push("transfer-withdrawn".into());
+        }
     }
 
     /// The caller started speaking: no "no input" timeout while they talk.
@@ -257,6 +279,7 @@ impl Flow {
             return;
         }
         self.playing = false;
+        self.offered = false;
         match std::mem::replace(&mut self.then, Then::WaitInput) {
             Then::WaitInput => {
                 self.input_deadline = Some(now + Duration::from_millis(self.plan.settings.input_timeout_ms));
@@ -452,6 +475,34 @@ mod tests {
         let a = actions(&mut f);
         assert!(matches!(a.last(), Some(Action::Transfer { .. })), "{a:?}");
         assert_eq!(f.path, vec!["main", "kb:measles", "emergency", "transfer:agent"]);
+    }
+
+    #[test]
+    fn an_offered_transfer_talked_over_is_not_made_an_asked_one_is() {
+        let t = Instant::now();
+        let mut f = Flow::new(plan(), 0);
+        f.start(t);
+        f.on_playback_done(t);
+        actions(&mut f);
+        f.speak("reply:1".into(), "agent-request", AfterSpeech::OfferTransfer);
+        assert!(f.interruptible(), "an offered transfer may be talked over");
+        f.talked_over();
+        f.on_playback_done(t);
+        assert!(actions(&mut f).iter().all(|a| matches!(a, Action::Play { .. })), "no REFER");
+        assert!(f.poll_timeout().is_some(), "listening again");
+        assert_eq!(f.path.last().map(String::as_str), Some("transfer-withdrawn"));
+        // A reply to what the caller said meanwhile replaces an offered transfer too.
+        f.speak("reply:2".into(), "agent-request", AfterSpeech::OfferTransfer);
+        assert!(f.speak("reply:3".into(), "clarify", AfterSpeech::Listen));
+        f.on_playback_done(t);
+        assert!(actions(&mut f).iter().all(|a| matches!(a, Action::Play { .. })), "no REFER");
+        // Asked for (or an emergency): the announcement is not cut and the transfer is made.
+        f.speak("reply:4".into(), "agent-request", AfterSpeech::Transfer);
+        assert!(!f.interruptible());
+        assert!(!f.speak("reply:5".into(), "clarify", AfterSpeech::Listen), "not said over it");
+        f.talked_over();
+        f.on_playback_done(t);
+        assert!(matches!(actions(&mut f).last(), Some(Action::Transfer { .. })));
     }
 
     #[test]

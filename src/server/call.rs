@@ -685,6 +685,7 @@ impl CallTask {
                         if let Ok(mut o) = self.out.lock() {
                             o.player.stop();
                         }
+                        self.flow.talked_over();
                         self.current_reply = None;
                         if let Some(mut t) = self.playing_turn.take() {
                             t.barged_in = true;
@@ -812,6 +813,7 @@ impl CallTask {
             (ReplyAction::Answer, None) => "goodbye".to_string(),
         };
         let after = match s.reply.action {
+            ReplyAction::Transfer if s.reply.offered => AfterSpeech::OfferTransfer,
             ReplyAction::Emergency | ReplyAction::Transfer => AfterSpeech::Transfer,
             _ if s.reply.end_call => AfterSpeech::Hangup,
             _ => AfterSpeech::Listen,
