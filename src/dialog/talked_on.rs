@@ -33,10 +33,21 @@ struct Pending {
     started: Option<Instant>,
 }
 
+/// A turn, by when it started in the call's audio.
+pub type TurnStart = Duration;
+
 #[derive(Debug, Default)]
 pub struct TalkedOn {
     pending: Option<Pending>,
     carried: Option<String>,
+    /// A turn judged over whose transcript has not come yet, and when.
+    awaiting: Option<(TurnStart, Instant)>,
+    /// The caller talked on before that transcript came: when it comes, it
+    /// opens their next turn instead of being answered.
+    joined: Option<TurnStart>,
+    /// The next turn was opened before the joined transcript came (several
+    /// workers, out of order): it is then dropped, not carried.
+    joined_late: bool,
 }
 
 /// A withdrawn reply: the conversation to go back to.
@@ -50,11 +61,52 @@ impl TalkedOn {
     /// The text of a turn just heard, with the words of a withdrawn turn in
     /// front of it.
     pub fn open(&mut self, text: &str) -> String {
+        self.joined_late = self.joined.is_some();
         match self.carried.take() {
             Some(c) if !c.is_empty() && !text.is_empty() => format!("{c} {text}"),
             Some(c) if !c.is_empty() => c,
             _ => text.to_string(),
         }
+    }
+
+    /// The turn that started at `start` was judged over at `at`; its
+    /// transcript may still be on its way.
+    pub fn ended(&mut self, start: TurnStart, at: Instant) {
+        self.awaiting = Some((start, at));
+    }
+
+    /// The caller started talking at `now` while no reply was playing, and
+    /// the transcript of the turn they ended within [`RESUME`] has not come
+    /// yet: that turn goes on. True when it was joined.
+    pub fn before_transcript(&mut self, now: Instant) -> bool {
+        match self.awaiting.take() {
+            Some((start, at)) if now.saturating_duration_since(at) <= RESUME => {
+                self.joined = Some(start);
+                self.joined_late = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The transcript of the turn that started at `start` came: true when
+    /// the caller had talked on before it came — it is kept for their next
+    /// turn ([`TalkedOn::open`]), not answered.
+    pub fn heard(&mut self, start: TurnStart, text: &str) -> bool {
+        if self.awaiting.is_some_and(|(s, _)| s == start) {
+            self.awaiting = None;
+        }
+        if self.joined != Some(start) {
+            return false;
+        }
+        self.joined = None;
+        if !std::mem::take(&mut self.joined_late) {
+            self.carried = Some(match self.carried.take() {
+                Some(c) if !c.is_empty() => format!("{c} {text}"),
+                _ => text.to_string(),
+            });
+        }
+        true
     }
 
     /// Reply `reply_id` was decided for `text`, a turn judged over at
@@ -157,6 +209,35 @@ mod tests {
         t.decided(3, conv("flu"), "a".into(), now);
         t.started(2, now);
         assert!(t.before_reply(now).is_some(), "reply 3 never started");
+    }
+
+    #[test]
+    fn talking_on_before_the_transcript_came_joins_the_halves() {
+        let now = Instant::now();
+        let first = Duration::from_secs(10);
+        let mut t = TalkedOn::default();
+        t.ended(first, now);
+        // A slow recogniser: the caller goes on before the first half's text.
+        assert!(t.before_transcript(now + Duration::from_millis(600)));
+        assert!(t.heard(first, "서울에서 태어나 열 살 때 미국으로 갔기 때문에"), "kept, not answered");
+        assert_eq!(
+            t.open("한국어가 비교적 유창하였다"),
+            "서울에서 태어나 열 살 때 미국으로 갔기 때문에 한국어가 비교적 유창하였다"
+        );
+        // Later than RESUME, or with the transcript already in: a new turn.
+        t.ended(first, now);
+        assert!(!t.before_transcript(now + Duration::from_secs(3)));
+        assert!(!t.heard(first, "독감 주사요"));
+        t.ended(first, now);
+        assert!(!t.heard(first, "독감 주사요"));
+        assert!(!t.before_transcript(now), "its transcript came: nothing awaited");
+        // Out of order (several workers): the next turn opened first, the
+        // late half is dropped rather than put in front of a later turn.
+        t.ended(first, now);
+        assert!(t.before_transcript(now));
+        assert_eq!(t.open("어디서 맞아요"), "어디서 맞아요");
+        assert!(t.heard(first, "독감 주사는요"));
+        assert_eq!(t.open("감사합니다"), "감사합니다");
     }
 
     #[test]

@@ -675,6 +675,9 @@ impl CallTask {
                             self.conv = w.conversation;
                             tracing::info!(reply = w.reply_id, "caller talked on before the reply: turn continues");
                         }
+                        if self.talked_on.before_transcript(std::time::Instant::now()) {
+                            tracing::info!("caller talked on before the transcript came: turn continues");
+                        }
                     }
                     self.flow.on_speech_start();
                 }
@@ -721,6 +724,7 @@ impl CallTask {
                     );
                     use crate::stt::pieces::AtEnd;
                     let now = std::time::Instant::now();
+                    self.talked_on.ended(u.start, now);
                     // When the caller stopped speaking, by the listener's stream clock.
                     let behind = self.listener.as_ref().map_or(Duration::ZERO, |l| l.now().saturating_sub(u.end));
                     self.guard.turn_ended(u.start, now.checked_sub(behind).unwrap_or(now));
@@ -763,6 +767,11 @@ impl CallTask {
                 return;
             }
         };
+        // The caller talked on before this came: it opens their next turn.
+        if self.talked_on.heard(heard.span.0, &text) {
+            tracing::info!(transcript = %text, stt_ms = heard.stt_ms, "caller said (kept for the turn going on)");
+            return;
+        }
         // Whisper hallucinates short fillers on noise; those are not turns.
         // A long stretch of speech that came back empty, though, is a caller
         // we did not understand: the brain asks them to say it again.
