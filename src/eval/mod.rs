@@ -11,8 +11,11 @@
 //!   channel: CER per speaker, loops, STT time.
 //! * `traps` ([`traps`]): faithfulness on `kb/traps.toml`, retrieval-only and
 //!   with the LLM, the faithfulness check on and off.
+//! * `focus` ([`focus`]): the part of a long entry that was asked, briefly
+//!   (`kb/focus.toml`), retrieval-only and with the LLM.
 
 pub mod as_call;
+pub mod focus;
 pub mod network;
 pub mod stt;
 pub mod traps;
@@ -59,6 +62,8 @@ pub enum EvalCmd {
     Understanding(understanding::UnderstandingArgs),
     /// Faithfulness on the trap set (kb/traps.toml): retrieval-only and with the LLM, checks on and off.
     Traps(Box<traps::TrapsArgs>),
+    /// Answering the part asked of a long entry, briefly (kb/focus.toml): retrieval-only and with the LLM.
+    Focus(Box<focus::FocusArgs>),
     /// Time to the first answer sentence, retrieval-only and with the LLM; memory.
     Answer {
         #[arg(long, default_value = "kb/heldout.toml")]
@@ -96,6 +101,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         EvalCmd::Stt(a) => rt.block_on(stt::run(&cfg, *a)),
         EvalCmd::Understanding(a) => understanding::run(&cfg, a),
         EvalCmd::Traps(a) => traps::run(&cfg, *a),
+        EvalCmd::Focus(a) => focus::run(&cfg, *a),
     }
 }
 
