@@ -810,7 +810,10 @@ mod tests {
                 HUMAN_AGENT => assert_eq!(kind, RouteKind::HumanAgent, "{:?}", c.q),
                 _ => {
                     assert!(!matches!(kind, RouteKind::Emergency | RouteKind::HumanAgent), "{:?} -> {kind:?}", c.q);
-                    assert_eq!(r.possible_emergency(&c.q), None, "{:?}", c.q);
+                    // 자살 in the news is asked about (below), anything else is left alone.
+                    if !c.q.contains("자살") {
+                        assert_eq!(r.possible_emergency(&c.q), None, "{:?}", c.q);
+                    }
                 }
             }
         }
@@ -818,6 +821,10 @@ mod tests {
         // the emergency reply at once.
         assert_eq!(r.rule("지금 죽을 것 같아요 도와주세요"), None);
         assert!(r.possible_emergency("지금 죽을 것 같아요 도와주세요").is_some_and(|t| t.contains("죽을것같")));
+        // 자살 in a news sentence gets the question; wanting to is an emergency.
+        let news = "프랑스 경찰은 두 건 이상의 자살 폭탄 테러가 발생했다고 밝혔습니다";
+        assert_eq!((r.rule(news), r.possible_emergency(news).is_some()), (None, true));
+        assert_eq!(r.route("자살하고 싶어요").kind, RouteKind::Emergency);
     }
 
     #[test]
