@@ -74,6 +74,8 @@ pub enum WorkerError {
     Protocol { name: String, msg: String },
     #[error("{0} pool is shut down")]
     Closed(String),
+    #[error("{0}: request cancelled")]
+    Cancelled(String),
 }
 
 /// Counters for metrics and tests.
@@ -83,6 +85,8 @@ pub struct PoolStats {
     pub failed: AtomicU64,
     pub restarts: AtomicU64,
     pub busy_rejections: AtomicU64,
+    /// Requests whose caller gave up while a worker had them, stopped there.
+    pub cancelled: AtomicU64,
     pub in_flight: AtomicUsize,
     pub live_workers: AtomicUsize,
     pub last_error: StdMutex<Option<String>>,
@@ -100,6 +104,9 @@ struct Proc {
     child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
+    /// The worker said in its ready line (`"cancel": true`) that it stops a
+    /// request on `{"cancel": ID}` and answers it with `"cancelled": true`.
+    cancels: bool,
 }
 
 /// A supervised pool of identical worker processes.
@@ -223,7 +230,8 @@ async fn spawn(cfg: &PoolConfig) -> Result<Proc, String> {
         return Err(format!("expected a ready line, got {line:?}"));
     }
     tracing::info!(engine = %cfg.name, pid = child.id(), "worker ready: {line}");
-    Ok(Proc { child, stdin, lines })
+    let cancels = v.get("cancel").and_then(Value::as_bool) == Some(true);
+    Ok(Proc { child, stdin, lines, cancels })
 }
 
 async fn slot(
@@ -286,6 +294,9 @@ async fn slot(
             Ok(()) => {
                 stats.completed.fetch_add(1, Ordering::Relaxed);
             }
+            Err((WorkerError::Cancelled(_), _)) => {
+                stats.cancelled.fetch_add(1, Ordering::Relaxed);
+            }
             Err((err, keep)) => {
                 stats.failed.fetch_add(1, Ordering::Relaxed);
                 if !keep {
@@ -318,8 +329,28 @@ async fn run_job(cfg: &PoolConfig, p: &mut Proc, job: &Job) -> Result<(), (Worke
         return Err(crashed(p));
     }
     let deadline = tokio::time::Instant::now() + cfg.request_timeout;
+    let mut cancel_sent = false;
     loop {
-        let line = match tokio::time::timeout_at(deadline, p.lines.next_line()).await {
+        // The caller gave up (a speculative transcript no longer wanted): a
+        // worker that can stop is told to, so the next request does not wait.
+        let read = tokio::time::timeout_at(deadline, p.lines.next_line());
+        let next = if p.cancels && !cancel_sent {
+            tokio::select! {
+                r = read => Some(r),
+                _ = job.reply.closed() => None,
+            }
+        } else {
+            Some(read.await)
+        };
+        let Some(next) = next else {
+            cancel_sent = true;
+            let line = format!("{{\"cancel\":{}}}\n", job.id);
+            if p.stdin.write_all(line.as_bytes()).await.is_err() || p.stdin.flush().await.is_err() {
+                return Err(crashed(p));
+            }
+            continue;
+        };
+        let line = match next {
             Err(_) => return Err((WorkerError::Timeout { name, ms: cfg.request_timeout.as_millis() as u64 }, false)),
             Ok(Err(_)) | Ok(Ok(None)) => {
                 let _ = tokio::time::timeout(Duration::from_millis(200), p.child.wait()).await;
@@ -337,6 +368,9 @@ async fn run_job(cfg: &PoolConfig, p: &mut Proc, job: &Job) -> Result<(), (Worke
                 tracing::warn!(engine = %name, "ignoring a message for id {other:?} while waiting for {}", job.id);
                 continue;
             }
+        }
+        if v.get("cancelled").and_then(Value::as_bool) == Some(true) {
+            return Err((WorkerError::Cancelled(name), true));
         }
         if let Some(msg) = v.get("error").and_then(Value::as_str) {
             return Err((WorkerError::Remote { name, msg: msg.to_string() }, true));
@@ -408,6 +442,48 @@ for line in sys.stdin:
         assert_eq!(b.text, "two");
         assert_ne!(a.pid, b.pid, "a new process answers after the crash");
         assert_eq!(pool.stats().restarts.load(Ordering::Relaxed), 1);
+    }
+
+    /// A worker that says it can stop a request (`"cancel": true`): each
+    /// request runs on a thread, `{"cancel": id}` stops it.
+    const CANCELLING_WORKER: &str = r#"
+import json, os, sys, threading, time
+out, cancelled = threading.Lock(), set()
+def say(v):
+    with out:
+        print(json.dumps(v), flush=True)
+say({"ready": True, "cancel": True})
+def work(req):
+    end = time.time() + req.get("sleep", 0)
+    while time.time() < end:
+        if req["id"] in cancelled:
+            say({"id": req["id"], "cancelled": True})
+            return
+        time.sleep(0.01)
+    say({"id": req["id"], "text": req.get("text", ""), "pid": os.getpid()})
+for line in sys.stdin:
+    req = json.loads(line)
+    if "cancel" in req:
+        cancelled.add(req["cancel"])
+        continue
+    threading.Thread(target=work, args=(req,)).start()
+"#;
+
+    #[tokio::test]
+    async fn a_request_given_up_is_stopped_on_the_worker_and_the_next_one_runs() {
+        let mut c = cfg(1, 8);
+        c.args = vec!["-c".into(), CANCELLING_WORKER.into()];
+        let pool = Pool::start(c).await.unwrap();
+        // 30 s of work, far past the 1.5 s request limit: given up after 100 ms.
+        let rx = pool.submit(&serde_json::json!({"sleep": 30, "text": "stale"})).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(rx);
+        let next: Out = pool.request(&serde_json::json!({"text": "fresh"})).await.unwrap();
+        assert_eq!(next.text, "fresh");
+        let s = pool.stats();
+        assert_eq!(s.cancelled.load(Ordering::Relaxed), 1, "stopped on the worker");
+        assert_eq!(s.restarts.load(Ordering::Relaxed), 0, "not timed out and killed");
+        assert_eq!(s.failed.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]

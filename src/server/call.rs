@@ -172,6 +172,10 @@ struct CallTask {
     heard_tx: mpsc::UnboundedSender<crate::stt::pieces::PieceResult>,
     heard_rx: mpsc::UnboundedReceiver<crate::stt::pieces::PieceResult>,
     pieces: crate::stt::pieces::Pieces<std::time::Instant>,
+    /// Transcription jobs in flight by (turn start, piece): one for a piece
+    /// the caller talked past is cancelled (aborting it drops its place in
+    /// the worker queue, or stops the worker's decoding).
+    stt_jobs: std::collections::HashMap<(Duration, crate::server::speech::Span), tokio::task::AbortHandle>,
     spoken_tx: mpsc::UnboundedSender<speech::Said>,
     spoken_rx: mpsc::UnboundedReceiver<speech::Said>,
     /// The reply whose continuation sentences may still follow (None once
@@ -248,7 +252,8 @@ impl CallTask {
             conv: Default::default(),
             heard_tx,
             heard_rx,
-            pieces: crate::stt::pieces::Pieces::new(Duration::from_millis(shared.cfg.stt.piece_min_ms)),
+            pieces: crate::stt::pieces::Pieces::new(Duration::from_millis(shared.cfg.stt.piece_min_ms)).cancelling(),
+            stt_jobs: Default::default(),
             spoken_tx,
             spoken_rx,
             current_reply: None,
@@ -374,6 +379,7 @@ impl CallTask {
                     }
                 }
                 Some(piece) = self.heard_rx.recv() => {
+                    self.stt_jobs.remove(&(piece.turn_start, piece.piece));
                     let hint = self.turn_hint(&piece);
                     if let Some((turn, detected)) = self.pieces.on_result(piece) {
                         self.on_heard(speech::heard(turn, detected, true));
@@ -705,9 +711,19 @@ impl CallTask {
                 }
                 crate::audio::ListenerEvent::Pause(u) => {
                     let span = (u.start, u.end);
-                    if let Some(piece) = self.pieces.on_pause(span) {
+                    let next = self.pieces.on_pause(span);
+                    self.cancel_dropped_pieces();
+                    if let Some(piece) = next {
                         let audio = u.piece_audio(piece);
-                        speech::transcribe(&self.shared, &self.hotline, u.start, piece, audio, self.heard_tx.clone());
+                        let job = speech::transcribe(
+                            &self.shared,
+                            &self.hotline,
+                            u.start,
+                            piece,
+                            audio,
+                            self.heard_tx.clone(),
+                        );
+                        self.stt_jobs.extend(job.map(|j| ((u.start, piece), j)));
                         let vad = &self.shared.cfg.vad;
                         if vad.korean_endings && vad.await_transcript {
                             if let Some(l) = self.listener.as_mut() {
@@ -728,22 +744,35 @@ impl CallTask {
                     // When the caller stopped speaking, by the listener's stream clock.
                     let behind = self.listener.as_ref().map_or(Duration::ZERO, |l| l.now().saturating_sub(u.end));
                     self.guard.turn_ended(u.start, now.checked_sub(behind).unwrap_or(now));
-                    match self.pieces.on_end((u.start, u.end), now) {
+                    let at_end = self.pieces.on_end((u.start, u.end), now);
+                    self.cancel_dropped_pieces();
+                    match at_end {
                         AtEnd::Ready(turn) => self.on_heard(speech::heard(turn, now, false)),
                         AtEnd::Wait => {}
                         AtEnd::Transcribe(piece) => {
                             let audio = u.piece_audio(piece);
-                            speech::transcribe(
+                            let job = speech::transcribe(
                                 &self.shared,
                                 &self.hotline,
                                 u.start,
                                 piece,
                                 audio,
                                 self.heard_tx.clone(),
-                            )
+                            );
+                            self.stt_jobs.extend(job.map(|j| ((u.start, piece), j)));
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Cancels the transcription of pieces the caller talked past.
+    fn cancel_dropped_pieces(&mut self) {
+        for key in self.pieces.take_dropped() {
+            if let Some(job) = self.stt_jobs.remove(&key) {
+                job.abort();
+                Metrics::inc(&self.shared.metrics.stt_cancelled);
             }
         }
     }

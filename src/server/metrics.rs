@@ -55,6 +55,8 @@ pub struct Metrics {
     /// Caller turns whose transcription failed; replies whose synthesis failed.
     pub stt_failures: AtomicU64,
     pub tts_failures: AtomicU64,
+    /// Speculative transcriptions cancelled because the caller talked on.
+    pub stt_cancelled: AtomicU64,
 }
 
 pub const LATENESS_BOUNDS_MS: [u64; 5] = [1, 2, 5, 10, 20];

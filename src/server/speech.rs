@@ -142,11 +142,11 @@ pub fn transcribe(
     piece: Span,
     audio: Vec<i16>,
     tx: mpsc::UnboundedSender<crate::stt::pieces::PieceResult>,
-) {
-    let Some(speech) = &shared.speech else { return };
+) -> Option<tokio::task::AbortHandle> {
+    let Some(speech) = &shared.speech else { return None };
     let stt = speech.stt.clone();
     let hotline = hotline.clone();
-    tokio::spawn(async move {
+    let job = tokio::spawn(async move {
         let t = Instant::now();
         let text = stt.transcribe(audio).await.map(|t| t.text).map_err(|e| e.to_string());
         let stt_ms = t.elapsed().as_millis() as u64;
@@ -158,6 +158,7 @@ pub fn transcribe(
         }
         let _ = tx.send(crate::stt::pieces::PieceResult { turn_start, piece, text, stt_ms });
     });
+    Some(job.abort_handle())
 }
 
 /// Decides the reply (sync, per-call conversation state), then speaks it
@@ -335,6 +336,11 @@ pub fn render_metrics(shared: &Shared) -> String {
         "# HELP sori_engine_failures_total Caller turns whose transcription failed, replies whose synthesis failed.\n# TYPE sori_engine_failures_total counter\nsori_engine_failures_total{{engine=\"stt\"}} {}\nsori_engine_failures_total{{engine=\"tts\"}} {}",
         m.stt_failures.load(Relaxed),
         m.tts_failures.load(Relaxed)
+    );
+    let _ = writeln!(
+        s,
+        "# HELP sori_stt_cancelled_total Speculative transcriptions cancelled because the caller talked on.\n# TYPE sori_stt_cancelled_total counter\nsori_stt_cancelled_total {}",
+        m.stt_cancelled.load(Relaxed)
     );
     let pools = [
         ("stt", shared.speech.as_ref().and_then(|sp| sp.stt.pool_stats())),

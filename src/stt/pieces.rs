@@ -137,12 +137,37 @@ pub struct Pieces<T> {
     /// A dropped piece whose job still runs: no new speculative job until it
     /// is back, so pauses cannot pile work on a busy worker.
     stale_in_flight: Option<(Duration, Span)>,
+    /// The owner cancels the jobs of dropped pieces ([`Pieces::cancelling`]):
+    /// they are listed in `dropped` instead of holding new jobs back.
+    cancels: bool,
+    dropped: Vec<(Duration, Span)>,
 }
 
 impl<T: Copy> Pieces<T> {
     /// `min_piece`: the shortest piece kept as a cut; zero: whole turns.
     pub fn new(min_piece: Duration) -> Self {
-        Pieces { min_piece, current: None, awaiting: VecDeque::new(), stale_in_flight: None }
+        Pieces {
+            min_piece,
+            current: None,
+            awaiting: VecDeque::new(),
+            stale_in_flight: None,
+            cancels: false,
+            dropped: Vec::new(),
+        }
+    }
+
+    /// The owner cancels the job of a piece dropped while it ran (the caller
+    /// went on after the pause), so a new one need not wait for it: take
+    /// them with [`Pieces::take_dropped`].
+    pub fn cancelling(mut self) -> Self {
+        self.cancels = true;
+        self
+    }
+
+    /// Pieces dropped with their job still running (turn start, piece),
+    /// when [`Pieces::cancelling`]: cancel those jobs.
+    pub fn take_dropped(&mut self) -> Vec<(Duration, Span)> {
+        std::mem::take(&mut self.dropped)
     }
 
     fn turn(&mut self, start: Duration) -> &mut Turn<T> {
@@ -168,7 +193,11 @@ impl<T: Copy> Pieces<T> {
         }
         let dropped = turn.pieces.pop().map(|p| (p.span, p.result.is_none()));
         if let Some((span, true)) = dropped {
-            self.stale_in_flight = Some((start, span));
+            if self.cancels {
+                self.dropped.push((start, span));
+            } else {
+                self.stale_in_flight = Some((start, span));
+            }
         }
     }
 
@@ -285,6 +314,27 @@ mod tests {
         assert_eq!(p.on_end(span(100, 900), 7), AtEnd::Wait);
         let (t, at) = p.on_result(result(100, span(100, 900), "독감")).expect("the turn's transcript");
         assert_eq!((t.text.as_deref(), at), (Ok("독감"), 7));
+    }
+
+    #[test]
+    fn a_cancelling_owner_gets_the_stale_job_to_cancel_and_the_next_pause_transcribes_at_once() {
+        let mut p = whole().cancelling();
+        assert!(p.on_pause(span(100, 900)).is_some());
+        assert!(p.take_dropped().is_empty());
+        // The caller went on: the first job is to be cancelled, not waited for.
+        assert_eq!(p.on_pause(span(100, 2000)), Some(span(100, 2000)));
+        assert_eq!(p.take_dropped(), vec![(ms(100), span(100, 900))]);
+        // The end drops the second (still running) and transcribes the whole turn.
+        assert_eq!(p.on_end(span(100, 2500), 1), AtEnd::Transcribe(span(100, 2500)));
+        assert_eq!(p.take_dropped(), vec![(ms(100), span(100, 2000))]);
+        let (t, _) = p.on_result(result(100, span(100, 2500), "코로나 검사 어디서")).expect("the turn's transcript");
+        assert_eq!(t.text.as_deref(), Ok("코로나 검사 어디서"));
+        // A finished speculative piece is not a job to cancel.
+        let mut p = whole().cancelling();
+        assert!(p.on_pause(span(3000, 3900)).is_some());
+        assert!(p.on_result(result(3000, span(3000, 3900), "독감")).is_none());
+        assert_eq!(p.on_pause(span(3000, 4500)), Some(span(3000, 4500)));
+        assert!(p.take_dropped().is_empty());
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! retry only when a guard fires). Protocol: `sori::stt::proto`.
 
 use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
@@ -99,9 +101,48 @@ unsafe extern "C" fn stop_loops(
     }
 }
 
+/// Request `id` is being decoded; `cancel` holds the id the caller gave up
+/// on (written by the stdin reader thread).
+struct CancelWatch {
+    id: u64,
+    cancel: Arc<AtomicU64>,
+}
+
+impl CancelWatch {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed) == self.id
+    }
+}
+
+/// whisper.cpp's abort callback, asked between the encoder's and decoder's
+/// steps: true stops the decoding. `user_data` points to a [`CancelWatch`]
+/// that outlives it.
+unsafe extern "C" fn stop_if_cancelled(user_data: *mut std::os::raw::c_void) -> bool {
+    if user_data.is_null() {
+        return false;
+    }
+    // SAFETY: `decode` passes a pointer to its `CancelWatch`, alive and only
+    // read (atomically) for the whole `state.full` call.
+    unsafe { &*(user_data as *const CancelWatch) }.cancelled()
+}
+
+/// What stopped a request before its transcript.
+enum Failed {
+    /// The caller gave up on it (`{"cancel": id}`).
+    Cancelled,
+    Error(String),
+}
+
+impl From<String> for Failed {
+    fn from(e: String) -> Self {
+        Failed::Error(e)
+    }
+}
+
 /// Decodes `samples` (padded 16 kHz audio) once: `window` encoder frames
 /// (None = the full 30 s), `beam` 1 = greedy. Also says whether the loop
 /// stopper cut a start-over.
+#[allow(clippy::too_many_arguments)]
 fn decode(
     state: &mut WhisperState,
     eot: i32,
@@ -110,7 +151,8 @@ fn decode(
     samples: &[f32],
     window: Option<i32>,
     beam: u32,
-) -> Result<(Decoded, bool), String> {
+    watch: &CancelWatch,
+) -> Result<(Decoded, bool), Failed> {
     let o = &req.decode;
     let strategy = if beam > 1 {
         SamplingStrategy::BeamSearch { beam_size: beam as i32, patience: -1.0 }
@@ -147,12 +189,22 @@ fn decode(
         p.set_filter_logits_callback(Some(stop_loops));
         p.set_filter_logits_callback_user_data(&stop as *const LoopStop as *mut std::os::raw::c_void);
     }
+    // SAFETY: `stop_if_cancelled` only reads `watch`, which lives until
+    // `state.full` has returned.
+    unsafe {
+        p.set_abort_callback(Some(stop_if_cancelled));
+        p.set_abort_callback_user_data(watch as *const CancelWatch as *mut std::os::raw::c_void);
+    }
     // No temperature fallback inside whisper.cpp: our guards decide when a
     // second decoding is worth its time (SORI_STT_FALLBACK=1 restores it).
     if std::env::var("SORI_STT_FALLBACK").is_err() {
         p.set_temperature_inc(0.0);
     }
-    state.full(p, samples).map_err(|e| format!("whisper: {e}"))?;
+    let done = state.full(p, samples);
+    if watch.cancelled() {
+        return Err(Failed::Cancelled);
+    }
+    done.map_err(|e| format!("whisper: {e}"))?;
     let (mut text, mut lp_sum, mut n, mut no_speech) = (String::new(), 0f64, 0usize, 0f32);
     for seg in state.as_iter() {
         text.push_str(&seg.to_str_lossy().map_err(|e| format!("whisper: {e}"))?);
@@ -176,7 +228,13 @@ fn decode(
 
 /// One request: a fast first decoding (fitted window, configured beam);
 /// when a guard fires, a second one as `retry` says, and the better kept.
-fn transcribe(state: &mut WhisperState, eot: i32, threads: i32, req: &SttRequest) -> Result<SttResponse, String> {
+fn transcribe(
+    state: &mut WhisperState,
+    eot: i32,
+    threads: i32,
+    req: &SttRequest,
+    watch: &CancelWatch,
+) -> Result<SttResponse, Failed> {
     let t = Instant::now();
     let o = &req.decode;
     o.validate()?;
@@ -187,7 +245,7 @@ fn transcribe(state: &mut WhisperState, eot: i32, threads: i32, req: &SttRequest
         samples.resize(16_000 + 1_600, 0.0);
     }
     let fitted = audio_ctx(o, samples.len());
-    let (first, restarted) = decode(state, eot, threads, req, &samples, fitted, o.beam)?;
+    let (first, restarted) = decode(state, eot, threads, req, &samples, fitted, o.beam, watch)?;
     // A start-over was cut at its first words: a loop, stopped.
     let fired = guard::check(&first, audio_s, o).or(restarted.then_some(Guard::Loop));
     let mut kept = first;
@@ -204,7 +262,7 @@ fn transcribe(state: &mut WhisperState, eot: i32, threads: i32, req: &SttRequest
             _ => None,
         };
         if let Some((window, beam)) = retry {
-            let (second, _) = decode(state, eot, threads, req, &samples, window, beam)?;
+            let (second, _) = decode(state, eot, threads, req, &samples, window, beam, watch)?;
             passes = 2;
             if guard::keep_retry(&kept, &second, audio_s, o) {
                 kept = second;
@@ -286,36 +344,64 @@ fn main() {
     let model = std::path::Path::new(&args.model).file_name().map(|n| n.to_string_lossy().into_owned());
     let _ = send(
         &mut out,
-        &json!({ "ready": true, "model": model, "ms": t0.elapsed().as_millis() as u64, "whisper_cpp": whisper_rs::WHISPER_CPP_VERSION }),
+        &json!({ "ready": true, "cancel": true, "model": model, "ms": t0.elapsed().as_millis() as u64, "whisper_cpp": whisper_rs::WHISPER_CPP_VERSION }),
     );
 
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("sori-stt: ignoring a line that is not JSON: {e}");
-                continue;
-            }
-        };
+    // stdin is read on its own thread, so that `{"cancel": id}` reaches a
+    // decoding in progress (whisper.cpp's abort callback reads it).
+    let cancel = Arc::new(AtomicU64::new(0));
+    let requests = read_requests(cancel.clone());
+    for v in requests {
         let id = v.get("id").and_then(|i| i.as_u64()).unwrap_or(0);
-        let result = serde_json::from_value::<SttRequest>(v)
-            .map_err(|e| format!("bad request: {e}"))
-            .and_then(|req| transcribe(&mut state, eot, args.threads, &req));
+        let watch = CancelWatch { id, cancel: cancel.clone() };
+        let result = if watch.cancelled() {
+            Err(Failed::Cancelled)
+        } else {
+            serde_json::from_value::<SttRequest>(v)
+                .map_err(|e| Failed::Error(format!("bad request: {e}")))
+                .and_then(|req| transcribe(&mut state, eot, args.threads, &req, &watch))
+        };
         let msg = match result {
             Ok(r) => {
                 let mut m = serde_json::to_value(r).expect("serialisable");
                 m["id"] = id.into();
                 m
             }
-            Err(e) => json!({ "id": id, "error": e }),
+            Err(Failed::Cancelled) => json!({ "id": id, "cancelled": true }),
+            Err(Failed::Error(e)) => json!({ "id": id, "error": e }),
         };
         if send(&mut out, &msg).is_err() {
             break;
         }
     }
+}
+
+/// Reads JSON request lines from stdin on a thread of its own: a
+/// `{"cancel": id}` line is noted in `cancel` at once, any other request is
+/// handed on in order. The iterator ends with stdin.
+fn read_requests(cancel: Arc<AtomicU64>) -> std::sync::mpsc::IntoIter<serde_json::Value> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: serde_json::Value = match serde_json::from_str(&line) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("sori-stt: ignoring a line that is not JSON: {e}");
+                    continue;
+                }
+            };
+            if let Some(id) = v.get("cancel").and_then(|c| c.as_u64()) {
+                cancel.store(id, Ordering::Relaxed);
+                continue;
+            }
+            if tx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    rx.into_iter()
 }

@@ -72,6 +72,30 @@ async fn tiny_en_transcribes_jfk_with_word_error_under_10_percent() {
     assert!(wer <= 0.10, "WER {wer:.2}: {:?}", t.text);
 }
 
+/// A transcription the caller gave up on (a speculative one the caller
+/// talked past) is stopped inside whisper (its abort callback), not decoded
+/// to the end: the worker answers `cancelled` and takes the next request.
+#[tokio::test]
+async fn a_transcription_given_up_is_stopped_and_the_next_one_is_right() {
+    let jfk = ensure("jfk-wav");
+    let pcm = sori::stt::read_wav_16k(&jfk).unwrap();
+    let stt = engine("whisper-tiny-en", "en").await;
+    // 22 s of speech: seconds of decoding on any machine; given up after 100 ms.
+    let long: Vec<i16> = pcm.iter().chain(pcm.iter()).copied().collect();
+    let rx = stt.pool().submit(&sori::stt::proto::SttRequest::new(&long, "en")).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    drop(rx);
+    let t = stt.transcribe(pcm).await.unwrap();
+    assert!(t.text.to_lowercase().contains("ask not what your country"), "{:?}", t.text);
+    let s = stt.pool().stats();
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(
+        (s.cancelled.load(Relaxed), s.failed.load(Relaxed), s.restarts.load(Relaxed)),
+        (1, 0, 0),
+        "the first was stopped on the worker, nothing failed or restarted"
+    );
+}
+
 fn is_hangul(c: char) -> bool {
     ('\u{ac00}'..='\u{d7a3}').contains(&c) || ('\u{3131}'..='\u{318e}').contains(&c)
 }
