@@ -58,6 +58,10 @@ pub struct FocusArgs {
     /// Lexical retrieval only (ignore [kb] embeddings).
     #[arg(long)]
     lexical: bool,
+    /// Skip the prefix warm-up (every entry's persona + passage processed
+    /// before the cases, as a running server does in its idle time).
+    #[arg(long)]
+    cold: bool,
     /// Write every case and mode here (TSV, with the text).
     #[arg(long)]
     cases: Option<PathBuf>,
@@ -411,6 +415,17 @@ pub fn run(cfg: &Config, a: FocusArgs) -> anyhow::Result<()> {
         l
     };
     let acfg = AnswerConfig { deadline, max_tokens: cfg.llm.max_tokens };
+    if let (Some(l), false) = (&llm, a.cold) {
+        let t = Instant::now();
+        match rt.block_on(l.warm(crate::llm::prompt::prefixes(kb), true)) {
+            Ok(n) => println!(
+                "prefix cache: {n} of {} entries' prefixes cached in {:.0} s (as a server's idle-time warm-up)",
+                kb.entries.len(),
+                t.elapsed().as_secs_f64()
+            ),
+            Err(e) => println!("prefix warm-up failed: {e}"),
+        }
+    }
     println!(
         "focus: {} cases from {} ({} follow-ups); retrieval: {}; LLM: {}; deadline {} ms (in-deadline column: {} ms), max_tokens {}, threads {}",
         cases.len(),
@@ -429,7 +444,7 @@ pub fn run(cfg: &Config, a: FocusArgs) -> anyhow::Result<()> {
     }
     let mut tallies: Vec<Vec<Tally>> = modes.iter().map(|_| KINDS.iter().map(|_| Tally::default()).collect()).collect();
     let mut rows =
-        vec!["id\tkind\tmode\troute\tchars\tmust\tmust_not_absent\tchrf\tsource\tfirst_ms\tchecks\ttext".to_string()];
+        vec!["id\tkind\tmode\troute\tchars\tmust\tmust_not_absent\tchrf\tsource\tfirst_ms(model alone: ttft_ms)\tchecks\ttext".to_string()];
     let started = Instant::now();
     for (i, c) in cases.iter().enumerate() {
         if a.max_s.is_some_and(|s| started.elapsed() > Duration::from_secs(s)) {
@@ -490,13 +505,16 @@ pub fn run(cfg: &Config, a: FocusArgs) -> anyhow::Result<()> {
             // No model on rule replies: both model modes say what retrieval says.
             add("model alone", &s, false, None, false);
             add("heard (checked)", &s, false, Some(route_ms), false);
+            row("model alone", &s, "-", None, "", &reply.text);
+            row("heard (checked)", &s, "retrieval", Some(route_ms), "", &reply.text);
             continue;
         }
         let h = rt.block_on(heard(llm, kb, reply.clone(), c, &acfg));
         let raw = h.raw.as_ref().map(|r| crate::llm::grounding::tidy(&r.text)).unwrap_or_default();
         let sa = score(c, &raw);
+        // (no time of its own: the model's first sentence is the heard one's)
+        add("model alone", &sa, h.raw.is_some(), None, false);
         let ttft = h.raw.as_ref().and_then(|r| r.ttft_ms).map(|x| x as f64);
-        add("model alone", &sa, h.raw.is_some(), ttft, false);
         row("model alone", &sa, "-", ttft, "", &raw);
         let sh = score(c, &h.text);
         let llm_said = h.source == AnswerSource::Llm;
