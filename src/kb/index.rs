@@ -825,6 +825,10 @@ mod tests {
         let news = "프랑스 경찰은 두 건 이상의 자살 폭탄 테러가 발생했다고 밝혔습니다";
         assert_eq!((r.rule(news), r.possible_emergency(news).is_some()), (None, true));
         assert_eq!(r.route("자살하고 싶어요").kind, RouteKind::Emergency);
+        // "같은 날 맞아도" sounds like "같은 말만": a question, not a caller fed up with the machine.
+        let same_day = "코로나 백신이랑 독감 백신 같은 날 맞아도 돼요";
+        assert!(!matches!(r.route(same_day).kind, RouteKind::HumanAgent | RouteKind::Emergency), "{same_day}");
+        assert_eq!(r.route("아까부터 계속 같은 말만 하네요").kind, RouteKind::HumanAgent);
     }
 
     #[test]
