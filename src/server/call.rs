@@ -714,16 +714,7 @@ impl CallTask {
                     let next = self.pieces.on_pause(span);
                     self.cancel_dropped_pieces();
                     if let Some(piece) = next {
-                        let audio = u.piece_audio(piece);
-                        let job = speech::transcribe(
-                            &self.shared,
-                            &self.hotline,
-                            u.start,
-                            piece,
-                            audio,
-                            self.heard_tx.clone(),
-                        );
-                        self.stt_jobs.extend(job.map(|j| ((u.start, piece), j)));
+                        self.transcribe_piece(u.start, piece, u.piece_audio(piece));
                         let vad = &self.shared.cfg.vad;
                         if vad.korean_endings && vad.await_transcript {
                             if let Some(l) = self.listener.as_mut() {
@@ -749,22 +740,18 @@ impl CallTask {
                     match at_end {
                         AtEnd::Ready(turn) => self.on_heard(speech::heard(turn, now, false)),
                         AtEnd::Wait => {}
-                        AtEnd::Transcribe(piece) => {
-                            let audio = u.piece_audio(piece);
-                            let job = speech::transcribe(
-                                &self.shared,
-                                &self.hotline,
-                                u.start,
-                                piece,
-                                audio,
-                                self.heard_tx.clone(),
-                            );
-                            self.stt_jobs.extend(job.map(|j| ((u.start, piece), j)));
-                        }
+                        AtEnd::Transcribe(piece) => self.transcribe_piece(u.start, piece, u.piece_audio(piece)),
                     }
                 }
             }
         }
+    }
+
+    /// Starts transcribing `piece` of the turn that began at `turn_start`,
+    /// keeping its job so that it can be cancelled.
+    fn transcribe_piece(&mut self, turn_start: Duration, piece: speech::Span, audio: Vec<i16>) {
+        let job = speech::transcribe(&self.shared, &self.hotline, turn_start, piece, audio, self.heard_tx.clone());
+        self.stt_jobs.extend(job.map(|j| ((turn_start, piece), j)));
     }
 
     /// Cancels the transcription of pieces the caller talked past.
