@@ -380,10 +380,6 @@ async fn heard(
     Heard { text: text.join(" "), source, first_ms, checks, raw }
 }
 
-fn tsv(s: &str) -> String {
-    s.replace(['\t', '\n'], " ")
-}
-
 /// Rows of the table: by kind, the cases routed to their entry, all.
 const KINDS: &[&str] = &["follow-up", "single", "routed right", "all"];
 
@@ -394,14 +390,7 @@ pub fn run(cfg: &Config, a: FocusArgs) -> anyhow::Result<()> {
     if let Some(n) = a.limit {
         cases.truncate(n);
     }
-    let mut llm_cfg = cfg.clone();
-    if let Some(m) = &a.model {
-        llm_cfg.llm.engine = "local".into();
-        llm_cfg.llm.model = PathBuf::from(m);
-    }
-    if let Some(th) = a.threads {
-        llm_cfg.llm.threads = th;
-    }
+    let mut llm_cfg = super::with_model(cfg, a.model.as_deref(), a.threads);
     let deadline = Duration::from_millis(a.deadline_ms.unwrap_or(cfg.llm.deadline_ms));
     let call_deadline_ms = cfg.llm.deadline_ms as f64;
     // The worker's own request limit is 4 of these deadlines.
@@ -479,8 +468,8 @@ pub fn run(cfg: &Config, a: FocusArgs) -> anyhow::Result<()> {
                 s.clean.1,
                 s.chrf,
                 first.unwrap_or(f64::NAN),
-                tsv(checks),
-                tsv(text)
+                super::tsv(checks),
+                super::tsv(text)
             ));
         };
         let sr = score(c, &c.reference);

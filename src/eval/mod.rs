@@ -79,6 +79,25 @@ fn load_cases(path: &Path) -> anyhow::Result<Vec<crate::kb::heldout::Case>> {
     crate::kb::heldout::parse(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
+/// `cfg` with `--model` (run in local `sori-llm` workers) and `--threads`
+/// applied, for the evaluations that generate answers.
+fn with_model(cfg: &Config, model: Option<&str>, threads: Option<usize>) -> Config {
+    let mut c = cfg.clone();
+    if let Some(m) = model {
+        c.llm.engine = "local".into();
+        c.llm.model = std::path::PathBuf::from(m);
+    }
+    if let Some(th) = threads {
+        c.llm.threads = th;
+    }
+    c
+}
+
+/// A text as one TSV field.
+fn tsv(s: &str) -> String {
+    s.replace(['\t', '\n'], " ")
+}
+
 fn brain(cfg: &Config, lexical: bool) -> anyhow::Result<Brain> {
     let kb = crate::kb::KnowledgeBase::load(&cfg.kb.path)?;
     let router = crate::kb::router(&kb, if lexical { "none" } else { &cfg.kb.embeddings });

@@ -358,10 +358,6 @@ impl Tally {
     }
 }
 
-fn tsv(s: &str) -> String {
-    s.replace(['\t', '\n'], " ")
-}
-
 pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&a.traps).with_context(|| format!("reading {}", a.traps.display()))?;
     let mut traps = parse(&text).with_context(|| format!("parsing {}", a.traps.display()))?;
@@ -387,14 +383,7 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
     let kb = brain.kb();
     let passage =
         |id: &str| kb.entry(id).map(|e| format!("{} {} {}", e.title.get_ref(), e.spoken.get_ref(), e.answer.get_ref()));
-    let mut llm_cfg = cfg.clone();
-    if let Some(m) = &a.model {
-        llm_cfg.llm.engine = "local".into();
-        llm_cfg.llm.model = PathBuf::from(m);
-    }
-    if let Some(th) = a.threads {
-        llm_cfg.llm.threads = th;
-    }
+    let mut llm_cfg = super::with_model(cfg, a.model.as_deref(), a.threads);
     let deadline = Duration::from_millis(a.deadline_ms.unwrap_or(cfg.llm.deadline_ms));
     // The recording itself runs without the call's deadline (the worker's
     // own time-out is 4 deadlines): the modes apply deadlines on replay.
@@ -484,8 +473,8 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
             t.id,
             t.category,
             verdict.is_ok(),
-            tsv(verdict.as_ref().err().map(String::as_str).unwrap_or("")),
-            tsv(&reply.text)
+            super::tsv(verdict.as_ref().err().map(String::as_str).unwrap_or("")),
+            super::tsv(&reply.text)
         ));
         if llm.is_none() && recorded.is_none() {
             continue;
@@ -530,9 +519,9 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
             t.id,
             t.category,
             alone.is_ok(),
-            tsv(alone.as_ref().err().map(String::as_str).unwrap_or("")),
+            super::tsv(alone.as_ref().err().map(String::as_str).unwrap_or("")),
             rec.ttft_ms.unwrap_or(0),
-            tsv(&raw)
+            super::tsv(&raw)
         ));
         for (mode, faithful, dl) in &modes {
             let o = replay(kb, &reply, t, &rec, *dl, cfg.llm.max_tokens, *faithful);
@@ -554,11 +543,11 @@ pub fn run(cfg: &Config, a: TrapsArgs) -> anyhow::Result<()> {
                 t.id,
                 t.category,
                 v.is_ok(),
-                tsv(v.as_ref().err().map(String::as_str).unwrap_or("")),
+                super::tsv(v.as_ref().err().map(String::as_str).unwrap_or("")),
                 o.source,
                 o.first_ms.unwrap_or(f64::NAN),
-                tsv(&verdicts.join("; ")),
-                tsv(&o.heard)
+                super::tsv(&verdicts.join("; ")),
+                super::tsv(&o.heard)
             ));
         }
         eprintln!(
