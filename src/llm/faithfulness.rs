@@ -14,7 +14,14 @@
 //!   does not have (digits are [`super::grounding`]'s), doses ("두 알씩");
 //! * **invented content**: content words the passage, the question and a
 //!   short list of conversational words do not support; medicine advice and
-//!   diagnoses the passage does not give.
+//!   diagnoses the passage does not give;
+//! * **misattribution**: a claim the passage makes of something narrower
+//!   said of the whole ("잠복결핵감염은 … 옮기지 않으며" → "결핵은 … 옮기지
+//!   않으며"), or a condition of the passage bound to a claim it does not
+//!   lead to ("백일해로 진단되면 항생제 치료를" → "백일해로 진단되면 … Tdap
+//!   접종이 권장됩니다");
+//! * **a yes or a no to no yes/no question**: "아니요, …" to "그럼
+//!   아이들은요?" after "언제 맞아요?", or "네, … 없지만" to "그럼 백신은요?".
 //!
 //! Pure functions; a few regexes compiled once.
 
@@ -35,6 +42,7 @@ pub enum Kind {
     Number,
     Unsupported,
     Advice,
+    Misattributed,
 }
 
 impl Kind {
@@ -46,6 +54,7 @@ impl Kind {
             Kind::Number => "number",
             Kind::Unsupported => "unsupported",
             Kind::Advice => "advice",
+            Kind::Misattributed => "misattributed",
         }
     }
 }
@@ -109,6 +118,28 @@ const ELIGIBLE: &[&str] =
 const ASKS_ELIGIBILITY: &[&str] = &["무료", "공짜", "무상", "대상", "돈 안", "지원"];
 /// A first sentence that answers yes.
 const YES: &[&str] = &["네", "예", "네네", "그렇습니다", "맞습니다", "물론입니다", "물론"];
+/// A first sentence that answers no.
+const NO: &[&str] = &["아니요", "아뇨", "아니오", "아니에요", "아닙니다"];
+/// Words that ask for something other than a yes or a no.
+const WH_WORDS: &[&str] = &[
+    "누구",
+    "누가",
+    "언제",
+    "어디",
+    "뭐",
+    "무엇",
+    "뭘",
+    "무슨",
+    "어떻게",
+    "어떡",
+    "어떤",
+    "어때",
+    "왜",
+    "얼마",
+    "몇",
+    "어느",
+    "며칠",
+];
 
 /// Conversational words a faithful answer may use though the passage does not.
 const CONVERSATIONAL: &[&str] = &[
@@ -411,7 +442,23 @@ fn negations(clause: &str) -> usize {
         if ["닌", "없는", "않는", "않은", "없던"].iter().any(|x| w.ends_with(x)) {
             continue;
         }
-        let neutral = ["관계없", "상관없", "빠짐없", "틀림없", "어김없", "없이"].iter().any(|x| w.contains(x));
+        // "없어지다" (to disappear) and "없애다" (to remove) deny nothing.
+        let neutral = [
+            "관계없",
+            "상관없",
+            "빠짐없",
+            "틀림없",
+            "어김없",
+            "없이",
+            "없어지",
+            "없어져",
+            "없어질",
+            "없애",
+            "없앨",
+            "없앤",
+        ]
+        .iter()
+        .any(|x| w.contains(x));
         if w.contains("없") && !neutral {
             n += 1;
         }
@@ -451,9 +498,12 @@ fn clauses(text: &str) -> Vec<String> {
             cur.push_str(w);
             let bare = w.trim_end_matches([',', '.', '?', '!']);
             let joins = w.ends_with(',')
-                || ["지만", "으나", "는데", "으며", "하며", "되며", "없고", "않고", "있고", "하고", "되고", "이고"]
-                    .iter()
-                    .any(|e| bare.ends_with(e) && bare.chars().count() > 2);
+                || [
+                    "지만", "으나", "는데", "으며", "하며", "되며", "없고", "않고", "있고", "하고", "되고", "이고",
+                    "으니", "므로", "니까",
+                ]
+                .iter()
+                .any(|e| bare.ends_with(e) && bare.chars().count() > 2);
             if joins {
                 out.push(std::mem::take(&mut cur));
             }
@@ -527,6 +577,146 @@ fn digit_numbers(text: &str) -> Vec<u32> {
     re(&D, r"\d+").find_iter(text).filter_map(|m| m.as_str().parse().ok()).collect()
 }
 
+/// Letters and digits of a word, its punctuation dropped.
+fn bare_word(w: &str) -> String {
+    w.chars().filter(|c| is_hangul(*c) || c.is_ascii_alphanumeric()).collect()
+}
+
+/// A sentence's topic: its first word when that ends in the topic particle
+/// 은/는 ("결핵은", "잠복결핵감염은", "임신부는"), less the particle; not an
+/// adverbial with 는 ("소독제로는", "집에서는") or an adnominal ("맞은").
+fn topic(sentence: &str) -> Option<String> {
+    let w = bare_word(sentence.split_whitespace().next()?);
+    let stem = w.strip_suffix('은').or_else(|| w.strip_suffix('는'))?;
+    let adverbial = ["로", "에", "서", "와", "과", "도", "지", "터", "게", "테", "께", "만"];
+    (stem.chars().count() >= 2 && !adverbial.iter().any(|a| stem.ends_with(a))).then(|| stem.to_string())
+}
+
+/// Whether `narrow` names a kind of `whole` by a word in front of it
+/// ("잠복결핵감염" of "결핵"): what is true of the one is not of the other.
+fn qualifies(narrow: &str, whole: &str) -> bool {
+    narrow.find(whole).is_some_and(|i| i > 0)
+}
+
+/// Whether the caller asked for a yes or a no. A follow-up with no verb of
+/// its own ("그럼 아이들은요?", "…맞았으면요?") asks what the turn before asked.
+fn asks_yes_no(asked: &Asked) -> bool {
+    let q = compact(asked.question);
+    let q = q.trim_end_matches(['?', '.', '!', '？']);
+    let elliptic =
+        ["은요", "는요", "도요", "면요"].iter().any(|e| q.ends_with(e)) || q.ends_with('은') || q.ends_with('는');
+    let q = match asked.previous {
+        Some(p) if elliptic => compact(p),
+        _ => q.to_string(),
+    };
+    !WH_WORDS.iter().any(|w| q.contains(w))
+}
+
+/// Stems of the words a sentence adds to a condition of its own: the
+/// condition ("백일해로 진단되면") and what it leads to, split at the first
+/// word ending in 면 that is not the sentence's last; the topic left out.
+fn condition(s: &str) -> Option<(HashSet<String>, String, String)> {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    let i = words.iter().position(|w| {
+        let b = bare_word(w);
+        b.ends_with('면') && b.chars().count() >= 2
+    })?;
+    if i + 1 >= words.len() {
+        return None;
+    }
+    let skip = usize::from(topic(s).is_some());
+    let cond: HashSet<String> = words[skip.min(i)..=i]
+        .iter()
+        .map(|w| bare_word(w))
+        .filter(|w| w.chars().count() >= 2 && !w.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|w| w.chars().take(2).collect())
+        .collect();
+    let verb: String = bare_word(words[i]).chars().take(2).collect();
+    Some((cond, verb, words[i + 1..].join(" ")))
+}
+
+/// The passage's sentences that state the condition: a word ending in 면
+/// with the same stem as `verb`, after every other stem of `cond`; each with
+/// what follows its condition.
+fn stated_conditions<'p>(passage: &'p Passage, cond: &HashSet<String>, verb: &str) -> Vec<&'p str> {
+    let mut out = Vec::new();
+    for p in &passage.sentences {
+        let words: Vec<&str> = p.split_whitespace().collect();
+        for (i, w) in words.iter().enumerate() {
+            let b = bare_word(w);
+            if !b.ends_with('면') || !b.starts_with(verb) {
+                continue;
+            }
+            let before: String = words[..=i].iter().map(|w| bare_word(w)).collect();
+            if cond.iter().all(|c| before.contains(c.as_str())) {
+                let rest = words[i + 1..].join(" ");
+                let start = p.len() - rest.len();
+                out.push(&p[start..]);
+            }
+        }
+    }
+    out
+}
+
+fn overlap(a: &HashSet<String>, b: &HashSet<String>) -> f32 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    a.intersection(b).count() as f32 / a.len().min(b.len()) as f32
+}
+
+/// A claim of the sentence that the passage makes only of something
+/// narrower than the sentence's topic, or only without the sentence's
+/// condition.
+fn misattributed(s: &str, passage: &Passage, asked: &Asked) -> Result<(), Failure> {
+    let said_topic = topic(s);
+    if let Some(t) = &said_topic {
+        let t_stem: String = t.chars().take(2).collect();
+        for c in clauses(s) {
+            let mut stems = content_stems(&c);
+            stems.remove(&t_stem);
+            if stems.len() < 2 {
+                continue;
+            }
+            let negative = negative(&c);
+            let matched: Vec<&Clause> = passage
+                .clauses
+                .iter()
+                .filter(|p| p.negative == negative && p.stems.len() >= 2 && overlap(&stems, &p.stems) >= 0.6)
+                .collect();
+            if let Some(narrow) = matched.first().and_then(|p| p.topic.as_ref()) {
+                let all_narrower = matched.iter().all(|p| p.topic.as_ref().is_some_and(|pt| qualifies(pt, t)));
+                if all_narrower {
+                    return fail(
+                        Kind::Misattributed,
+                        format!("says of {t} what the passage says of {narrow}: \"{}\"", matched[0].text.trim()),
+                    );
+                }
+            }
+        }
+    }
+    if let Some((cond, verb, result)) = condition(s) {
+        let question = compact(&format!("{} {}", asked.question, asked.previous.unwrap_or("")));
+        let callers = cond.iter().all(|c| question.contains(c.as_str()));
+        let said = content_stems(&result);
+        let stated = stated_conditions(passage, &cond, &verb);
+        if !callers && cond.len() >= 2 && said.len() >= 2 && !stated.is_empty() {
+            let follows = stated.iter().any(|rest| overlap(&said, &content_stems(rest)) >= 0.5);
+            let elsewhere = passage.clauses.iter().find(|p| p.stems.len() >= 2 && overlap(&said, &p.stems) >= 0.6);
+            if let (false, Some(p)) = (follows, elsewhere) {
+                return fail(
+                    Kind::Misattributed,
+                    format!(
+                        "binds a condition of the passage to \"{}\", which the passage says without it",
+                        p.text.trim()
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Words that tell a caller to take a medicine, and doses.
 const MEDICINES: &[&str] = &[
     "해열제",
@@ -561,13 +751,15 @@ const DIAGNOSIS: &[&str] = &[
     "확진입니다",
 ];
 
-/// A clause of the passage: its content stems, polarity, and whom it is about.
+/// A clause of the passage: its content stems, polarity, whom it is about,
+/// and its sentence's topic.
 struct Clause {
     stems: HashSet<String>,
     negative: bool,
     text: String,
     ages: Vec<Ages>,
     groups: Vec<&'static str>,
+    topic: Option<String>,
 }
 
 impl Clause {
@@ -578,7 +770,12 @@ impl Clause {
             ages: caller_ages(&text),
             groups: groups_in(&text),
             text,
+            topic: None,
         }
+    }
+
+    fn in_sentence(text: String, topic: &Option<String>) -> Clause {
+        Clause { topic: topic.clone(), ..Clause::of(text) }
     }
 
     /// Whether two clauses may be about the same people: either names
@@ -595,6 +792,7 @@ impl Clause {
 pub struct Passage {
     text: String,
     flat: String,
+    sentences: Vec<String>,
     clauses: Vec<Clause>,
     free: bool,
     free_ages: Vec<Ages>,
@@ -615,14 +813,22 @@ impl Passage {
             .collect();
         let mut numbers: HashSet<u32> = digit_numbers(text).into_iter().chain(word_numbers(text)).collect();
         numbers.extend([119, 1339]);
+        let clauses = sentences
+            .iter()
+            .flat_map(|s| {
+                let t = topic(s);
+                clauses(s).into_iter().map(move |c| Clause::in_sentence(c, &t))
+            })
+            .collect();
         Passage {
             text: text.to_string(),
             flat: compact(text),
-            clauses: clauses(text).into_iter().map(Clause::of).collect(),
+            clauses,
             free: FREE.iter().any(|w| text.contains(w)),
             free_ages: granting.iter().flat_map(|s| passage_ages(s)).collect(),
             free_groups: granting.iter().flat_map(|s| groups_in(s)).collect(),
             numbers,
+            sentences,
         }
     }
 
@@ -736,6 +942,17 @@ fn check_sentence(s: &str, passage: &Passage, asked: &Asked, first: bool) -> Res
             }
         }
     }
+    // "아니요" to a question that asks for something else; "네, … 없지만".
+    if first && !asks_yes_no(asked) {
+        let opening: String = s.chars().take_while(|c| is_hangul(*c)).collect();
+        let says_no = NO.contains(&opening.as_str());
+        let rest = s[opening.len()..].trim_start_matches([',', '.', ' ']);
+        let yes_then_no = YES.contains(&opening.as_str()) && clauses(rest).first().is_some_and(|c| negative(c));
+        if says_no || yes_then_no {
+            return fail(Kind::YesNo, format!("opens with \"{opening}\" to a question that asks no yes or no"));
+        }
+    }
+    misattributed(s, passage, asked)?;
     // Negation: the clause the sentence restates says the opposite.
     for c in clauses(s) {
         let c = Clause::of(c);
@@ -962,6 +1179,60 @@ mod tests {
             Some(Kind::Unsupported)
         );
         assert_eq!(check("비누로 30초 이상 손을 씻고, 어패류는 충분히 익혀 드세요.", &p, &q, true), Ok(()));
+    }
+
+    /// What the models said to `kb/focus.toml` (`sori eval focus`) that the
+    /// checks let through, judged false by hand (training/README.md).
+    #[test]
+    fn what_the_models_said_to_the_focus_set() {
+        // The entry: alcohol hand rub does not remove norovirus well.
+        let n = passage("norovirus");
+        let q = ask("노로바이러스는 알코올 손 소독제로 닦으면 되나요?");
+        let said = "노로바이러스는 알코올 손 소독제로 닦으면 되지만, 비누로 30초 이상 손을 씻고 토사물이 묻은 곳은 염소 소독제로 닦아 주세요.";
+        assert_eq!(kind(check(said, &n, &q, true)), Some(Kind::Negation));
+        let true_one = "알코올 손 소독제로는 잘 없어지지 않으니 비누로 30초 이상 손을 씻어 주세요.";
+        assert_eq!(check(true_one, &n, &q, true), Ok(()));
+        // Latent infection does not spread; tuberculosis does.
+        let t = passage("tuberculosis");
+        let q = ask("잠복결핵이면 다른 사람한테 옮기나요?");
+        let said = "결핵은 잠복결핵 감염과 같은 감염병으로, 다른 사람에게 옮기지 않으며 치료를 받으면 결핵 발병을 예방할 수 있습니다.";
+        assert_eq!(kind(check(said, &t, &q, true)), Some(Kind::Misattributed));
+        let true_one = "잠복결핵감염은 다른 사람에게 옮기지 않으며 치료를 받으면 결핵 발병을 예방할 수 있습니다.";
+        assert_eq!(check(true_one, &t, &q, true), Ok(()));
+        assert_eq!(check("잠복결핵은 다른 사람에게 옮기지 않습니다.", &t, &q, true), Ok(()));
+        // The Tdap weeks are for every pregnancy, not after a diagnosis.
+        let w = passage("pertussis");
+        let q = ask("임신 중인데 백일해 주사는 언제 맞아요?");
+        let said = "임신부는 백일해로 진단되면 임신 27주에서 36주 사이에 Tdap 접종이 권장됩니다.";
+        assert_eq!(kind(check(said, &w, &q, true)), Some(Kind::Misattributed));
+        assert_eq!(check("임신부는 임신 27주에서 36주 사이에 Tdap 접종이 권장됩니다.", &w, &q, true), Ok(()));
+        let q = ask("백일해 걸리면 학교는 언제부터 가요?");
+        let true_one = "백일해로 진단되면 항생제 치료를 시작하고 5일이 지날 때까지 등교를 쉬어 주세요.";
+        assert_eq!(check(true_one, &w, &q, true), Ok(()));
+    }
+
+    #[test]
+    fn a_yes_or_a_no_only_to_a_yes_no_question() {
+        let f = passage("flu-vaccine");
+        let asked = Asked {
+            question: "그럼 아이들은요?", previous: Some("독감 예방접종은 언제 맞는 게 좋아요?")
+        };
+        let said = "아니요, 독감 예방접종은 매년 가을에 맞는 것이 좋습니다.";
+        assert_eq!(kind(check(said, &f, &asked, true)), Some(Kind::YesNo));
+        assert_eq!(check("독감 예방접종은 매년 가을에 시작합니다.", &f, &asked, true), Ok(()));
+        // "네" acknowledges; "네" then a denial is a yes that says no.
+        assert_eq!(check("네, 독감 예방접종은 매년 가을에 시작합니다.", &f, &asked, true), Ok(()));
+        let s = passage("scrub-typhus");
+        let asked =
+            Asked { question: "그럼 백신은요?", previous: Some("쯔쯔가무시는 어떻게 걸려요?") };
+        let said = "네, 백신은 없지만 항생제로 치료할 수 있으므로, 야외 활동 뒤 증상이 있으면 빨리 진료를 받고 야외 활동 사실을 말씀해 주세요.";
+        assert_eq!(kind(check(said, &s, &asked, true)), Some(Kind::YesNo));
+        // To a yes/no question, and to a follow-up of one, either may open.
+        let asked = Asked { question: "그럼 아이들은요?", previous: Some("독감 예방접종 무료예요?") };
+        assert_eq!(check("네, 생후 6개월부터 13세 어린이는 무료입니다.", &f, &asked, true), Ok(()));
+        let c = passage("covid19-isolation");
+        let q = ask("코로나 걸리면 격리 의무 있어요?");
+        assert_eq!(check("아니요, 코로나19는 법적인 격리 의무가 없습니다.", &c, &q, true), Ok(()));
     }
 
     /// Every sentence of every entry, against its own passage, for a question
