@@ -263,6 +263,13 @@ impl Brain {
         if let Some(r) = self.follow_up(conv, text, &route) {
             return r;
         }
+        if route.kind == RouteKind::Clarify && self.router.distress(text).is_some() {
+            // Not understood, but a word of it says something may be wrong
+            // ("피를 이 흘러요"): safety first, 119 advice and the question,
+            // which also asks them to say it again.
+            conv.pending_clarify = vec![crate::kb::data::EMERGENCY.to_string()];
+            return self.reply(ReplyAction::Clarify, EMERGENCY_CHECK, None, route.confidence);
+        }
         if route.kind == RouteKind::Clarify && !route.suggest.is_empty() {
             let names: Vec<String> = route
                 .suggest
@@ -556,6 +563,25 @@ mod tests {
         {
             assert_ne!(b.respond(&mut Conversation::default(), t).text, EMERGENCY_CHECK, "{t}");
         }
+    }
+
+    #[test]
+    fn a_word_of_distress_in_what_was_not_understood_gets_the_safety_question() {
+        let b = brain();
+        // Mis-heard with a word lost: no rule, no topic, but 피를 / 구급 / 마비 survived.
+        for t in ["교통사고가 났는데 사람이 피를 이 흘러요", "지금 구급아 좀 불러 주세요", "아버지가 시망마비 같아요"]
+        {
+            let mut c = Conversation::default();
+            let r = b.respond(&mut c, t);
+            assert_eq!((r.action, r.text.as_str()), (ReplyAction::Clarify, EMERGENCY_CHECK), "{t}: {r:?}");
+            assert_eq!(b.respond(&mut c, "네").action, ReplyAction::Emergency, "{t}");
+        }
+        // An understood question with such a word is answered as asked.
+        let r = b.respond(&mut Conversation::default(), "수두 걸리면 열이 나고 경련도 하나요");
+        assert_ne!(r.text, EMERGENCY_CHECK);
+        // Not understood and no such word: the plain request to say it again.
+        let r = b.respond(&mut Conversation::default(), "그게 저기 뭐더라");
+        assert_ne!(r.text, EMERGENCY_CHECK);
     }
 
     /// A conversation that was just asked "혹시 X에 대해 물으셨나요?".

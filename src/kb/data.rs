@@ -146,6 +146,12 @@ pub struct Action {
     /// ([`crate::kb::index::Router::possible_emergency`]).
     #[serde(default)]
     pub checks: Vec<String>,
+    /// Emergency only: words that alone say something may be wrong ("구급",
+    /// "마비"), what survives when the recogniser lost part of a trigger:
+    /// when nothing else was understood, 119 advice and a question instead
+    /// of a bare "please say it again" ([`crate::kb::distress`]).
+    #[serde(default)]
+    pub distress: Vec<String>,
     pub spoken: Spanned<String>,
     #[serde(default)]
     pub source_name: Option<Spanned<String>>,

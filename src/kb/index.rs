@@ -282,6 +282,7 @@ pub struct Router {
     df: HashMap<String, usize>,
     dense: Option<Dense>,
     health: HealthWords,
+    distress: super::distress::DistressWords,
 }
 
 impl Router {
@@ -332,6 +333,7 @@ impl Router {
             df,
             dense: None,
             health: HealthWords::new(kb),
+            distress: super::distress::DistressWords::new(kb),
         }
     }
 
@@ -418,6 +420,12 @@ impl Router {
             return Some(format!("?~{}", p.trigger));
         }
         self.emergency_weak.iter().find(|p| p.matches(&heard)).map(|p| format!("?{}", p.trigger))
+    }
+
+    /// A word that alone says something may be wrong, for a turn nothing
+    /// else understood ([`super::distress`]).
+    pub fn distress(&self, text: &str) -> Option<&str> {
+        self.distress.find(text)
     }
 
     pub fn route(&self, text: &str) -> Route {

@@ -8,6 +8,7 @@
 pub mod abroad;
 pub mod confusion;
 pub mod data;
+pub mod distress;
 pub mod domain;
 pub mod embed;
 pub mod fuzzy;

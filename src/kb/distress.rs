@@ -1,0 +1,64 @@
+//! What is left of an emergency when the recogniser lost part of it.
+//!
+//! Real speech loses syllables: "피를 많이 흘려요" comes back as "피를 이
+//! 흘러요", "구급차" as "구급아", "심장마비" as "시망마비". The rules
+//! ([`super::index::Router::rule`]) and their sound matching absorb a slip,
+//! not a lost word. When nothing else was understood, though, a word that
+//! alone says something may be wrong (the emergency action's `distress`
+//! list: "피를", "구급", "마비") is reason enough to give 119 advice and ask,
+//! instead of a bare "please say it again". It never makes an emergency by
+//! itself, and never stands in the way of an understood question.
+
+use super::data::{KnowledgeBase, EMERGENCY};
+use super::index::compact;
+
+#[derive(Debug, Clone, Default)]
+pub struct DistressWords {
+    /// Compact, longest first, so that the one reported is the most telling.
+    list: Vec<String>,
+}
+
+impl DistressWords {
+    pub fn new(kb: &KnowledgeBase) -> DistressWords {
+        let mut list: Vec<String> = kb
+            .action(EMERGENCY)
+            .map(|a| a.distress.iter().map(|w| compact(w)).filter(|w| !w.is_empty()).collect())
+            .unwrap_or_default();
+        list.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
+        list.dedup();
+        DistressWords { list }
+    }
+
+    /// The longest distress word `text` holds, as spelled (spaces ignored).
+    pub fn find(&self, text: &str) -> Option<&str> {
+        let flat = compact(text);
+        self.list.iter().find(|w| flat.contains(w.as_str())).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn shipped() -> DistressWords {
+        let kb = KnowledgeBase::parse(Path::new("kb/1339.toml"), include_str!("../../kb/1339.toml")).expect("kb");
+        DistressWords::new(&kb)
+    }
+
+    #[test]
+    fn what_survives_of_an_emergency_is_found() {
+        let d = shipped();
+        for (heard, expected) in [
+            ("지금 구급아 좀 불러 주세요", "구급"),
+            ("교통사고가 났는데 사람이 피를 이 흘러요", "피를"),
+            ("아버지가 시망마비 같아요", "마비"),
+            ("아이가 세제를 라셨어요", "세제"),
+        ] {
+            assert_eq!(d.find(heard), Some(expected), "{heard}");
+        }
+        for ordinary in ["독감 주사 어디서 맞아요", "하세요 어요 있어요", "네 알겠습니다"] {
+            assert_eq!(d.find(ordinary), None, "{ordinary}");
+        }
+    }
+}
