@@ -248,10 +248,13 @@ impl Brain {
                 return r;
             }
         }
-        match route.kind {
+        match &route.kind {
             RouteKind::Answer { id } => {
                 conv.misses = 0;
-                return self.answer(&id, route.confidence);
+                if let Some(r) = self.elliptical(conv, text, id, &route) {
+                    return r;
+                }
+                return self.answer(id, route.confidence);
             }
             RouteKind::OutOfScope => {
                 conv.misses = 0;
@@ -352,6 +355,19 @@ impl Brain {
         };
         conv.misses = 0;
         Some(self.answer(&id, route.confidence.max(0.5)))
+    }
+
+    /// "그럼 임신부는요?" after pertussis names no topic of its own; alone it
+    /// matched another one (flu vaccination, whose keywords have 임신부).
+    /// Read against the last topic as a follow-up is: None when it is no
+    /// elliptical continuation, names a topic itself ("그럼 독감은요?"), or
+    /// matched the last topic anyway.
+    fn elliptical(&self, conv: &mut Conversation, text: &str, id: &str, route: &Route) -> Option<Reply> {
+        let last = conv.last_kb.as_deref()?;
+        if last == id || !continues(text) || self.router.names_a_topic(text) {
+            return None;
+        }
+        self.follow_up(conv, text, route)
     }
 
     fn answer(&self, id: &str, confidence: f32) -> Reply {
@@ -582,6 +598,19 @@ mod tests {
         // Not understood and no such word: the plain request to say it again.
         let r = b.respond(&mut Conversation::default(), "그게 저기 뭐더라");
         assert_ne!(r.text, EMERGENCY_CHECK);
+    }
+
+    #[test]
+    fn an_elliptical_follow_up_stays_with_its_topic_unless_it_names_another() {
+        let b = brain();
+        let mut c = Conversation::default();
+        assert_eq!(b.respond(&mut c, "백일해 예방접종은 언제 맞아요?").kb_id.as_deref(), Some("pertussis"));
+        // Alone, "임신부" matches flu vaccination; after pertussis it asks about pertussis.
+        assert_eq!(b.respond(&mut Conversation::default(), "그럼 임신부는요?").kb_id.as_deref(), Some("flu-vaccine"));
+        assert_eq!(b.respond(&mut c, "그럼 임신부는요?").kb_id.as_deref(), Some("pertussis"));
+        // Naming a disease changes the topic.
+        let r = b.respond(&mut c, "그럼 독감은요?");
+        assert!(r.kb_id.as_deref().is_some_and(|id| id.starts_with("flu")), "{r:?}");
     }
 
     /// A conversation that was just asked "혹시 X에 대해 물으셨나요?".

@@ -261,6 +261,9 @@ pub struct HealthWords {
     keywords: Vec<SoundPattern>,
     /// Each topic's own keywords by sound, looser ([`NEAR_PER_SOUND`]).
     near: std::collections::HashMap<String, Vec<SoundPattern>>,
+    /// Keywords that name what their topic is about ([`names_topic`]), as
+    /// spelled: 결핵, 독감, 백일해 — not 임신부, 예방접종.
+    naming: Vec<String>,
     /// The knowledge base's `[settings] health_gate`: off, every utterance
     /// counts as on topic (a hotline that is not about health).
     gate: bool,
@@ -272,10 +275,14 @@ impl HealthWords {
         let mut words: Vec<String> = GENERAL.iter().map(|w| compact(w)).collect();
         let mut keywords = Vec::new();
         let mut near = std::collections::HashMap::new();
+        let mut naming = Vec::new();
         for e in &kb.entries {
             let mut own = Vec::new();
             for k in &e.keywords {
                 let k = compact(k);
+                if k.chars().count() >= 2 && names_topic(&k, e.title.get_ref()) {
+                    naming.push(k.clone());
+                }
                 if k.chars().count() >= 2 && !everyday.contains(&k) {
                     let n = sounds(&k).len();
                     if n >= MIN_NEAR_SOUNDS && names_topic(&k, e.title.get_ref()) {
@@ -298,7 +305,16 @@ impl HealthWords {
         };
         let heard = by_sound(&mut words);
         let keywords = by_sound(&mut keywords);
-        HealthWords { words, heard, keywords, near, gate: kb.settings.health_gate }
+        naming.sort();
+        naming.dedup();
+        HealthWords { words, heard, keywords, near, naming, gate: kb.settings.health_gate }
+    }
+
+    /// Whether `text` names what some topic is about (a disease or vaccine:
+    /// "그럼 독감은요?"), as spelled; "그럼 임신부는요?" names none.
+    pub fn names_a_topic(&self, text: &str) -> bool {
+        let flat = compact(text);
+        self.naming.iter().any(|k| flat.contains(k.as_str()))
     }
 
     /// Knowledge-base keywords heard with a slip ("도감이면" has 독감,

@@ -428,6 +428,12 @@ impl Router {
         self.distress.find(text)
     }
 
+    /// Whether `text` names a topic of its own (a disease or vaccine), so
+    /// that a follow-up cue does not tie it to the last topic.
+    pub fn names_a_topic(&self, text: &str) -> bool {
+        self.health.names_a_topic(text)
+    }
+
     pub fn route(&self, text: &str) -> Route {
         // Keywords heard with a slip are looked for as they are spelled too.
         let mut repaired = self.health.repairs(text);
