@@ -216,9 +216,9 @@ fn real_main() -> anyhow::Result<()> {
         Cmd::Eval(args) => sori::eval::run(args),
         Cmd::Say { text, output, config } => {
             let cfg = if config.exists() { Config::load(&config)? } else { Config::default() };
-            let tts = sori::tts::espeak::Espeak::new(&cfg.tts.voice, cfg.tts.rate);
-            tts.check()?;
-            let pcm = sori::tts::prompts::render(&tts, &text)?;
+            // The voice a call speaks with: `[tts]` as configured (espeak-ng or Piper).
+            let tts = sori::tts::from_config(&cfg.tts)?;
+            let pcm = sori::tts::prompts::render(tts.as_ref(), &text)?;
             let spec = hound::WavSpec {
                 channels: 1,
                 sample_rate: 8000,

@@ -115,3 +115,47 @@ fn tts_config_selects_the_piper_engine_for_prompts() {
     let e = sori::tts::from_config(&missing).err().expect("missing voice is an error");
     assert!(e.to_string().contains("voice.onnx"), "{e}");
 }
+
+/// `sori say` speaks with the voice `[tts]` configures, as a call does: the
+/// same samples as the engine's own prompt rendering, not espeak-ng's.
+#[test]
+fn sori_say_uses_the_configured_voice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg_path = dir.path().join("sori.toml");
+    std::fs::write(&cfg_path, format!("[tts]\nengine = \"piper\"\nmodel = {:?}\n", joe().display().to_string()))
+        .expect("config");
+    let text = "Welcome. How can I help you?";
+    let wav = dir.path().join("say.wav");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sori"))
+        .args(["say", text, "--output"])
+        .arg(&wav)
+        .arg("--config")
+        .arg(&cfg_path)
+        .output()
+        .expect("run sori say");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said: Vec<i16> =
+        hound::WavReader::open(&wav).expect("wav").into_samples().map(|s| s.expect("sample")).collect();
+    let cfg = TtsConfig { engine: "piper".into(), model: joe(), ..TtsConfig::default() };
+    let piper =
+        sori::tts::prompts::render(sori::tts::from_config(&cfg).expect("piper").as_ref(), text).expect("render");
+    let espeak = sori::tts::prompts::render(&Espeak::new("ko", 175), text).expect("espeak");
+    eprintln!("sori say {} samples, piper {}, espeak-ng {}", said.len(), piper.len(), espeak.len());
+    // Piper's durations vary a little run to run (its noise); espeak-ng's do not.
+    let near = |a: usize, b: usize| (a as f64 - b as f64).abs() / (b as f64) < 0.05;
+    assert!(near(said.len(), piper.len()), "the configured voice: {} against {}", said.len(), piper.len());
+    assert!(!near(said.len(), espeak.len()), "not espeak-ng's: {} against {}", said.len(), espeak.len());
+    // A voice that is not there: a clear error naming it, no WAV.
+    std::fs::write(&cfg_path, "[tts]\nengine = \"piper\"\nmodel = \"/nonexistent/voice.onnx\"\n").expect("config");
+    let missing = dir.path().join("missing.wav");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sori"))
+        .args(["say", text, "--output"])
+        .arg(&missing)
+        .arg("--config")
+        .arg(&cfg_path)
+        .output()
+        .expect("run sori say");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("voice.onnx"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!missing.exists());
+}
