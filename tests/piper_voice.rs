@@ -125,14 +125,17 @@ fn sori_say_uses_the_configured_voice() {
     std::fs::write(&cfg_path, format!("[tts]\nengine = \"piper\"\nmodel = {:?}\n", joe().display().to_string()))
         .expect("config");
     let text = "Welcome. How can I help you?";
+    let say = |wav: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sori"))
+            .args(["say", text, "--output"])
+            .arg(wav)
+            .arg("--config")
+            .arg(&cfg_path)
+            .output()
+            .expect("run sori say")
+    };
     let wav = dir.path().join("say.wav");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sori"))
-        .args(["say", text, "--output"])
-        .arg(&wav)
-        .arg("--config")
-        .arg(&cfg_path)
-        .output()
-        .expect("run sori say");
+    let out = say(&wav);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said: Vec<i16> =
         hound::WavReader::open(&wav).expect("wav").into_samples().map(|s| s.expect("sample")).collect();
@@ -148,13 +151,7 @@ fn sori_say_uses_the_configured_voice() {
     // A voice that is not there: a clear error naming it, no WAV.
     std::fs::write(&cfg_path, "[tts]\nengine = \"piper\"\nmodel = \"/nonexistent/voice.onnx\"\n").expect("config");
     let missing = dir.path().join("missing.wav");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sori"))
-        .args(["say", text, "--output"])
-        .arg(&missing)
-        .arg("--config")
-        .arg(&cfg_path)
-        .output()
-        .expect("run sori say");
+    let out = say(&missing);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("voice.onnx"), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!missing.exists());
