@@ -359,12 +359,12 @@ impl Brain {
 
     /// "그럼 임신부는요?" after pertussis names no topic of its own; alone it
     /// matched another one (flu vaccination, whose keywords have 임신부).
-    /// Read against the last topic as a follow-up is: None when it is no
-    /// elliptical continuation, names a topic itself ("그럼 독감은요?"), or
+    /// Read against the last topic as a follow-up is ([`Brain::follow_up`]
+    /// checks that it continues): None when it names a topic itself ("그럼 독감은요?"), or
     /// matched the last topic anyway.
     fn elliptical(&self, conv: &mut Conversation, text: &str, id: &str, route: &Route) -> Option<Reply> {
         let last = conv.last_kb.as_deref()?;
-        if last == id || !continues(text) || self.router.names_a_topic(text) {
+        if last == id || self.router.names_a_topic(text) {
             return None;
         }
         self.follow_up(conv, text, route)
