@@ -9,7 +9,8 @@
 //!   and agent recall, false emergencies.
 //! * Everyday sentences that are no health question (`kb/everyday.toml`,
 //!   plus `--everyday` transcripts, e.g. the `split = tune` rows of a
-//!   speech corpus's `transcripts.tsv`): the share that gets a knowledge-base
+//!   speech corpus's `transcripts.tsv`, or the recogniser's text of those
+//!   clips, which real callers' remarks reach the dialogue as): the share that gets a knowledge-base
 //!   answer, one by one and fed in sequence into one conversation after a
 //!   health answer.
 //!
@@ -38,10 +39,13 @@ pub struct UnderstandingArgs {
     /// Our own everyday, non-health sentences.
     #[arg(long, default_value = "kb/everyday.toml")]
     everyday_set: PathBuf,
-    /// More everyday sentences: a transcripts.tsv (`transcript` column of the
-    /// `split = tune` rows), read at run time.
+    /// More everyday sentences, read at run time: a transcripts.tsv (the
+    /// `transcript` column of its `split = tune` rows, set "tune"), or what
+    /// the recogniser made of such clips (`sori eval stt … --split tune
+    /// --cases FILE`: its `routed` column, the text a call routes, set
+    /// "heard"). May be given more than once.
     #[arg(long)]
-    everyday: Option<PathBuf>,
+    everyday: Vec<PathBuf>,
     /// "As heard" variants per held-out question.
     #[arg(long, default_value_t = 5)]
     variants: usize,
@@ -173,19 +177,23 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// The `transcript` column of the `split = tune` rows of a transcripts.tsv.
-fn tune_transcripts(text: &str) -> anyhow::Result<Vec<String>> {
+/// Everyday sentences from a TSV, with their set: the `routed` column of
+/// every row of a `sori eval stt --cases` file ("heard"), else the
+/// `transcript` column of the `split = tune` rows of a transcripts.tsv
+/// ("tune").
+fn everyday_rows(text: &str) -> anyhow::Result<(&'static str, Vec<String>)> {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().context("empty transcripts file")?.split('\t').collect();
     let col = |name: &str| header.iter().position(|h| h.trim() == name).with_context(|| format!("no {name} column"));
-    let (split, transcript) = (col("split")?, col("transcript")?);
-    Ok(lines
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f.get(split)?.trim() == "tune").then(|| f.get(transcript).map(|t| t.trim().to_string()))?
-        })
-        .filter(|t| !t.is_empty())
-        .collect())
+    let cell = |l: &str, i: usize| l.split('\t').nth(i).map(|t| t.trim().to_string());
+    let (set, rows): (&str, Vec<String>) = if let Ok(routed) = col("routed") {
+        ("heard", lines.filter_map(|l| cell(l, routed)).collect())
+    } else {
+        let (split, transcript) = (col("split")?, col("transcript")?);
+        let tune = |l: &&str| cell(l, split).as_deref() == Some("tune");
+        ("tune", lines.filter(tune).filter_map(|l| cell(l, transcript)).collect())
+    };
+    Ok((set, rows.into_iter().filter(|t| !t.is_empty()).collect()))
 }
 
 /// The health question a running conversation starts with.
@@ -209,7 +217,8 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
         Some((_, trigger)) => trigger,
         None => brain.router().possible_emergency(t).unwrap_or_else(|| {
             let r = brain.router().route(t);
-            format!("{:.2} {:?} {:?}", r.confidence, r.kind, r.candidates)
+            let word = r.candidates.first().and_then(|(id, _)| brain.router().health_word(t, id));
+            format!("{:.2} {:?} {:?} health word {}", r.confidence, r.kind, r.candidates, word.unwrap_or("-".into()))
         }),
     };
     let mut ask = |set: &str, expected: &str, text: &str, heard: &str, tally: &mut Tally| {
@@ -284,10 +293,11 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
     let own: Everyday =
         toml::from_str(&read(&a.everyday_set)?).with_context(|| format!("parsing {}", a.everyday_set.display()))?;
     everyday.extend(own.sentences.into_iter().map(|s| ("own", s)));
-    if let Some(path) = &a.everyday {
-        everyday.extend(tune_transcripts(&read(path)?)?.into_iter().map(|s| ("tune", s)));
+    for path in &a.everyday {
+        let (set, rows) = everyday_rows(&read(path)?).with_context(|| format!("reading {}", path.display()))?;
+        everyday.extend(rows.into_iter().map(|s| (set, s)));
     }
-    for set in ["own", "tune", "all"] {
+    for set in ["own", "tune", "heard", "all"] {
         let sentences: Vec<&String> =
             everyday.iter().filter(|(s, _)| set == "all" || *s == set).map(|(_, t)| t).collect();
         if sentences.is_empty() {
@@ -337,8 +347,10 @@ mod tests {
     #[test]
     fn tune_rows_only() {
         let t = "file\tspeaker\tsplit\ttranscript\tscript\na\tx\ttune\t안녕하세요\t안녕\nb\ty\ttest\t시험\t시험\n";
-        assert_eq!(tune_transcripts(t).expect("parses"), vec!["안녕하세요".to_string()]);
-        assert!(tune_transcripts("file\tsplit\n").is_err());
+        assert_eq!(everyday_rows(t).expect("parses"), ("tune", vec!["안녕하세요".to_string()]));
+        assert!(everyday_rows("file\tsplit\n").is_err());
+        let heard = "file\tspeaker\treference\traw\trouted\tcer\na\tx\t안녕하세요\t안녕하세요 안녕하세요\t안녕하세요\t0.1\nb\ty\t네\t\t\t1\n";
+        assert_eq!(everyday_rows(heard).expect("parses"), ("heard", vec!["안녕하세요".to_string()]));
     }
 
     #[test]

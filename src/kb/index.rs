@@ -434,6 +434,13 @@ impl Router {
         self.health.names_a_topic(text)
     }
 
+    /// The health word that lets retrieval answer `text` with `topic`
+    /// (`~word` by sound, `~~word` the topic's own keyword with slips), for
+    /// inspection; None when only strong evidence could.
+    pub fn health_word(&self, text: &str, topic: &str) -> Option<String> {
+        self.health.find(text).or_else(|| self.health.near_topic_word(text, topic))
+    }
+
     pub fn route(&self, text: &str) -> Route {
         // Keywords heard with a slip are looked for as they are spelled too.
         let mut repaired = self.health.repairs(text);
@@ -483,7 +490,7 @@ impl Router {
             return route(RouteKind::OutOfScope, Vec::new());
         }
         // A health word, or the best topic's own keyword heard with slips.
-        let health = self.health.mentions(text) || self.health.near_topic_word(text, id).is_some();
+        let health = self.health.mentions(text) || self.health_word(text, id).is_some();
         if ev.answer {
             return if health || ev.strong {
                 route(RouteKind::Answer { id: id.clone() }, Vec::new())
