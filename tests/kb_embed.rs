@@ -99,3 +99,27 @@ fn repeat_and_thanks_still_work_with_the_hybrid_router() {
         assert!(r.end_call, "{bye} → {r:?}");
     }
 }
+
+#[test]
+fn a_health_word_heard_only_by_sound_needs_a_sentence_that_reads_like_a_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Router::with_embedder(&kb(), Arc::new(e5()), dir.path()).expect("hybrid");
+    // News and service sentences with a word a slip away from a health
+    // word (동결했 ~ 결핵, 몰렸 ~ 물렸, 확인 ~ 확진): no answer.
+    for t in [
+        "한국은행은 기준금리를 동결했습니다",
+        "새로 개통한 지하철 노선에 승객이 몰렸습니다",
+        "고객님 댁 주소를 한 번 더 확인해 드리겠습니다",
+    ] {
+        let route = r.route(t);
+        assert!(!matches!(route.kind, sori::kb::RouteKind::Answer { .. }), "{t} → {route:?}");
+    }
+    // Health questions with their disease word mis-heard: still answered.
+    for (t, id) in [
+        ("애가 족감 영성 나왔은데 학원 보내도 될까요", "flu-symptoms"),
+        ("산는책하다 모르는 개한테 다리를 무렸어요", "rabies-animal-bite"),
+        ("조개 막고 에이현간연 걸릴 수도 있어요", "hepatitis-a"),
+    ] {
+        assert_eq!(r.route(t).id(), Some(id), "{t}");
+    }
+}

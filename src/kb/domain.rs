@@ -215,9 +215,48 @@ const EVERYDAY_KEYWORDS: &[&str] = &[
     "눈 통증",
 ];
 
-/// Everyday words that contain a health word ("아파트" has 아파); blanked
-/// out before the lookup.
-const MASKED: &[&str] = &["아파트", "예약", "약속"];
+/// Everyday words that contain a health word, blanked out before the
+/// lookup: "아파트" has 아파, "계약을" 약을, "주사위" 주사, "의사를
+/// 밝혔다" (an intent) 의사, "시민 의식" 의식, "가슴이 설레" 가슴.
+const MASKED: &[&str] = &[
+    "아파트",
+    "예약",
+    "약속",
+    "약간",
+    "계약",
+    "요약",
+    "절약",
+    "공약",
+    "조약",
+    "협약",
+    "서약",
+    "규약",
+    "특약",
+    "해약",
+    "활약",
+    "도약",
+    "비약",
+    "집약",
+    "주사위",
+    "의사소통",
+    "의사결정",
+    "의사표현",
+    "의사표시",
+    "의사를밝",
+    "의식주",
+    "의식하",
+    "시민의식",
+    "위기의식",
+    "무의식",
+    "목이마르",
+    "목이빠지",
+    "가슴이설레",
+    "가슴설레",
+    "가슴이벅차",
+    "가슴이뭉클",
+    "전파를타",
+    "전파를탔",
+];
 
 /// Fewest sounds of a word matched by sound as well as by spelling.
 const MIN_HEARD_SOUNDS: usize = 5;
@@ -347,6 +386,11 @@ impl HealthWords {
         self.near.get(topic)?.iter().find(|p| p.matches(&heard)).map(|p| format!("~~{}", p.trigger))
     }
 
+    /// Whether the knowledge base asks for a health word at all.
+    pub fn gated(&self) -> bool {
+        self.gate
+    }
+
     /// Whether `text` contains a health word (always, with the gate off).
     pub fn mentions(&self, text: &str) -> bool {
         !self.gate || self.find(text).is_some()
@@ -384,6 +428,16 @@ mod tests {
         {
             assert!(w.mentions(t), "{t}");
         }
+        // A health word inside an everyday one is none.
+        for t in [
+            "두 회사는 새로운 계약을 맺었습니다",
+            "주사위를 던져서 정하자",
+            "반대한다는 의사를 밝혔습니다",
+            "시민 의식이 높아졌다",
+        ] {
+            assert!(!w.mentions(t), "{t}");
+        }
+        assert!(w.mentions("의사 선생님이 약을 먹으래요"));
         // A disease name or a health word heard with a slip.
         assert!(w.mentions("말라이아 예방약 먹어야 돼요"));
         assert!(w.mentions("고로나 배신 새로 나온 거"));
