@@ -386,14 +386,23 @@ impl HealthWords {
         self.near.get(topic)?.iter().find(|p| p.matches(&heard)).map(|p| format!("~~{}", p.trigger))
     }
 
-    /// Whether the knowledge base asks for a health word at all.
-    pub fn gated(&self) -> bool {
-        self.gate
+    /// The health word in `text` that lets a question be answered with
+    /// `topic`: one as spelled, `~word` heard by sound, `~~word` the topic's
+    /// own keyword heard with slips.
+    pub fn word(&self, text: &str, topic: &str) -> Option<String> {
+        self.find(text).or_else(|| self.near_topic_word(text, topic))
     }
 
-    /// Whether `text` contains a health word (always, with the gate off).
-    pub fn mentions(&self, text: &str) -> bool {
-        !self.gate || self.find(text).is_some()
+    /// Whether `text` is about health for `topic` (always, with the gate
+    /// off); a word heard by sound counts only when `by_sound`.
+    pub fn counts(&self, text: &str, topic: &str, by_sound: bool) -> bool {
+        !self.gate || self.word(text, topic).is_some_and(|w| by_sound || !w.starts_with('~'))
+    }
+
+    /// Whether `text` contains a health word, spelled or by sound.
+    #[cfg(test)]
+    fn mentions(&self, text: &str) -> bool {
+        self.counts(text, "", true)
     }
 
     /// The first health word found in `text` (`~word` when found by sound).
