@@ -36,9 +36,10 @@ pub struct UnderstandingArgs {
     /// and `raw` columns (`sori eval stt … --cases FILE`).
     #[arg(long)]
     confusions: Option<PathBuf>,
-    /// Our own everyday, non-health sentences.
-    #[arg(long, default_value = "kb/everyday.toml")]
-    everyday_set: PathBuf,
+    /// Our own everyday, non-health sentences (sets named by file stem:
+    /// "everyday", "everyday-b"). May be given more than once.
+    #[arg(long, default_values = ["kb/everyday.toml", "kb/everyday-b.toml"])]
+    everyday_set: Vec<PathBuf>,
     /// More everyday sentences, read at run time: a transcripts.tsv (the
     /// `transcript` column of its `split = tune` rows, set "tune"), or what
     /// the recogniser made of such clips (`sori eval stt … --split tune
@@ -217,8 +218,16 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
         Some((_, trigger)) => trigger,
         None => brain.router().possible_emergency(t).unwrap_or_else(|| {
             let r = brain.router().route(t);
-            let word = r.candidates.first().and_then(|(id, _)| brain.router().health_word(t, id));
-            format!("{:.2} {:?} {:?} health word {}", r.confidence, r.kind, r.candidates, word.unwrap_or("-".into()))
+            let best = r.candidates.first().map(|(id, _)| id.as_str()).unwrap_or("");
+            let word = brain.router().health_word(t, best);
+            let cos = brain.router().topic_cosine(t, best).map_or("-".into(), |c| format!("{c:.3}"));
+            format!(
+                "{:.2} {:?} {:?} health word {} cos {cos}",
+                r.confidence,
+                r.kind,
+                r.candidates,
+                word.unwrap_or("-".into())
+            )
         }),
     };
     let mut ask = |set: &str, expected: &str, text: &str, heard: &str, tally: &mut Tally| {
@@ -289,17 +298,27 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
         println!("as heard: skipped (give --confusions FILE with reference and raw columns)");
     }
 
-    let mut everyday: Vec<(&str, String)> = Vec::new();
-    let own: Everyday =
-        toml::from_str(&read(&a.everyday_set)?).with_context(|| format!("parsing {}", a.everyday_set.display()))?;
-    everyday.extend(own.sentences.into_iter().map(|s| ("own", s)));
+    let mut everyday: Vec<(String, String)> = Vec::new();
+    for path in &a.everyday_set {
+        let own: Everyday = toml::from_str(&read(path)?).with_context(|| format!("parsing {}", path.display()))?;
+        let set = path.file_stem().map_or("own".into(), |s| s.to_string_lossy().into_owned());
+        everyday.extend(own.sentences.into_iter().map(|s| (set.clone(), s)));
+    }
     for path in &a.everyday {
         let (set, rows) = everyday_rows(&read(path)?).with_context(|| format!("reading {}", path.display()))?;
-        everyday.extend(rows.into_iter().map(|s| (set, s)));
+        everyday.extend(rows.into_iter().map(|s| (set.to_string(), s)));
     }
-    for set in ["own", "tune", "heard", "all"] {
+    let mut sets: Vec<String> = Vec::new();
+    for (set, _) in &everyday {
+        if !sets.contains(set) {
+            sets.push(set.clone());
+        }
+    }
+    sets.push("all".into());
+    for set in &sets {
+        let set = set.as_str();
         let sentences: Vec<&String> =
-            everyday.iter().filter(|(s, _)| set == "all" || *s == set).map(|(_, t)| t).collect();
+            everyday.iter().filter(|(s, _)| set == "all" || s == set).map(|(_, t)| t).collect();
         if sentences.is_empty() {
             continue;
         }
@@ -354,8 +373,10 @@ mod tests {
     }
 
     #[test]
-    fn everyday_set_parses_and_is_not_empty() {
-        let e: Everyday = toml::from_str(include_str!("../../kb/everyday.toml")).expect("kb/everyday.toml");
-        assert!(e.sentences.len() >= 40, "{}", e.sentences.len());
+    fn everyday_sets_parse_and_are_not_empty() {
+        for text in [include_str!("../../kb/everyday.toml"), include_str!("../../kb/everyday-b.toml")] {
+            let e: Everyday = toml::from_str(text).expect("everyday set");
+            assert!(e.sentences.len() >= 40, "{}", e.sentences.len());
+        }
     }
 }

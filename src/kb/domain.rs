@@ -10,7 +10,7 @@
 
 use super::data::KnowledgeBase;
 use super::fuzzy::SoundPattern;
-use super::index::compact;
+use super::index::{compact, normalize};
 use super::jamo::{heard, sounds};
 
 /// Words of illness, the body and care that mark a health question, besides
@@ -339,7 +339,7 @@ impl HealthWords {
             list.iter()
                 .map(|w| (w, sounds(w).len()))
                 .filter(|&(_, n)| n >= MIN_HEARD_SOUNDS)
-                .map(|(w, n)| SoundPattern::word(w, budget(n)))
+                .map(|(w, n)| SoundPattern::at_word(w, budget(n)))
                 .collect()
         };
         let heard = by_sound(&mut words);
@@ -365,7 +365,7 @@ impl HealthWords {
         if self.keywords.iter().any(|p| flat.contains(p.trigger.as_str())) {
             return Vec::new();
         }
-        let heard = heard(&flat);
+        let heard = heard(&normalize(text));
         self.keywords
             .iter()
             .filter(|p| !flat.contains(p.trigger.as_str()) && p.matches(&heard))
@@ -378,11 +378,7 @@ impl HealthWords {
     /// puts that topic first, so a mis-heard disease name does not make the
     /// question "not a 1339 question". `~~word` when found.
     pub fn near_topic_word(&self, text: &str, topic: &str) -> Option<String> {
-        let mut flat = compact(text);
-        for m in MASKED {
-            flat = flat.replace(m, " ");
-        }
-        let heard = heard(&flat);
+        let heard = heard(&Words::masked(text).spaced());
         self.near.get(topic)?.iter().find(|p| p.matches(&heard)).map(|p| format!("~~{}", p.trigger))
     }
 
@@ -406,16 +402,85 @@ impl HealthWords {
     }
 
     /// The first health word found in `text` (`~word` when found by sound).
+    /// A word spelled across a space counts only from a word's start
+    /// ("예방 접종", not the 기침 of "경기 침체"); one heard by sound only
+    /// where a word starts ([`SoundPattern::at_word`]).
     pub fn find(&self, text: &str) -> Option<String> {
-        let mut flat = compact(text);
-        for m in MASKED {
-            flat = flat.replace(m, " ");
-        }
-        if let Some(w) = self.words.iter().find(|w| flat.contains(w.as_str())) {
+        let words = Words::masked(text);
+        if let Some(w) = self.words.iter().find(|w| words.spells(w)) {
             return Some(w.clone());
         }
-        let heard = heard(&flat);
+        let heard = heard(&words.spaced());
         self.heard.iter().find(|p| p.matches(&heard)).map(|p| format!("~{}", p.trigger))
+    }
+}
+
+/// An utterance's letters, normalized, without spaces, with where its words
+/// start; every [`MASKED`] everyday word (found across spaces too) taken
+/// out and a word starting after it.
+struct Words {
+    chars: Vec<char>,
+    starts: Vec<bool>,
+}
+
+impl Words {
+    fn masked(text: &str) -> Words {
+        let (mut chars, mut starts) = (Vec::new(), Vec::new());
+        let mut gap = true;
+        for c in normalize(text).chars() {
+            if c == ' ' {
+                gap = true;
+            } else {
+                chars.push(c);
+                starts.push(gap);
+                gap = false;
+            }
+        }
+        let mut hidden = vec![false; chars.len()];
+        for m in MASKED {
+            let m: Vec<char> = m.chars().collect();
+            for i in 0..(chars.len() + 1).saturating_sub(m.len()) {
+                if !m.is_empty() && chars[i..i + m.len()] == m[..] {
+                    hidden[i..i + m.len()].iter_mut().for_each(|h| *h = true);
+                }
+            }
+        }
+        let mut out = Words { chars: Vec::new(), starts: Vec::new() };
+        let mut after_mask = false;
+        for (i, &c) in chars.iter().enumerate() {
+            if hidden[i] {
+                after_mask = true;
+                continue;
+            }
+            out.chars.push(c);
+            out.starts.push(starts[i] || after_mask);
+            after_mask = false;
+        }
+        out
+    }
+
+    /// Whether `word` (compact) is spelled here: inside one word, or across
+    /// words from a word's start.
+    fn spells(&self, word: &str) -> bool {
+        let w: Vec<char> = word.chars().collect();
+        let n = w.len();
+        if n == 0 || n > self.chars.len() {
+            return false;
+        }
+        (0..=self.chars.len() - n)
+            .any(|i| self.chars[i..i + n] == w[..] && (self.starts[i] || !self.starts[i + 1..i + n].contains(&true)))
+    }
+
+    /// The words joined by spaces.
+    fn spaced(&self) -> String {
+        let mut out = String::with_capacity(self.chars.len() * 4);
+        for (&c, &start) in self.chars.iter().zip(&self.starts) {
+            if start && !out.is_empty() {
+                out.push(' ');
+            }
+            out.push(c);
+        }
+        out
     }
 }
 
@@ -452,6 +517,22 @@ mod tests {
         assert!(w.mentions("고로나 배신 새로 나온 거"));
         assert_eq!(w.find("고로나 새로 나온 거"), Some("~코로나".into()));
         assert!(w.mentions("손바닥에 빨간 문집이 생겼어요"));
+    }
+
+    #[test]
+    fn a_health_word_is_not_read_across_words_or_heard_inside_one() {
+        let w = words();
+        // 기침 spelled across "경기 침체" is no cough; a compound written
+        // apart still counts from its first word.
+        assert!(!Words::masked("수출이 줄면서 경기 침체가 길어졌다").spells("기침"));
+        assert!(Words::masked("기침이 안 멈춰요").spells("기침"));
+        assert!(Words::masked("독감 예방 접종 언제 해요").spells("예방접종"));
+        assert!(!w.mentions("수출이 줄면서 경기 침체가 길어졌다"));
+        // By sound only where a word starts: "어머니가" holds 머리가.
+        assert_eq!(w.find("어머니가 장례식에 다녀오셨다"), None);
+        assert_eq!(w.find("머리까 깨질 것 같아요"), Some("~머리가".into()));
+        // A masked everyday word ends a word.
+        assert_eq!(Words::masked("새로운 계약을 맺었다").spaced(), "새로운 을 맺었다");
     }
 
     #[test]

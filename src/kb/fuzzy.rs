@@ -69,6 +69,8 @@ pub struct SoundPattern {
     anchors: Vec<bool>,
     /// The match ends where a syllable ends ([`SoundPattern::near_word`]).
     whole: bool,
+    /// The match starts where a word starts ([`SoundPattern::at_word`]).
+    word_start: bool,
 }
 
 /// The edit cost a piece of `len` sounds may absorb. A trigger of one piece
@@ -148,6 +150,7 @@ impl SoundPattern {
             weak: false,
             anchors,
             whole: false,
+            word_start: false,
         }
     }
 
@@ -163,6 +166,7 @@ impl SoundPattern {
             weak: false,
             anchors: vec![false],
             whole: false,
+            word_start: false,
         }
     }
 
@@ -171,6 +175,13 @@ impl SoundPattern {
     /// find a word in the onset of the next one (간염 in "가너무").
     pub fn near_word(word: &str, budget: f32) -> SoundPattern {
         SoundPattern { whole: true, ..Self::word(word, budget) }
+    }
+
+    /// [`SoundPattern::word`] found only where a word of the utterance
+    /// starts: a health word heard by sound inside a longer word is most
+    /// often a piece of an everyday one ("어머니가" holds 머리가).
+    pub fn at_word(word: &str, budget: f32) -> SoundPattern {
+        SoundPattern { word_start: true, ..Self::word(word, budget) }
     }
 
     /// Whether the utterance's sounds contain the trigger, each piece
@@ -186,9 +197,10 @@ impl SoundPattern {
         let text = &heard.sounds;
         let n = text.len();
         let open = |j: usize| heard.starts.get(j).copied().unwrap_or(false);
+        let first = |j: usize| open(j) && (!self.word_start || heard.words.get(j).copied().unwrap_or(false));
         // start[j]: whether the next piece may start at j (0) or not (∞):
         // at a syllable's start, within GAP_SOUNDS after the last piece.
-        let mut start: Vec<f32> = (0..=n).map(|j| if open(j) { 0.0 } else { f32::INFINITY }).collect();
+        let mut start: Vec<f32> = (0..=n).map(|j| if first(j) { 0.0 } else { f32::INFINITY }).collect();
         let mut total = 0.0;
         let mut end = Vec::new();
         let no_finals = vec![false; n];

@@ -451,6 +451,13 @@ impl Router {
         self.health.word(text, topic)
     }
 
+    /// The cosine of `text` to `topic`'s nearest question, for inspection;
+    /// None without embeddings.
+    pub fn topic_cosine(&self, text: &str, topic: &str) -> Option<f32> {
+        let t = self.targets.iter().position(|id| id == topic)?;
+        self.cosines(self.dense.as_ref()?, text)?.get(t).copied()
+    }
+
     pub fn route(&self, text: &str) -> Route {
         let rule = self.rule(text);
         let cos = if rule.is_none() { self.dense.as_ref().and_then(|d| self.cosines(d, text)) } else { None };

@@ -95,12 +95,17 @@ pub struct Heard {
     /// `finals[i]`: sound `i` is a syllable's final consonant (받침), which a
     /// recogniser loses or adds more easily than other sounds.
     pub finals: Vec<bool>,
+    /// `words[i]`: a word (after a space or punctuation, or the text's
+    /// start) starts at sound `i`; as long as `starts`.
+    pub words: Vec<bool>,
 }
 
 pub fn heard(text: &str) -> Heard {
     let mut out = Vec::with_capacity(text.len());
     let mut starts = Vec::with_capacity(text.len() + 1);
     let mut finals = Vec::with_capacity(text.len());
+    let mut words = Vec::with_capacity(text.len() + 1);
+    let mut gap = true;
     for c in text.chars() {
         let before = out.len();
         match split(c) {
@@ -123,9 +128,12 @@ pub fn heard(text: &str) -> Heard {
             None => {}
         }
         starts.extend((before..out.len()).map(|i| i == before));
+        words.extend((before..out.len()).map(|i| i == before && gap));
+        gap = out.len() == before;
     }
     starts.push(true);
-    Heard { sounds: out, starts, finals }
+    words.push(true);
+    Heard { sounds: out, starts, finals, words }
 }
 
 fn is_consonant(s: Sound) -> bool {
