@@ -217,7 +217,8 @@ const EVERYDAY_KEYWORDS: &[&str] = &[
 
 /// Everyday words that contain a health word, blanked out before the
 /// lookup: "아파트" has 아파, "계약을" 약을, "주사위" 주사, "의사를
-/// 밝혔다" (an intent) 의사, "시민 의식" 의식, "가슴이 설레" 가슴.
+/// 밝혔다" (an intent) 의사, "시민 의식" 의식, "가슴이 설레" 가슴, "눈이
+/// 내리" (snow) 눈이, "수두룩" 수두.
 const MASKED: &[&str] = &[
     "아파트",
     "예약",
@@ -256,6 +257,18 @@ const MASKED: &[&str] = &[
     "가슴이뭉클",
     "전파를타",
     "전파를탔",
+    // snow (눈이 is also the eyes), plenty, sorting out, an ordeal
+    "눈이내리",
+    "눈이내렸",
+    "눈이내려",
+    "눈이오",
+    "눈이왔",
+    "눈이쌓",
+    "많은눈",
+    "수두룩",
+    "가려내",
+    "가려낸",
+    "홍역을치",
 ];
 
 /// Fewest sounds of a word matched by sound as well as by spelling.
@@ -508,6 +521,8 @@ mod tests {
             "주사위를 던져서 정하자",
             "반대한다는 의사를 밝혔습니다",
             "시민 의식이 높아졌다",
+            "밤새 눈이 내려서 길이 미끄럽다",
+            "할 일이 수두룩하다",
         ] {
             assert!(!w.mentions(t), "{t}");
         }
