@@ -53,8 +53,9 @@ fn hybrid_routing_beats_lexical_on_the_heldout_questions() {
     eprintln!("held-out top-1: lexical {:.1} %, hybrid {:.1} %", lexical * 100.0, hybrid * 100.0);
     assert!(hybrid >= 0.90, "hybrid {:.1} %", hybrid * 100.0);
     assert!(hybrid >= lexical, "hybrid {:.1} % < lexical {:.1} %", hybrid * 100.0, lexical * 100.0);
-    // The question vectors are cached: a second router loads them instead of embedding again.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // The question vectors (and the not-questions') are cached: a second
+    // router loads them instead of embedding again.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     let t = std::time::Instant::now();
     let again = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("cached");
     eprintln!("first build {first_build:?}, from cache {:?}", t.elapsed());
@@ -120,6 +121,30 @@ fn a_health_word_heard_only_by_sound_needs_a_sentence_that_reads_like_a_question
         ("산는책하다 모르는 개한테 다리를 무렸어요", "rabies-animal-bite"),
         ("조개 막고 에이현간연 걸릴 수도 있어요", "hepatitis-a"),
     ] {
+        assert_eq!(r.route(t).id(), Some(id), "{t}");
+    }
+}
+
+#[test]
+fn a_sentence_nearer_to_what_is_no_question_needs_more_than_a_health_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = kb();
+    assert!(kb.not_questions.len() >= 100, "kb/not-questions.toml read: {}", kb.not_questions.len());
+    let r = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("hybrid");
+    // Health words in other senses, in sentences of no set sori is measured
+    // on; both were answered (covid19-symptoms-testing, sfts) without the list.
+    for t in [
+        "천문대 연구진은 개기일식 동안 태양 코로나의 온도를 측정했습니다",
+        "시장 전문가들은 수출 감소가 경기 침체의 첫 증상이라고 진단했습니다",
+    ] {
+        assert!(r.no_question_cosine(t).is_some());
+        let route = r.route(t);
+        assert!(!matches!(route.kind, sori::kb::RouteKind::Answer { .. }), "{t} → {route:?}");
+    }
+    // Questions that share those words are still answered.
+    for (t, id) in
+        [("코로나 걸리면 며칠 동안 집에 있어야 돼요", "covid19-isolation"), ("독감 백신 언제 맞아요", "flu-vaccine")]
+    {
         assert_eq!(r.route(t).id(), Some(id), "{t}");
     }
 }

@@ -221,6 +221,8 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
             let best = r.candidates.first().map(|(id, _)| id.as_str()).unwrap_or("");
             let word = brain.router().health_word(t, best);
             let cos = brain.router().topic_cosine(t, best).map_or("-".into(), |c| format!("{c:.3}"));
+            let no = brain.router().no_question_cosine(t).map_or("-".into(), |c| format!("{c:.3}"));
+            let cos = format!("{cos} no-question {no}");
             format!(
                 "{:.2} {:?} {:?} health word {} cos {cos}",
                 r.confidence,

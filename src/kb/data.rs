@@ -74,6 +74,17 @@ pub struct KnowledgeBase {
     pub entries: Vec<Entry>,
     #[serde(rename = "action", default)]
     pub actions: Vec<Action>,
+    /// The sentences of `[settings] not_questions`, read by [`KnowledgeBase::load`]
+    /// (left empty by [`KnowledgeBase::parse`], which reads nothing).
+    #[serde(skip)]
+    pub not_questions: Vec<String>,
+}
+
+/// A `[settings] not_questions` file: `sentences = [...]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotQuestions {
+    sentences: Vec<String>,
 }
 
 /// What a knowledge base says about itself, for a hotline other than 1339.
@@ -87,11 +98,16 @@ pub struct KbSettings {
     /// Entry ids this file must keep (code, tests and records refer to
     /// them). Unset: the 32 of 1339's first release ([`REQUIRED_IDS`]).
     pub required_ids: Option<Vec<String>>,
+    /// A file (relative to this one) of things people say that are no
+    /// question for this line (`sentences = [...]`). With embeddings, an
+    /// utterance that reads more like one of them than like any question
+    /// gets no answer on a health word alone ([`crate::kb::index`]).
+    pub not_questions: Option<String>,
 }
 
 impl Default for KbSettings {
     fn default() -> Self {
-        KbSettings { health_gate: true, required_ids: None }
+        KbSettings { health_gate: true, required_ids: None, not_questions: None }
     }
 }
 
@@ -165,7 +181,15 @@ impl KnowledgeBase {
     pub fn load(path: &Path) -> Result<KnowledgeBase, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        Self::parse(path, &text)
+        let mut kb = Self::parse(path, &text)?;
+        if let Some(name) = &kb.settings.not_questions {
+            let file = path.parent().unwrap_or(Path::new("")).join(name);
+            let text =
+                std::fs::read_to_string(&file).map_err(|source| ConfigError::Read { path: file.clone(), source })?;
+            let list: NotQuestions = parse_toml(&file, &text)?;
+            kb.not_questions = list.sentences;
+        }
+        Ok(kb)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<KnowledgeBase, ConfigError> {
@@ -393,6 +417,19 @@ mod tests {
         }
         let e = KnowledgeBase::load(Path::new("/nonexistent/kb.toml")).unwrap_err().to_string();
         assert!(e.contains("cannot read"), "{e}");
+    }
+
+    #[test]
+    fn not_questions_are_read_beside_the_knowledge_base() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("kb");
+        let kb = KnowledgeBase::load(&dir.join("1339.toml")).expect("shipped kb");
+        assert!(kb.not_questions.len() >= 100, "{}", kb.not_questions.len());
+        assert!(parse(SHIPPED).expect("parses").not_questions.is_empty(), "parse reads no file");
+        let tmp = tempfile::tempdir().expect("tmp");
+        let bad = SHIPPED.replacen("not_questions = \"not-questions.toml\"", "not_questions = \"missing.toml\"", 1);
+        std::fs::write(tmp.path().join("kb.toml"), bad).expect("write");
+        let e = KnowledgeBase::load(&tmp.path().join("kb.toml")).unwrap_err().to_string();
+        assert!(e.contains("missing.toml") && e.contains("cannot read"), "{e}");
     }
 
     #[test]

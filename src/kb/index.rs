@@ -47,6 +47,8 @@ struct Dense {
     embedder: Arc<dyn Embedder>,
     /// (target index, unit vector) per question.
     questions: Vec<(usize, Vec<f32>)>,
+    /// Unit vectors of the knowledge base's `not_questions`.
+    not_questions: Vec<Vec<f32>>,
     /// Recently embedded utterances ([`Router::prefetch`]), newest last.
     recent: std::sync::Mutex<std::collections::VecDeque<(String, Arc<Vec<f32>>)>>,
 }
@@ -116,6 +118,12 @@ pub const DENSE_WEAK: f32 = 0.90;
 /// questions as heard, everyday sentences): from 0.86 no mis-heard health
 /// question is lost; 0.87 loses two of 720.
 pub const SOUND_COS: f32 = 0.86;
+
+/// An utterance whose nearest `not_questions` sentence is this much closer
+/// (e5 cosine) than the best topic's nearest question reads as no question
+/// ("태양의 코로나가 관측됐습니다", "파일이 감염됐을 수 있으니"): its health
+/// word does not count.
+pub const NOT_QUESTION_MARGIN: f32 = 0.035;
 /// A runner-up scoring at least this share of the best is named too.
 const RUNNER_UP: f32 = 0.8;
 
@@ -130,6 +138,10 @@ struct Evidence {
     plausible: bool,
     /// A health word heard only by sound counts ([`SOUND_COS`]).
     sound_ok: bool,
+    /// The utterance reads more like something said that is no question
+    /// than like the topic's questions ([`NOT_QUESTION_MARGIN`]): a health
+    /// word alone does not make it one.
+    reads_as_no_question: bool,
 }
 
 /// How many candidates a route reports.
@@ -368,8 +380,17 @@ impl Router {
             }
         }
         let vectors = super::embed::embed_all_cached(embedder.as_ref(), &texts, true, cache_dir)?;
-        r.dense =
-            Some(Dense { embedder, questions: owners.into_iter().zip(vectors).collect(), recent: Default::default() });
+        let not_questions = if kb.not_questions.is_empty() {
+            Vec::new()
+        } else {
+            super::embed::embed_all_cached(embedder.as_ref(), &kb.not_questions, true, cache_dir)?
+        };
+        r.dense = Some(Dense {
+            embedder,
+            questions: owners.into_iter().zip(vectors).collect(),
+            not_questions,
+            recent: Default::default(),
+        });
         Ok(r)
     }
 
@@ -491,6 +512,7 @@ impl Router {
             strong: score >= STRONG_SCORE,
             plausible: score >= WEAK_SCORE,
             sound_ok: true,
+            reads_as_no_question: false,
         };
         let runner_up = ranked.get(1).filter(|&&(_, s)| s >= RUNNER_UP * score).map(|&(t, _)| t);
         self.decide(text, best, runner_up, evidence, confidence, candidates)
@@ -517,7 +539,7 @@ impl Router {
             return route(RouteKind::OutOfScope, Vec::new());
         }
         // A health word, or the best topic's own keyword heard with slips.
-        let health = self.health.counts(text, id, ev.sound_ok);
+        let health = !ev.reads_as_no_question && self.health.counts(text, id, ev.sound_ok);
         if ev.answer {
             return if health || ev.strong {
                 route(RouteKind::Answer { id: id.clone() }, Vec::new())
@@ -552,6 +574,14 @@ impl Router {
         Some(cos)
     }
 
+    /// The cosine of `text` to its nearest `not_questions` sentence; None
+    /// without them or without embeddings.
+    pub fn no_question_cosine(&self, text: &str) -> Option<f32> {
+        let d = self.dense.as_ref().filter(|d| !d.not_questions.is_empty())?;
+        let q = d.query(text).ok()?;
+        d.not_questions.iter().map(|v| dot(&q, v)).reduce(f32::max)
+    }
+
     /// Hybrid ranking (see [`DENSE_WEIGHT`]) of BM25's `ranked` and the
     /// targets' cosines `cos`.
     fn fuse(&self, cos: &[f32], text: &str, ranked: &[(usize, f32)]) -> Route {
@@ -570,6 +600,7 @@ impl Router {
             strong: best_bm25 >= STRONG_SCORE || best_cos >= DENSE_STRONG,
             plausible: best_bm25 >= WEAK_SCORE || best_cos >= DENSE_WEAK,
             sound_ok: best_cos >= SOUND_COS,
+            reads_as_no_question: self.no_question_cosine(text).is_some_and(|c| c > best_cos + NOT_QUESTION_MARGIN),
         };
         let runner_up = fused.get(1).filter(|&&(_, s)| s >= RUNNER_UP * top).map(|&(t, _)| t);
         self.decide(text, best, runner_up, evidence, confidence, candidates)
