@@ -452,10 +452,9 @@ impl Words {
         let mut hidden = vec![false; chars.len()];
         for m in MASKED {
             let m: Vec<char> = m.chars().collect();
-            for i in 0..(chars.len() + 1).saturating_sub(m.len()) {
-                if !m.is_empty() && chars[i..i + m.len()] == m[..] {
-                    hidden[i..i + m.len()].iter_mut().for_each(|h| *h = true);
-                }
+            let at: Vec<usize> = chars.windows(m.len()).enumerate().filter(|(_, w)| *w == m).map(|(i, _)| i).collect();
+            for i in at {
+                hidden[i..i + m.len()].fill(true);
             }
         }
         let mut out = Words { chars: Vec::new(), starts: Vec::new() };
@@ -477,11 +476,12 @@ impl Words {
     fn spells(&self, word: &str) -> bool {
         let w: Vec<char> = word.chars().collect();
         let n = w.len();
-        if n == 0 || n > self.chars.len() {
-            return false;
-        }
-        (0..=self.chars.len() - n)
-            .any(|i| self.chars[i..i + n] == w[..] && (self.starts[i] || !self.starts[i + 1..i + n].contains(&true)))
+        n > 0
+            && self
+                .chars
+                .windows(n)
+                .enumerate()
+                .any(|(i, c)| c == w.as_slice() && (self.starts[i] || !self.starts[i + 1..i + n].contains(&true)))
     }
 
     /// The words joined by spaces.

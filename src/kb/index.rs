@@ -483,12 +483,12 @@ impl Router {
     /// None without embeddings.
     pub fn topic_cosine(&self, text: &str, topic: &str) -> Option<f32> {
         let t = self.targets.iter().position(|id| id == topic)?;
-        self.cosines(self.dense.as_ref()?, text)?.get(t).copied()
+        self.similarity(self.dense.as_ref()?, text)?.topics.get(t).copied()
     }
 
     pub fn route(&self, text: &str) -> Route {
         let rule = self.rule(text);
-        let cos = if rule.is_none() { self.dense.as_ref().and_then(|d| self.cosines(d, text)) } else { None };
+        let sim = if rule.is_none() { self.dense.as_ref().and_then(|d| self.similarity(d, text)) } else { None };
         let mut places = Vec::new();
         if super::abroad::names_abroad(text) && !compact(text).contains(super::abroad::ABROAD) {
             places.push(super::abroad::ABROAD.to_string());
@@ -498,10 +498,12 @@ impl Router {
         // ([`SOUND_COS`]: "동결했습니다" is no 결핵).
         let repaired = [self.health.repairs(text), places.clone()].concat();
         let mut ranked = self.rank_with(text, &repaired);
-        if let Some(cos) = &cos {
-            let best = fused_order(cos, &ranked).first().map_or(0, |&(t, _)| t);
-            if repaired.len() > places.len() && cos.get(best).is_some_and(|&c| c < SOUND_COS) {
+        let mut fused = sim.as_ref().map(|s| fused_order(&s.topics, &ranked));
+        if let (Some(s), Some(order)) = (&sim, &fused) {
+            let best = order.first().map_or(0, |&(t, _)| t);
+            if repaired.len() > places.len() && s.topics.get(best).is_some_and(|&c| c < SOUND_COS) {
                 ranked = self.rank_with(text, &places);
+                fused = Some(fused_order(&s.topics, &ranked));
             }
         }
         let candidates: Vec<(String, f32)> =
@@ -509,8 +511,8 @@ impl Router {
         if let Some((kind, _)) = rule {
             return Route { kind, confidence: 1.0, candidates, suggest: Vec::new() };
         }
-        if let Some(cos) = cos {
-            return self.fuse(&cos, text, &ranked);
+        if let (Some(s), Some(order)) = (sim, fused) {
+            return self.fuse(&s, order, text, &ranked);
         }
         let (best, score) = ranked.first().copied().unwrap_or((0, 0.0));
         let confidence = score / (score + MIN_SCORE);
@@ -564,9 +566,9 @@ impl Router {
         route(RouteKind::Clarify, Vec::new())
     }
 
-    /// Each target's best question's cosine similarity to `text`; None when
-    /// the embedder fails (the lexical route stands).
-    fn cosines(&self, dense: &Dense, text: &str) -> Option<Vec<f32>> {
+    /// What `text`'s embedding says ([`Similarity`]); None when the
+    /// embedder fails (the lexical route stands).
+    fn similarity(&self, dense: &Dense, text: &str) -> Option<Similarity> {
         let q = match dense.query(text) {
             Ok(q) => q,
             Err(e) => {
@@ -574,33 +576,31 @@ impl Router {
                 return None;
             }
         };
-        let mut cos = vec![-1.0f32; self.targets.len()];
+        let mut topics = vec![-1.0f32; self.targets.len()];
         for (t, v) in &dense.questions {
-            cos[*t] = cos[*t].max(dot(&q, v));
+            topics[*t] = topics[*t].max(dot(&q, v));
         }
-        Some(cos)
+        let no_question = dense.not_questions.iter().map(|v| dot(&q, v)).reduce(f32::max);
+        Some(Similarity { topics, no_question })
     }
 
-    /// The cosine of `text` to its nearest `not_questions` sentence; None
-    /// without them or without embeddings.
+    /// The cosine of `text` to its nearest `not_questions` sentence, for
+    /// inspection; None without them or without embeddings.
     pub fn no_question_cosine(&self, text: &str) -> Option<f32> {
-        let d = self.dense.as_ref().filter(|d| !d.not_questions.is_empty())?;
-        let q = d.query(text).ok()?;
-        d.not_questions.iter().map(|v| dot(&q, v)).reduce(f32::max)
+        self.similarity(self.dense.as_ref()?, text)?.no_question
     }
 
-    /// Hybrid ranking (see [`DENSE_WEIGHT`]) of BM25's `ranked` and the
-    /// targets' cosines `cos`.
-    fn fuse(&self, cos: &[f32], text: &str, ranked: &[(usize, f32)]) -> Route {
-        let fused = fused_order(cos, ranked);
+    /// The route from the hybrid ranking `fused` ([`fused_order`] of
+    /// BM25's `ranked` and `sim`'s cosines).
+    fn fuse(&self, sim: &Similarity, fused: Vec<(usize, f32)>, text: &str, ranked: &[(usize, f32)]) -> Route {
         let bm25 = |t: usize| ranked.iter().find(|&&(r, _)| r == t).map_or(0.0, |&(_, s)| s);
         let candidates: Vec<(String, f32)> =
             fused.iter().take(CANDIDATES).map(|&(t, s)| (self.targets[t].clone(), s)).collect();
         let (best, top) = fused.first().copied().unwrap_or((0, 0.0));
-        let (best_bm25, best_cos) = (bm25(best), cos.get(best).copied().unwrap_or(-1.0));
+        let (best_bm25, best_cos) = (bm25(best), sim.topics.get(best).copied().unwrap_or(-1.0));
         // How much nearer the utterance is to something said that is no
         // question than to the best topic's questions.
-        let no_question_gap = self.no_question_cosine(text).map_or(f32::NEG_INFINITY, |c| c - best_cos);
+        let no_question_gap = sim.no_question.map_or(f32::NEG_INFINITY, |c| c - best_cos);
         let lexical_conf = best_bm25 / (best_bm25 + MIN_SCORE);
         let semantic_conf =
             if best_cos >= DENSE_MIN { 0.5 + 0.5 * (best_cos - DENSE_MIN) / (1.0 - DENSE_MIN) } else { 0.0 };
@@ -643,6 +643,13 @@ impl Router {
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked
     }
+}
+
+/// What an utterance's embedding says: each target's best question's
+/// cosine, and its nearest `not_questions` sentence's (None without them).
+struct Similarity {
+    topics: Vec<f32>,
+    no_question: Option<f32>,
 }
 
 /// Every target by fused score (see [`DENSE_WEIGHT`]), best first, from its
