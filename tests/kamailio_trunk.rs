@@ -433,7 +433,11 @@ fn registers_over_tcp_takes_the_call_on_that_connection_and_reconnects() {
     let new_port = saved_contact_port(&k, "tcp");
     assert_ne!(new_port, flow_port, "a new connection");
     let log = sori.log();
-    assert_eq!(log.matches("trunk connection lost").count(), 1, "{}", tail(&log, 3000));
+    // One loss for the outage; sori's immediate reconnect may still reach
+    // the dying kamailio's listener and be reset (a second, real loss), but
+    // the back-off retries against the closed port log nothing of the kind.
+    let lost = log.matches("trunk connection lost").count();
+    assert!((1..=2).contains(&lost), "{lost} connections lost:\n{}", tail(&log, 3000));
     let changes = log.matches("trunk registration failed").count();
     assert_eq!(changes, 1, "one line for the outage, not one per retry:\n{}", tail(&log, 3000));
     let attempts = log.matches("trunk connecting").count();
