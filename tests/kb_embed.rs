@@ -53,9 +53,9 @@ fn hybrid_routing_beats_lexical_on_the_heldout_questions() {
     eprintln!("held-out top-1: lexical {:.1} %, hybrid {:.1} %", lexical * 100.0, hybrid * 100.0);
     assert!(hybrid >= 0.90, "hybrid {:.1} %", hybrid * 100.0);
     assert!(hybrid >= lexical, "hybrid {:.1} % < lexical {:.1} %", hybrid * 100.0, lexical * 100.0);
-    // The question vectors (and the not-questions') are cached: a second
+    // The question vectors (and the not-questions' and emergencies') are cached: a second
     // router loads them instead of embedding again.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
     let t = std::time::Instant::now();
     let again = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("cached");
     eprintln!("first build {first_build:?}, from cache {:?}", t.elapsed());
@@ -146,5 +146,25 @@ fn a_sentence_nearer_to_what_is_no_question_needs_more_than_a_health_word() {
         [("코로나 걸리면 며칠 동안 집에 있어야 돼요", "covid19-isolation"), ("독감 백신 언제 맞아요", "flu-vaccine")]
     {
         assert_eq!(r.route(t).id(), Some(id), "{t}");
+    }
+}
+
+#[test]
+fn an_emergency_told_in_words_no_trigger_has_gets_the_safety_first_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = kb();
+    assert!(kb.emergencies.len() >= 100, "kb/emergencies.toml read: {}", kb.emergencies.len());
+    let r = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("hybrid");
+    // In no set sori is measured on, and no trigger's words: lexically only
+    // a clarify, but it reads like the emergencies sori was given.
+    let t = "애가 입술이 보라색이 됐어요";
+    assert!(Router::new(&kb).possible_emergency(t).is_none(), "a trigger took it: the test needs other words");
+    let why = r.possible_emergency(t).expect("reads as an emergency");
+    assert!(why.starts_with("?≈"), "{why}");
+    // Questions, and an emergency asked about, do not.
+    for t in
+        ["독감 예방접종 무료로 맞을 수 있어요", "밤에 응급실 가면 진료비가 얼마예요", "진드기에 물렸는데 열이 나요"]
+    {
+        assert_eq!(r.possible_emergency(t).filter(|w| w.starts_with("?≈")), None, "{t}");
     }
 }

@@ -221,7 +221,13 @@ impl Brain {
                 return self.emergency(conv);
             }
             conv.misses = 0;
-            conv.pending_clarify = vec![crate::kb::data::EMERGENCY.to_string()];
+            // A "no" then answers the question understood, if any.
+            conv.pending_clarify = std::iter::once(crate::kb::data::EMERGENCY.to_string())
+                .chain(match &route.kind {
+                    RouteKind::Answer { id } => Some(id.clone()),
+                    _ => None,
+                })
+                .collect();
             return self.reply(ReplyAction::Clarify, EMERGENCY_CHECK, None, 0.5);
         }
         if !pending.is_empty() {
@@ -316,7 +322,13 @@ impl Brain {
         let emergency = pending.first().map(String::as_str) == Some(crate::kb::data::EMERGENCY);
         match yes_no(text) {
             Some(YesNo::Yes) if emergency => return Some(self.emergency(conv)),
-            Some(YesNo::No) if emergency => return Some(self.reply(ReplyAction::Clarify, REPHRASE, None, 0.0)),
+            Some(YesNo::No) if emergency => {
+                // Not an emergency: the question understood with it, if any.
+                return Some(match pending.get(1) {
+                    Some(topic) => self.answer(topic, CONFIRMED),
+                    None => self.reply(ReplyAction::Clarify, REPHRASE, None, 0.0),
+                });
+            }
             Some(YesNo::Yes) => {
                 conv.misses = 0;
                 return Some(self.answer(pending.first()?, CONFIRMED));
@@ -563,10 +575,15 @@ mod tests {
         assert!(r.text.contains("119"));
         // "네": an emergency.
         assert_eq!(b.respond(&mut c, "네").action, ReplyAction::Emergency);
-        // "아니요": asked to rephrase; a question goes on as usual.
+        // "아니요": the question understood with it is answered, or, when
+        // none was, the caller is asked to rephrase; a question goes on as usual.
         let mut c = Conversation::default();
         b.respond(&mut c, "코로나 확진인데 스을 못 쉬겠어요");
-        assert_eq!(b.respond(&mut c, "아니요").text, REPHRASE);
+        let no = b.respond(&mut c, "아니요");
+        match b.router().route("코로나 확진인데 스을 못 쉬겠어요").id() {
+            Some(topic) => assert_eq!(no.kb_id.as_deref(), Some(topic), "{no:?}"),
+            None => assert_eq!(no.text, REPHRASE),
+        }
         let mut c = Conversation::default();
         b.respond(&mut c, "코로나 확진인데 스을 못 쉬겠어요");
         assert_eq!(b.respond(&mut c, "홍역 증상이 뭐예요").kb_id.as_deref(), Some("measles"));
@@ -579,6 +596,31 @@ mod tests {
         {
             assert_ne!(b.respond(&mut Conversation::default(), t).text, EMERGENCY_CHECK, "{t}");
         }
+    }
+
+    #[test]
+    fn an_emergency_asked_about_or_over_gets_the_safety_question_not_119_and_the_end() {
+        let b = brain();
+        // Emergency words in a question about what to do if, what is over,
+        // a service: 119 advice and a question, not an emergency.
+        for t in [
+            "아기가 열성 경련을 하면 어떻게 대처해요",
+            "구급차 부르면 돈 내야 돼요",
+            "지난주에 애가 열성 경련을 했었는데 예방접종 해도 되나요",
+        ] {
+            let r = b.respond(&mut Conversation::default(), t);
+            assert_eq!((r.action, r.text.as_str()), (ReplyAction::Clarify, EMERGENCY_CHECK), "{t}: {r:?}");
+        }
+        // Said to be happening now, it is one.
+        let t = "예전에도 쓰러진 적이 있는데 지금 또 쓰러졌어요";
+        assert_eq!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Emergency, "{t}");
+        // "아니요" to the question answers what was asked with it.
+        let mut c = Conversation::default();
+        let t = "지난주에 애가 열성 경련을 했었는데 예방접종 해도 되나요";
+        b.respond(&mut c, t);
+        let no = b.respond(&mut c, "아니요");
+        assert_eq!(no.action, ReplyAction::Answer, "{no:?}");
+        assert_eq!(no.kb_id.as_deref(), b.router().route(t).id());
     }
 
     #[test]

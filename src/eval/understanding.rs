@@ -222,7 +222,8 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
             let word = brain.router().health_word(t, best);
             let cos = brain.router().topic_cosine(t, best).map_or("-".into(), |c| format!("{c:.3}"));
             let no = brain.router().no_question_cosine(t).map_or("-".into(), |c| format!("{c:.3}"));
-            let cos = format!("{cos} no-question {no}");
+            let urgent = brain.router().emergency_gap(t).map_or("-".into(), |(g, _)| format!("{g:.3}"));
+            let cos = format!("{cos} no-question {no} emergency {urgent}");
             format!(
                 "{:.2} {:?} {:?} health word {} cos {cos}",
                 r.confidence,
@@ -376,7 +377,14 @@ mod tests {
 
     #[test]
     fn everyday_sets_parse_and_are_not_empty() {
-        for text in [include_str!("../../kb/everyday.toml"), include_str!("../../kb/everyday-b.toml")] {
+        for text in [
+            include_str!("../../kb/everyday.toml"),
+            include_str!("../../kb/everyday-b.toml"),
+            include_str!("../../kb/near-emergencies.toml"),
+            include_str!("../../kb/near-emergencies-b.toml"),
+            include_str!("../../kb/near-emergencies-c.toml"),
+            include_str!("../../kb/emergencies-c.toml"),
+        ] {
             let e: Everyday = toml::from_str(text).expect("everyday set");
             assert!(e.sentences.len() >= 40, "{}", e.sentences.len());
         }

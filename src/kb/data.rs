@@ -78,12 +78,15 @@ pub struct KnowledgeBase {
     /// (left empty by [`KnowledgeBase::parse`], which reads nothing).
     #[serde(skip)]
     pub not_questions: Vec<String>,
+    /// The sentences of `[settings] emergencies`, read like `not_questions`.
+    #[serde(skip)]
+    pub emergencies: Vec<String>,
 }
 
-/// A `[settings] not_questions` file: `sentences = [...]`.
+/// A `[settings] not_questions` or `emergencies` file: `sentences = [...]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NotQuestions {
+struct Sentences {
     sentences: Vec<String>,
 }
 
@@ -103,11 +106,17 @@ pub struct KbSettings {
     /// utterance that reads more like one of them than like any question
     /// gets no answer on a health word alone ([`crate::kb::index`]).
     pub not_questions: Option<String>,
+    /// A file (relative to this one) of emergencies as callers describe them
+    /// (`sentences = [...]`). With embeddings, an utterance that reads more
+    /// like one of them than like any question or `not_questions` sentence
+    /// gets 119 advice and "is it an emergency?" before any topic
+    /// ([`crate::kb::index::Router::possible_emergency`]).
+    pub emergencies: Option<String>,
 }
 
 impl Default for KbSettings {
     fn default() -> Self {
-        KbSettings { health_gate: true, required_ids: None, not_questions: None }
+        KbSettings { health_gate: true, required_ids: None, not_questions: None, emergencies: None }
     }
 }
 
@@ -182,13 +191,15 @@ impl KnowledgeBase {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut kb = Self::parse(path, &text)?;
-        if let Some(name) = &kb.settings.not_questions {
+        let beside = |name: &Option<String>| -> Result<Vec<String>, ConfigError> {
+            let Some(name) = name else { return Ok(Vec::new()) };
             let file = path.parent().unwrap_or(Path::new("")).join(name);
             let text =
                 std::fs::read_to_string(&file).map_err(|source| ConfigError::Read { path: file.clone(), source })?;
-            let list: NotQuestions = parse_toml(&file, &text)?;
-            kb.not_questions = list.sentences;
-        }
+            Ok(parse_toml::<Sentences>(&file, &text)?.sentences)
+        };
+        kb.not_questions = beside(&kb.settings.not_questions)?;
+        kb.emergencies = beside(&kb.settings.emergencies)?;
         Ok(kb)
     }
 
@@ -420,10 +431,11 @@ mod tests {
     }
 
     #[test]
-    fn not_questions_are_read_beside_the_knowledge_base() {
+    fn not_questions_and_emergencies_are_read_beside_the_knowledge_base() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("kb");
         let kb = KnowledgeBase::load(&dir.join("1339.toml")).expect("shipped kb");
         assert!(kb.not_questions.len() >= 100, "{}", kb.not_questions.len());
+        assert!(kb.emergencies.len() >= 100, "{}", kb.emergencies.len());
         assert!(parse(SHIPPED).expect("parses").not_questions.is_empty(), "parse reads no file");
         let tmp = tempfile::tempdir().expect("tmp");
         let bad = SHIPPED.replacen("not_questions = \"not-questions.toml\"", "not_questions = \"missing.toml\"", 1);

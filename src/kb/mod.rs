@@ -11,6 +11,7 @@ pub mod data;
 pub mod distress;
 pub mod domain;
 pub mod embed;
+pub mod frame;
 pub mod fuzzy;
 pub mod heldout;
 pub mod index;

@@ -1,0 +1,142 @@
+//! Whether an utterance that names an emergency tells of one happening now.
+//!
+//! Callers to a health line use the words of emergencies for much else: a
+//! question about what to do if it happens ("사람이 쓰러지면 119부터 불러요?"),
+//! one that is over ("지난주에 애가 열성 경련을 했었는데 예방접종 해도 되나요"),
+//! one about a service ("구급차 부르면 돈 내야 돼요"), or a figure of speech
+//! ("심장 멎는 줄 알았어요"). An emergency trigger in such a frame is not
+//! reason enough to send the caller to 119 and end the conversation; it is
+//! reason enough to give 119 advice and ask ("위급한 상황인가요?"), which
+//! [`super::index::Router::possible_emergency`] does. A word that says it is
+//! happening now ("지금", "빨리", "살려") keeps the emergency.
+//!
+//! Korean grammar, not a hotline's data: the cues are the language's own
+//! conditional, past-perfect and comparison forms.
+
+use super::index::{compact, normalize};
+
+/// Words that say it is happening now: an emergency whatever the frame.
+const NOW: &[&str] = &["지금", "빨리", "살려", "도와주", "당장", "방금"];
+
+/// Said of the past, or over: "…은 적이 있", "…했었", "지금은 괜찮". Not
+/// "멀쩡하셨는데": "방금까지 멀쩡하셨는데 쓰러지셨어요" is the commonest way to tell one.
+const OVER: &[&str] = &[
+    "적이있",
+    "적있",
+    "었었",
+    "았었",
+    "했었",
+    "지난번",
+    "지난달",
+    "지난주",
+    "작년",
+    "예전에",
+    "옛날에",
+    "어렸을때",
+    "괜찮아지",
+    "괜찮아졌",
+    "이제괜찮",
+    "멈췄",
+    "그쳤",
+    "나았",
+    "뻔했",
+];
+
+/// Told of someone else, heard or read: "…했다고 들었는데", "뉴스에서", "…했다던데".
+/// Not "들었는데" ("쿵 소리를 들었는데 쓰러져 계세요") or "…다고 그러는데" (said now).
+const HEARSAY: &[&str] = &["다고들었", "라고들었", "뉴스에", "뉴스를", "기사에서", "기사보니", "다던데"];
+
+/// About a service, not a person in danger: what it costs, where to learn it.
+const SERVICE: &[&str] = &["비용", "요금", "이용료", "얼마", "진료비", "환급", "보험", "교육", "자격증", "돈"];
+
+/// A figure of speech: "…는 줄 알았어요", "피가 거꾸로 솟아요", "웃겨서 숨 넘어가".
+/// Not "…것처럼" or "…느낌이에요": "머리가 깨질 것처럼 아파요" is a symptom now.
+const FIGURE: &[&str] = &["줄알았", "거꾸로", "웃겨서", "웃다가"];
+
+/// After a conditional ("…면", "…을 때"): a question about what to do.
+const ASKS: &[&str] = &[
+    "어떻게",
+    "어떡하",
+    "해야",
+    "하나요",
+    "되나요",
+    "돼요",
+    "되죠",
+    "할까요",
+    "나요",
+    "까요",
+    "대처",
+    "방법",
+    "알려",
+    "건가요",
+    "거죠",
+    "건지",
+    "거예요",
+    "궁금",
+];
+
+/// "만약에 …", "혹시라도 …": a supposition, whatever follows.
+const SUPPOSE: &[&str] = &["만약", "만일", "혹시라도"];
+
+/// Why `text` does not tell of something happening now (the cue), or None.
+pub fn not_now(text: &str) -> Option<&'static str> {
+    let flat = compact(text);
+    if NOW.iter().any(|w| flat.contains(w)) {
+        return None;
+    }
+    if let Some(w) = [OVER, SERVICE, FIGURE, HEARSAY].iter().flat_map(|l| l.iter()).find(|w| flat.contains(*w)) {
+        return Some(w);
+    }
+    conditional_question(text)
+}
+
+/// "만약 …", or "…면 / …을 때" followed by a question about what to do.
+fn conditional_question(text: &str) -> Option<&'static str> {
+    let norm = normalize(text);
+    let words: Vec<&str> = norm.split(' ').collect();
+    if words.iter().any(|w| SUPPOSE.iter().any(|s| w.starts_with(s))) {
+        return Some("만약");
+    }
+    let at = words.iter().position(|w| {
+        (w.ends_with('면') && !matches!(*w, "아니면" | "그러면" | "그럼면"))
+            || *w == "때"
+            || w.ends_with("때는")
+            || w.starts_with("경우")
+    })?;
+    let rest: String = words[at + 1..].concat();
+    ASKS.iter().find(|a| rest.contains(*a)).map(|_| "…면 …?")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emergency_asked_about_or_over_or_a_figure_of_speech_is_not_now() {
+        for (text, cue) in [
+            ("사람이 쓰러지면 어떻게 해야 돼요", "…면 …?"),
+            ("아기가 열성 경련을 하면 어떻게 대처해요", "…면 …?"),
+            ("구급차 부르면 돈 내야 돼요", "돈"),
+            ("지난주에 애가 열성 경련을 했었는데 예방접종 해도 되나요", "했었"),
+            ("아이돌 콘서트 티켓팅 하다가 심장 멎는 줄 알았어요", "줄알았"),
+            ("손가락을 칼에 살짝 베였는데 피는 멈췄어요", "멈췄"),
+            ("만약 아버지가 가슴이 아프다고 하시면 약을 드려도 돼요", "만약"),
+            ("동료가 회의 중에 쓰러졌다고 들었는데 왜 그런 거예요", "다고들었"),
+        ] {
+            assert_eq!(not_now(text), Some(cue), "{text}");
+        }
+        for text in [
+            "아빠가 숨을 안 쉬어요",
+            "애가 열이 나면서 경련을 해요",
+            "예전에도 쓰러진 적이 있는데 지금 또 쓰러졌어요",
+            "갑자기 머리가 깨질 것처럼 아프고 토하고 한쪽이 안 보여요",
+            "쿵 소리를 들었는데 할머니가 쓰러져 계세요",
+            "저녁까지만 해도 멀쩡하셨는데 쓰러져 계시고 불러도 대답이 없으세요",
+            "아빠가 가슴이 아프다고 그러는데 식은땀을 흘려요",
+            "넘어졌을 때 머리를 부딪쳤는데 계속 토해요",
+            "엄마가 쓰러지셨어요 아니면 제가 뭘 해야 돼요",
+        ] {
+            assert_eq!(not_now(text), None, "{text}");
+        }
+    }
+}
