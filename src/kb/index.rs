@@ -486,7 +486,8 @@ impl Router {
         }
         let chars: Vec<char> = compact(text).chars().collect();
         let heard = heard(text);
-        if let Some(cue) = super::frame::not_now(text) {
+        let framed = super::frame::not_now(text);
+        if let Some(cue) = framed {
             let exact = self.emergency.iter().position(|p| p.matches(&chars)).and_then(|i| self.emergency_heard.get(i));
             if let Some(p) = exact.or_else(|| self.emergency_heard.iter().find(|p| p.matches(&heard))) {
                 return Some(format!("?{}({cue})", p.trigger));
@@ -501,7 +502,7 @@ impl Router {
         if let Some(p) = self.emergency_weak.iter().find(|p| p.matches(&heard)) {
             return Some(format!("?{}", p.trigger));
         }
-        if super::frame::not_now(text).is_some() {
+        if framed.is_some() {
             return None;
         }
         let (gap, nearest) = self.emergency_gap(text)?;
