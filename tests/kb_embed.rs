@@ -15,6 +15,14 @@ fn kb() -> KnowledgeBase {
     KnowledgeBase::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/1339.toml"))).expect("kb")
 }
 
+/// The hybrid router over `kb`, its vectors cached in a temporary folder
+/// (kept alive with it).
+fn hybrid(kb: &KnowledgeBase) -> (tempfile::TempDir, Router) {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Router::with_embedder(kb, Arc::new(e5()), dir.path()).expect("hybrid");
+    (dir, r)
+}
+
 fn accuracy(r: &Router) -> f32 {
     accuracy_on(r, "heldout.toml")
 }
@@ -84,9 +92,8 @@ fn a_missing_engine_is_a_clear_error_and_lexical_retrieval_stays() {
 #[test]
 fn repeat_and_thanks_still_work_with_the_hybrid_router() {
     use sori::dialog::brain::{Brain, Conversation};
-    let dir = tempfile::tempdir().unwrap();
     let kb = kb();
-    let router = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("hybrid");
+    let (_dir, router) = hybrid(&kb);
     let brain = Brain::with_router(kb, router);
     let mut conv = Conversation::default();
     let first = brain.respond(&mut conv, "쯔쯔가무시 예방하려면 어떻게 해요");
@@ -103,8 +110,7 @@ fn repeat_and_thanks_still_work_with_the_hybrid_router() {
 
 #[test]
 fn a_health_word_heard_only_by_sound_needs_a_sentence_that_reads_like_a_question() {
-    let dir = tempfile::tempdir().unwrap();
-    let r = Router::with_embedder(&kb(), Arc::new(e5()), dir.path()).expect("hybrid");
+    let (_dir, r) = hybrid(&kb());
     // News and service sentences with a word a slip away from a health
     // word (동결했 ~ 결핵, 몰렸 ~ 물렸, 확인 ~ 확진): no answer.
     for t in [
@@ -127,10 +133,9 @@ fn a_health_word_heard_only_by_sound_needs_a_sentence_that_reads_like_a_question
 
 #[test]
 fn a_sentence_nearer_to_what_is_no_question_needs_more_than_a_health_word() {
-    let dir = tempfile::tempdir().unwrap();
     let kb = kb();
     assert!(kb.not_questions.len() >= 100, "kb/not-questions.toml read: {}", kb.not_questions.len());
-    let r = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("hybrid");
+    let (_dir, r) = hybrid(&kb);
     // Health words in other senses, in sentences of no set sori is measured
     // on; both were answered (covid19-symptoms-testing, sfts) without the list.
     for t in [
@@ -151,10 +156,9 @@ fn a_sentence_nearer_to_what_is_no_question_needs_more_than_a_health_word() {
 
 #[test]
 fn an_emergency_told_in_words_no_trigger_has_gets_the_safety_first_question() {
-    let dir = tempfile::tempdir().unwrap();
     let kb = kb();
     assert!(kb.emergencies.len() >= 100, "kb/emergencies.toml read: {}", kb.emergencies.len());
-    let r = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("hybrid");
+    let (_dir, r) = hybrid(&kb);
     // In no set sori is measured on, and no trigger's words: lexically only
     // a clarify, but it reads like the emergencies sori was given.
     let t = "애가 입술이 보라색이 됐어요";

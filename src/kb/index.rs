@@ -29,7 +29,7 @@ use super::data::{KnowledgeBase, EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE};
 use super::domain::HealthWords;
 use super::embed::{dot, Embedder};
 use super::fuzzy::SoundPattern;
-use super::jamo::heard;
+use super::jamo::{heard, Heard};
 
 /// Hybrid retrieval (with an [`Embedder`]): a target's fused score is its
 /// BM25 confidence `s / (s + MIN_SCORE)` plus `DENSE_WEIGHT` × its best
@@ -272,6 +272,16 @@ impl Pattern {
     }
 }
 
+/// The trigger of a rule `text` trips: by spelling (`exact`, compact
+/// `chars`), named as written, else by sound (`by_sound`, the same triggers,
+/// on `heard`) as `~trigger`.
+fn trigger_in(exact: &[Pattern], by_sound: &[SoundPattern], chars: &[char], heard: &Heard) -> Option<String> {
+    if let Some(i) = exact.iter().position(|p| p.matches(chars)) {
+        return Some(by_sound.get(i).map(|p| p.trigger.clone()).unwrap_or_default());
+    }
+    by_sound.iter().find(|p| p.matches(heard)).map(|p| format!("~{}", p.trigger))
+}
+
 /// One BM25 field: an n-gram bag per target.
 struct Field {
     bags: Vec<HashMap<String, f32>>,
@@ -452,13 +462,7 @@ impl Router {
             (RouteKind::HumanAgent, &self.human_agent, &self.human_agent_heard),
         ];
         for (kind, exact, by_sound) in rules {
-            let trigger = if let Some(i) = exact.iter().position(|p| p.matches(&chars)) {
-                by_sound.get(i).map(|p| p.trigger.clone()).unwrap_or_default()
-            } else if let Some(p) = by_sound.iter().find(|p| p.matches(&heard)) {
-                format!("~{}", p.trigger)
-            } else {
-                continue;
-            };
+            let Some(trigger) = trigger_in(exact, by_sound, &chars, &heard) else { continue };
             // An emergency asked about, over, or a figure of speech: the
             // safety-first question ([`Router::possible_emergency`]).
             if kind == RouteKind::Emergency && super::frame::not_now(text).is_some() {
@@ -488,9 +492,8 @@ impl Router {
         let heard = heard(text);
         let framed = super::frame::not_now(text);
         if let Some(cue) = framed {
-            let exact = self.emergency.iter().position(|p| p.matches(&chars)).and_then(|i| self.emergency_heard.get(i));
-            if let Some(p) = exact.or_else(|| self.emergency_heard.iter().find(|p| p.matches(&heard))) {
-                return Some(format!("?{}({cue})", p.trigger));
+            if let Some(trigger) = trigger_in(&self.emergency, &self.emergency_heard, &chars, &heard) {
+                return Some(format!("?{trigger}({cue})"));
             }
         }
         if let Some(i) = self.emergency_check.iter().position(|p| p.matches(&chars)) {
