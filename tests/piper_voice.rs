@@ -144,10 +144,18 @@ fn sori_say_uses_the_configured_voice() {
         sori::tts::prompts::render(sori::tts::from_config(&cfg).expect("piper").as_ref(), text).expect("render");
     let espeak = sori::tts::prompts::render(&Espeak::new("ko", 175), text).expect("espeak");
     eprintln!("sori say {} samples, piper {}, espeak-ng {}", said.len(), piper.len(), espeak.len());
-    // Piper's durations vary a little run to run (its noise); espeak-ng's do not.
-    let near = |a: usize, b: usize| (a as f64 - b as f64).abs() / (b as f64) < 0.05;
-    assert!(near(said.len(), piper.len()), "the configured voice: {} against {}", said.len(), piper.len());
-    assert!(!near(said.len(), espeak.len()), "not espeak-ng's: {} against {}", said.len(), espeak.len());
+    // Piper's durations vary run to run (its noise: 16146 against 17075 samples
+    // seen in one CI run, 5.4 %); espeak-ng's do not. The configured voice is
+    // the one whose length it is near and nearer than espeak-ng's.
+    let off = |a: usize, b: usize| (a as f64 - b as f64).abs() / (b as f64);
+    assert!(off(said.len(), piper.len()) < 0.12, "the configured voice: {} against {}", said.len(), piper.len());
+    assert!(
+        off(said.len(), piper.len()) < off(said.len(), espeak.len()),
+        "not espeak-ng's: {} against piper {} and espeak-ng {}",
+        said.len(),
+        piper.len(),
+        espeak.len()
+    );
     // A voice that is not there: a clear error naming it, no WAV.
     std::fs::write(&cfg_path, "[tts]\nengine = \"piper\"\nmodel = \"/nonexistent/voice.onnx\"\n").expect("config");
     let missing = dir.path().join("missing.wav");
