@@ -235,6 +235,13 @@ impl Brain {
                 return r;
             }
         }
+        // A request for a person in words no rule has: put through, in a way
+        // the caller can talk over (as when sori offers it after misses).
+        if self.router.possible_agent(text).is_some() {
+            conv.misses = 0;
+            let t = self.action_text(crate::kb::data::HUMAN_AGENT, "상담원에게 연결해 드리겠습니다.");
+            return Reply { offered: true, ..self.reply(ReplyAction::Transfer, &t, None, route.confidence) };
+        }
         // "Say that again" and "thank you" win over anything but a topic: an
         // out-of-scope match on them is only their politeness.
         let topic_found = matches!(route.kind, RouteKind::Answer { .. });

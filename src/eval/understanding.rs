@@ -223,7 +223,8 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
             let cos = brain.router().topic_cosine(t, best).map_or("-".into(), |c| format!("{c:.3}"));
             let no = brain.router().no_question_cosine(t).map_or("-".into(), |c| format!("{c:.3}"));
             let urgent = brain.router().emergency_gap(t).map_or("-".into(), |(g, _)| format!("{g:.3}"));
-            let cos = format!("{cos} no-question {no} emergency {urgent}");
+            let agent = brain.router().agent_gap(t).map_or("-".into(), |(g, _)| format!("{g:.3}"));
+            let cos = format!("{cos} no-question {no} emergency {urgent} agent {agent}");
             format!(
                 "{:.2} {:?} {:?} health word {} cos {cos}",
                 r.confidence,
@@ -326,11 +327,12 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
             continue;
         }
         let is_answer = |r: &Reply| r.action == ReplyAction::Answer && r.kb_id.is_some();
-        let (mut alone, mut rules, mut checks) = (0usize, 0usize, 0usize);
+        let (mut alone, mut rules, mut checks, mut agents) = (0usize, 0usize, 0usize, 0usize);
         for t in &sentences {
             let r = brain.respond(&mut Conversation::default(), t);
             alone += is_answer(&r) as usize;
             rules += matches!(r.action, ReplyAction::Emergency) as usize;
+            agents += matches!(r.action, ReplyAction::Transfer) as usize;
             checks += (outcome(&r) == CHECK) as usize;
             if set != "all" {
                 rows.push(format!("everyday-{set}\t-\t{t}\t{t}\t{}\t{}", outcome(&r), rule(t)));
@@ -351,7 +353,7 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
         println!(
             "everyday sentences ({set}, {n}): knowledge-base answer one by one {alone} = {:.1} %, \
              in one running conversation after \"{OPENING}\" {running} = {:.1} %; emergencies {rules}, \
-             safety-first questions {checks}",
+             safety-first questions {checks}, put through to a person {agents}",
             pct(alone),
             pct(running)
         );

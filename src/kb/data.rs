@@ -81,9 +81,13 @@ pub struct KnowledgeBase {
     /// The sentences of `[settings] emergencies`, read like `not_questions`.
     #[serde(skip)]
     pub emergencies: Vec<String>,
+    /// The sentences of `[settings] agent_requests`, read like `not_questions`.
+    #[serde(skip)]
+    pub agent_requests: Vec<String>,
 }
 
-/// A `[settings] not_questions` or `emergencies` file: `sentences = [...]`.
+/// A `[settings] not_questions`, `emergencies` or `agent_requests` file:
+/// `sentences = [...]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Sentences {
@@ -112,11 +116,23 @@ pub struct KbSettings {
     /// gets 119 advice and "is it an emergency?" before any topic
     /// ([`crate::kb::index::Router::possible_emergency`]).
     pub emergencies: Option<String>,
+    /// A file (relative to this one) of requests for a person as callers
+    /// make them (`sentences = [...]`). With embeddings, an utterance no
+    /// rule caught that reads more like one of them than like any question
+    /// or `not_questions` sentence is put through, in a way the caller can
+    /// talk over ([`crate::kb::index::Router::possible_agent`]).
+    pub agent_requests: Option<String>,
 }
 
 impl Default for KbSettings {
     fn default() -> Self {
-        KbSettings { health_gate: true, required_ids: None, not_questions: None, emergencies: None }
+        KbSettings {
+            health_gate: true,
+            required_ids: None,
+            not_questions: None,
+            emergencies: None,
+            agent_requests: None,
+        }
     }
 }
 
@@ -200,6 +216,7 @@ impl KnowledgeBase {
         };
         kb.not_questions = beside(&kb.settings.not_questions)?;
         kb.emergencies = beside(&kb.settings.emergencies)?;
+        kb.agent_requests = beside(&kb.settings.agent_requests)?;
         Ok(kb)
     }
 

@@ -10,6 +10,11 @@
 //! [`super::index::Router::possible_emergency`] does. A word that says it is
 //! happening now ("지금", "빨리", "살려") keeps the emergency.
 //!
+//! The same holds for a request for a person: "상담원" in "어제 통화한
+//! 상담원분이 친절하셨어요", "상담원 연결 안 해도 돼요" or "나중에 상담원
+//! 필요하면 다시 걸게요" asks for no one now ([`not_asking`]); such an
+//! utterance is left to what it means ([`super::index::Router::possible_agent`]).
+//!
 //! Korean grammar, not a hotline's data: the cues are the language's own
 //! conditional, past-perfect and comparison forms.
 
@@ -107,9 +112,74 @@ fn conditional_question(text: &str) -> Option<&'static str> {
     ASKS.iter().find(|a| rest.contains(*a)).map(|_| "…면 …?")
 }
 
+/// Not wanted: "…안 해도 돼요", "…필요 없어요", "…달라는 게 아니고요".
+const DECLINED: &[&str] = &["안해도", "안하셔도", "안바꿔도", "필요없", "아니고", "아니라", "게아니", "건아니"];
+
+/// Told of a person met before or of what they said: "어제 통화한 상담원분이…",
+/// "상담원이 아까 …라던데", "간호사 말로는…". Not "아까부터" ("아까부터 같은 말만
+/// 하네 사람 좀"), the commonest complaint before asking for one.
+const TOLD_OF: &[&str] = &[
+    "어제",
+    "지난번",
+    "저번에",
+    "통화한",
+    "통화했던",
+    "라던데",
+    "다던데",
+    "라고했",
+    "라고하셨",
+    "말로는",
+    "말대로",
+    "말한",
+    "말했",
+    "말씀하신",
+    "말씀대로",
+    "이름이",
+];
+
+/// Thanks or praise: "상담원님 덕분에 잘 해결됐어요", "상담원들 고생 많으시네요".
+const THANKS: &[&str] = &["고맙", "감사", "덕분", "수고", "고생", "친절"];
+
+/// Later, or if: "나중에 상담원 필요하면 다시 걸게요".
+const LATER: &[&str] = &["나중에", "다음에", "필요하면", "다시걸", "다시전화"];
+
+/// Why `text`, which names a person or a way of reaching one, asks for no one
+/// now (the cue), or None.
+pub fn not_asking(text: &str) -> Option<&'static str> {
+    let flat = compact(text);
+    if ["지금", "빨리", "당장"].iter().any(|w| flat.contains(w)) {
+        return None;
+    }
+    if flat.contains("아까") && !flat.contains("아까부터") {
+        return Some("아까");
+    }
+    [DECLINED, TOLD_OF, THANKS, LATER].iter().flat_map(|l| l.iter()).find(|w| flat.contains(*w)).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_person_told_of_thanked_or_declined_is_not_asked_for() {
+        for (text, cue) in [
+            ("어제 통화한 상담원분이 친절하셨어요", "어제"),
+            ("상담원 연결 안 해도 돼요 그냥 물어볼게요", "안해도"),
+            ("나중에 상담원 필요하면 다시 걸게요", "나중에"),
+            ("상담원이 아까 보건소 가라던데 어느 보건소요", "아까"),
+            ("상담원들 고생 많으시네요", "고생"),
+        ] {
+            assert_eq!(not_asking(text), Some(cue), "{text}");
+        }
+        for text in [
+            "상담원 바꿔 주세요",
+            "아까부터 계속 같은 말만 하네 사람 좀",
+            "기계 말고 사람이랑 얘기할래요",
+            "지금 상담원 좀 연결해 주세요 아까 말했잖아요",
+        ] {
+            assert_eq!(not_asking(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn an_emergency_asked_about_or_over_or_a_figure_of_speech_is_not_now() {

@@ -65,6 +65,9 @@ pub struct SoundPattern {
     cap: f32,
     /// A weak match ([`SoundPattern::weak`]).
     weak: bool,
+    /// The weak match's extra slip only in a piece of two syllables or
+    /// more ([`SoundPattern::weak_lenient`]).
+    extra_in_anchor: bool,
     /// Per piece: two syllables or more, an anchor for a weak match.
     anchors: Vec<bool>,
     /// The match ends where a syllable ends ([`SoundPattern::near_word`]).
@@ -118,9 +121,11 @@ impl SoundPattern {
 
     /// [`SoundPattern::lenient`] with one more slip, as [`SoundPattern::weak`]:
     /// for a request for a person, whose anchor ("연결" in "사람*연결") is
-    /// heard as spelled.
+    /// heard as spelled. The extra slip goes to a piece of two syllables or
+    /// more: a one-syllable piece with two slips is any syllable ("사람*대*주"
+    /// held "사람 많은 데 가도 되나요").
     pub fn weak_lenient(trigger: &str) -> SoundPattern {
-        SoundPattern { weak: true, ..Self::build(trigger, true) }
+        SoundPattern { weak: true, extra_in_anchor: true, ..Self::build(trigger, true) }
     }
 
     fn build(trigger: &str, lenient: bool) -> SoundPattern {
@@ -148,6 +153,7 @@ impl SoundPattern {
             cap,
             cheap_finals: true,
             weak: false,
+            extra_in_anchor: false,
             anchors,
             whole: false,
             word_start: false,
@@ -164,6 +170,7 @@ impl SoundPattern {
             cap: budget,
             cheap_finals: false,
             weak: false,
+            extra_in_anchor: false,
             anchors: vec![false],
             whole: false,
             word_start: false,
@@ -239,6 +246,9 @@ impl SoundPattern {
                 return None;
             }
             if best > budget + 1e-4 {
+                if self.extra_in_anchor && !self.anchors[k] {
+                    return None;
+                }
                 // The piece that takes the extra slip is heard as whole
                 // syllables: "경로가" is no 경련 (경ㄹ, the rest lost).
                 let whole =
@@ -414,6 +424,9 @@ mod tests {
         assert!(agent("사람*연결", "마람 좀 연결해 줘요"));
         assert!(!agent("사람*연결", "마람 좀 연건해 줘요"));
         assert!(!agent("직원*바꿔", "지원금 받을 수 있어요"));
+        // Not a second slip in a piece of one syllable: 데 … 도 is no 대 … 주.
+        assert!(!agent("사람*대*주", "사람 많은 데 가도 되나요"));
+        assert!(!agent("사람*대*주", "결혼식에 사람 많은데 가도 될까요"));
     }
 
     #[test]

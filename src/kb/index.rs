@@ -51,6 +51,8 @@ struct Dense {
     not_questions: Vec<Vec<f32>>,
     /// Unit vectors of the knowledge base's `emergencies`.
     emergencies: Vec<Vec<f32>>,
+    /// Unit vectors of the knowledge base's `agent_requests`.
+    agent_requests: Vec<Vec<f32>>,
     /// Recently embedded utterances ([`Router::prefetch`]), newest last.
     recent: std::sync::Mutex<std::collections::VecDeque<(String, Arc<Vec<f32>>)>>,
 }
@@ -152,6 +154,16 @@ pub const EMERGENCY_MARGIN: f32 = 0.03;
 
 /// A runner-up scoring at least this share of the best is named too.
 const RUNNER_UP: f32 = 0.8;
+
+/// An utterance no rule caught whose nearest `agent_requests` sentence is
+/// this much closer (e5 cosine) than any question, `not_questions` or
+/// `emergencies` sentence is a request for a person ([`Router::possible_agent`]).
+/// Swept on the development sets (heldout, -b, -c and dev-safety as text and
+/// heard; kb/everyday*.toml, kb/near-agent.toml, the tune transcripts): 0.02
+/// put through 10 of 120 near-agent sentences and 9 everyday remarks
+/// ("여보세요 안 들려요"), 0.05 one everyday remark each in two sets and
+/// none of near-agent, with as many requests caught as 0.03–0.04 but one.
+pub const AGENT_MARGIN: f32 = 0.05;
 
 /// How strong the retrieval evidence for the best target is.
 #[derive(Debug, Clone, Copy)]
@@ -340,6 +352,8 @@ pub struct Router {
     /// n-gram → number of targets using it in either field.
     df: HashMap<String, usize>,
     dense: Option<Dense>,
+    /// The knowledge base's `agent_requests` (their vectors are in `dense`).
+    agent_sentences: Vec<String>,
     /// The knowledge base's `emergencies` (their vectors are in `dense`).
     emergency_sentences: Vec<String>,
     health: HealthWords,
@@ -394,6 +408,7 @@ impl Router {
             df,
             dense: None,
             emergency_sentences: Vec::new(),
+            agent_sentences: Vec::new(),
             health: HealthWords::new(kb),
             distress: super::distress::DistressWords::new(kb),
         }
@@ -428,12 +443,15 @@ impl Router {
             }
         };
         let (not_questions, emergencies) = (sentences(&kb.not_questions)?, sentences(&kb.emergencies)?);
+        let agent_requests = sentences(&kb.agent_requests)?;
         r.emergency_sentences = kb.emergencies.clone();
+        r.agent_sentences = kb.agent_requests.clone();
         r.dense = Some(Dense {
             embedder,
             questions: owners.into_iter().zip(vectors).collect(),
             not_questions,
             emergencies,
+            agent_requests,
             recent: Default::default(),
         });
         Ok(r)
@@ -468,11 +486,16 @@ impl Router {
             if kind == RouteKind::Emergency && super::frame::not_now(text).is_some() {
                 continue;
             }
+            // A person told of, thanked or declined: what it means decides
+            // ([`Router::possible_agent`]).
+            if kind == RouteKind::HumanAgent && super::frame::not_asking(text).is_some() {
+                continue;
+            }
             return Some((kind, trigger));
         }
         // A request for a person with one more slip, its anchor heard as
         // spelled ("사람 좀 연건해 줘요"): a transfer costs little.
-        if self.emergency_weak.iter().all(|p| !p.matches(&heard)) {
+        if self.emergency_weak.iter().all(|p| !p.matches(&heard)) && super::frame::not_asking(text).is_none() {
             if let Some(p) = self.human_agent_weak.iter().find(|p| p.matches(&heard)) {
                 return Some((RouteKind::HumanAgent, format!("?{}", p.trigger)));
             }
@@ -520,8 +543,34 @@ impl Router {
     pub fn emergency_gap(&self, text: &str) -> Option<(f32, usize)> {
         let sim = self.similarity(self.dense.as_ref()?, text)?;
         let (cos, nearest) = sim.emergency?;
-        let other = sim.topics.iter().copied().chain(sim.no_question).fold(f32::NEG_INFINITY, f32::max);
-        Some((cos - other, nearest))
+        Some((cos - sim.nearest_other(), nearest))
+    }
+
+    /// A request for a person no rule caught ("담원하고 통화말 수 있어요"):
+    /// `text` is nearer (e5 cosine) its nearest `agent_requests` sentence
+    /// than any question of any target, `not_questions` sentence or
+    /// `emergencies` sentence by [`AGENT_MARGIN`]. With that sentence
+    /// (`?≈sentence`); None when a rule fired, when the utterance tells of a
+    /// person rather than asks for one ([`super::frame::not_asking`]), without
+    /// embeddings or `agent_requests`.
+    pub fn possible_agent(&self, text: &str) -> Option<String> {
+        // A rule fired, or a person told of, thanked or declined (what an
+        // embedding does not tell apart: "상담원 연결 안 해도 돼요").
+        if self.rule(text).is_some() || super::frame::not_asking(text).is_some() {
+            return None;
+        }
+        let (gap, nearest) = self.agent_gap(text)?;
+        let nearest = self.agent_sentences.get(nearest)?;
+        (gap > AGENT_MARGIN).then(|| format!("?≈{nearest}"))
+    }
+
+    /// How much nearer `text` is to its nearest `agent_requests` sentence
+    /// than to anything else the router embeds, and which sentence.
+    pub fn agent_gap(&self, text: &str) -> Option<(f32, usize)> {
+        let sim = self.similarity(self.dense.as_ref()?, text)?;
+        let (cos, nearest) = sim.agent?;
+        let emergency = sim.emergency.map_or(f32::NEG_INFINITY, |(c, _)| c);
+        Some((cos - sim.nearest_other().max(emergency), nearest))
     }
 
     /// A word that alone says something may be wrong, for a turn nothing
@@ -645,14 +694,11 @@ impl Router {
             topics[*t] = topics[*t].max(dot(&q, v));
         }
         let no_question = dense.not_questions.iter().map(|v| dot(&q, v)).reduce(f32::max);
-        let emergency =
-            dense
-                .emergencies
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (dot(&q, v), i))
-                .reduce(|a, b| if b.0 > a.0 { b } else { a });
-        Some(Similarity { topics, no_question, emergency })
+        let nearest = |list: &[Vec<f32>]| {
+            list.iter().enumerate().map(|(i, v)| (dot(&q, v), i)).reduce(|a, b| if b.0 > a.0 { b } else { a })
+        };
+        let (emergency, agent) = (nearest(&dense.emergencies), nearest(&dense.agent_requests));
+        Some(Similarity { topics, no_question, emergency, agent })
     }
 
     /// The cosine of `text` to its nearest `not_questions` sentence, for
@@ -723,6 +769,16 @@ struct Similarity {
     topics: Vec<f32>,
     no_question: Option<f32>,
     emergency: Option<(f32, usize)>,
+    /// Its nearest `agent_requests` sentence's cosine and index.
+    agent: Option<(f32, usize)>,
+}
+
+impl Similarity {
+    /// The cosine of the nearest question of any target or `not_questions`
+    /// sentence.
+    fn nearest_other(&self) -> f32 {
+        self.topics.iter().copied().chain(self.no_question).fold(f32::NEG_INFINITY, f32::max)
+    }
 }
 
 /// Every target by fused score (see [`DENSE_WEIGHT`]), best first, from its
