@@ -126,7 +126,6 @@ const TOLD_OF: &[&str] = &[
     "통화했던",
     "라던데",
     "다던데",
-    "라고했",
     "라고하셨",
     "말로는",
     "말대로",
@@ -153,8 +152,16 @@ pub fn not_asking(text: &str) -> Option<&'static str> {
     if flat.contains("아까") && !flat.contains("아까부터") {
         return Some("아까");
     }
-    [DECLINED, TOLD_OF, THANKS, LATER].iter().flat_map(|l| l.iter()).find(|w| flat.contains(*w)).copied()
+    // A "not" followed by a request is about something else: "기계는 필요
+    // 없고 사람 바꿔 주세요".
+    let declined = DECLINED.iter().find(|w| {
+        flat.find(*w).is_some_and(|at| !ASKS_FOR.iter().any(|r| flat[at + w.len()..].contains(r)))
+    });
+    declined.or_else(|| [TOLD_OF, THANKS, LATER].iter().flat_map(|l| l.iter()).find(|w| flat.contains(*w))).copied()
 }
+
+/// A request's own ending: "…주세요", "…줘", "…달라".
+const ASKS_FOR: &[&str] = &["주세요", "줘", "주실", "달라"];
 
 #[cfg(test)]
 mod tests {
@@ -168,6 +175,7 @@ mod tests {
             ("나중에 상담원 필요하면 다시 걸게요", "나중에"),
             ("상담원이 아까 보건소 가라던데 어느 보건소요", "아까"),
             ("상담원들 고생 많으시네요", "고생"),
+            ("사람 바꿔 달라는 게 아니고요 그냥 질문 있어요", "아니고"),
         ] {
             assert_eq!(not_asking(text), Some(cue), "{text}");
         }
@@ -176,6 +184,8 @@ mod tests {
             "아까부터 계속 같은 말만 하네 사람 좀",
             "기계 말고 사람이랑 얘기할래요",
             "지금 상담원 좀 연결해 주세요 아까 말했잖아요",
+            "기계는 필요 없고 사람 바꿔 주세요",
+            "응 사람 바꿔 달라고 했어",
         ] {
             assert_eq!(not_asking(text), None, "{text}");
         }
