@@ -172,3 +172,28 @@ fn an_emergency_told_in_words_no_trigger_has_gets_the_safety_first_question() {
         assert_eq!(r.possible_emergency(t).filter(|w| w.starts_with("?≈")), None, "{t}");
     }
 }
+
+#[test]
+fn a_request_for_a_person_in_words_no_trigger_has_is_put_through_and_one_told_of_is_not() {
+    let kb = kb();
+    assert!(kb.agent_requests.len() >= 100, "kb/agent-requests.toml read: {}", kb.agent_requests.len());
+    let (_dir, r) = hybrid(&kb);
+    // No trigger's words: lexically nothing, but it reads like the requests
+    // sori was given.
+    let t = "사람 목소리가 듣고 싶네요";
+    assert!(Router::new(&kb).rule(t).is_none(), "a trigger took it: the test needs other words");
+    let why = r.possible_agent(t).expect("reads as a request for a person");
+    assert!(why.starts_with("?≈"), "{why}");
+    use sori::dialog::brain::{Brain, Conversation, ReplyAction};
+    let brain = Brain::with_router(kb.clone(), r);
+    let reply = brain.respond(&mut Conversation::default(), t);
+    assert_eq!(reply.action, ReplyAction::Transfer, "{reply:?}");
+    assert!(reply.offered, "a transfer by meaning can be talked over");
+    // A person told of, thanked or declined: neither rule nor meaning.
+    let (_dir, r) = hybrid(&kb);
+    for t in ["어제 통화한 상담원분이 친절하셨어요", "상담원 연결 안 해도 돼요 그냥 물어볼게요", "결혼식에 사람 많은데 가도 될까요"]
+    {
+        assert!(r.rule(t).is_none(), "{t}");
+        assert!(r.possible_agent(t).is_none(), "{t}");
+    }
+}

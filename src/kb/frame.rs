@@ -126,6 +126,7 @@ const TOLD_OF: &[&str] = &[
     "통화했던",
     "라던데",
     "다던데",
+    "라고했",
     "라고하셨",
     "말로는",
     "말대로",
@@ -157,7 +158,9 @@ pub fn not_asking(text: &str) -> Option<&'static str> {
     let declined = DECLINED.iter().find(|w| {
         flat.find(*w).is_some_and(|at| !ASKS_FOR.iter().any(|r| flat[at + w.len()..].contains(r)))
     });
-    declined.or_else(|| [TOLD_OF, THANKS, LATER].iter().flat_map(|l| l.iter()).find(|w| flat.contains(*w))).copied()
+    // "…달라고 했어" tells of the caller's own request, made again.
+    let told = |w: &&&str| flat.contains(**w) && !(**w == "라고했" && flat.contains("달라고했"));
+    declined.or_else(|| [TOLD_OF, THANKS, LATER].iter().flat_map(|l| l.iter()).find(told)).copied()
 }
 
 /// A request's own ending: "…주세요", "…줘", "…달라".
@@ -176,6 +179,7 @@ mod tests {
             ("상담원이 아까 보건소 가라던데 어느 보건소요", "아까"),
             ("상담원들 고생 많으시네요", "고생"),
             ("사람 바꿔 달라는 게 아니고요 그냥 질문 있어요", "아니고"),
+            ("상담원이 마스크 쓰라고 했는데 아무거나 써도 돼요", "라고했"),
         ] {
             assert_eq!(not_asking(text), Some(cue), "{text}");
         }
