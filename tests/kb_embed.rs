@@ -191,8 +191,11 @@ fn a_request_for_a_person_in_words_no_trigger_has_is_put_through_and_one_told_of
     assert!(reply.offered, "a transfer by meaning can be talked over");
     // A person told of, thanked or declined: neither rule nor meaning.
     let (_dir, r) = hybrid(&kb);
-    for t in ["어제 통화한 상담원분이 친절하셨어요", "상담원 연결 안 해도 돼요 그냥 물어볼게요", "결혼식에 사람 많은데 가도 될까요"]
-    {
+    for t in [
+        "어제 통화한 상담원분이 친절하셨어요",
+        "상담원 연결 안 해도 돼요 그냥 물어볼게요",
+        "결혼식에 사람 많은데 가도 될까요",
+    ] {
         assert!(r.rule(t).is_none(), "{t}");
         assert!(r.possible_agent(t).is_none(), "{t}");
     }

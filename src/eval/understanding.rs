@@ -386,6 +386,9 @@ mod tests {
             include_str!("../../kb/near-emergencies-b.toml"),
             include_str!("../../kb/near-emergencies-c.toml"),
             include_str!("../../kb/emergencies-c.toml"),
+            include_str!("../../kb/agent-requests-c.toml"),
+            include_str!("../../kb/near-agent.toml"),
+            include_str!("../../kb/near-agent-c.toml"),
         ] {
             let e: Everyday = toml::from_str(text).expect("everyday set");
             assert!(e.sentences.len() >= 40, "{}", e.sentences.len());

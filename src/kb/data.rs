@@ -453,6 +453,7 @@ mod tests {
         let kb = KnowledgeBase::load(&dir.join("1339.toml")).expect("shipped kb");
         assert!(kb.not_questions.len() >= 100, "{}", kb.not_questions.len());
         assert!(kb.emergencies.len() >= 100, "{}", kb.emergencies.len());
+        assert!(kb.agent_requests.len() >= 100, "{}", kb.agent_requests.len());
         assert!(parse(SHIPPED).expect("parses").not_questions.is_empty(), "parse reads no file");
         let tmp = tempfile::tempdir().expect("tmp");
         let bad = SHIPPED.replacen("not_questions = \"not-questions.toml\"", "not_questions = \"missing.toml\"", 1);

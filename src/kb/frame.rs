@@ -155,9 +155,9 @@ pub fn not_asking(text: &str) -> Option<&'static str> {
     }
     // A "not" followed by a request is about something else: "기계는 필요
     // 없고 사람 바꿔 주세요".
-    let declined = DECLINED.iter().find(|w| {
-        flat.find(*w).is_some_and(|at| !ASKS_FOR.iter().any(|r| flat[at + w.len()..].contains(r)))
-    });
+    let declined = DECLINED
+        .iter()
+        .find(|w| flat.find(*w).is_some_and(|at| !ASKS_FOR.iter().any(|r| flat[at + w.len()..].contains(r))));
     // "…달라고 했어" tells of the caller's own request, made again.
     let told = |w: &&&str| flat.contains(**w) && !(**w == "라고했" && flat.contains("달라고했"));
     declined.or_else(|| [TOLD_OF, THANKS, LATER].iter().flat_map(|l| l.iter()).find(told)).copied()
