@@ -113,7 +113,8 @@ fn conditional_question(text: &str) -> Option<&'static str> {
 }
 
 /// Not wanted: "…안 해도 돼요", "…필요 없어요", "…달라는 게 아니고요".
-const DECLINED: &[&str] = &["안해도", "안하셔도", "안바꿔도", "필요없", "아니고", "아니라", "게아니", "건아니"];
+const DECLINED: &[&str] =
+    &["안해도", "안하셔도", "안바꿔도", "안바꿔줘도", "안해줘도", "필요없", "아니고", "아니라", "게아니", "건아니"];
 
 /// Told of a person met before or of what they said: "어제 통화한 상담원분이…",
 /// "상담원이 아까 …라던데", "간호사 말로는…". Not "아까부터" ("아까부터 같은 말만
@@ -153,8 +154,8 @@ pub fn not_asking(text: &str) -> Option<&'static str> {
     if flat.contains("아까") && !flat.contains("아까부터") {
         return Some("아까");
     }
-    // A "not" followed by a request is about something else: "기계는 필요
-    // 없고 사람 바꿔 주세요".
+    // A "not" followed by a person asked for is about something else:
+    // "기계는 필요 없고 사람 바꿔 주세요".
     let declined = DECLINED
         .iter()
         .find(|w| flat.find(*w).is_some_and(|at| !ASKS_FOR.iter().any(|r| flat[at + w.len()..].contains(r))));
@@ -163,8 +164,9 @@ pub fn not_asking(text: &str) -> Option<&'static str> {
     declined.or_else(|| [TOLD_OF, THANKS, LATER].iter().flat_map(|l| l.iter()).find(told)).copied()
 }
 
-/// A request's own ending: "…주세요", "…줘", "…달라".
-const ASKS_FOR: &[&str] = &["주세요", "줘", "주실", "달라"];
+/// Someone to be put through to, named after a "not": "기계는 필요 없고 사람
+/// 바꿔 주세요" (but "상담원 필요 없어요 그냥 알려 주세요" declines).
+const ASKS_FOR: &[&str] = &["사람", "상담", "직원", "담당", "선생님", "간호사", "의사"];
 
 #[cfg(test)]
 mod tests {
@@ -180,6 +182,7 @@ mod tests {
             ("상담원들 고생 많으시네요", "고생"),
             ("사람 바꿔 달라는 게 아니고요 그냥 질문 있어요", "아니고"),
             ("상담원이 마스크 쓰라고 했는데 아무거나 써도 돼요", "라고했"),
+            ("상담원 필요 없어요 그냥 알려 주세요", "필요없"),
         ] {
             assert_eq!(not_asking(text), Some(cue), "{text}");
         }
