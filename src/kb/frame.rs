@@ -151,17 +151,22 @@ pub fn not_asking(text: &str) -> Option<&'static str> {
     if ["지금", "빨리", "당장"].iter().any(|w| flat.contains(w)) {
         return None;
     }
-    if flat.contains("아까") && !flat.contains("아까부터") {
-        return Some("아까");
-    }
     // A "not" followed by a person asked for is about something else:
     // "기계는 필요 없고 사람 바꿔 주세요".
     let declined = DECLINED
         .iter()
         .find(|w| flat.find(*w).is_some_and(|at| !ASKS_FOR.iter().any(|r| flat[at + w.len()..].contains(r))));
-    // "…달라고 했어" tells of the caller's own request, made again.
-    let told = |w: &&&str| flat.contains(**w) && !(**w == "라고했" && flat.contains("달라고했"));
-    declined.or_else(|| [TOLD_OF, THANKS, LATER].iter().flat_map(|l| l.iter()).find(told)).copied()
+    if declined.is_some() {
+        return declined.copied();
+    }
+    // "(아까) 사람 바꿔 달라고 했잖아요": the caller's own request, made again.
+    if flat.contains("달라고") {
+        return None;
+    }
+    if flat.contains("아까") && !flat.contains("아까부터") {
+        return Some("아까");
+    }
+    [TOLD_OF, THANKS, LATER].iter().flat_map(|l| l.iter()).find(|w| flat.contains(**w)).copied()
 }
 
 /// Someone to be put through to, named after a "not": "기계는 필요 없고 사람
@@ -193,6 +198,7 @@ mod tests {
             "지금 상담원 좀 연결해 주세요 아까 말했잖아요",
             "기계는 필요 없고 사람 바꿔 주세요",
             "응 사람 바꿔 달라고 했어",
+            "아까 상담원 바꿔 달라고 했잖아요",
         ] {
             assert_eq!(not_asking(text), None, "{text}");
         }
