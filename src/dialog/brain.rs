@@ -12,6 +12,7 @@
 use serde::Serialize;
 
 use super::cues::{continues, yes_no, YesNo};
+use super::line_check::{line_check, LineCheck, HEARD, MACHINE, SAY_AGAIN};
 use crate::kb::index::{compact, Route, RouteKind, Router};
 use crate::kb::KnowledgeBase;
 
@@ -59,6 +60,9 @@ pub struct Conversation {
     /// Consecutive utterances sori did not understand.
     pub misses: u32,
     pub turns: u32,
+    /// Line checks in a row ("여보세요 들리세요?"): the agent is offered at
+    /// [`LINE_CHECKS_BEFORE_AGENT`].
+    pub line_checks: u32,
     /// Topic ids the last reply asked the caller to confirm ("…에 대해
     /// 물으셨나요?"), best first; empty when it asked nothing.
     pub pending_clarify: Vec<String>,
@@ -80,11 +84,26 @@ pub const REPHRASE: &str =
 pub const EMERGENCY_CHECK: &str = "혹시 지금 위급한 상황인가요? 숨쉬기 힘들거나, 의식이 없거나, 피가 멈추지 않거나, 가슴이 심하게 아프면 지금 바로 119에 전화하세요. 위급한 상황이면 네라고 말씀해 주시고, 아니면 궁금하신 내용을 한 번 더 말씀해 주세요.";
 pub const GOODBYE: &str = "질병관리청 1339 콜센터를 이용해 주셔서 감사합니다. 건강하세요.";
 
+/// A caller who checked the line this many times in a row, answered each
+/// time, may not hear sori at all: the agent is offered.
+const LINE_CHECKS_BEFORE_AGENT: u32 = 3;
+
 /// "Say that again" in the ways callers put it (compared without spaces).
-const REPEAT: &[&str] =
-    &["다시말씀", "다시한번", "다시요", "뭐라고요", "뭐라고하셨", "잘못들었", "못알아들", "한번더", "다시말해"];
+const REPEAT: &[&str] = &[
+    "다시말씀",
+    "다시한번",
+    "다시요",
+    "뭐라고요",
+    "뭐라고하셨",
+    "잘못들었",
+    "못알아들",
+    "한번더",
+    "다시말해",
+    "한번만더말",
+];
 /// Closing the conversation.
-const CLOSE: &[&str] = &["감사합니다", "고맙습니다", "감사해요", "고마워요", "끊을게요", "수고하세요"];
+const CLOSE: &[&str] =
+    &["감사합니다", "고맙습니다", "감사해요", "고마워요", "끊을게요", "수고하세요", "안녕히계세요", "안녕히계십시오"];
 /// Closing only when that is about all the caller said ("네 됐습니다"),
 /// not "배터리가 방전됐어요" or "처리가 안 됐어요".
 const CLOSE_SHORT: &[&str] = &["됐습니다", "됐어요", "알겠습니다"];
@@ -119,6 +138,7 @@ impl Texts {
             .into_iter()
             .cloned()
             .chain([NOT_HEARD, OFFER_AGENT].map(String::from))
+            .chain([HEARD, SAY_AGAIN, MACHINE].map(String::from))
             .collect()
     }
 }
@@ -199,6 +219,7 @@ impl Brain {
         let text = utterance.trim();
         let flat = compact(text);
         let pending = std::mem::take(&mut conv.pending_clarify);
+        let line_checks = std::mem::take(&mut conv.line_checks);
         if flat.is_empty() {
             conv.pending_clarify = pending;
             return self.reply(ReplyAction::Clarify, NOT_HEARD, None, 0.0);
@@ -235,6 +256,26 @@ impl Brain {
                 return r;
             }
         }
+        // The caller checking the line ("여보세요 들리세요?", "소리가 끊겨요",
+        // "기계가 받는 거예요?"), when no topic was understood: answered, and
+        // no miss.
+        if !matches!(route.kind, RouteKind::Answer { .. }) {
+            if let Some(check) = line_check(text) {
+                conv.pending_clarify = pending;
+                conv.line_checks = line_checks + 1;
+                if conv.line_checks >= LINE_CHECKS_BEFORE_AGENT {
+                    conv.line_checks = 0;
+                    return self.offer_agent(route.confidence);
+                }
+                let said = match (check, &conv.last_reply) {
+                    (LineCheck::CannotHear, Some(last)) => return last.clone(),
+                    (LineCheck::CannotHear, None) => SAY_AGAIN,
+                    (LineCheck::AreYouThere, _) => HEARD,
+                    (LineCheck::IsItAMachine, _) => MACHINE,
+                };
+                return self.reply(ReplyAction::Clarify, said, None, route.confidence);
+            }
+        }
         // A request for a person in words no rule has: put through, in a way
         // the caller can talk over (as when sori offers it after misses).
         if self.router.possible_agent(text).is_some() {
@@ -247,10 +288,11 @@ impl Brain {
         let topic_found = matches!(route.kind, RouteKind::Answer { .. });
         if !topic_found || flat.chars().count() <= 8 {
             if REPEAT.iter().any(|p| flat.contains(p)) {
-                if let Some(last) = &conv.last_reply {
-                    conv.pending_clarify = pending;
-                    return last.clone();
-                }
+                conv.pending_clarify = pending;
+                return match &conv.last_reply {
+                    Some(last) => last.clone(),
+                    None => self.reply(ReplyAction::Clarify, SAY_AGAIN, None, route.confidence),
+                };
             }
             let short_close = flat.chars().count() <= CLOSE_SHORT_MAX
                 && !flat.contains("안됐")
@@ -484,6 +526,29 @@ mod tests {
         assert_eq!(b.respond(&mut c, "음 그러니까 그게").action, ReplyAction::Clarify);
         let r = b.respond(&mut c, "오늘 날씨 어때요");
         assert_eq!((r.action, r.offered), (ReplyAction::Transfer, true), "offered, so it may be talked over");
+    }
+
+    #[test]
+    fn a_caller_checking_the_line_is_answered_and_not_counted_as_a_miss() {
+        let b = brain();
+        let mut c = Conversation::default();
+        // "Hello?" twice is no pair of misses (that would offer the agent).
+        for _ in 0..2 {
+            let r = b.respond(&mut c, "여보세요");
+            assert_eq!((r.action, r.text.as_str()), (ReplyAction::Clarify, HEARD));
+        }
+        let a = b.respond(&mut c, "독감 예방접종 무료 대상이 누구예요");
+        assert_eq!(a.kb_id.as_deref(), Some("flu-vaccine"));
+        // Cannot hear it: the answer again.
+        assert_eq!(b.respond(&mut c, "소리가 자꾸 끊겨요"), a);
+        assert_eq!(b.respond(&mut c, "혹시 기계가 받는 거예요").text, MACHINE);
+        // Three line checks in a row: the agent is offered.
+        let r = b.respond(&mut c, "여보세요 들리세요");
+        assert!(r.offered && r.action == ReplyAction::Transfer, "{r:?}");
+        // An ear is a health matter, not the line.
+        assert_ne!(b.respond(&mut Conversation::default(), "귀가 잘 안 들려요").text, HEARD);
+        // "Say that again" before sori said anything asks them to go on.
+        assert_eq!(b.respond(&mut Conversation::default(), "다시 한 번 말씀해 주세요").text, SAY_AGAIN);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::dialog::brain::{Brain, Conversation, Reply, ReplyAction, EMERGENCY_CHECK, NOT_HEALTH};
+use crate::dialog::line_check;
 use crate::kb::confusion::{read_tsv, ConfusionModel};
 use crate::kb::data::{EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE};
 
@@ -78,12 +79,19 @@ pub fn outcome(r: &Reply) -> String {
         (ReplyAction::OutOfScope, _) if r.text == NOT_HEALTH => "not-health".into(),
         (ReplyAction::OutOfScope, _) => OUT_OF_SCOPE.into(),
         (ReplyAction::Clarify, _) if r.text == EMERGENCY_CHECK => CHECK.into(),
+        (ReplyAction::Clarify, _)
+            if [line_check::HEARD, line_check::SAY_AGAIN, line_check::MACHINE].contains(&r.text.as_str()) =>
+        {
+            LINE_CHECK.into()
+        }
         (ReplyAction::Clarify, _) => "clarify".into(),
     }
 }
 
 /// The outcome of a safety-first reply to a possible emergency.
 pub const CHECK: &str = "emergency-check";
+/// The outcome of a reply to a caller checking the line.
+pub const LINE_CHECK: &str = "line-check";
 
 /// Tallies for one set of held-out cases.
 #[derive(Default)]
@@ -327,13 +335,14 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
             continue;
         }
         let is_answer = |r: &Reply| r.action == ReplyAction::Answer && r.kb_id.is_some();
-        let (mut alone, mut rules, mut checks, mut agents) = (0usize, 0usize, 0usize, 0usize);
+        let (mut alone, mut rules, mut checks, mut agents, mut lines) = (0usize, 0usize, 0usize, 0usize, 0usize);
         for t in &sentences {
             let r = brain.respond(&mut Conversation::default(), t);
             alone += is_answer(&r) as usize;
             rules += matches!(r.action, ReplyAction::Emergency) as usize;
             agents += matches!(r.action, ReplyAction::Transfer) as usize;
             checks += (outcome(&r) == CHECK) as usize;
+            lines += (outcome(&r) == LINE_CHECK) as usize;
             if set != "all" {
                 rows.push(format!("everyday-{set}\t-\t{t}\t{t}\t{}\t{}", outcome(&r), rule(t)));
             }
@@ -353,7 +362,7 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
         println!(
             "everyday sentences ({set}, {n}): knowledge-base answer one by one {alone} = {:.1} %, \
              in one running conversation after \"{OPENING}\" {running} = {:.1} %; emergencies {rules}, \
-             safety-first questions {checks}, put through to a person {agents}",
+             safety-first questions {checks}, put through to a person {agents}, line checks answered {lines}",
             pct(alone),
             pct(running)
         );
@@ -389,6 +398,8 @@ mod tests {
             include_str!("../../kb/agent-requests-c.toml"),
             include_str!("../../kb/near-agent.toml"),
             include_str!("../../kb/near-agent-c.toml"),
+            include_str!("../../kb/line-checks.toml"),
+            include_str!("../../kb/near-line-checks.toml"),
         ] {
             let e: Everyday = toml::from_str(text).expect("everyday set");
             assert!(e.sentences.len() >= 40, "{}", e.sentences.len());
