@@ -61,9 +61,9 @@ fn hybrid_routing_beats_lexical_on_the_heldout_questions() {
     eprintln!("held-out top-1: lexical {:.1} %, hybrid {:.1} %", lexical * 100.0, hybrid * 100.0);
     assert!(hybrid >= 0.90, "hybrid {:.1} %", hybrid * 100.0);
     assert!(hybrid >= lexical, "hybrid {:.1} % < lexical {:.1} %", hybrid * 100.0, lexical * 100.0);
-    // The question vectors (and the not-questions', emergencies' and requests for a
-    // person's) are cached: a second router loads them instead of embedding again.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+    // The question vectors (and the not-questions', emergencies', requests for a
+    // person's and crises') are cached: a second router loads them instead of embedding again.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
     let t = std::time::Instant::now();
     let again = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("cached");
     eprintln!("first build {first_build:?}, from cache {:?}", t.elapsed());
@@ -198,5 +198,29 @@ fn a_request_for_a_person_in_words_no_trigger_has_is_put_through_and_one_told_of
     ] {
         assert!(r.rule(t).is_none(), "{t}");
         assert!(r.possible_agent(t).is_none(), "{t}");
+    }
+}
+
+#[test]
+fn a_crisis_told_in_words_no_trigger_has_gets_the_crisis_line_and_a_calm_question_does_not() {
+    let kb = kb();
+    assert!(kb.self_harm.len() >= 200, "kb/self-harm.toml read: {}", kb.self_harm.len());
+    let (_dir, r) = hybrid(&kb);
+    // No trigger's words ("I have given my things away, it is all in order
+    // now"): lexically nothing, but it reads like the crises sori was given.
+    let t = "제 물건 친구들한테 다 나눠줬어요 이제 정리 다 됐어요";
+    assert!(Router::new(&kb).rule(t).is_none(), "a trigger took it: the test needs other words");
+    let why = r.self_harm(t).expect("reads as a crisis");
+    assert!(why.starts_with('≈'), "{why}");
+    use sori::dialog::brain::{Brain, Conversation, ReplyAction};
+    let brain = Brain::with_router(kb.clone(), r);
+    let reply = brain.respond(&mut Conversation::default(), t);
+    assert_eq!(reply.action, ReplyAction::Emergency, "{reply:?}");
+    assert!(reply.text.contains("109"), "{}", reply.text);
+    // Asked calmly, or said of the past: no crisis reply.
+    let (_dir, r) = hybrid(&kb);
+    for t in ["타이레놀 하루 최대 몇 알까지 먹어도 돼요", "예전에 자살 시도한 적 있는데 지금은 치료 잘 받고 있어요"]
+    {
+        assert!(r.self_harm(t).is_none(), "{t}");
     }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::cues::{continues, yes_no, YesNo};
 use super::line_check::{line_check, LineCheck, HEARD, MACHINE, SAY_AGAIN};
+use crate::kb::data::SELF_HARM;
 use crate::kb::index::{compact, Route, RouteKind, Router};
 use crate::kb::KnowledgeBase;
 
@@ -227,7 +228,7 @@ impl Brain {
         // Emergency and agent requests are rules, checked before anything else.
         let route = self.router.route(text);
         match route.kind {
-            RouteKind::Emergency => return self.emergency(conv),
+            RouteKind::Emergency => return self.emergency(conv, text),
             RouteKind::HumanAgent => {
                 conv.misses = 0;
                 let t = self.action_text(crate::kb::data::HUMAN_AGENT, "상담원에게 연결해 드리겠습니다.");
@@ -235,11 +236,16 @@ impl Brain {
             }
             _ => {}
         }
+        // A caller who may harm themself, told in words no rule has
+        // ("유서 다 써 놨어요"): 119 and the crisis line, as for a rule.
+        if self.router.self_harm(text).is_some() {
+            return self.emergency(conv, text);
+        }
         // Safety first: a possible emergency gets 119 advice and a question,
         // before any topic; a second one in a row is taken as an emergency.
         if self.router.possible_emergency(text).is_some() {
             if pending.first().map(String::as_str) == Some(crate::kb::data::EMERGENCY) {
-                return self.emergency(conv);
+                return self.emergency(conv, text);
             }
             conv.misses = 0;
             // A "no" then answers the question understood, if any.
@@ -259,8 +265,12 @@ impl Brain {
         // The caller checking the line ("여보세요 들리세요?", "소리가 끊겨요",
         // "기계가 받는 거예요?"), when no topic was understood: answered, and
         // no miss.
-        if !matches!(route.kind, RouteKind::Answer { .. }) {
-            if let Some(check) = line_check(text) {
+        let check = line_check(text).filter(|_| !matches!(route.kind, RouteKind::Answer { .. }));
+        // "Is it a machine?" may come with a request for a person in words
+        // no rule has (below): that wins.
+        let machine = check == Some(LineCheck::IsItAMachine) && self.router.possible_agent(text).is_some();
+        if !machine {
+            if let Some(check) = check {
                 conv.pending_clarify = pending;
                 conv.line_checks = line_checks + 1;
                 if conv.line_checks >= LINE_CHECKS_BEFORE_AGENT {
@@ -357,8 +367,18 @@ impl Brain {
         Reply { offered: true, ..self.reply(ReplyAction::Transfer, OFFER_AGENT, None, confidence) }
     }
 
-    fn emergency(&self, conv: &mut Conversation) -> Reply {
+    /// 119 now; for a caller who may harm themself (or someone near them
+    /// who may), the self-harm action's reply, which names the crisis line
+    /// too, where the knowledge base has one.
+    fn emergency(&self, conv: &mut Conversation, text: &str) -> Reply {
         conv.misses = 0;
+        if let Some(a) = self.kb.action(SELF_HARM).filter(|_| self.router.self_harm(text).is_some()) {
+            let sources = match (&a.source_name, &a.source_url) {
+                (Some(n), Some(u)) => vec![Source { name: n.get_ref().clone(), url: u.get_ref().clone() }],
+                _ => Vec::new(),
+            };
+            return Reply { sources, ..self.reply(ReplyAction::Emergency, a.spoken.get_ref(), None, 1.0) };
+        }
         let t = self.action_text(crate::kb::data::EMERGENCY, "지금 바로 119에 전화하세요.");
         self.reply(ReplyAction::Emergency, &t, None, 1.0)
     }
@@ -370,7 +390,7 @@ impl Brain {
     fn confirm(&self, conv: &mut Conversation, pending: &[String], text: &str, route: &Route) -> Option<Reply> {
         let emergency = pending.first().map(String::as_str) == Some(crate::kb::data::EMERGENCY);
         match yes_no(text) {
-            Some(YesNo::Yes) if emergency => return Some(self.emergency(conv)),
+            Some(YesNo::Yes) if emergency => return Some(self.emergency(conv, text)),
             Some(YesNo::No) if emergency => {
                 // Not an emergency: the question understood with it, if any.
                 return Some(match pending.get(1) {
@@ -635,6 +655,21 @@ mod tests {
         for t in ["기침이 멈추질 않아요", "예방접종 이상반응 신고는 어디에 해요"] {
             assert_ne!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Emergency, "{t}");
         }
+    }
+
+    #[test]
+    fn a_caller_who_may_harm_themself_hears_the_crisis_line_and_others_119() {
+        let b = brain();
+        let r = b.respond(&mut Conversation::default(), "더 이상 살고 싶지가 않아요 약을 잔뜩 모아 놨어요");
+        assert_eq!(r.action, ReplyAction::Emergency);
+        assert!(r.text.contains("109") && r.text.contains("119"), "{}", r.text);
+        assert!(r.sources.iter().any(|s| s.name.contains("자살예방상담전화")), "{:?}", r.sources);
+        let r = b.respond(&mut Conversation::default(), "아빠가 숨을 안 쉬어요");
+        assert_eq!(r.action, ReplyAction::Emergency);
+        assert!(!r.text.contains("109"), "{}", r.text);
+        // Over, and said so: the safety question at most, never the end of the call.
+        let past = "예전에 자살 시도한 적 있는데 지금은 치료 잘 받고 있어요 독감 주사 맞아도 되나요";
+        assert_ne!(b.respond(&mut Conversation::default(), past).action, ReplyAction::Emergency);
     }
 
     #[test]

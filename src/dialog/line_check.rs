@@ -39,8 +39,16 @@ const SPEAK_UP: &[&str] = &[
     "크게이야기",
     "큰소리로",
     "볼륨",
-    "천천히",
-    "느리게",
+    "천천히말",
+    "천천히좀",
+    "천천히해",
+    "천천히요",
+    "천천히다시",
+    "천천히얘기",
+    "천천히이야기",
+    "느리게말",
+    "느리게좀",
+    "느리게해",
     "또박또박",
     "너무빨라",
     "말이빨라",
@@ -77,12 +85,21 @@ const CANNOT_HEAR: &[&str] = &[
     "아무말이없",
     "응답이없",
     "대답이없",
+    // breaking up; not "딱지를 끊겼는데" (a ticket)
     "끊겨",
-    "끊기고",
-    "끊기네",
-    "끊기는",
-    "끊겼",
-    "끊긴",
+    "자꾸끊",
+    "계속끊",
+    "뚝끊",
+    "중간중간끊",
+    "중간에끊",
+    "전화끊긴",
+    "전화가끊",
+    "연결이끊",
+    "소리가끊",
+    "말이끊",
+    "말씀이끊",
+    "끊겼나",
+    "끊긴거",
     "끊어져",
     "끊어지",
     "먹혀",
@@ -140,6 +157,10 @@ const ARE_YOU_THERE: &[&str] = &[
 const MACHINE_WORDS: &[&str] =
     &["기계", "로봇", "자동응답", "인공지능", "에이아이", "녹음된", "녹음이에요", "사람이에요", "사람맞", "진짜사람이"];
 
+/// Said with a machine word, a refusal of it: a request for a person
+/// ("로봇이랑은 얘기 안 할래요"), for the agent rules, not a line check.
+const REFUSED: &[&str] = &["안할래", "싫어", "싫다", "말고", "필요없", "안해요", "못하겠"];
+
 /// What says the hearing in question is the caller's (an ear, a child not
 /// reacting to sound) or that it is something else heard: a health
 /// question, never the line.
@@ -186,10 +207,14 @@ pub fn line_check(text: &str) -> Option<LineCheck> {
         return Some(LineCheck::CannotHear);
     }
     if MACHINE_WORDS.iter().any(|p| flat.contains(p)) {
-        return Some(LineCheck::IsItAMachine);
+        return (!REFUSED.iter().any(|p| flat.contains(p))).then_some(LineCheck::IsItAMachine);
     }
     if ARE_YOU_THERE.iter().any(|p| flat.contains(p)) {
         return Some(LineCheck::AreYouThere);
+    }
+    // "…말하지 말고 천천히": the request ends it.
+    if flat.ends_with("천천히") || flat.ends_with("느리게") {
+        return Some(LineCheck::CannotHear);
     }
     // "여보세요", "네 여보세요", "여보세요오", "음 여보세요 저기요": hello and
     // nothing else.
@@ -234,7 +259,10 @@ mod tests {
             "밤마다 삐 소리가 들려요",
             "여보세요 독감 예방접종 무료 대상이 어떻게 되는지 알고 싶어서요",
             "코로나 검사",
+            "기차는 어둠 속을 천천히 달리고 있었다",
             "알겠어요 안녕히 계세요",
+            "주차위반 딱지를 끊겼는데 과태료는 어디서 내요",
+            "로봇이랑은 얘기 안 할래요 사람 없어요",
             "끊기 전에 하나만 더 물어봐도 돼요",
             "기계 말고 진짜 사람 바꿔 주세요 독감 주사 부작용이 너무 심해요",
             "",

@@ -224,7 +224,7 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
     let rule = |t: &str| match brain.router().rule(t) {
         _ if !inspect => String::new(),
         Some((_, trigger)) => trigger,
-        None => brain.router().possible_emergency(t).unwrap_or_else(|| {
+        None => brain.router().self_harm(t).or_else(|| brain.router().possible_emergency(t)).unwrap_or_else(|| {
             let r = brain.router().route(t);
             let best = r.candidates.first().map(|(id, _)| id.as_str()).unwrap_or("");
             let word = brain.router().health_word(t, best);
@@ -232,7 +232,8 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
             let no = brain.router().no_question_cosine(t).map_or("-".into(), |c| format!("{c:.3}"));
             let urgent = brain.router().emergency_gap(t).map_or("-".into(), |(g, _)| format!("{g:.3}"));
             let agent = brain.router().agent_gap(t).map_or("-".into(), |(g, _)| format!("{g:.3}"));
-            let cos = format!("{cos} no-question {no} emergency {urgent} agent {agent}");
+            let harm = brain.router().self_harm_gap(t).map_or("-".into(), |(g, _)| format!("{g:.3}"));
+            let cos = format!("{cos} no-question {no} emergency {urgent} agent {agent} self-harm {harm}");
             format!(
                 "{:.2} {:?} {:?} health word {} cos {cos}",
                 r.confidence,
@@ -400,6 +401,8 @@ mod tests {
             include_str!("../../kb/near-agent-c.toml"),
             include_str!("../../kb/line-checks.toml"),
             include_str!("../../kb/near-line-checks.toml"),
+            include_str!("../../kb/self-harm-dev.toml"),
+            include_str!("../../kb/near-self-harm-dev.toml"),
         ] {
             let e: Everyday = toml::from_str(text).expect("everyday set");
             assert!(e.sentences.len() >= 40, "{}", e.sentences.len());

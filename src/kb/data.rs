@@ -53,7 +53,14 @@ pub const EMERGENCY: &str = "emergency";
 pub const HUMAN_AGENT: &str = "human-agent";
 pub const OUT_OF_SCOPE: &str = "out-of-scope";
 /// The `[[action]]` ids the router understands; all are required.
+/// An emergency of its own: a caller who may harm themself, or someone near
+/// them who may. Optional; its triggers are emergency triggers, and its
+/// reply names the crisis line as well as 119.
+pub const SELF_HARM: &str = "self-harm";
+/// The actions every knowledge base has.
 pub const ACTION_IDS: [&str; 3] = [EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE];
+/// The actions a knowledge base may have.
+pub const KNOWN_ACTION_IDS: [&str; 4] = [EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE, SELF_HARM];
 
 /// Fewest question variants per topic: fewer and retrieval misses callers
 /// who word things differently.
@@ -84,6 +91,9 @@ pub struct KnowledgeBase {
     /// The sentences of `[settings] agent_requests`, read like `not_questions`.
     #[serde(skip)]
     pub agent_requests: Vec<String>,
+    /// The sentences of `[settings] self_harm`, read like `not_questions`.
+    #[serde(skip)]
+    pub self_harm: Vec<String>,
 }
 
 /// A `[settings] not_questions`, `emergencies` or `agent_requests` file:
@@ -122,6 +132,13 @@ pub struct KbSettings {
     /// or `not_questions` sentence is put through, in a way the caller can
     /// talk over ([`crate::kb::index::Router::possible_agent`]).
     pub agent_requests: Option<String>,
+    /// A file (relative to this one) of callers in a suicide or self-harm
+    /// crisis as they tell it, of themselves or of someone near them
+    /// (`sentences = [...]`). With embeddings and a `self-harm` action, an
+    /// utterance no rule caught that reads more like one of them than like
+    /// any question or `not_questions` sentence gets that action's reply
+    /// ([`crate::kb::index::Router::self_harm`]).
+    pub self_harm: Option<String>,
 }
 
 impl Default for KbSettings {
@@ -132,6 +149,7 @@ impl Default for KbSettings {
             not_questions: None,
             emergencies: None,
             agent_requests: None,
+            self_harm: None,
         }
     }
 }
@@ -217,6 +235,7 @@ impl KnowledgeBase {
         kb.not_questions = beside(&kb.settings.not_questions)?;
         kb.emergencies = beside(&kb.settings.emergencies)?;
         kb.agent_requests = beside(&kb.settings.agent_requests)?;
+        kb.self_harm = beside(&kb.settings.self_harm)?;
         Ok(kb)
     }
 
@@ -274,8 +293,8 @@ impl KnowledgeBase {
         }
         for a in &self.actions {
             let id = a.id.get_ref();
-            if !ACTION_IDS.contains(&id.as_str()) {
-                return Err((a.id.span(), format!("unknown action {id:?} (known: {})", ACTION_IDS.join(", "))));
+            if !KNOWN_ACTION_IDS.contains(&id.as_str()) {
+                return Err((a.id.span(), format!("unknown action {id:?} (known: {})", KNOWN_ACTION_IDS.join(", "))));
             }
             if !seen.insert(id.as_str()) {
                 return Err((a.id.span(), format!("duplicate id {id:?}")));
@@ -454,6 +473,8 @@ mod tests {
         assert!(kb.not_questions.len() >= 100, "{}", kb.not_questions.len());
         assert!(kb.emergencies.len() >= 100, "{}", kb.emergencies.len());
         assert!(kb.agent_requests.len() >= 100, "{}", kb.agent_requests.len());
+        assert!(kb.self_harm.len() >= 200, "{}", kb.self_harm.len());
+        assert!(kb.action(SELF_HARM).is_some_and(|a| a.spoken.get_ref().contains("109")));
         assert!(parse(SHIPPED).expect("parses").not_questions.is_empty(), "parse reads no file");
         let tmp = tempfile::tempdir().expect("tmp");
         let bad = SHIPPED.replacen("not_questions = \"not-questions.toml\"", "not_questions = \"missing.toml\"", 1);

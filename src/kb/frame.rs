@@ -47,6 +47,11 @@ const OVER: &[&str] = &[
     "뻔했",
 ];
 
+/// Well now, in contrast to before: "…했었는데 지금은 괜찮아요". Not a bare
+/// "지금은" ("아까는 괜찮았는데 지금은 숨을 안 쉬어요").
+const RECOVERED: &[&str] =
+    &["지금은괜찮", "지금은치료", "지금은잘", "지금은멀쩡", "지금은다나", "지금은나았", "지금은좋아", "지금은건강"];
+
 /// Told of someone else, heard or read: "…했다고 들었는데", "뉴스에서", "…했다던데".
 /// Not "들었는데" ("쿵 소리를 들었는데 쓰러져 계세요") or "…다고 그러는데" (said now).
 const HEARSAY: &[&str] = &["다고들었", "라고들었", "뉴스에", "뉴스를", "기사에서", "기사보니", "다던데"];
@@ -57,6 +62,9 @@ const SERVICE: &[&str] = &["비용", "요금", "이용료", "얼마", "진료비
 /// A figure of speech: "…는 줄 알았어요", "피가 거꾸로 솟아요", "웃겨서 숨 넘어가".
 /// Not "…것처럼" or "…느낌이에요": "머리가 깨질 것처럼 아파요" is a symptom now.
 const FIGURE: &[&str] = &["줄알았", "거꾸로", "웃겨서", "웃다가"];
+
+/// A story, not a person: "드라마에서 주인공이…", "소설 속 인물이…".
+const FICTION: &[&str] = &["드라마", "영화에서", "영화속", "소설", "웹툰", "게임에서", "장면", "주인공", "등장인물"];
 
 /// After a conditional ("…면", "…을 때"): a question about what to do.
 const ASKS: &[&str] = &[
@@ -86,10 +94,15 @@ const SUPPOSE: &[&str] = &["만약", "만일", "혹시라도"];
 /// Why `text` does not tell of something happening now (the cue), or None.
 pub fn not_now(text: &str) -> Option<&'static str> {
     let flat = compact(text);
+    // "예전에 … 적 있는데 지금은 괜찮아요": over, though it says 지금.
+    if let Some(w) = RECOVERED.iter().find(|w| flat.contains(*w)) {
+        return Some(w);
+    }
     if NOW.iter().any(|w| flat.contains(w)) {
         return None;
     }
-    if let Some(w) = [OVER, SERVICE, FIGURE, HEARSAY].iter().flat_map(|l| l.iter()).find(|w| flat.contains(*w)) {
+    if let Some(w) = [OVER, SERVICE, FIGURE, FICTION, HEARSAY].iter().flat_map(|l| l.iter()).find(|w| flat.contains(*w))
+    {
         return Some(w);
     }
     conditional_question(text)
@@ -215,6 +228,8 @@ mod tests {
             ("손가락을 칼에 살짝 베였는데 피는 멈췄어요", "멈췄"),
             ("만약 아버지가 가슴이 아프다고 하시면 약을 드려도 돼요", "만약"),
             ("동료가 회의 중에 쓰러졌다고 들었는데 왜 그런 거예요", "다고들었"),
+            ("예전에 자살 시도한 적 있는데 지금은 치료 잘 받고 있어요 독감 주사 맞아도 되나요", "지금은치료"),
+            ("소설 쓰고 있는데 등장인물이 옥상에서 뛰어내리려는 장면이 있어요", "소설"),
         ] {
             assert_eq!(not_now(text), Some(cue), "{text}");
         }
@@ -228,6 +243,7 @@ mod tests {
             "아빠가 가슴이 아프다고 그러는데 식은땀을 흘려요",
             "넘어졌을 때 머리를 부딪쳤는데 계속 토해요",
             "엄마가 쓰러지셨어요 아니면 제가 뭘 해야 돼요",
+            "아까는 괜찮았었는데 지금은 숨을 안 쉬어요",
         ] {
             assert_eq!(not_now(text), None, "{text}");
         }

@@ -25,7 +25,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::data::{KnowledgeBase, EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE};
+use super::data::{KnowledgeBase, EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE, SELF_HARM};
 use super::domain::HealthWords;
 use super::embed::{dot, Embedder};
 use super::fuzzy::SoundPattern;
@@ -53,6 +53,8 @@ struct Dense {
     emergencies: Vec<Vec<f32>>,
     /// Unit vectors of the knowledge base's `agent_requests`.
     agent_requests: Vec<Vec<f32>>,
+    /// Unit vectors of the knowledge base's `self_harm`.
+    self_harm: Vec<Vec<f32>>,
     /// Recently embedded utterances ([`Router::prefetch`]), newest last.
     recent: std::sync::Mutex<std::collections::VecDeque<(String, Arc<Vec<f32>>)>>,
 }
@@ -164,6 +166,24 @@ const RUNNER_UP: f32 = 0.8;
 /// ("여보세요 안 들려요"), 0.05 one everyday remark each in two sets and
 /// none of near-agent, with as many requests caught as 0.03–0.04 but one.
 pub const AGENT_MARGIN: f32 = 0.05;
+
+/// An utterance no rule caught whose nearest `self_harm` sentence is this
+/// much closer (e5 cosine) than any question, `not_questions` or
+/// `agent_requests` sentence is
+/// a caller who may harm themself or someone near them who may
+/// ([`Router::self_harm`]): the self-harm action's reply (119 and the crisis
+/// line). The emergency sentences are not counted against it (they hold
+/// such crises too). Swept on the development sets (kb/self-harm-dev.toml,
+/// kb/near-self-harm-dev.toml, heldout/-b/-c and dev-safety as text and
+/// heard, the everyday and near sets): 0.03 catches 11 more of 100 crises
+/// than 0.04 and gives the crisis reply to a held-out question as heard and
+/// to 5 near sentences; from 0.04 none of those, 0.05 catches 1 fewer.
+pub const SELF_HARM_MARGIN: f32 = 0.04;
+
+/// A question of what is allowed or safe ("…먹어도 돼요?", "몇 알까지"):
+/// not a crisis by meaning alone ([`Router::self_harm`]).
+const ASKS_WHAT_IS_ALLOWED: &[&str] =
+    &["어도돼", "어도되", "어도될", "도될까", "해도돼", "해도되", "몇알", "최대", "먹으면", "먹어야"];
 
 /// How strong the retrieval evidence for the best target is.
 #[derive(Debug, Clone, Copy)]
@@ -330,7 +350,11 @@ impl Field {
 }
 
 pub struct Router {
+    /// The emergency action's triggers, then the self-harm action's.
     emergency: Vec<Pattern>,
+    /// The self-harm action's triggers (also in `emergency`).
+    self_harm: Vec<Pattern>,
+    self_harm_heard: Vec<SoundPattern>,
     human_agent: Vec<Pattern>,
     /// The same triggers matched by sound ([`super::fuzzy`]), for mis-hearings.
     emergency_heard: Vec<SoundPattern>,
@@ -356,18 +380,23 @@ pub struct Router {
     agent_sentences: Vec<String>,
     /// The knowledge base's `emergencies` (their vectors are in `dense`).
     emergency_sentences: Vec<String>,
+    /// The knowledge base's `self_harm` (their vectors are in `dense`).
+    self_harm_sentences: Vec<String>,
     health: HealthWords,
     distress: super::distress::DistressWords,
 }
 
 impl Router {
     pub fn new(kb: &KnowledgeBase) -> Router {
-        let triggers = |id: &str| -> Vec<Pattern> {
-            kb.action(id).map(|a| a.triggers.get_ref().iter().map(|t| Pattern::new(t)).collect()).unwrap_or_default()
+        let of = |ids: &[&str]| -> Vec<String> {
+            ids.iter().filter_map(|id| kb.action(id)).flat_map(|a| a.triggers.get_ref().iter().cloned()).collect()
         };
-        let heard = |id: &str, make: fn(&str) -> SoundPattern| -> Vec<SoundPattern> {
-            kb.action(id).map(|a| a.triggers.get_ref().iter().map(|t| make(t)).collect()).unwrap_or_default()
+        let triggers = |ids: &[&str]| -> Vec<Pattern> { of(ids).iter().map(|t| Pattern::new(t)).collect() };
+        let heard = |ids: &[&str], make: fn(&str) -> SoundPattern| -> Vec<SoundPattern> {
+            of(ids).iter().map(|t| make(t)).collect()
         };
+        // A self-harm trigger is an emergency trigger.
+        let emergency = [EMERGENCY, SELF_HARM];
         let mut targets = Vec::new();
         let mut questions = Vec::new();
         let mut heads = Vec::new();
@@ -395,19 +424,22 @@ impl Router {
         Router {
             emergency_check: checks.iter().map(|t| Pattern::new(t)).collect(),
             emergency_check_heard: checks.iter().map(|t| SoundPattern::new(t)).collect(),
-            emergency: triggers(EMERGENCY),
-            human_agent: triggers(HUMAN_AGENT),
-            emergency_heard: heard(EMERGENCY, SoundPattern::new),
-            emergency_weak: heard(EMERGENCY, SoundPattern::weak),
-            human_agent_weak: heard(HUMAN_AGENT, SoundPattern::weak_lenient),
+            emergency: triggers(&emergency),
+            self_harm: triggers(&[SELF_HARM]),
+            self_harm_heard: heard(&[SELF_HARM], SoundPattern::new),
+            human_agent: triggers(&[HUMAN_AGENT]),
+            emergency_heard: heard(&emergency, SoundPattern::new),
+            emergency_weak: heard(&emergency, SoundPattern::weak),
+            human_agent_weak: heard(&[HUMAN_AGENT], SoundPattern::weak_lenient),
             // A false transfer costs less than a missed request: looser.
-            human_agent_heard: heard(HUMAN_AGENT, SoundPattern::lenient),
+            human_agent_heard: heard(&[HUMAN_AGENT], SoundPattern::lenient),
             targets,
             questions,
             heads,
             df,
             dense: None,
             emergency_sentences: Vec::new(),
+            self_harm_sentences: Vec::new(),
             agent_sentences: Vec::new(),
             health: HealthWords::new(kb),
             distress: super::distress::DistressWords::new(kb),
@@ -443,8 +475,9 @@ impl Router {
             }
         };
         let (not_questions, emergencies) = (sentences(&kb.not_questions)?, sentences(&kb.emergencies)?);
-        let agent_requests = sentences(&kb.agent_requests)?;
+        let (agent_requests, self_harm) = (sentences(&kb.agent_requests)?, sentences(&kb.self_harm)?);
         r.emergency_sentences = kb.emergencies.clone();
+        r.self_harm_sentences = kb.self_harm.clone();
         r.agent_sentences = kb.agent_requests.clone();
         r.dense = Some(Dense {
             embedder,
@@ -452,6 +485,7 @@ impl Router {
             not_questions,
             emergencies,
             agent_requests,
+            self_harm,
             recent: Default::default(),
         });
         Ok(r)
@@ -544,6 +578,48 @@ impl Router {
         let sim = self.similarity(self.dense.as_ref()?, text)?;
         let (cos, nearest) = sim.emergency?;
         Some((cos - sim.nearest_other(), nearest))
+    }
+
+    /// A caller who may harm themself, or someone near them who may: a
+    /// self-harm trigger fired as an emergency rule, or, for an emergency
+    /// rule or none, `text` is nearer (e5 cosine) its nearest `self_harm`
+    /// sentence than any question or `not_questions` sentence by
+    /// [`SELF_HARM_MARGIN`]. With the trigger, or the sentence (`≈sentence`).
+    /// None for what [`super::frame::not_now`] says is not happening now
+    /// ("예전에 자살 시도한 적 있는데…": [`Router::possible_emergency`] asks).
+    pub fn self_harm(&self, text: &str) -> Option<String> {
+        let rule = self.rule(text);
+        match &rule {
+            Some((RouteKind::Emergency, _)) => {
+                let chars: Vec<char> = compact(text).chars().collect();
+                if let Some(t) = trigger_in(&self.self_harm, &self.self_harm_heard, &chars, &heard(text)) {
+                    return Some(t);
+                }
+            }
+            Some(_) => return None,
+            None if super::frame::not_now(text).is_some() => return None,
+            None => {}
+        }
+        // "타이레놀 하루 최대 몇 알까지 먹어도 돼요" reads like an overdose told
+        // of: what is allowed, asked calmly, is no crisis by meaning alone.
+        let flat = compact(text);
+        if rule.is_none() && ASKS_WHAT_IS_ALLOWED.iter().any(|w| flat.contains(w)) {
+            return None;
+        }
+        let (gap, nearest) = self.self_harm_gap(text)?;
+        let nearest = self.self_harm_sentences.get(nearest)?;
+        (gap > SELF_HARM_MARGIN).then(|| format!("≈{nearest}"))
+    }
+
+    /// How much nearer `text` is to its nearest `self_harm` sentence than to
+    /// any question, `not_questions` or `agent_requests` sentence, and which
+    /// sentence.
+    pub fn self_harm_gap(&self, text: &str) -> Option<(f32, usize)> {
+        let sim = self.similarity(self.dense.as_ref()?, text)?;
+        let (cos, nearest) = sim.self_harm?;
+        // "사람 목소리가 듣고 싶네요" is a request for a person.
+        let agent = sim.agent.map_or(f32::NEG_INFINITY, |(c, _)| c);
+        Some((cos - sim.nearest_other().max(agent), nearest))
     }
 
     /// A request for a person no rule caught ("담원하고 통화말 수 있어요"):
@@ -698,7 +774,8 @@ impl Router {
             list.iter().enumerate().map(|(i, v)| (dot(&q, v), i)).reduce(|a, b| if b.0 > a.0 { b } else { a })
         };
         let (emergency, agent) = (nearest(&dense.emergencies), nearest(&dense.agent_requests));
-        Some(Similarity { topics, no_question, emergency, agent })
+        let self_harm = nearest(&dense.self_harm);
+        Some(Similarity { topics, no_question, emergency, agent, self_harm })
     }
 
     /// The cosine of `text` to its nearest `not_questions` sentence, for
@@ -771,6 +848,8 @@ struct Similarity {
     emergency: Option<(f32, usize)>,
     /// Its nearest `agent_requests` sentence's cosine and index.
     agent: Option<(f32, usize)>,
+    /// Its nearest `self_harm` sentence's cosine and index.
+    self_harm: Option<(f32, usize)>,
 }
 
 impl Similarity {
