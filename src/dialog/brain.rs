@@ -282,6 +282,10 @@ impl Brain {
                     (LineCheck::CannotHear, None) => SAY_AGAIN,
                     (LineCheck::AreYouThere, _) => HEARD,
                     (LineCheck::IsItAMachine, _) => MACHINE,
+                    (LineCheck::WantsAPerson, _) => {
+                        let t = self.action_text(crate::kb::data::HUMAN_AGENT, "상담원에게 연결해 드리겠습니다.");
+                        return Reply { offered: true, ..self.reply(ReplyAction::Transfer, &t, None, route.confidence) };
+                    }
                 };
                 return self.reply(ReplyAction::Clarify, said, None, route.confidence);
             }

@@ -17,6 +17,9 @@ pub enum LineCheck {
     /// Whether a machine answers: sori says it is one, and how to reach a
     /// person.
     IsItAMachine,
+    /// A machine named and a person asked for ("이거 로봇이에요? 그냥 담당자
+    /// 바꿔 주세요"), in words the agent rules did not catch: the person.
+    WantsAPerson,
 }
 
 /// Said to "여보세요, 들리세요?".
@@ -161,6 +164,9 @@ const MACHINE_WORDS: &[&str] =
 /// ("로봇이랑은 얘기 안 할래요"), for the agent rules, not a line check.
 const REFUSED: &[&str] = &["안할래", "싫어", "싫다", "말고", "필요없", "안해요", "못하겠"];
 
+/// Said with a machine word, a person asked for.
+const PERSON: &[&str] = &["담당", "상담", "직원", "바꿔", "연결", "부탁", "선생님"];
+
 /// What says the hearing in question is the caller's (an ear, a child not
 /// reacting to sound) or that it is something else heard: a health
 /// question, never the line.
@@ -207,6 +213,9 @@ pub fn line_check(text: &str) -> Option<LineCheck> {
         return Some(LineCheck::CannotHear);
     }
     if MACHINE_WORDS.iter().any(|p| flat.contains(p)) {
+        if PERSON.iter().any(|p| flat.contains(p)) {
+            return Some(LineCheck::WantsAPerson);
+        }
         return (!REFUSED.iter().any(|p| flat.contains(p))).then_some(LineCheck::IsItAMachine);
     }
     if ARE_YOU_THERE.iter().any(|p| flat.contains(p)) {
@@ -271,5 +280,7 @@ mod tests {
         }
         assert_eq!(line_check("제가 귀가 어두워서 그러니 크게 좀 말해 줘요"), Some(LineCheck::CannotHear));
         assert_eq!(line_check("혹시 기계가 받는 거예요"), Some(LineCheck::IsItAMachine));
+        assert_eq!(line_check("이거 로봇이에와 그냥 담다자 다꿔 주제요"), Some(LineCheck::IsItAMachine));
+        assert_eq!(line_check("녹음된 목소리 고 담당자분 좀 부탁드려요"), Some(LineCheck::WantsAPerson));
     }
 }
