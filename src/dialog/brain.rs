@@ -265,7 +265,8 @@ impl Brain {
         // The caller checking the line ("여보세요 들리세요?", "소리가 끊겨요",
         // "기계가 받는 거예요?"), when no topic was understood: answered, and
         // no miss.
-        let check = line_check(text).filter(|_| !matches!(route.kind, RouteKind::Answer { .. }));
+        let check = line_check(text)
+            .filter(|_| !matches!(route.kind, RouteKind::Answer { .. }) && !self.may_be_an_emergency(text));
         // "Is it a machine?" may come with a request for a person in words
         // no rule has (below): that wins.
         let machine = check == Some(LineCheck::IsItAMachine) && self.router.possible_agent(text).is_some();
@@ -282,10 +283,7 @@ impl Brain {
                     (LineCheck::CannotHear, None) => SAY_AGAIN,
                     (LineCheck::AreYouThere, _) => HEARD,
                     (LineCheck::IsItAMachine, _) => MACHINE,
-                    (LineCheck::WantsAPerson, _) => {
-                        let t = self.action_text(crate::kb::data::HUMAN_AGENT, "상담원에게 연결해 드리겠습니다.");
-                        return Reply { offered: true, ..self.reply(ReplyAction::Transfer, &t, None, route.confidence) };
-                    }
+                    (LineCheck::WantsAPerson, _) => return self.put_through(route.confidence),
                 };
                 return self.reply(ReplyAction::Clarify, said, None, route.confidence);
             }
@@ -294,8 +292,7 @@ impl Brain {
         // the caller can talk over (as when sori offers it after misses).
         if self.router.possible_agent(text).is_some() {
             conv.misses = 0;
-            let t = self.action_text(crate::kb::data::HUMAN_AGENT, "상담원에게 연결해 드리겠습니다.");
-            return Reply { offered: true, ..self.reply(ReplyAction::Transfer, &t, None, route.confidence) };
+            return self.put_through(route.confidence);
         }
         // "Say that again" and "thank you" win over anything but a topic: an
         // out-of-scope match on them is only their politeness.
@@ -364,6 +361,24 @@ impl Brain {
         } else {
             self.reply(ReplyAction::Clarify, &self.texts.clarify, None, route.confidence)
         }
+    }
+
+    /// Whether anything says `text` could be an emergency though no rule or
+    /// check caught it: a word of distress, or it is nearer an emergency or
+    /// crisis sentence than any question or not-question. A line check is
+    /// answered only without that ("숨소리가 이상해요" is no bad line).
+    fn may_be_an_emergency(&self, text: &str) -> bool {
+        let r = &self.router;
+        r.distress(text).is_some()
+            || r.emergency_gap(text).is_some_and(|(gap, _)| gap > 0.0)
+            || r.self_harm_gap(text).is_some_and(|(gap, _)| gap > 0.0)
+    }
+
+    /// A request for a person understood without a rule: put through, in a
+    /// way the caller can talk over.
+    fn put_through(&self, confidence: f32) -> Reply {
+        let t = self.action_text(crate::kb::data::HUMAN_AGENT, "상담원에게 연결해 드리겠습니다.");
+        Reply { offered: true, ..self.reply(ReplyAction::Transfer, &t, None, confidence) }
     }
 
     /// Not understood twice in a row: the agent, offered.

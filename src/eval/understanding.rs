@@ -403,6 +403,13 @@ mod tests {
             include_str!("../../kb/near-line-checks.toml"),
             include_str!("../../kb/self-harm-dev.toml"),
             include_str!("../../kb/near-self-harm-dev.toml"),
+            include_str!("../../kb/line-checks-e.toml"),
+            include_str!("../../kb/near-line-checks-e.toml"),
+            include_str!("../../kb/self-harm-c.toml"),
+            include_str!("../../kb/near-self-harm-c.toml"),
+            include_str!("../../kb/emergencies-d.toml"),
+            include_str!("../../kb/line-checks-c.toml"),
+            include_str!("../../kb/near-line-checks-c.toml"),
         ] {
             let e: Everyday = toml::from_str(text).expect("everyday set");
             assert!(e.sentences.len() >= 40, "{}", e.sentences.len());
