@@ -363,15 +363,13 @@ impl Brain {
         }
     }
 
-    /// Whether anything says `text` could be an emergency though no rule or
-    /// check caught it: a word of distress, or it is nearer an emergency or
-    /// crisis sentence than any question or not-question. A line check is
-    /// answered only without that ("숨소리가 이상해요" is no bad line).
+    /// Whether a word of `text` alone says something may be wrong though no
+    /// rule or check caught it ([`Router::distress`]): a line check is
+    /// answered only without one ("세제 마셨어요 … 타들어 가요" is no bad
+    /// line). Not by meaning: e5 puts "안 들려요" near "숨이 안 쉬어져요", and
+    /// a guard on the emergency sentences' gap lost 40 of 100 line checks.
     fn may_be_an_emergency(&self, text: &str) -> bool {
-        let r = &self.router;
-        r.distress(text).is_some()
-            || r.emergency_gap(text).is_some_and(|(gap, _)| gap > 0.0)
-            || r.self_harm_gap(text).is_some_and(|(gap, _)| gap > 0.0)
+        self.router.distress(text).is_some()
     }
 
     /// A request for a person understood without a rule: put through, in a
