@@ -367,7 +367,7 @@ impl Brain {
     /// rule or check caught it ([`Router::distress`]): a line check is
     /// answered only without one ("세제 마셨어요 … 타들어 가요" is no bad
     /// line). Not by meaning: e5 puts "안 들려요" near "숨이 안 쉬어져요", and
-    /// a guard on the emergency sentences' gap lost 40 of 100 line checks.
+    /// a guard on the emergency sentences' gap lost 39 of 100 line checks.
     fn may_be_an_emergency(&self, text: &str) -> bool {
         self.router.distress(text).is_some()
     }

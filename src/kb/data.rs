@@ -136,8 +136,8 @@ pub struct KbSettings {
     /// crisis as they tell it, of themselves or of someone near them
     /// (`sentences = [...]`). With embeddings and a `self-harm` action, an
     /// utterance no rule caught that reads more like one of them than like
-    /// any question or `not_questions` sentence gets that action's reply
-    /// ([`crate::kb::index::Router::self_harm`]).
+    /// any question, `not_questions` or `agent_requests` sentence gets that
+    /// action's reply ([`crate::kb::index::Router::self_harm`]).
     pub self_harm: Option<String>,
 }
 

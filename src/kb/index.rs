@@ -177,7 +177,8 @@ pub const AGENT_MARGIN: f32 = 0.05;
 /// kb/near-self-harm-dev.toml, heldout/-b/-c and dev-safety as text and
 /// heard, the everyday and near sets): 0.03 catches 11 more of 100 crises
 /// than 0.04 and gives the crisis reply to a held-out question as heard and
-/// to 5 near sentences; from 0.04 none of those, 0.05 catches 1 fewer.
+/// to 7 near sentences; 0.04 to 2 near sentences (calm medicine questions,
+/// now [`ASKS_WHAT_IS_ALLOWED`]), 0.05 catches 7 fewer crises.
 pub const SELF_HARM_MARGIN: f32 = 0.04;
 
 /// A question of what is allowed or safe ("…먹어도 돼요?", "몇 알까지"):
@@ -583,7 +584,8 @@ impl Router {
     /// A caller who may harm themself, or someone near them who may: a
     /// self-harm trigger fired as an emergency rule, or, for an emergency
     /// rule or none, `text` is nearer (e5 cosine) its nearest `self_harm`
-    /// sentence than any question or `not_questions` sentence by
+    /// sentence than any question, `not_questions` or `agent_requests`
+    /// sentence by
     /// [`SELF_HARM_MARGIN`]. With the trigger, or the sentence (`≈sentence`).
     /// None for what [`super::frame::not_now`] says is not happening now
     /// ("예전에 자살 시도한 적 있는데…": [`Router::possible_emergency`] asks).
