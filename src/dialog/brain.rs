@@ -185,9 +185,7 @@ impl Brain {
                     ReplyAction::OutOfScope => crate::kb::data::OUT_OF_SCOPE,
                     _ => return None,
                 };
-                let a = self.kb.action(id)?;
-                let (n, u) = (a.source_name.as_ref()?, a.source_url.as_ref()?);
-                Some(vec![Source { name: n.get_ref().clone(), url: u.get_ref().clone() }])
+                self.action_source(id)
             })
             .unwrap_or_default();
         Reply {
@@ -199,6 +197,13 @@ impl Brain {
             end_call: false,
             offered: false,
         }
+    }
+
+    /// An action's source, when it names one.
+    fn action_source(&self, id: &str) -> Option<Vec<Source>> {
+        let a = self.kb.action(id)?;
+        let (n, u) = (a.source_name.as_ref()?, a.source_url.as_ref()?);
+        Some(vec![Source { name: n.get_ref().clone(), url: u.get_ref().clone() }])
     }
 
     fn action_text(&self, id: &str, fallback: &str) -> String {
@@ -228,7 +233,10 @@ impl Brain {
         // Emergency and agent requests are rules, checked before anything else.
         let route = self.router.route(text);
         match route.kind {
-            RouteKind::Emergency => return self.emergency(conv, text),
+            RouteKind::Emergency => {
+                let crisis = self.router.self_harm(text).is_some();
+                return self.emergency(conv, crisis);
+            }
             RouteKind::HumanAgent => {
                 conv.misses = 0;
                 let t = self.action_text(crate::kb::data::HUMAN_AGENT, "상담원에게 연결해 드리겠습니다.");
@@ -239,13 +247,13 @@ impl Brain {
         // A caller who may harm themself, told in words no rule has
         // ("유서 다 써 놨어요"): 119 and the crisis line, as for a rule.
         if self.router.self_harm(text).is_some() {
-            return self.emergency(conv, text);
+            return self.emergency(conv, true);
         }
         // Safety first: a possible emergency gets 119 advice and a question,
         // before any topic; a second one in a row is taken as an emergency.
         if self.router.possible_emergency(text).is_some() {
             if pending.first().map(String::as_str) == Some(crate::kb::data::EMERGENCY) {
-                return self.emergency(conv, text);
+                return self.emergency(conv, false);
             }
             conv.misses = 0;
             // A "no" then answers the question understood, if any.
@@ -385,15 +393,13 @@ impl Brain {
     }
 
     /// 119 now; for a caller who may harm themself (or someone near them
-    /// who may), the self-harm action's reply, which names the crisis line
-    /// too, where the knowledge base has one.
-    fn emergency(&self, conv: &mut Conversation, text: &str) -> Reply {
+    /// who may: `crisis`, [`Router::self_harm`]), the self-harm action's
+    /// reply, which names the crisis line too, where the knowledge base has
+    /// one.
+    fn emergency(&self, conv: &mut Conversation, crisis: bool) -> Reply {
         conv.misses = 0;
-        if let Some(a) = self.kb.action(SELF_HARM).filter(|_| self.router.self_harm(text).is_some()) {
-            let sources = match (&a.source_name, &a.source_url) {
-                (Some(n), Some(u)) => vec![Source { name: n.get_ref().clone(), url: u.get_ref().clone() }],
-                _ => Vec::new(),
-            };
+        if let Some(a) = self.kb.action(SELF_HARM).filter(|_| crisis) {
+            let sources = self.action_source(SELF_HARM).unwrap_or_default();
             return Reply { sources, ..self.reply(ReplyAction::Emergency, a.spoken.get_ref(), None, 1.0) };
         }
         let t = self.action_text(crate::kb::data::EMERGENCY, "지금 바로 119에 전화하세요.");
@@ -407,7 +413,7 @@ impl Brain {
     fn confirm(&self, conv: &mut Conversation, pending: &[String], text: &str, route: &Route) -> Option<Reply> {
         let emergency = pending.first().map(String::as_str) == Some(crate::kb::data::EMERGENCY);
         match yes_no(text) {
-            Some(YesNo::Yes) if emergency => return Some(self.emergency(conv, text)),
+            Some(YesNo::Yes) if emergency => return Some(self.emergency(conv, false)),
             Some(YesNo::No) if emergency => {
                 // Not an emergency: the question understood with it, if any.
                 return Some(match pending.get(1) {

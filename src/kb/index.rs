@@ -577,8 +577,7 @@ impl Router {
     /// embeddings.
     pub fn emergency_gap(&self, text: &str) -> Option<(f32, usize)> {
         let sim = self.similarity(self.dense.as_ref()?, text)?;
-        let (cos, nearest) = sim.emergency?;
-        Some((cos - sim.nearest_other(), nearest))
+        sim.gap(sim.emergency, None)
     }
 
     /// A caller who may harm themself, or someone near them who may: a
@@ -618,10 +617,8 @@ impl Router {
     /// sentence.
     pub fn self_harm_gap(&self, text: &str) -> Option<(f32, usize)> {
         let sim = self.similarity(self.dense.as_ref()?, text)?;
-        let (cos, nearest) = sim.self_harm?;
         // "사람 목소리가 듣고 싶네요" is a request for a person.
-        let agent = sim.agent.map_or(f32::NEG_INFINITY, |(c, _)| c);
-        Some((cos - sim.nearest_other().max(agent), nearest))
+        sim.gap(sim.self_harm, sim.agent)
     }
 
     /// A request for a person no rule caught ("담원하고 통화말 수 있어요"):
@@ -646,9 +643,7 @@ impl Router {
     /// than to anything else the router embeds, and which sentence.
     pub fn agent_gap(&self, text: &str) -> Option<(f32, usize)> {
         let sim = self.similarity(self.dense.as_ref()?, text)?;
-        let (cos, nearest) = sim.agent?;
-        let emergency = sim.emergency.map_or(f32::NEG_INFINITY, |(c, _)| c);
-        Some((cos - sim.nearest_other().max(emergency), nearest))
+        sim.gap(sim.agent, sim.emergency)
     }
 
     /// A word that alone says something may be wrong, for a turn nothing
@@ -859,6 +854,15 @@ impl Similarity {
     /// sentence.
     fn nearest_other(&self) -> f32 {
         self.topics.iter().copied().chain(self.no_question).fold(f32::NEG_INFINITY, f32::max)
+    }
+
+    /// How much nearer `nearest` (a sentence list's best cosine and index)
+    /// is than any question or `not_questions` sentence, and than `also`
+    /// (another list's best) when given; with that index.
+    fn gap(&self, nearest: Option<(f32, usize)>, also: Option<(f32, usize)>) -> Option<(f32, usize)> {
+        let (cos, i) = nearest?;
+        let also = also.map_or(f32::NEG_INFINITY, |(c, _)| c);
+        Some((cos - self.nearest_other().max(also), i))
     }
 }
 
