@@ -15,12 +15,22 @@ fn kb() -> KnowledgeBase {
     KnowledgeBase::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/1339.toml"))).expect("kb")
 }
 
-/// The hybrid router over `kb`, its vectors cached in a temporary folder
-/// (kept alive with it).
-fn hybrid(kb: &KnowledgeBase) -> (tempfile::TempDir, Router) {
-    let dir = tempfile::tempdir().unwrap();
-    let r = Router::with_embedder(kb, Arc::new(e5()), dir.path()).expect("hybrid");
-    (dir, r)
+/// A vector cache shared by this file's tests: the first caller embeds the
+/// shipped knowledge base's sentences (some 2,000) while the others wait,
+/// and every later router loads them, embedding only what its `kb` changed.
+fn shared_cache() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        Router::with_embedder(&kb(), Arc::new(e5()), dir.path()).expect("hybrid");
+        dir
+    })
+    .path()
+}
+
+/// The hybrid router over `kb`, its vectors in [`shared_cache`].
+fn hybrid(kb: &KnowledgeBase) -> Router {
+    Router::with_embedder(kb, Arc::new(e5()), shared_cache()).expect("hybrid")
 }
 
 fn accuracy(r: &Router) -> f32 {
@@ -49,25 +59,38 @@ fn korean_paraphrases_are_closer_than_other_topics() {
     assert_eq!(e.embed("진드기에 물렸는데 열이 나요", true).unwrap(), a);
 }
 
+/// An [`Embedder`] that counts what it is asked to embed.
+struct Counting(E5, std::sync::atomic::AtomicUsize);
+
+impl Embedder for Counting {
+    fn id(&self) -> String {
+        self.0.id()
+    }
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn embed(&self, text: &str, query: bool) -> Result<Vec<f32>, sori::kb::embed::EmbedError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.embed(text, query)
+    }
+}
+
 #[test]
 fn hybrid_routing_beats_lexical_on_the_heldout_questions() {
     let kb = kb();
-    let dir = tempfile::tempdir().unwrap();
     let lexical = accuracy(&Router::new(&kb));
-    let t = std::time::Instant::now();
-    let hybrid_router = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("hybrid");
-    let first_build = t.elapsed();
-    let hybrid = accuracy(&hybrid_router);
+    // The question vectors (and the not-questions', emergencies', requests for a
+    // person's and crises') are cached: a second router loads them instead of embedding again.
+    let cache = shared_cache();
+    let files = std::fs::read_dir(cache).unwrap().filter_map(|f| f.ok()).count();
+    assert!(files >= 5, "{files} files cached");
+    let counting = Arc::new(Counting(e5(), Default::default()));
+    let again = Router::with_embedder(&kb, counting.clone(), cache).expect("cached");
+    assert_eq!(counting.1.load(std::sync::atomic::Ordering::Relaxed), 0, "nothing embedded again");
+    let hybrid = accuracy(&again);
     eprintln!("held-out top-1: lexical {:.1} %, hybrid {:.1} %", lexical * 100.0, hybrid * 100.0);
     assert!(hybrid >= 0.90, "hybrid {:.1} %", hybrid * 100.0);
     assert!(hybrid >= lexical, "hybrid {:.1} % < lexical {:.1} %", hybrid * 100.0, lexical * 100.0);
-    // The question vectors (and the not-questions', emergencies', requests for a
-    // person's and crises') are cached: a second router loads them instead of embedding again.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
-    let t = std::time::Instant::now();
-    let again = Router::with_embedder(&kb, Arc::new(e5()), dir.path()).expect("cached");
-    eprintln!("first build {first_build:?}, from cache {:?}", t.elapsed());
-    assert_eq!(accuracy(&again), hybrid);
     // The second set, written before the router was tuned on the first
     // (96.6 % when written down in docs/BENCHMARKS.md).
     let second = accuracy_on(&again, "heldout-b.toml");
@@ -93,7 +116,7 @@ fn a_missing_engine_is_a_clear_error_and_lexical_retrieval_stays() {
 fn repeat_and_thanks_still_work_with_the_hybrid_router() {
     use sori::dialog::brain::{Brain, Conversation};
     let kb = kb();
-    let (_dir, router) = hybrid(&kb);
+    let router = hybrid(&kb);
     let brain = Brain::with_router(kb, router);
     let mut conv = Conversation::default();
     let first = brain.respond(&mut conv, "쯔쯔가무시 예방하려면 어떻게 해요");
@@ -110,7 +133,7 @@ fn repeat_and_thanks_still_work_with_the_hybrid_router() {
 
 #[test]
 fn a_health_word_heard_only_by_sound_needs_a_sentence_that_reads_like_a_question() {
-    let (_dir, r) = hybrid(&kb());
+    let r = hybrid(&kb());
     // News and service sentences with a word a slip away from a health
     // word (동결했 ~ 결핵, 몰렸 ~ 물렸, 확인 ~ 확진): no answer.
     for t in [
@@ -135,7 +158,7 @@ fn a_health_word_heard_only_by_sound_needs_a_sentence_that_reads_like_a_question
 fn a_sentence_nearer_to_what_is_no_question_needs_more_than_a_health_word() {
     let kb = kb();
     assert!(kb.not_questions.len() >= 100, "kb/not-questions.toml read: {}", kb.not_questions.len());
-    let (_dir, r) = hybrid(&kb);
+    let r = hybrid(&kb);
     // Health words in other senses, in sentences of no set sori is measured
     // on; both were answered (covid19-symptoms-testing, sfts) without the list.
     for t in [
@@ -158,7 +181,7 @@ fn a_sentence_nearer_to_what_is_no_question_needs_more_than_a_health_word() {
 fn an_emergency_told_in_words_no_trigger_has_gets_the_safety_first_question() {
     let kb = kb();
     assert!(kb.emergencies.len() >= 100, "kb/emergencies.toml read: {}", kb.emergencies.len());
-    let (_dir, r) = hybrid(&kb);
+    let r = hybrid(&kb);
     // In no set sori is measured on, and no trigger's words: lexically only
     // a clarify, but it reads like the emergencies sori was given.
     let t = "애가 입술이 보라색이 됐어요";
@@ -177,7 +200,7 @@ fn an_emergency_told_in_words_no_trigger_has_gets_the_safety_first_question() {
 fn a_request_for_a_person_in_words_no_trigger_has_is_put_through_and_one_told_of_is_not() {
     let kb = kb();
     assert!(kb.agent_requests.len() >= 100, "kb/agent-requests.toml read: {}", kb.agent_requests.len());
-    let (_dir, r) = hybrid(&kb);
+    let r = hybrid(&kb);
     // No trigger's words: lexically nothing, but it reads like the requests
     // sori was given.
     let t = "사람 목소리가 듣고 싶네요";
@@ -190,7 +213,7 @@ fn a_request_for_a_person_in_words_no_trigger_has_is_put_through_and_one_told_of
     assert_eq!(reply.action, ReplyAction::Transfer, "{reply:?}");
     assert!(reply.offered, "a transfer by meaning can be talked over");
     // A person told of, thanked or declined: neither rule nor meaning.
-    let (_dir, r) = hybrid(&kb);
+    let r = hybrid(&kb);
     for t in [
         "어제 통화한 상담원분이 친절하셨어요",
         "상담원 연결 안 해도 돼요 그냥 물어볼게요",
@@ -205,7 +228,7 @@ fn a_request_for_a_person_in_words_no_trigger_has_is_put_through_and_one_told_of
 fn a_crisis_told_in_words_no_trigger_has_gets_the_crisis_line_and_a_calm_question_does_not() {
     let kb = kb();
     assert!(kb.self_harm.len() >= 200, "kb/self-harm.toml read: {}", kb.self_harm.len());
-    let (_dir, r) = hybrid(&kb);
+    let r = hybrid(&kb);
     // No trigger's words ("I have given my things away, it is all in order
     // now"): lexically nothing, but it reads like the crises sori was given.
     let t = "제 물건 친구들한테 다 나눠줬어요 이제 정리 다 됐어요";
@@ -218,7 +241,7 @@ fn a_crisis_told_in_words_no_trigger_has_gets_the_crisis_line_and_a_calm_questio
     assert_eq!(reply.action, ReplyAction::Emergency, "{reply:?}");
     assert!(reply.text.contains("109"), "{}", reply.text);
     // Asked calmly, or said of the past: no crisis reply.
-    let (_dir, r) = hybrid(&kb);
+    let r = hybrid(&kb);
     for t in ["타이레놀 하루 최대 몇 알까지 먹어도 돼요", "예전에 자살 시도한 적 있는데 지금은 치료 잘 받고 있어요"]
     {
         assert!(r.self_harm(t).is_none(), "{t}");

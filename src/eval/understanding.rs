@@ -410,6 +410,10 @@ mod tests {
             include_str!("../../kb/emergencies-d.toml"),
             include_str!("../../kb/line-checks-c.toml"),
             include_str!("../../kb/near-line-checks-c.toml"),
+            include_str!("../../kb/everyday-c.toml"),
+            include_str!("../../kb/everyday-d.toml"),
+            include_str!("../../kb/emergencies-f.toml"),
+            include_str!("../../kb/near-emergencies-f.toml"),
         ] {
             let e: Everyday = toml::from_str(text).expect("everyday set");
             assert!(e.sentences.len() >= 40, "{}", e.sentences.len());

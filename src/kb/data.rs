@@ -104,6 +104,21 @@ struct Sentences {
     sentences: Vec<String>,
 }
 
+/// A `[settings] more_questions` file: `[[topic]]` tables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoreQuestions {
+    topic: Vec<TopicQuestions>,
+}
+
+/// More ways callers ask about the entry `id`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicQuestions {
+    id: Spanned<String>,
+    questions: Spanned<Vec<String>>,
+}
+
 /// What a knowledge base says about itself, for a hotline other than 1339.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -139,6 +154,11 @@ pub struct KbSettings {
     /// any question, `not_questions` or `agent_requests` sentence gets that
     /// action's reply ([`crate::kb::index::Router::self_harm`]).
     pub self_harm: Option<String>,
+    /// A file (relative to this one) of more ways callers ask about each
+    /// topic (`[[topic]] id = "…" questions = [...]`), read into each
+    /// entry's `more_questions`: retrieval matches callers against them as
+    /// against the entry's own questions. Keeps the entries short to review.
+    pub more_questions: Option<String>,
 }
 
 impl Default for KbSettings {
@@ -150,6 +170,7 @@ impl Default for KbSettings {
             emergencies: None,
             agent_requests: None,
             self_harm: None,
+            more_questions: None,
         }
     }
 }
@@ -178,6 +199,10 @@ pub struct Entry {
     /// Short distinctive terms that help retrieval.
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// More ways callers ask, from `[settings] more_questions` (read by
+    /// [`KnowledgeBase::load`]; empty after [`KnowledgeBase::parse`]).
+    #[serde(skip)]
+    pub more_questions: Vec<String>,
     /// Read out on the phone: at most [`MAX_SPOKEN_SENTENCES`] sentences.
     pub spoken: Spanned<String>,
     /// Longer grounding text.
@@ -236,7 +261,33 @@ impl KnowledgeBase {
         kb.emergencies = beside(&kb.settings.emergencies)?;
         kb.agent_requests = beside(&kb.settings.agent_requests)?;
         kb.self_harm = beside(&kb.settings.self_harm)?;
+        if let Some(name) = &kb.settings.more_questions {
+            let file = path.parent().unwrap_or(Path::new("")).join(name);
+            let text =
+                std::fs::read_to_string(&file).map_err(|source| ConfigError::Read { path: file.clone(), source })?;
+            kb.add_more_questions(&file, &text)?;
+        }
         Ok(kb)
+    }
+
+    /// Adds a `[settings] more_questions` file's questions (`text`, read
+    /// from `file`) to their entries; an unknown id or an empty question is
+    /// an error naming its line.
+    fn add_more_questions(&mut self, file: &Path, text: &str) -> Result<(), ConfigError> {
+        let error = |span: Range<usize>, message: String| {
+            let (line, col) = line_col(text, span.start);
+            ConfigError::Syntax { path: file.to_path_buf(), line, col, message }
+        };
+        for topic in parse_toml::<MoreQuestions>(file, text)?.topic {
+            let Some(entry) = self.entries.iter_mut().find(|e| e.id.get_ref() == topic.id.get_ref()) else {
+                return Err(error(topic.id.span(), format!("no [[entry]] has id {:?}", topic.id.get_ref())));
+            };
+            if topic.questions.get_ref().iter().any(|q| q.trim().is_empty()) {
+                return Err(error(topic.questions.span(), "a question is empty".to_string()));
+            }
+            entry.more_questions.extend(topic.questions.into_inner());
+        }
+        Ok(())
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<KnowledgeBase, ConfigError> {
@@ -481,6 +532,44 @@ mod tests {
         std::fs::write(tmp.path().join("kb.toml"), bad).expect("write");
         let e = KnowledgeBase::load(&tmp.path().join("kb.toml")).unwrap_err().to_string();
         assert!(e.contains("missing.toml") && e.contains("cannot read"), "{e}");
+    }
+
+    #[test]
+    fn more_questions_are_read_into_their_entries_and_copy_no_heldout_case() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("kb");
+        let kb = KnowledgeBase::load(&dir.join("1339.toml")).expect("shipped kb");
+        for e in &kb.entries {
+            assert!(e.more_questions.len() >= 20, "{}: {}", e.id.get_ref(), e.more_questions.len());
+        }
+        let compact = |q: &str| crate::kb::index::compact(q);
+        let more: HashSet<String> = kb.entries.iter().flat_map(|e| &e.more_questions).map(|q| compact(q)).collect();
+        let mut sets = 0;
+        for file in std::fs::read_dir(&dir).expect("kb/") {
+            let path = file.expect("entry").path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            if !(name.starts_with("heldout") || name == "dev-safety.toml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read");
+            for c in crate::kb::heldout::parse(&text).expect("held-out set parses") {
+                assert!(!more.contains(&compact(&c.q)), "{name}: copied into more_questions: {}", c.q);
+            }
+            sets += 1;
+        }
+        assert!(sets >= 6, "{sets} held-out sets checked");
+        let tmp = tempfile::tempdir().expect("tmp");
+        for f in ["not-questions.toml", "emergencies.toml", "agent-requests.toml", "self-harm.toml"] {
+            std::fs::copy(dir.join(f), tmp.path().join(f)).expect("copy");
+        }
+        std::fs::write(tmp.path().join("kb.toml"), SHIPPED).expect("write");
+        let more = "[[topic]]\nid = \"measles\"\nquestions = [\"홍역 주사 어디서요\"]\n\n[[topic]]\nid = \"no-such-topic\"\nquestions = [\"x\"]\n";
+        std::fs::write(tmp.path().join("more-questions.toml"), more).expect("write");
+        let e = KnowledgeBase::load(&tmp.path().join("kb.toml")).unwrap_err().to_string();
+        assert!(e.contains("more-questions.toml:6:") && e.contains("no [[entry]] has id \"no-such-topic\""), "{e}");
+        let more = "[[topic]]\nid = \"measles\"\nquestions = [\"홍역 주사 어디서요\", \" \"]\n";
+        std::fs::write(tmp.path().join("more-questions.toml"), more).expect("write");
+        let e = KnowledgeBase::load(&tmp.path().join("kb.toml")).unwrap_err().to_string();
+        assert!(e.contains("more-questions.toml:3:") && e.contains("a question is empty"), "{e}");
     }
 
     #[test]

@@ -208,7 +208,11 @@ pub fn embed_all_cached(
         }
     }
     let _ = std::fs::create_dir_all(cache_dir);
-    let tmp = path.with_extension("tmp");
+    // A writer's own temporary file: two routers built at once may both
+    // miss the cache, and each renames a whole file into place.
+    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
     if std::fs::write(&tmp, &bytes).is_ok() {
         let _ = std::fs::rename(&tmp, &path);
     }

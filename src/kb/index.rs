@@ -403,7 +403,7 @@ impl Router {
         let mut heads = Vec::new();
         for e in &kb.entries {
             targets.push(e.id.get_ref().clone());
-            questions.push(e.questions.get_ref().iter().map(String::as_str).collect());
+            questions.push(e.questions.get_ref().iter().chain(&e.more_questions).map(String::as_str).collect());
             heads.push(
                 std::iter::once(e.title.get_ref().as_str()).chain(e.keywords.iter().map(String::as_str)).collect(),
             );
@@ -459,7 +459,7 @@ impl Router {
         let mut texts = Vec::new();
         for (t, id) in r.targets.iter().enumerate() {
             let qs = match kb.entry(id) {
-                Some(e) => e.questions.get_ref().clone(),
+                Some(e) => e.questions.get_ref().iter().chain(&e.more_questions).cloned().collect(),
                 None => kb.action(id).map(|a| a.triggers.get_ref().clone()).unwrap_or_default(),
             };
             for q in qs {
