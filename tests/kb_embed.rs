@@ -15,17 +15,18 @@ fn kb() -> KnowledgeBase {
     KnowledgeBase::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kb/1339.toml"))).expect("kb")
 }
 
-/// A vector cache shared by this file's tests: the first caller embeds the
-/// shipped knowledge base's sentences (some 2,000) while the others wait,
-/// and every later router loads them, embedding only what its `kb` changed.
+/// A vector cache shared by this file's tests, in cargo's scratch folder for
+/// integration tests (kept between runs; keyed by the embedder and the
+/// texts, so never stale): the first test embeds the shipped knowledge
+/// base's sentences (some 2,000), the others load them and embed only what
+/// their `kb` changed. Each test may run in its own process (nextest).
 fn shared_cache() -> &'static Path {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        Router::with_embedder(&kb(), Arc::new(e5()), dir.path()).expect("hybrid");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kb-embed-cache");
+        Router::with_embedder(&kb(), Arc::new(e5()), &dir).expect("hybrid");
         dir
     })
-    .path()
 }
 
 /// The hybrid router over `kb`, its vectors in [`shared_cache`].
