@@ -248,3 +248,20 @@ fn a_crisis_told_in_words_no_trigger_has_gets_the_crisis_line_and_a_calm_questio
         assert!(r.self_harm(t).is_none(), "{t}");
     }
 }
+
+#[test]
+fn words_a_topic_shares_answer_it_only_when_a_question_of_it_is_near() {
+    let kb = kb();
+    let r = hybrid(&kb);
+    // In no set sori is measured on; each answered with the topic whose words
+    // it shares (노로바이러스, 백일해) before `LEXICAL_COS_FLOOR`.
+    for t in ["사무실 서버가 랜섬웨어 바이러스에 감염돼서 일을 못 해요", "조카 백일 떡은 어디서 맞춰요"]
+    {
+        let route = r.route(t);
+        assert!(!matches!(route.kind, sori::kb::RouteKind::Answer { .. }), "{t} → {route:?}");
+    }
+    for (t, id) in [("노로바이러스 걸리면 며칠 쉬어야 돼요", "norovirus"), ("백일해 예방접종 언제 맞아요", "pertussis")]
+    {
+        assert_eq!(r.route(t).id(), Some(id), "{t}");
+    }
+}

@@ -250,11 +250,11 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
         rows.push(format!("{set}\t{expected}\t{text}\t{heard}\t{got}\t{}", rule(heard)));
     };
 
-    // The knowledge base's own questions: none may trip a rule or the
-    // safety-first question.
+    // The knowledge base's own questions (and `more_questions`): none may
+    // trip a rule or the safety-first question.
     let (mut kb_n, mut kb_rules, mut kb_checks) = (0usize, 0usize, 0usize);
     for e in &brain.kb().entries {
-        for q in e.questions.get_ref() {
+        for q in e.questions.get_ref().iter().chain(&e.more_questions) {
             kb_n += 1;
             if let Some((_, trigger)) = brain.router().rule(q) {
                 kb_rules += 1;
