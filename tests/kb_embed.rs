@@ -145,13 +145,18 @@ fn a_health_word_heard_only_by_sound_needs_a_sentence_that_reads_like_a_question
         let route = r.route(t);
         assert!(!matches!(route.kind, sori::kb::RouteKind::Answer { .. }), "{t} → {route:?}");
     }
-    // Health questions with their disease word mis-heard: still answered.
+    // Health questions with their disease word mis-heard: still understood —
+    // answered, or (a question of the topic barely near enough, under
+    // `LEXICAL_COS_FLOOR`) the caller asked whether they meant that topic.
     for (t, id) in [
         ("애가 족감 영성 나왔은데 학원 보내도 될까요", "flu-symptoms"),
         ("산는책하다 모르는 개한테 다리를 무렸어요", "rabies-animal-bite"),
         ("조개 막고 에이현간연 걸릴 수도 있어요", "hepatitis-a"),
     ] {
-        assert_eq!(r.route(t).id(), Some(id), "{t}");
+        let route = r.route(t);
+        let asked =
+            matches!(route.kind, sori::kb::RouteKind::Clarify) && route.suggest.first().map(String::as_str) == Some(id);
+        assert!(route.id() == Some(id) || asked, "{t} → {route:?}");
     }
 }
 
