@@ -250,21 +250,24 @@ impl KnowledgeBase {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut kb = Self::parse(path, &text)?;
-        let beside = |name: &Option<String>| -> Result<Vec<String>, ConfigError> {
-            let Some(name) = name else { return Ok(Vec::new()) };
+        // A settings file named relative to this one: its path and text.
+        let read_beside = |name: &str| -> Result<(std::path::PathBuf, String), ConfigError> {
             let file = path.parent().unwrap_or(Path::new("")).join(name);
             let text =
                 std::fs::read_to_string(&file).map_err(|source| ConfigError::Read { path: file.clone(), source })?;
+            Ok((file, text))
+        };
+        let beside = |name: &Option<String>| -> Result<Vec<String>, ConfigError> {
+            let Some(name) = name else { return Ok(Vec::new()) };
+            let (file, text) = read_beside(name)?;
             Ok(parse_toml::<Sentences>(&file, &text)?.sentences)
         };
         kb.not_questions = beside(&kb.settings.not_questions)?;
         kb.emergencies = beside(&kb.settings.emergencies)?;
         kb.agent_requests = beside(&kb.settings.agent_requests)?;
         kb.self_harm = beside(&kb.settings.self_harm)?;
-        if let Some(name) = &kb.settings.more_questions {
-            let file = path.parent().unwrap_or(Path::new("")).join(name);
-            let text =
-                std::fs::read_to_string(&file).map_err(|source| ConfigError::Read { path: file.clone(), source })?;
+        if let Some(name) = kb.settings.more_questions.clone() {
+            let (file, text) = read_beside(&name)?;
             kb.add_more_questions(&file, &text)?;
         }
         Ok(kb)
