@@ -28,6 +28,11 @@
 //! - The utterance runs from `pre_roll` before the onset (so the first
 //!   syllable, which the VAD sees late, is kept) to `post_roll` after the
 //!   last voiced frame.
+//! - Resume: a caller who goes on right after their turn was judged over had
+//!   not finished ([`crate::dialog::talked_on`]). [`Endpointer::resume_from`]
+//!   moves the start of the speech in progress back to that turn's start, so
+//!   its pauses and end carry the whole turn, the pause inside it included,
+//!   and it is transcribed as one (whisper hears half a sentence worse).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -116,6 +121,8 @@ enum Hint {
 pub struct Endpointer {
     cfg: EndpointConfig,
     state: State,
+    /// Start of the turn the speech in progress goes on ([`Endpointer::resume_from`]).
+    resumed: Option<Duration>,
     events: VecDeque<EndpointEvent>,
     /// End of the latest frame (the stream time now).
     now: Duration,
@@ -123,7 +130,7 @@ pub struct Endpointer {
 
 impl Endpointer {
     pub fn new(cfg: EndpointConfig) -> Endpointer {
-        Endpointer { cfg, state: State::Idle, events: VecDeque::new(), now: Duration::ZERO }
+        Endpointer { cfg, state: State::Idle, resumed: None, events: VecDeque::new(), now: Duration::ZERO }
     }
 
     pub fn config(&self) -> &EndpointConfig {
@@ -144,6 +151,14 @@ impl Endpointer {
         }
     }
 
+    /// Where the utterance of the speech in progress (or candidate) starts:
+    /// `pre_roll` before its onset, or the start of the turn it goes on
+    /// ([`Endpointer::resume_from`]). Its audio must stay in the capture
+    /// buffer.
+    pub fn utterance_start(&self) -> Option<Duration> {
+        self.pending_onset().map(|onset| self.start(onset))
+    }
+
     /// One VAD frame starting at `at`, lasting `len`, with speech probability `prob`.
     pub fn handle_frame(&mut self, at: Duration, len: Duration, prob: f32) {
         let end = at + len;
@@ -161,10 +176,10 @@ impl Endpointer {
                 let silent = end.saturating_sub(last);
                 if silent >= self.silence_needed(hint) {
                     self.finish(onset, last, end)
-                } else if end.saturating_sub(onset) >= c.max_utterance {
+                } else if end.saturating_sub(self.resumed.unwrap_or(onset)) >= c.max_utterance {
                     self.events.push_back(EndpointEvent::SpeechEnd {
                         at: end,
-                        utterance_start: onset.saturating_sub(c.pre_roll),
+                        utterance_start: self.start(onset),
                         utterance_end: end,
                         reason: EndReason::MaxLength,
                     });
@@ -181,12 +196,36 @@ impl Endpointer {
                 }
             }
         };
+        if matches!(self.state, State::Idle) {
+            self.resumed = None;
+        }
         self.now = end;
+    }
+
+    /// Where the utterance of speech that began at `onset` starts: its
+    /// pre-roll, or the start of the turn it goes on.
+    fn start(&self, onset: Duration) -> Duration {
+        self.resumed.unwrap_or_else(|| onset.saturating_sub(self.cfg.pre_roll))
     }
 
     /// The audio a pause (and the end that follows it) carries.
     fn bounds(&self, onset: Duration, last_voiced_end: Duration) -> (Duration, Duration) {
-        (onset.saturating_sub(self.cfg.pre_roll), last_voiced_end + self.cfg.post_roll)
+        (self.start(onset), last_voiced_end + self.cfg.post_roll)
+    }
+
+    /// The speech in progress goes on the turn whose utterance started at
+    /// `start` (earlier than this speech): its pauses and end carry the
+    /// audio from there. False, and nothing changes, when no speech is in
+    /// progress, `start` is not before it, or the whole would be longer than
+    /// `max_utterance`.
+    pub fn resume_from(&mut self, start: Duration) -> bool {
+        let Some(onset) = self.pending_onset() else { return false };
+        let own = onset.saturating_sub(self.cfg.pre_roll);
+        if start >= own || self.now.saturating_sub(start) >= self.cfg.max_utterance {
+            return false;
+        }
+        self.resumed = Some(start);
+        true
     }
 
     /// Silence that ends the turn, given what its transcript so far says.
@@ -219,6 +258,7 @@ impl Endpointer {
             utterance_end: utterance_end.min(end),
             reason: EndReason::Silence,
         });
+        self.resumed = None;
         State::Idle
     }
 
@@ -255,6 +295,7 @@ impl Endpointer {
     /// Forgets any speech in progress (e.g. the call is put on hold).
     pub fn reset(&mut self) {
         self.state = State::Idle;
+        self.resumed = None;
         self.events.clear();
     }
 }
@@ -625,5 +666,79 @@ mod tests {
         let mut ep = Endpointer::new(cfg);
         let ev = run_all(&mut ep, &seq(&[(0.0, 10), (0.9, 30), (0.0, 20)]));
         assert!(ev.iter().all(|(_, e)| !matches!(e, EndpointEvent::Pause { .. })), "{ev:?}");
+    }
+
+    #[test]
+    fn speech_that_goes_on_an_earlier_turn_carries_it_from_its_start() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        // A turn, 800 ms of silence (it ends after 500), speech again that
+        // goes on it, then after a while a new turn.
+        let probs = seq(&[(0.0, 10), (0.9, 30), (0.0, 25), (0.9, 20), (0.0, 30), (0.9, 20), (0.0, 30)]);
+        let (mut first, mut resumed, mut speech) = (None, None, 0);
+        let mut out = Vec::new();
+        for (i, p) in probs.iter().enumerate() {
+            ep.handle_frame(F * i as u32, F, *p);
+            while let Some(e) = ep.poll_event() {
+                match e {
+                    EndpointEvent::SpeechEnd { utterance_start, .. } if first.is_none() => {
+                        first = Some(utterance_start);
+                        assert!(!ep.resume_from(utterance_start), "no speech in progress");
+                    }
+                    EndpointEvent::SpeechStart { .. } => {
+                        speech += 1;
+                        if speech == 2 {
+                            resumed = first.map(|s| ep.resume_from(s));
+                        }
+                    }
+                    _ => {}
+                }
+                out.push(e);
+            }
+        }
+        let first = first.expect("the first turn ended");
+        assert_eq!(first, Duration::from_millis(320 - 250));
+        assert_eq!(resumed, Some(true));
+        let bounds: Vec<(Duration, Duration)> = out
+            .iter()
+            .filter_map(|e| match e {
+                EndpointEvent::Pause { utterance_start, utterance_end, .. }
+                | EndpointEvent::SpeechEnd { utterance_start, utterance_end, .. } => {
+                    Some((*utterance_start, *utterance_end))
+                }
+                _ => None,
+            })
+            .collect();
+        let ms = Duration::from_millis;
+        // Pause and end of the first turn; pause and end of the whole, which
+        // ends where the second phrase does (85 × 32 = 2720 ms); then the
+        // third phrase (from 115 × 32 = 3680 ms) on its own.
+        let whole = (first, ms(2720 + 150));
+        let third = (ms(3680 - 250), ms(4320 + 150));
+        assert_eq!(bounds, vec![(first, ms(1430)), (first, ms(1430)), whole, whole, third, third], "{out:?}");
+    }
+
+    #[test]
+    fn a_turn_goes_on_only_from_before_the_speech_and_within_the_longest_turn() {
+        let cfg = EndpointConfig { max_utterance: Duration::from_millis(2000), ..Default::default() };
+        let mut ep = Endpointer::new(cfg);
+        run(&mut ep, &seq(&[(0.0, 10), (0.9, 10)]));
+        // Speech from 320 ms: its own start is 70 ms.
+        assert!(!ep.resume_from(Duration::from_millis(70)), "not before it");
+        assert!(!ep.resume_from(Duration::from_millis(500)), "not after it");
+        // 640 ms now: a turn from 0 would already be 640 ms of 2000.
+        assert!(ep.resume_from(Duration::ZERO));
+        // Cut at max_utterance counted from where the whole turn starts.
+        let ev = run(&mut ep, &seq(&[(0.9, 80)]));
+        let cut = ev.iter().find_map(|(_, e)| match e {
+            EndpointEvent::SpeechEnd { utterance_start, utterance_end, reason: EndReason::MaxLength, .. } => {
+                Some((*utterance_start, *utterance_end))
+            }
+            _ => None,
+        });
+        assert_eq!(cut, Some((Duration::ZERO, Duration::from_millis(2016))), "{ev:?}");
+        let mut ep =
+            Endpointer::new(EndpointConfig { max_utterance: Duration::from_millis(2000), ..Default::default() });
+        run(&mut ep, &seq(&[(0.0, 60), (0.9, 10)]));
+        assert!(!ep.resume_from(Duration::ZERO), "2240 ms from 0: longer than a turn may be");
     }
 }

@@ -145,7 +145,8 @@ pub enum ListenerEvent {
 }
 
 /// Per-call listener: about 20 KB while idle (pre-roll ring), up to
-/// `max_utterance` of 16 kHz i16 (480 KB for 15 s) while the caller talks.
+/// `max_utterance` of 16 kHz i16 (480 KB for 15 s) while the caller talks,
+/// and the latest turn's audio for [`RESUMABLE`] after it.
 pub struct Listener {
     vad: Box<dyn Vad>,
     up: Upsampler2x,
@@ -161,9 +162,19 @@ pub struct Listener {
     capture_from: u64,
     /// Index of the next sample the VAD will see.
     vad_pos: u64,
+    /// The latest turn that ended for silence (its utterance's bounds): its
+    /// audio is kept [`RESUMABLE`] after its end, in case the caller goes on
+    /// ([`Listener::resume_turn`]).
+    last_turn: Option<(Duration, Duration)>,
     events: VecDeque<ListenerEvent>,
     last_prob: f32,
 }
+
+/// How long after a turn's end its audio is kept for a caller who goes on:
+/// longer than the call's own windows for that ([`crate::dialog::talked_on`]:
+/// 1.5 s after the end with no reply heard yet, or 1 s into a reply that may
+/// take a second or two to start).
+pub const RESUMABLE: Duration = Duration::from_secs(4);
 
 fn to_time(samples: u64) -> Duration {
     Duration::from_micros(samples * 1_000_000 / VAD_RATE as u64)
@@ -186,6 +197,7 @@ impl Listener {
             capture: VecDeque::new(),
             capture_from: 0,
             vad_pos: 0,
+            last_turn: None,
             events: VecDeque::new(),
             last_prob: 0.0,
         }
@@ -270,11 +282,25 @@ impl Listener {
         self.endpoint.expect_turn_hint(span);
     }
 
+    /// The caller's speech in progress goes on their turn that started at
+    /// `start` (a [`ListenerEvent::Utterance`]'s `start`, ended at most
+    /// [`RESUMABLE`] ago): from now on its pauses and its end carry the
+    /// audio from `start`, the pause between included, to be transcribed as
+    /// one turn. False when that audio is no longer kept, no speech is in
+    /// progress, or the whole would be longer than `max_utterance`.
+    pub fn resume_turn(&mut self, start: Duration) -> bool {
+        if self.last_turn.is_none_or(|(s, _)| s != start) || to_samples(start) < self.capture_from {
+            return false;
+        }
+        self.endpoint.resume_from(start)
+    }
+
     fn drain_endpoint(&mut self) {
         while let Some(ev) = self.endpoint.poll_event() {
             match ev {
                 EndpointEvent::SpeechStart { at } => self.events.push_back(ListenerEvent::SpeechStart { at }),
                 EndpointEvent::SpeechEnd { utterance_start, utterance_end, reason, .. } => {
+                    self.last_turn = (reason == EndReason::Silence).then_some((utterance_start, utterance_end));
                     let audio = self.slice(to_samples(utterance_start), to_samples(utterance_end));
                     self.events.push_back(ListenerEvent::Utterance(Utterance {
                         start: utterance_start,
@@ -302,14 +328,22 @@ impl Listener {
         self.capture.range((a - self.capture_from) as usize..(b - self.capture_from) as usize).copied().collect()
     }
 
-    /// Drops audio no utterance can need: older than pre-roll before a
-    /// pending onset, or before the frame the VAD looks at next.
+    /// Drops audio no utterance can need: before the start of the one in
+    /// progress, or older than pre-roll before the frame the VAD looks at
+    /// next, except the latest turn's for [`RESUMABLE`] after its end.
     fn trim(&mut self) {
         let pre = to_samples(self.endpoint.config().pre_roll);
-        let keep_from = match self.endpoint.pending_onset() {
-            Some(onset) => to_samples(onset).saturating_sub(pre),
+        let mut keep_from = match self.endpoint.utterance_start() {
+            Some(start) => to_samples(start),
             None => self.vad_pos.saturating_sub(pre),
         };
+        if let Some((start, end)) = self.last_turn {
+            if to_time(self.vad_pos).saturating_sub(end) > RESUMABLE {
+                self.last_turn = None;
+            } else {
+                keep_from = keep_from.min(to_samples(start));
+            }
+        }
         if keep_from > self.capture_from {
             let n = ((keep_from - self.capture_from) as usize).min(self.capture.len());
             self.capture.drain(..n);
@@ -411,8 +445,53 @@ mod tests {
         assert_eq!(u.audio.len() as u128, (u.end - u.start).as_micros() * 16 / 1000);
         assert_eq!((p.start, p.end), (u.start, u.end));
         assert_eq!(p.audio, u.audio, "the paused audio is the utterance");
-        // Idle again: only the pre-roll window is kept.
+        // Idle again: the turn is kept a while for a caller who goes on,
+        // then only the pre-roll window.
+        assert!(l.capture.len() >= u.audio.len(), "{}", l.capture.len());
+        l.push_8k(&vec![0i16; 8 * RESUMABLE.as_millis() as usize]);
         assert!(l.capture.len() < 8000, "{}", l.capture.len());
+        assert!(!l.resume_turn(u.start), "too late");
+    }
+
+    #[test]
+    fn a_caller_who_goes_on_is_heard_from_the_start_of_their_turn() {
+        let mut l = Listener::new(Box::new(EnergyVad::default()), ListenerConfig::default());
+        let burst =
+            |ms: usize| tone(440.0, 8000.0, ms * 8, 0.3).iter().map(|s| (s * 32767.0) as i16).collect::<Vec<_>>();
+        let mut input: Vec<i16> = vec![0; 8000];
+        input.extend(burst(1000));
+        input.extend(vec![0i16; 8 * 900]);
+        input.extend(burst(1500));
+        input.extend(vec![0i16; 16000]);
+        let (mut first, mut last, mut resumed) = (None, None, None);
+        for chunk in input.chunks(160) {
+            l.push_8k(chunk);
+            while let Some(e) = l.poll_event() {
+                match e {
+                    ListenerEvent::Utterance(u) if first.is_none() => first = Some(u),
+                    ListenerEvent::SpeechStart { .. } => {
+                        if let Some(f) = &first {
+                            assert!(!l.resume_turn(f.start + Duration::from_millis(20)), "not that turn");
+                            resumed = Some(l.resume_turn(f.start));
+                        }
+                    }
+                    ListenerEvent::Utterance(u) => last = Some(u),
+                    _ => {}
+                }
+            }
+        }
+        let (first, last) = (first.expect("first turn"), last.expect("the turn going on"));
+        assert_eq!(resumed, Some(true));
+        assert!(first.end.as_millis().abs_diff(2150) < 40, "{:?}", first.end);
+        // The whole turn: from the first burst's pre-roll to the second's end.
+        assert_eq!(last.start, first.start);
+        assert!(last.end.as_millis().abs_diff(4550) < 40, "{:?}", last.end);
+        assert_eq!(last.audio.len() as u128, (last.end - last.start).as_micros() * 16 / 1000);
+        assert_eq!(&last.audio[..first.audio.len()], &first.audio[..], "the first half's audio, as it was heard");
+        let loud = |a: &[i16]| a.iter().map(|&s| (s as f64).abs()).sum::<f64>() / a.len().max(1) as f64;
+        let gap = (first.audio.len() + 16 * 200)..(first.audio.len() + 16 * 500);
+        assert!(loud(&last.audio[gap]) < 50.0, "the pause is in it, silent");
+        assert!(loud(&last.audio[last.audio.len() - 16 * 600..]) > 3000.0, "and the second half");
     }
 
     #[test]

@@ -106,6 +106,12 @@ pub struct VadConfig {
     /// the transcript is ready when the turn ends; 0 turns it off (saves STT
     /// work on busy servers at the cost of latency).
     pub early_silence_ms: u64,
+    /// A caller who goes on right after their turn was judged over (before
+    /// its reply was heard): transcribe the turn again whole, the pause
+    /// included, while its audio is still kept (4 s after its end), instead
+    /// of putting the two halves' transcripts together — whisper hears half
+    /// a sentence worse, without what comes after it.
+    pub rehear_resumed: bool,
 }
 
 impl Default for VadConfig {
@@ -121,6 +127,7 @@ impl Default for VadConfig {
             incomplete_silence_ms: 1100,
             await_transcript: true,
             silence_gate_dbfs: -55.0,
+            rehear_resumed: true,
         }
     }
 }

@@ -9,13 +9,18 @@
 //! figures are the engine's own; queueing and overlap with the caller's
 //! speech are simulated). That gives, per turn, when its transcript would be
 //! in hand: after the turn's last audio, and after the end of the turn was
-//! detected — the STT time a caller actually waits for.
+//! detected — the STT time a caller actually waits for. A caller who goes on
+//! within [`RESUME`] of a turn's end goes on that turn, as on a call
+//! ([`crate::dialog::talked_on`]): with `[vad] rehear_resumed` the turn is
+//! heard again whole ([`Listener::resume_turn`]), otherwise its halves'
+//! transcripts are put together (the clip's turns are joined anyway).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::stt::Line;
 use crate::audio::{Listener, ListenerEvent, Utterance};
+use crate::dialog::talked_on::RESUME;
 use crate::stt::pieces::{AtEnd, PieceResult, Pieces, Span, TurnText};
 use crate::stt::Stt;
 
@@ -53,7 +58,10 @@ struct PieceInfo {
 }
 
 struct Job {
+    /// When it ran (simulated) and on which worker.
+    started: Duration,
     ready: Duration,
+    worker: usize,
     result: PieceResult,
 }
 
@@ -68,6 +76,8 @@ struct Sim<'e, 'a> {
     free_at: Vec<Duration>,
     done: HashMap<(Duration, Span), PieceInfo>,
     turns: Vec<HeardTurn>,
+    /// The latest turn's start and when its end was detected.
+    last_end: Option<(Duration, Duration)>,
 }
 
 impl CallEars<'_> {
@@ -84,6 +94,7 @@ impl CallEars<'_> {
             free_at: vec![Duration::ZERO; self.workers.max(1)],
             done: HashMap::new(),
             turns: Vec::new(),
+            last_end: None,
         };
         // Frames of 20 ms, then 3 s of silence so every turn ends.
         let (audio, rate) = match line {
@@ -167,18 +178,44 @@ impl Sim<'_, '_> {
                         }
                     }
                 }
-                ListenerEvent::Utterance(u) => match self.pieces.on_end((u.start, u.end), now) {
-                    AtEnd::Ready(turn) => {
-                        let heard = self.finish(turn, now);
-                        self.turns.push(heard);
+                ListenerEvent::Utterance(u) => {
+                    self.last_end = Some((u.start, now));
+                    match self.pieces.on_end((u.start, u.end), now) {
+                        AtEnd::Ready(turn) => {
+                            let heard = self.finish(turn, now);
+                            self.turns.push(heard);
+                        }
+                        AtEnd::Wait => {}
+                        AtEnd::Transcribe(piece) => self.run(&u, piece, now).await?,
                     }
-                    AtEnd::Wait => {}
-                    AtEnd::Transcribe(piece) => self.run(&u, piece, now).await?,
-                },
-                ListenerEvent::SpeechStart { .. } | ListenerEvent::StopPlayback(_) => {}
+                }
+                ListenerEvent::SpeechStart { .. } => {
+                    let goes_on = self.last_end.take().filter(|&(_, ended)| now.saturating_sub(ended) <= RESUME);
+                    if let Some((turn, _)) = goes_on.filter(|_| self.ears.vad_cfg.rehear_resumed) {
+                        if self.listener.resume_turn(turn) {
+                            self.pieces.forget(turn);
+                            self.turns.retain(|t| t.turn.span.0 != turn);
+                            self.cancel(turn, now);
+                        }
+                    }
+                }
+                ListenerEvent::StopPlayback(_) => {}
             }
         }
         Ok(())
+    }
+
+    /// The call cancels the jobs of a turn heard again whole: a running one
+    /// frees its worker now, a queued one never runs.
+    fn cancel(&mut self, turn: Duration, now: Duration) {
+        let (gone, kept): (Vec<Job>, Vec<Job>) =
+            std::mem::take(&mut self.jobs).into_iter().partition(|j| j.result.turn_start == turn && j.ready > now);
+        self.jobs = kept;
+        for j in gone {
+            if self.free_at[j.worker] == j.ready {
+                self.free_at[j.worker] = j.started.max(now);
+            }
+        }
     }
 
     /// Transcribes a piece now (really), and queues its result for when it
@@ -188,7 +225,8 @@ impl Sim<'_, '_> {
         let r = self.ears.stt.transcribe(u.piece_audio(piece)).await;
         let took = t.elapsed();
         let worker = (0..self.free_at.len()).min_by_key(|&i| self.free_at[i]).unwrap_or(0);
-        let ready = self.free_at[worker].max(issued) + took;
+        let started = self.free_at[worker].max(issued);
+        let ready = started + took;
         self.free_at[worker] = ready;
         let text = match r {
             Ok(r) => {
@@ -199,7 +237,7 @@ impl Sim<'_, '_> {
             Err(e) => Err(e.to_string()),
         };
         let result = PieceResult { turn_start: u.start, piece, text, stt_ms: took.as_millis() as u64 };
-        self.jobs.push(Job { ready, result });
+        self.jobs.push(Job { started, ready, worker, result });
         Ok(())
     }
 }
@@ -248,9 +286,19 @@ mod tests {
     }
 
     async fn hear(piece_min_ms: u64, texts: Vec<&'static str>) -> (Vec<HeardTurn>, Vec<usize>) {
+        hear_paused(piece_min_ms, 400, true, texts).await
+    }
+
+    /// As [`hear`], with a pause of `pause_ms` and `[vad] rehear_resumed`.
+    async fn hear_paused(
+        piece_min_ms: u64,
+        pause_ms: u64,
+        rehear_resumed: bool,
+        texts: Vec<&'static str>,
+    ) -> (Vec<HeardTurn>, Vec<usize>) {
         let stt =
             Scripted { texts: Mutex::new(texts.into()), delay: Duration::from_millis(200), asked: Mutex::default() };
-        let vad_cfg = crate::audio::VadConfig { engine: "energy".into(), ..Default::default() };
+        let vad_cfg = crate::audio::VadConfig { engine: "energy".into(), rehear_resumed, ..Default::default() };
         let vad = crate::audio::VadEngine::Energy;
         let ears = CallEars {
             stt: &stt,
@@ -259,8 +307,8 @@ mod tests {
             piece_min: Duration::from_millis(piece_min_ms),
             workers: 1,
         };
-        // 1 s of silence, 3 s of voice, a 400 ms pause, 2 s of voice.
-        let audio = line(&[(1000, false), (3000, true), (400, false), (2000, true)]);
+        // 1 s of silence, 3 s of voice, a pause, 2 s of voice.
+        let audio = line(&[(1000, false), (3000, true), (pause_ms, false), (2000, true)]);
         let turns = ears.hear(&Line::Telephone(audio)).await.unwrap();
         (turns, stt.asked.into_inner().unwrap())
     }
@@ -288,5 +336,23 @@ mod tests {
         assert_eq!(turns[0].turn.pieces.len(), 1);
         assert_eq!(asked.len(), 2, "{asked:?}");
         assert!(asked[1] > asked[0], "the second request is the whole turn: {asked:?}");
+    }
+
+    #[tokio::test]
+    async fn a_caller_who_goes_on_after_the_end_is_heard_again_whole() {
+        // A finished sentence ends the turn 300 ms into the 900 ms pause,
+        // within RESUME of which the caller goes on.
+        let (turns, asked) = hear_paused(0, 900, true, vec!["열이 나요.", "열이 나요. 병원에 가야 하나요?"]).await;
+        assert_eq!(turns.len(), 1, "{turns:?}");
+        assert_eq!(turns[0].turn.text.as_deref(), Ok("열이 나요. 병원에 가야 하나요?"));
+        assert!(turns[0].turn.span.0 < Duration::from_millis(1000), "from the first half's start: {turns:?}");
+        // The first half, then the whole (3 s + 0.9 s + 2 s and the rolls).
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert!(asked[1] > asked[0] + 16 * 2800, "{asked:?}");
+
+        // Without it: two turns, each half transcribed on its own.
+        let (turns, asked) = hear_paused(0, 900, false, vec!["열이 나요.", "병원에 가야 하나요?"]).await;
+        assert_eq!(turns.len(), 2, "{turns:?}");
+        assert!(asked[1] < asked[0], "{asked:?}");
     }
 }

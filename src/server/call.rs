@@ -677,12 +677,18 @@ impl CallTask {
                     if !playing {
                         self.current_reply = None;
                         self.guard.dropped();
+                        let mut goes_on = None;
                         if let Some(w) = self.talked_on.before_reply(std::time::Instant::now()) {
                             self.conv = w.conversation;
+                            goes_on = Some(w.turn);
                             tracing::info!(reply = w.reply_id, "caller talked on before the reply: turn continues");
                         }
-                        if self.talked_on.before_transcript(std::time::Instant::now()) {
+                        if let Some(turn) = self.talked_on.before_transcript(std::time::Instant::now()) {
+                            goes_on = Some(turn);
                             tracing::info!("caller talked on before the transcript came: turn continues");
+                        }
+                        if let Some(turn) = goes_on {
+                            self.hear_whole(turn);
                         }
                     }
                     self.flow.on_speech_start();
@@ -706,6 +712,7 @@ impl CallTask {
                                 reply = w.reply_id,
                                 "caller talked on over the reply's start: turn continues"
                             );
+                            self.hear_whole(w.turn);
                         }
                     }
                 }
@@ -745,6 +752,25 @@ impl CallTask {
                 }
             }
         }
+    }
+
+    /// The caller went on the turn that started at `turn`: when the listener
+    /// still holds its audio (`[vad] rehear_resumed`), the turn is heard
+    /// again whole, pause included, instead of its halves' texts joined —
+    /// whisper hears half a sentence worse. A transcription of it still
+    /// running is cancelled.
+    fn hear_whole(&mut self, turn: Duration) {
+        if !self.shared.cfg.vad.rehear_resumed || self.guard.is_abandoned(turn) {
+            return;
+        }
+        let Some(listener) = self.listener.as_mut() else { return };
+        if !listener.resume_turn(turn) {
+            return;
+        }
+        self.pieces.forget(turn);
+        self.cancel_dropped_pieces();
+        self.talked_on.heard_whole(turn);
+        tracing::info!(turn_ms = turn.as_millis() as u64, "the turn going on is heard again whole");
     }
 
     /// Starts transcribing `piece` of the turn that began at `turn_start`,
@@ -800,7 +826,7 @@ impl CallTask {
             text.clear();
         }
         tracing::info!(transcript = %text, stt_ms = heard.stt_ms, "caller said");
-        let text = self.talked_on.open(&text);
+        let text = self.talked_on.open(heard.span.0, &text);
         let before = self.conv.clone();
         let ended = heard.detected;
         let reply_by = self.guard.reply_by();
@@ -814,7 +840,7 @@ impl CallTask {
             self.spoken_tx.clone(),
         );
         self.reply_before = Some((reply_id, before.clone()));
-        self.talked_on.decided(reply_id, before, text, ended);
+        self.talked_on.decided(reply_id, before, ended);
         // Only this reply may speak now; an older one still being made is stale.
         self.current_reply = Some(reply_id);
         tracing::debug!(?action, "reply decided");

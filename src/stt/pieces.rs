@@ -240,6 +240,22 @@ impl<T: Copy> Pieces<T> {
         todo.map_or(AtEnd::Wait, AtEnd::Transcribe)
     }
 
+    /// The ended turn that started at `start` is no longer wanted on its
+    /// own (the caller went on, and it is heard again as part of the turn
+    /// in progress): its transcripts still to come complete nothing. Their
+    /// jobs are listed for cancelling ([`Pieces::take_dropped`]) when the
+    /// owner cancels.
+    pub fn forget(&mut self, start: Duration) {
+        let (gone, kept): (VecDeque<_>, VecDeque<_>) =
+            std::mem::take(&mut self.awaiting).into_iter().partition(|t| t.start == start);
+        self.awaiting = kept;
+        if self.cancels {
+            for t in gone {
+                self.dropped.extend(t.pieces.iter().filter(|p| p.result.is_none()).map(|p| (start, p.span)));
+            }
+        }
+    }
+
     /// A piece's transcript came back: the turn it completes (with when it
     /// ended), if any.
     pub fn on_result(&mut self, r: PieceResult) -> Option<(TurnText, T)> {
@@ -426,5 +442,20 @@ mod tests {
         );
         assert!(p.on_result(result(0, span(0, 500), "하나")).is_some());
         assert!(p.on_result(result(0, span(0, 500), "again")).is_none());
+    }
+
+    #[test]
+    fn a_turn_heard_again_whole_completes_nothing_and_its_job_is_cancelled() {
+        let mut p = whole().cancelling();
+        assert!(p.on_pause(span(0, 900)).is_some());
+        assert_eq!(p.on_end(span(0, 900), 1), AtEnd::Wait);
+        // The caller went on: the turn is heard again from 0, pause included.
+        p.forget(ms(0));
+        assert_eq!(p.take_dropped(), vec![(ms(0), span(0, 900))]);
+        assert!(p.on_result(result(0, span(0, 900), "독감 주사는요")).is_none(), "forgotten");
+        assert_eq!(p.on_pause(span(0, 2600)), Some(span(0, 2600)), "the whole turn, from its start");
+        assert_eq!(p.on_end(span(0, 2600), 2), AtEnd::Wait);
+        let (t, at) = p.on_result(result(0, span(0, 2600), "독감 주사는요 어디서 맞아요")).expect("the whole turn");
+        assert_eq!((t.text, t.span, at), (Ok("독감 주사는요 어디서 맞아요".into()), span(0, 2600), 2));
     }
 }
