@@ -78,3 +78,43 @@ fn caller_question_interrupts_the_greeting_and_gets_a_spoken_answer() {
     assert!(caller_q > 0.02 && caller_q > 4.0 * caller_before, "the question is on the left at its turn's time");
     assert!(sori_greeting > 0.02, "the greeting is on the right");
 }
+
+#[test]
+fn a_caller_who_goes_on_after_a_pause_is_heard_whole_in_one_turn() {
+    // Turn ends quickly (400 ms of silence whatever the transcript says), so
+    // the 900 ms pause inside the question ends the caller's turn; they go on
+    // right after. sori hears the whole question again, pause included.
+    let sori = Sori::start(Options {
+        extra: "\n[vad]\nend_silence_ms = 400\ncomplete_silence_ms = 300\nincomplete_silence_ms = 400\n\
+                \n[fallback]\ngive_up_ms = 15000\n\n[stt]\ntimeout_ms = 15000\n"
+            .into(),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let tts = sori::tts::espeak::Espeak::new("ko", 150);
+    let first = sori::tts::prompts::render(&tts, "독감 예방접종은요").expect("render");
+    let second = sori::tts::prompts::render(&tts, "어디서 맞을 수 있나요?").expect("render");
+    let mut pcm = vec![0i16; 16_000];
+    pcm.extend_from_slice(&first);
+    pcm.extend(std::iter::repeat_n(0i16, 8 * 900));
+    pcm.extend_from_slice(&second);
+    pcm.extend(std::iter::repeat_n(0i16, 8000 * 15));
+    let src = dir.path().join("question.wav");
+    common::write_wav_8k(&src, &pcm);
+    common::baresip_call(&sori, dir.path(), &src, 22);
+
+    let recs = sori.wait_records(1, Duration::from_secs(10));
+    assert_eq!(recs.len(), 1, "log:\n{}", common::tail(&sori.log(), 4000));
+    let log = sori.log();
+    assert!(log.contains("the turn going on is heard again whole"), "log:\n{}", common::tail(&log, 6000));
+    let (_, metrics) = common::http(sori.http_port, "GET", "/metrics", "");
+    assert!(metrics.contains("sori_turns_heard_whole_total 1"), "{metrics}");
+    // The turn answered spans both halves and the pause between them (the
+    // rendered prompts carry a short tail of silence; VAD trims some edges).
+    let turns = sori::store::turns(&sori.db(), &recs[0].call_id).expect("turns");
+    let spoken_ms = ((first.len() + second.len()) / 8) as u64;
+    let whole = turns.iter().find(|t| t.speech_end_ms.saturating_sub(t.speech_start_ms) >= spoken_ms / 2 + 900);
+    let Some(whole) = whole else { panic!("no turn holds both halves: {turns:?}") };
+    assert!(whole.speech_start_ms < 2_500, "from the first half's start: {whole:?}");
+    assert!(!whole.transcript.trim().is_empty() && !whole.reply.is_empty(), "{whole:?}");
+}

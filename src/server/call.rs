@@ -770,6 +770,7 @@ impl CallTask {
         self.pieces.forget(turn);
         self.cancel_dropped_pieces();
         self.talked_on.heard_whole(turn);
+        Metrics::inc(&self.shared.metrics.turns_heard_whole);
         tracing::info!(turn_ms = turn.as_millis() as u64, "the turn going on is heard again whole");
     }
 

@@ -57,6 +57,9 @@ pub struct Metrics {
     pub tts_failures: AtomicU64,
     /// Speculative transcriptions cancelled because the caller talked on.
     pub stt_cancelled: AtomicU64,
+    /// Caller turns heard again whole because the caller went on right
+    /// after their end (`[vad] rehear_resumed`).
+    pub turns_heard_whole: AtomicU64,
 }
 
 pub const LATENESS_BOUNDS_MS: [u64; 5] = [1, 2, 5, 10, 20];

@@ -342,6 +342,11 @@ pub fn render_metrics(shared: &Shared) -> String {
         "# HELP sori_stt_cancelled_total Speculative transcriptions cancelled because the caller talked on.\n# TYPE sori_stt_cancelled_total counter\nsori_stt_cancelled_total {}",
         m.stt_cancelled.load(Relaxed)
     );
+    let _ = writeln!(
+        s,
+        "# HELP sori_turns_heard_whole_total Caller turns transcribed again whole, pause included, because the caller went on right after their end.\n# TYPE sori_turns_heard_whole_total counter\nsori_turns_heard_whole_total {}",
+        m.turns_heard_whole.load(Relaxed)
+    );
     let pools = [
         ("stt", shared.speech.as_ref().and_then(|sp| sp.stt.pool_stats())),
         ("llm", shared.llm.as_ref().and_then(|l| l.pool_stats())),
