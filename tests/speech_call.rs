@@ -84,9 +84,11 @@ fn a_caller_who_goes_on_after_a_pause_is_heard_whole_in_one_turn() {
     // Turn ends quickly (400 ms of silence whatever the transcript says), so
     // the 900 ms pause inside the question ends the caller's turn; they go on
     // right after. sori hears the whole question again, pause included.
+    // One whisper thread and a long call: on a CI machine busy with other
+    // tests two spinning threads can take many seconds per transcript.
     let sori = Sori::start(Options {
         extra: "\n[vad]\nend_silence_ms = 400\ncomplete_silence_ms = 300\nincomplete_silence_ms = 400\n\
-                \n[fallback]\ngive_up_ms = 15000\n\n[stt]\ntimeout_ms = 15000\n"
+                \n[fallback]\ngive_up_ms = 30000\n\n[stt]\ntimeout_ms = 30000\nthreads = 1\n"
             .into(),
         ..Default::default()
     });
@@ -98,10 +100,10 @@ fn a_caller_who_goes_on_after_a_pause_is_heard_whole_in_one_turn() {
     pcm.extend_from_slice(&first);
     pcm.extend(std::iter::repeat_n(0i16, 8 * 900));
     pcm.extend_from_slice(&second);
-    pcm.extend(std::iter::repeat_n(0i16, 8000 * 15));
+    pcm.extend(std::iter::repeat_n(0i16, 8000 * 30));
     let src = dir.path().join("question.wav");
     common::write_wav_8k(&src, &pcm);
-    common::baresip_call(&sori, dir.path(), &src, 22);
+    common::baresip_call(&sori, dir.path(), &src, 34);
 
     let recs = sori.wait_records(1, Duration::from_secs(10));
     assert_eq!(recs.len(), 1, "log:\n{}", common::tail(&sori.log(), 4000));
@@ -111,10 +113,13 @@ fn a_caller_who_goes_on_after_a_pause_is_heard_whole_in_one_turn() {
     assert!(metrics.contains("sori_turns_heard_whole_total 1"), "{metrics}");
     // The turn answered spans both halves and the pause between them (the
     // rendered prompts carry a short tail of silence; VAD trims some edges).
-    let turns = sori::store::turns(&sori.db(), &recs[0].call_id).expect("turns");
     let spoken_ms = ((first.len() + second.len()) / 8) as u64;
-    let whole = turns.iter().find(|t| t.speech_end_ms.saturating_sub(t.speech_start_ms) >= spoken_ms / 2 + 900);
-    let Some(whole) = whole else { panic!("no turn holds both halves: {turns:?}") };
+    let holds_both =
+        |t: &sori::store::TurnRecord| t.speech_end_ms.saturating_sub(t.speech_start_ms) >= spoken_ms / 2 + 900;
+    let turns = sori::store::turns(&sori.db(), &recs[0].call_id).expect("turns");
+    let Some(whole) = turns.iter().find(|t| holds_both(t)) else {
+        panic!("no turn holds both halves: {turns:?}\nlog:\n{}", common::tail(&sori.log(), 6000))
+    };
     assert!(whole.speech_start_ms < 2_500, "from the first half's start: {whole:?}");
     assert!(!whole.transcript.trim().is_empty() && !whole.reply.is_empty(), "{whole:?}");
 }
