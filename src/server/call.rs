@@ -673,8 +673,11 @@ impl CallTask {
                     // The caller talks again before the rest of a reply came:
                     // they moved on; what is playing is barge-in's business.
                     // Before the reply was heard at all, their turn was not
-                    // over: it goes on, the reply withdrawn.
-                    if !playing {
+                    // over: it goes on, the reply withdrawn. A prompt or the
+                    // hold phrase playing (no reply: a slow recogniser) is
+                    // no reply heard.
+                    let reply_playing = playing && self.playing_turn.is_some();
+                    if !reply_playing {
                         self.current_reply = None;
                         self.guard.dropped();
                         let mut goes_on = None;
