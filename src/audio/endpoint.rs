@@ -142,9 +142,9 @@ impl Endpointer {
         matches!(self.state, State::Speech { .. })
     }
 
-    /// Onset of a speech candidate or confirmed speech, if any: audio from
-    /// `onset - pre_roll` on must stay in the capture buffer.
-    pub fn pending_onset(&self) -> Option<Duration> {
+    /// Onset of a speech candidate or confirmed speech, if any (its audio
+    /// is kept from [`Endpointer::utterance_start`]).
+    fn pending_onset(&self) -> Option<Duration> {
         match self.state {
             State::Idle => None,
             State::Candidate { onset } | State::Speech { onset, .. } => Some(onset),

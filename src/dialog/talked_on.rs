@@ -30,7 +30,6 @@ pub const RESUME: Duration = Duration::from_millis(1500);
 #[derive(Debug)]
 struct Pending {
     reply_id: u64,
-    turn: TurnStart,
     before: Conversation,
     /// What the reply answered: the texts of the turns it joined, by start.
     parts: Vec<(TurnStart, String)>,
@@ -130,8 +129,7 @@ impl TalkedOn {
     /// conversation as it was before.
     pub fn decided(&mut self, reply_id: u64, before: Conversation, ended: Instant) {
         let parts = std::mem::take(&mut self.opened);
-        let turn = parts.last().map_or(TurnStart::ZERO, |(s, _)| *s);
-        self.pending = Some(Pending { reply_id, turn, before, parts, ended, started: None });
+        self.pending = Some(Pending { reply_id, before, parts, ended, started: None });
     }
 
     /// Reply `reply_id` began to play at `now`.
@@ -167,8 +165,10 @@ impl TalkedOn {
 
     fn withdraw(&mut self) -> Option<Withdrawn> {
         let p = self.pending.take()?;
+        // The reply's own turn is the last it joined.
+        let turn = p.parts.last().map_or(TurnStart::ZERO, |(s, _)| *s);
         self.carried = p.parts;
-        Some(Withdrawn { reply_id: p.reply_id, turn: p.turn, conversation: p.before })
+        Some(Withdrawn { reply_id: p.reply_id, turn, conversation: p.before })
     }
 }
 
