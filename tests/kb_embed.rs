@@ -184,6 +184,19 @@ fn a_sentence_nearer_to_what_is_no_question_needs_more_than_a_health_word() {
 }
 
 #[test]
+fn what_reads_as_no_question_is_asked_about_even_with_many_of_a_topics_words() {
+    let r = hybrid(&kb());
+    // Enough of norovirus' words (바이러스, 검사) to answer, but nearer what
+    // is no question than any norovirus question: in no set sori is measured
+    // on; both got the norovirus answer before session 19.
+    for t in ["노트북이 바이러스 먹어서 백신 프로그램으로 검사 돌렸어요", "컴퓨터 바이러스 검사하는 무료 프로그램 뭐가 좋아요"] {
+        let route = r.route(t);
+        assert!(matches!(route.kind, sori::kb::RouteKind::Clarify), "{t} → {route:?}");
+    }
+    assert_eq!(r.route("노로바이러스 검사는 어디서 받아요").id(), Some("norovirus"));
+}
+
+#[test]
 fn an_emergency_told_in_words_no_trigger_has_gets_the_safety_first_question() {
     let kb = kb();
     assert!(kb.emergencies.len() >= 100, "kb/emergencies.toml read: {}", kb.emergencies.len());

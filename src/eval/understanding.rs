@@ -414,6 +414,8 @@ mod tests {
             include_str!("../../kb/everyday-d.toml"),
             include_str!("../../kb/emergencies-f.toml"),
             include_str!("../../kb/near-emergencies-f.toml"),
+            include_str!("../../kb/everyday-e.toml"),
+            include_str!("../../kb/emergencies-g.toml"),
         ] {
             let e: Everyday = toml::from_str(text).expect("everyday set");
             assert!(e.sentences.len() >= 40, "{}", e.sentences.len());
