@@ -189,7 +189,10 @@ fn what_reads_as_no_question_is_asked_about_even_with_many_of_a_topics_words() {
     // Enough of norovirus' words (바이러스, 검사) to answer, but nearer what
     // is no question than any norovirus question: in no set sori is measured
     // on; both got the norovirus answer before session 19.
-    for t in ["노트북이 바이러스 먹어서 백신 프로그램으로 검사 돌렸어요", "컴퓨터 바이러스 검사하는 무료 프로그램 뭐가 좋아요"] {
+    for t in [
+        "노트북이 바이러스 먹어서 백신 프로그램으로 검사 돌렸어요",
+        "컴퓨터 바이러스 검사하는 무료 프로그램 뭐가 좋아요",
+    ] {
         let route = r.route(t);
         assert!(matches!(route.kind, sori::kb::RouteKind::Clarify), "{t} → {route:?}");
     }

@@ -1188,6 +1188,23 @@ mod tests {
         // the emergency reply at once.
         assert_eq!(r.rule("지금 죽을 것 같아요 도와주세요"), None);
         assert!(r.possible_emergency("지금 죽을 것 같아요 도와주세요").is_some_and(|t| t.contains("죽을것같")));
+        // Signs told as a caller sees them, not named: a swelling throat or
+        // tongue, choking sounds, confused talk, a pale face, a birth under way.
+        // (컥컥 is left out: whooping cough is told with it.)
+        for (t, trigger) in [
+            ("새우를 먹었는데 혀가 부어올랐어요", "혀가*부어"),
+            ("아이가 사탕 먹다가 캑캑거려요", "캑캑"),
+            ("할머니가 아까부터 헛소리를 하세요", "헛소리를하세"),
+            ("남편이 토하더니 얼굴이 창백해요", "얼굴이*창백"),
+            ("집에서 양수가 터졌어요", "양수가*터졌"),
+        ] {
+            assert_eq!(r.rule(t), None, "{t}");
+            assert!(
+                r.possible_emergency(t).is_some_and(|got| got.contains(trigger)),
+                "{t} → {:?}",
+                r.possible_emergency(t)
+            );
+        }
         // 자살 in a news sentence gets the question; wanting to is an emergency.
         let news = "프랑스 경찰은 두 건 이상의 자살 폭탄 테러가 발생했다고 밝혔습니다";
         assert_eq!((r.rule(news), r.possible_emergency(news).is_some()), (None, true));
