@@ -65,7 +65,7 @@ impl Default for EndpointConfig {
             min_speech: Duration::from_millis(160),
             trailing_silence: Duration::from_millis(500),
             complete_silence: Duration::from_millis(300),
-            incomplete_silence: Duration::from_millis(1100),
+            incomplete_silence: Duration::from_millis(1400),
             early_silence: Duration::from_millis(150),
             pre_roll: Duration::from_millis(250),
             post_roll: Duration::from_millis(150),
@@ -427,8 +427,8 @@ mod tests {
         let ev = run_hinted(&mut ep, &turn(80), Completeness::Incomplete, 2);
         let e = ends(&ev);
         assert_eq!(e.len(), 1, "{ev:?}");
-        // 1100 ms after 1280 ms: the frame ending at 2400 ms (index 74), not 55.
-        assert_eq!((e[0].0, e[0].1), (74, Duration::from_millis(2400)));
+        // 1400 ms after 1280 ms: the frame ending at 2688 ms (index 83), not 55.
+        assert_eq!((e[0].0, e[0].1), (83, Duration::from_millis(2688)));
     }
 
     #[test]
@@ -526,8 +526,8 @@ mod tests {
     fn a_transcript_that_never_comes_ends_the_turn_at_the_longest_silence() {
         let mut ep = Endpointer::new(EndpointConfig::default());
         let e = ends(&run_pending(&mut ep, &turn(80), Completeness::Complete, None));
-        // 1100 ms after 1280 ms: frame 74.
-        assert_eq!(e.iter().map(|e| e.0).collect::<Vec<_>>(), vec![74]);
+        // 1400 ms after 1280 ms: frame 83.
+        assert_eq!(e.iter().map(|e| e.0).collect::<Vec<_>>(), vec![83]);
     }
 
     #[test]

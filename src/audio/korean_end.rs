@@ -38,11 +38,35 @@ pub fn classify(text: &str) -> Completeness {
     // The trailing run of Hangul syllables ("PCR검사는" → "검사는").
     let rev: Vec<char> = last_word.chars().rev().take_while(|c| is_syllable(*c)).collect();
     let w: Vec<char> = rev.into_iter().rev().collect();
+    // Whisper writes an ellipsis where the speaker trails off ("몇 번을 더 말...").
+    let trailing_off = trimmed.ends_with("...") || trimmed.ends_with('…');
+    // Korean ends a sentence with its predicate: several words ending in a
+    // word that cannot be a (casual) final ending ("막대 모양의 금괴를 말하며
+    // 종류", "한 달") stop before it. A lone word may be a short answer.
+    let several_words = body.split_whitespace().nth(1).is_some();
+    let open_word = w.last().is_some_and(|&c| !casual_final(c)) && !ENDING_WORDS.contains(&last_word);
     match ending(&w) {
-        Unknown if comma => Incomplete,
+        Unknown if comma || trailing_off || (several_words && open_word) => Incomplete,
         c => c,
     }
 }
+
+/// Can a casual (반말) or clipped sentence end on this syllable? The 아/어
+/// family contracts onto any stem (아파, 기뻐, 행복해, 있어, 봐, 줘, 돼, 가,
+/// 써): an open syllable with ㅏ ㅐ ㅑ ㅓ ㅔ ㅕ ㅘ ㅙ ㅝ (야, 네, 세, 게, 래,
+/// 대, 까, 자, 라 among them); and …니 / …지 / …구 / …든 / …걸 / …군 / …듯.
+/// Any other last syllable is a noun's or a cut word's.
+fn casual_final(c: char) -> bool {
+    if !is_syllable(c) {
+        return true;
+    }
+    let vowel = (c as u32 - 0xAC00) / 28 % 21;
+    (jong(c).is_none() && matches!(vowel, 0 | 1 | 2 | 4 | 5 | 6 | 9 | 10 | 14)) || "니지구든걸군듯".contains(c)
+}
+
+/// Words that end a turn on their own though their last syllable is
+/// a noun's: greetings and thanks (안녕, 수고), yes/no.
+const ENDING_WORDS: [&str; 6] = ["안녕", "수고", "감사", "그럼요", "물론", "맞음"];
 
 fn ending(w: &[char]) -> Completeness {
     let Some(&last) = w.last() else { return Unknown };
@@ -57,6 +81,9 @@ fn ending(w: &[char]) -> Completeness {
         return Incomplete;
     }
     match last {
+        // A stem cut before its ending (맛있, 사망했, 하겠): past tense and
+        // 있/없 never end a word; the audio stopped inside it.
+        _ if jong(last) == Some(JONG_SS) => Incomplete,
         // Polite 요: …어요, …세요, …나요, …데요, …고요, …서요, …이요.
         // Nouns that end in 요 (필요, 중요, 주요) are not endings.
         '요' if ["필요", "중요", "주요", "수요", "소요", "강요"].iter().any(|n| ends(n)) => Unknown,
@@ -130,6 +157,12 @@ fn ending(w: &[char]) -> Completeness {
         '테' if ends("한테") => Incomplete,
         '해' if ["대해", "위해", "통해", "인해", "관해"].iter().any(|n| ends(n)) => Incomplete,
         '여' if ends("하여") || ends("되여") => Incomplete,
+        // …으니 (들으니, 있으니: "as, since"); 니 after a vowel is also a casual question.
+        '니' if ends("으니") => Incomplete,
+        // Fused particles: 에선 (에서는), …엔 (에는: 여름엔), 한텐 (한테는).
+        '선' if ends("에선") => Incomplete,
+        '엔' if w.len() >= 2 => Incomplete,
+        '텐' if ends("한텐") => Incomplete,
         _ => Unknown,
     }
 }
@@ -139,6 +172,7 @@ fn ending(w: &[char]) -> Completeness {
 const MID_WORDS: &str = "정말 너무 모두 지금 꼭 보통 아주 많이 조금 좀 혹시 그냥 다시 또 먼저 바로 계속 빨리 제일 가장 더 잘 안 못 왜 언제 어디 뭐 무슨 어느 몇 이 그 저 제 우리 저희 난 넌 널 날 수 때 후 전 중 등 동안 것 거 그래서 그런데 그러면 근데 그럼 혹은 또는 및";
 
 const JONG_B: u32 = 17;
+const JONG_SS: u32 = 20;
 const JONG_L: u32 = 8;
 
 fn is_syllable(c: char) -> bool {
@@ -195,6 +229,7 @@ mod tests {
                 "내일 가도 되나요 ",
                 "코로나요",
                 "회의실로 들어와 주십시오.",
+                "열이 나요...",
             ],
             Complete,
         );
@@ -238,6 +273,24 @@ mod tests {
                 "관련하여",
                 "어디서 받아야",
                 "몇 번을 더 말씀드려야",
+                "도대체 몇 번을 더 말...",
+                "열이 나고 기침이…",
+                "경치 좋고 음식도 맛있",
+                "최소 20명이 사망했",
+                "너한테 그 말을 들으니",
+                "혼합된 개념에선.",
+                "여름엔",
+                "아이한텐",
+                "골드바는 보통 막대 모양의 금괴를 말하며 종류",
+                "드디어 내일이 한 달",
+                "오닉스 스톤과 호텔이 호낙",
+                "불국사와 석굴암은 유네수",
+                "상담원이요 상담원",
+                // Keyword fragments wait too (a caller who says only them
+                // waits incomplete_silence, not cut off).
+                "코로나 신고",
+                "검사가 필요",
+                "우리 아이",
             ],
             Incomplete,
         );
@@ -250,19 +303,27 @@ mod tests {
                 "",
                 "  ",
                 "...",
-                "코로나 신고",
+                "신고",
                 "진단서",
                 "예방접종 증명서",
-                "검사가 필요",
                 "1339",
                 "PCR",
                 "너무 아파",
                 "열이 있어",
-                "우리 아이",
                 "국가",
                 "[전화번호]",
                 "바다",
                 "기분 최고야",
+                "어디 가니",
+                "선생님",
+                "사람",
+                "최소 20명이 사망해.",
+                "정말 기뻐",
+                "촬영을 시작할 거래.",
+                "놀기만 할 거니?",
+                "여러분 안녕",
+                "사람 좀 바꿔 줘",
+                "또 맞아야 하나",
             ],
             Unknown,
         );
@@ -290,8 +351,8 @@ mod tests {
         assert_eq!(classify("열이 나는데."), Incomplete);
         assert_eq!(classify("기침이 나서?"), Incomplete);
         // A comma does mark an unfinished phrase when the ending says nothing.
-        assert_eq!(classify("우리 아이,"), Incomplete);
-        assert_eq!(classify("우리 아이."), Unknown);
+        assert_eq!(classify("아이,"), Incomplete);
+        assert_eq!(classify("아이."), Unknown);
         // Quotes and brackets around the end are looked through.
         assert_eq!(classify("\"검사 받았어요.\""), Complete);
         assert_eq!(classify("PCR검사는"), Incomplete);

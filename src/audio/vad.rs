@@ -124,7 +124,7 @@ impl Default for VadConfig {
             early_silence_ms: 150,
             korean_endings: true,
             complete_silence_ms: 300,
-            incomplete_silence_ms: 1100,
+            incomplete_silence_ms: 1400,
             await_transcript: true,
             silence_gate_dbfs: -55.0,
             rehear_resumed: true,

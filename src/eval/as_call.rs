@@ -14,12 +14,18 @@
 //! ([`crate::dialog::talked_on`]): with `[vad] rehear_resumed` the turn is
 //! heard again whole ([`Listener::resume_turn`]), otherwise its halves'
 //! transcripts are put together (the clip's turns are joined anyway).
+//!
+//! Every end of turn the listener decides is kept ([`TurnEnd`]): the ending
+//! hint it went by, when the transcript (and so the reply) could have
+//! started, and whether the caller went on — an end inside the clip is a
+//! reply the caller would hear start while they were still speaking, unless
+//! they went on before it was ready.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::stt::Line;
-use crate::audio::{Listener, ListenerEvent, Utterance};
+use crate::audio::{Completeness, Listener, ListenerEvent, Utterance};
 use crate::dialog::talked_on::RESUME;
 use crate::stt::pieces::{AtEnd, PieceResult, Pieces, Span, TurnText};
 use crate::stt::Stt;
@@ -47,6 +53,48 @@ pub struct HeardTurn {
     pub after_end: Duration,
     pub guards: Vec<String>,
     pub passes: u32,
+}
+
+/// One end of a turn the listener decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnEnd {
+    /// The turn's audio as it stood at the end.
+    pub span: Span,
+    /// When the end was detected.
+    pub decided: Duration,
+    /// The ending hint the end went by (`None`: no transcript of the pause
+    /// came in time, the plain silence rule).
+    pub hint: Option<Completeness>,
+    /// The transcript of the pause the hint came from ("" without one).
+    pub hint_text: String,
+    /// When its transcript was in hand (`None`: never; the caller went on
+    /// first and the transcription was dropped).
+    pub ready: Option<Duration>,
+    /// When the caller's next speech was detected, if within [`RESUME`] of
+    /// the end: they went on.
+    pub went_on: Option<Duration>,
+}
+
+impl TurnEnd {
+    /// A reply to this end would have started (its transcript in hand,
+    /// the end decided) before the caller's going on was detected: they
+    /// hear its start while still speaking.
+    pub fn reply_heard_early(&self) -> bool {
+        match (self.ready, self.went_on) {
+            (Some(ready), Some(on)) => ready.max(self.decided) < on,
+            _ => false,
+        }
+    }
+}
+
+/// What the ears made of a clip.
+#[derive(Debug, Clone)]
+pub struct Heard {
+    /// Its turns in order (a turn the caller went on is heard again whole
+    /// with `[vad] rehear_resumed`).
+    pub turns: Vec<HeardTurn>,
+    /// Every end of turn decided, in order.
+    pub ends: Vec<TurnEnd>,
 }
 
 /// What the engine made of a piece, and when (simulated) it was done.
@@ -78,11 +126,14 @@ struct Sim<'e, 'a> {
     turns: Vec<HeardTurn>,
     /// The latest turn's start and when its end was detected.
     last_end: Option<(Duration, Duration)>,
+    ends: Vec<TurnEnd>,
+    /// The latest ending hint given the listener, for the audio it is about.
+    hint: Option<(Span, Completeness, String)>,
 }
 
 impl CallEars<'_> {
-    /// Hears one clip as it arrives on the line. Turns in order.
-    pub async fn hear(&self, line: &Line) -> anyhow::Result<Vec<HeardTurn>> {
+    /// Hears one clip as it arrives on the line.
+    pub async fn hear(&self, line: &Line) -> anyhow::Result<Heard> {
         let mut sim = Sim {
             ears: self,
             listener: Listener::new(
@@ -95,6 +146,8 @@ impl CallEars<'_> {
             done: HashMap::new(),
             turns: Vec::new(),
             last_end: None,
+            ends: Vec::new(),
+            hint: None,
         };
         // Frames of 20 ms, then 3 s of silence so every turn ends.
         let (audio, rate) = match line {
@@ -125,7 +178,7 @@ impl CallEars<'_> {
         }
         let mut turns = sim.turns;
         turns.sort_by_key(|t| t.turn.span.0);
-        Ok(turns)
+        Ok(Heard { turns, ends: sim.ends })
     }
 }
 
@@ -137,11 +190,13 @@ impl Sim<'_, '_> {
         while self.jobs.first().is_some_and(|j| due(j.ready)) {
             let job = self.jobs.remove(0);
             let hint = self.ears.vad_cfg.korean_endings.then(|| job.result.ending());
+            let text = job.result.text.clone().unwrap_or_default();
             if let Some((turn, ended)) = self.pieces.on_result(job.result) {
                 let heard = self.finish(turn, ended);
                 self.turns.push(heard);
             }
             if let Some((span, h)) = hint {
+                self.hint = Some((span, h, text));
                 self.listener.set_turn_hint(span, h);
                 self.drain().await?;
             }
@@ -150,9 +205,13 @@ impl Sim<'_, '_> {
     }
 
     /// The turn's transcript was in hand when its last piece was done.
-    fn finish(&self, turn: TurnText, ended: Duration) -> HeardTurn {
+    fn finish(&mut self, turn: TurnText, ended: Duration) -> HeardTurn {
+        let ready = (turn.pieces.iter().filter_map(|p| self.done.get(&(turn.span.0, *p))).map(|p| p.ready).max())
+            .unwrap_or(ended);
+        if let Some(end) = self.ends.iter_mut().rev().find(|e| e.span.0 == turn.span.0 && e.ready.is_none()) {
+            end.ready = Some(ready);
+        }
         let texts: Vec<&PieceInfo> = turn.pieces.iter().filter_map(|p| self.done.get(&(turn.span.0, *p))).collect();
-        let ready = texts.iter().map(|p| p.ready).max().unwrap_or(ended);
         HeardTurn {
             after_audio: ready.saturating_sub(turn.span.1),
             after_end: ready.saturating_sub(ended),
@@ -180,6 +239,12 @@ impl Sim<'_, '_> {
                 }
                 ListenerEvent::Utterance(u) => {
                     self.last_end = Some((u.start, now));
+                    let (hint, hint_text) = match &self.hint {
+                        Some((span, h, text)) if *span == (u.start, u.end) => (Some(*h), text.clone()),
+                        _ => (None, String::new()),
+                    };
+                    let span = (u.start, u.end);
+                    self.ends.push(TurnEnd { span, decided: now, hint, hint_text, ready: None, went_on: None });
                     match self.pieces.on_end((u.start, u.end), now) {
                         AtEnd::Ready(turn) => {
                             let heard = self.finish(turn, now);
@@ -191,6 +256,9 @@ impl Sim<'_, '_> {
                 }
                 ListenerEvent::SpeechStart { .. } => {
                     let goes_on = self.last_end.take().filter(|&(_, ended)| now.saturating_sub(ended) <= RESUME);
+                    if let Some(end) = self.ends.last_mut().filter(|_| goes_on.is_some()) {
+                        end.went_on = Some(now);
+                    }
                     if let Some((turn, _)) = goes_on.filter(|_| self.ears.vad_cfg.rehear_resumed) {
                         if self.listener.resume_turn(turn) {
                             self.pieces.forget(turn);
@@ -286,7 +354,8 @@ mod tests {
     }
 
     async fn hear(piece_min_ms: u64, texts: Vec<&'static str>) -> (Vec<HeardTurn>, Vec<usize>) {
-        hear_paused(piece_min_ms, 400, true, texts).await
+        let (heard, asked) = hear_paused(piece_min_ms, 400, true, texts).await;
+        (heard.turns, asked)
     }
 
     /// As [`hear`], with a pause of `pause_ms` and `[vad] rehear_resumed`.
@@ -295,7 +364,7 @@ mod tests {
         pause_ms: u64,
         rehear_resumed: bool,
         texts: Vec<&'static str>,
-    ) -> (Vec<HeardTurn>, Vec<usize>) {
+    ) -> (Heard, Vec<usize>) {
         let stt =
             Scripted { texts: Mutex::new(texts.into()), delay: Duration::from_millis(200), asked: Mutex::default() };
         let vad_cfg = crate::audio::VadConfig { engine: "energy".into(), rehear_resumed, ..Default::default() };
@@ -309,8 +378,8 @@ mod tests {
         };
         // 1 s of silence, 3 s of voice, a pause, 2 s of voice.
         let audio = line(&[(1000, false), (3000, true), (pause_ms, false), (2000, true)]);
-        let turns = ears.hear(&Line::Telephone(audio)).await.unwrap();
-        (turns, stt.asked.into_inner().unwrap())
+        let heard = ears.hear(&Line::Telephone(audio)).await.unwrap();
+        (heard, stt.asked.into_inner().unwrap())
     }
 
     #[tokio::test]
@@ -342,7 +411,8 @@ mod tests {
     async fn a_caller_who_goes_on_after_the_end_is_heard_again_whole() {
         // A finished sentence ends the turn 300 ms into the 900 ms pause,
         // within RESUME of which the caller goes on.
-        let (turns, asked) = hear_paused(0, 900, true, vec!["열이 나요.", "열이 나요. 병원에 가야 하나요?"]).await;
+        let (heard, asked) = hear_paused(0, 900, true, vec!["열이 나요.", "열이 나요. 병원에 가야 하나요?"]).await;
+        let turns = heard.turns;
         assert_eq!(turns.len(), 1, "{turns:?}");
         assert_eq!(turns[0].turn.text.as_deref(), Ok("열이 나요. 병원에 가야 하나요?"));
         assert!(turns[0].turn.span.0 < Duration::from_millis(1000), "from the first half's start: {turns:?}");
@@ -351,8 +421,40 @@ mod tests {
         assert!(asked[1] > asked[0] + 16 * 2800, "{asked:?}");
 
         // Without it: two turns, each half transcribed on its own.
-        let (turns, asked) = hear_paused(0, 900, false, vec!["열이 나요.", "병원에 가야 하나요?"]).await;
-        assert_eq!(turns.len(), 2, "{turns:?}");
+        let (heard, asked) = hear_paused(0, 900, false, vec!["열이 나요.", "병원에 가야 하나요?"]).await;
+        assert_eq!(heard.turns.len(), 2, "{:?}", heard.turns);
         assert!(asked[1] < asked[0], "{asked:?}");
+    }
+
+    #[tokio::test]
+    async fn every_end_of_turn_is_kept_with_its_hint_and_whether_the_reply_came_before_the_caller_went_on() {
+        // The first half sounds finished: its end (300 ms into the 900 ms
+        // pause) has its transcript ready 200 ms after the pause's 150 ms,
+        // before the caller goes on: a reply would be heard starting.
+        let (heard, _) = hear_paused(0, 900, true, vec!["열이 나요.", "열이 나요. 병원에 가야 하나요?"]).await;
+        let ends = &heard.ends;
+        assert_eq!(ends.len(), 2, "{ends:?}");
+        assert_eq!(ends[0].hint, Some(Completeness::Complete));
+        assert!(ends[0].went_on.is_some() && ends[0].reply_heard_early(), "{:?}", ends[0]);
+        assert!(ends[1].went_on.is_none() && !ends[1].reply_heard_early(), "{:?}", ends[1]);
+        assert_eq!(ends[1].span.0, ends[0].span.0, "the second end is the whole turn's");
+
+        // Stopping mid-phrase: the 900 ms pause is within the 1.4 s wait, no end inside.
+        let (heard, _) = hear_paused(0, 900, true, vec!["열이 나고", "열이 나고 병원에 가야 하나요?"]).await;
+        assert_eq!(heard.ends.len(), 1, "{:?}", heard.ends);
+        assert_eq!(heard.ends[0].hint, Some(Completeness::Complete));
+
+        // A slow transcript: the caller goes on before it is in hand, nothing is heard.
+        let e = TurnEnd {
+            span: (Duration::ZERO, Duration::from_secs(2)),
+            decided: Duration::from_millis(2500),
+            hint: None,
+            hint_text: String::new(),
+            ready: Some(Duration::from_millis(3200)),
+            went_on: Some(Duration::from_millis(3000)),
+        };
+        assert!(!e.reply_heard_early());
+        assert!(!TurnEnd { ready: None, ..e.clone() }.reply_heard_early());
+        assert!(TurnEnd { ready: Some(Duration::from_millis(2600)), ..e }.reply_heard_early());
     }
 }

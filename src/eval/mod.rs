@@ -17,8 +17,10 @@
 pub mod as_call;
 pub mod focus;
 pub mod network;
+pub mod pause;
 pub mod stt;
 pub mod traps;
+pub mod turn_taking;
 pub mod understanding;
 
 use std::path::{Path, PathBuf};

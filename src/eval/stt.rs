@@ -55,6 +55,16 @@ pub struct SttEvalArgs {
     /// Override `[stt] piece_min_ms` (0: whole turns).
     #[arg(long)]
     pub piece_min_ms: Option<u64>,
+    /// Share of clips given a silence mid-sentence (at the quietest point of
+    /// their middle), as the voice-to-voice bench's caller does: measures
+    /// the end-of-turn rule on callers who pause.
+    #[arg(long, default_value_t = 0.0)]
+    pub pause_share: f64,
+    /// The inserted silence, ms (MIN-MAX: each clip's drawn in the range).
+    #[arg(long, default_value = "400-700")]
+    pub pause_ms: String,
+    #[arg(long, default_value_t = 1339)]
+    pub pause_seed: u64,
     /// A bad network between caller and sori (RTP through sori's jitter buffer and concealment).
     #[command(flatten)]
     pub net: super::network::NetworkArgs,
@@ -283,6 +293,16 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
         if over_rtp { format!(", jitter buffer {depth} frames") } else { String::new() }
     );
     let mut net_stats = super::network::NetStats::default();
+    let pauses = super::pause::PausePlan::parse(a.pause_share, &a.pause_ms, a.pause_seed)?;
+    if pauses.share > 0.0 {
+        println!(
+            "pauses: {:.0} % of clips get {}–{} ms of silence mid-sentence (seed {})",
+            100.0 * pauses.share,
+            pauses.min_ms,
+            pauses.max_ms,
+            pauses.seed
+        );
+    }
     let piece_min = a.piece_min_ms.unwrap_or(stt_cfg.piece_min_ms);
     let vad = if a.whole_clip {
         println!("path: each clip whole, straight to the engine (--whole-clip)");
@@ -304,11 +324,13 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
     let (mut after_audio, mut after_end, mut last_piece, mut piece_counts) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut rows = vec![
-        "file\tspeaker\treference\traw\trouted\tcer\tengine_ms\tguard\tpasses\tturns\tpieces\tready_after_audio_ms"
+        "file\tspeaker\treference\traw\trouted\tcer\tengine_ms\tguard\tpasses\tturns\tpieces\tready_after_audio_ms\tpause_ms\tends_inside"
             .to_string(),
     ];
+    let mut taking = super::turn_taking::TurnTaking::default();
+    let post_roll = cfg.vad.endpoint().post_roll;
     for (i, c) in clips.iter().enumerate() {
-        let line = if over_rtp {
+        let mut line = if over_rtp {
             let (line, st) = on_the_network(&c.wav, &a.channel, &a.net, a.net.seed + i as u64, depth)
                 .with_context(|| c.wav.display().to_string())?;
             net_stats.add(&st);
@@ -316,6 +338,12 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
         } else {
             on_the_line(&c.wav, &a.channel).with_context(|| c.wav.display().to_string())?
         };
+        let pause_ms = pauses.pause_ms(i);
+        let paused = match &mut line {
+            Line::Telephone(l) => super::pause::insert(l, 8_000, pause_ms),
+            Line::Wideband(w) => super::pause::insert(w, 16_000, pause_ms),
+        }
+        .is_some();
         let secs = match &line {
             Line::Telephone(l) => l.len() as f64 / 8_000.0,
             Line::Wideband(w) => w.len() as f64 / 16_000.0,
@@ -338,6 +366,7 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
                     turns: 1,
                     pieces: 1,
                     ready_ms: r.engine_ms,
+                    ends_inside: String::new(),
                 }
             }
             Some(vad) => {
@@ -348,7 +377,9 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
                     piece_min: std::time::Duration::from_millis(piece_min),
                     workers: stt_cfg.workers,
                 };
-                let turns = ears.hear(&line).await.with_context(|| format!("hearing {}", c.wav.display()))?;
+                let heard = ears.hear(&line).await.with_context(|| format!("hearing {}", c.wav.display()))?;
+                let ends_inside = taking.add(&heard.ends, paused, post_roll);
+                let turns = heard.turns;
                 let mut texts = Vec::new();
                 for t in &turns {
                     match &t.turn.text {
@@ -371,6 +402,7 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
                     turns: turns.len(),
                     pieces: turns.iter().map(|t| t.turn.pieces.len()).sum(),
                     ready_ms: turns.last().map_or(0, |t| t.after_audio.as_millis() as u64),
+                    ends_inside,
                 }
             }
         };
@@ -389,7 +421,7 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
         let guard_list = heard.guards.join(",");
         let cer = edits as f64 / chars.max(1) as f64;
         eprintln!(
-            "[{}/{}] {} {} ms (ready +{} ms, {} piece(s)) cer {:.2}{} {routed}",
+            "[{}/{}] {} {} ms (ready +{} ms, {} piece(s)) cer {:.2}{}{}{} {routed}",
             i + 1,
             clips.len(),
             c.wav.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
@@ -397,10 +429,12 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
             heard.ready_ms,
             heard.pieces,
             cer,
-            if guard_list.is_empty() { String::new() } else { format!(" [{guard_list}]") }
+            if guard_list.is_empty() { String::new() } else { format!(" [{guard_list}]") },
+            if paused { format!(" (paused {pause_ms} ms)") } else { String::new() },
+            if heard.ends_inside.is_empty() { String::new() } else { format!(" cut: {}", heard.ends_inside) }
         );
         rows.push(format!(
-            "{}\t{}\t{}\t{}\t{routed}\t{cer:.3}\t{}\t{guard_list}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{routed}\t{cer:.3}\t{}\t{guard_list}\t{}\t{}\t{}\t{}\t{pause_ms}\t{}",
             c.wav.display(),
             c.speaker,
             c.refs[0],
@@ -409,7 +443,8 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
             heard.passes,
             heard.turns,
             heard.pieces,
-            heard.ready_ms
+            heard.ready_ms,
+            heard.ends_inside
         ));
     }
     println!("speaker  clips   CER");
@@ -455,6 +490,7 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
             p(&last_piece, 0.5),
             p(&last_piece, 0.95)
         );
+        taking.print();
     }
     println!(
         "engine time per clip (all pieces): p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms; RTF {:.3} ({:.1} s of audio)",
@@ -481,6 +517,8 @@ struct ClipHeard {
     pieces: usize,
     /// The last turn's transcript in hand after its last audio.
     ready_ms: u64,
+    /// Ends of turn inside the clip, with their hints ([`super::turn_taking`]).
+    ends_inside: String,
 }
 
 #[cfg(test)]

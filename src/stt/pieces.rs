@@ -40,9 +40,14 @@ impl PieceResult {
     /// How finished the turn so far sounds: it ends where this piece ends,
     /// and the piece's last words carry the Korean final ending
     /// ([`crate::audio::korean_end::classify`]). A failed transcription says
-    /// nothing (`Unknown`: the plain silence rule applies).
+    /// nothing (`Unknown`: the plain silence rule applies). A looping one
+    /// ("선생님 선생님 선생님") is the decoder running on audio it could not
+    /// read, mostly the first words before a pause: `Incomplete`.
     pub fn ending(&self) -> (Span, crate::audio::Completeness) {
         let hint = self.text.as_ref().map_or(crate::audio::Completeness::Unknown, |t| {
+            if super::guard::looped(t) {
+                return crate::audio::Completeness::Incomplete;
+            }
             crate::audio::korean_end::classify(&super::text::for_routing(t))
         });
         ((self.turn_start, self.piece.1), hint)
@@ -311,6 +316,19 @@ mod tests {
 
     fn cut_at(min_ms: u64) -> Pieces<u32> {
         Pieces::new(ms(min_ms))
+    }
+
+    #[test]
+    fn a_pieces_ending_says_how_finished_the_turn_sounds_and_a_loop_says_unfinished() {
+        use crate::audio::Completeness::*;
+        let hint = |t: &str| result(100, span(100, 900), t).ending();
+        assert_eq!(hint("열이 나요."), (span(100, 900), Complete));
+        assert_eq!(hint("열이 나고").1, Incomplete);
+        assert_eq!(hint("선생님").1, Unknown);
+        assert_eq!(hint("선생님 선생님 선생님").1, Incomplete);
+        assert_eq!(hint("저렇게요 계속해서 저렇게요 계속해서 저렇게요").1, Incomplete);
+        let failed = PieceResult { text: Err("timeout".into()), ..result(100, span(100, 900), "") };
+        assert_eq!(failed.ending().1, Unknown);
     }
 
     #[test]
