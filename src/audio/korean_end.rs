@@ -5,16 +5,18 @@
 //! …나요, …는데요, …고요), 죠, …다 (…니다, …었다) and …ㅂ니까 finish a
 //! sentence; connective endings (…는데, …고, …서, …면, …니까 used as
 //! "because", …지만, …며) and bare particles (은/는/이/가/을/를/에/도/랑/…)
-//! promise more to come. The end-of-turn rule answers a `Complete` turn after
-//! a shorter silence and waits longer on an `Incomplete` one; `Unknown`
-//! (casual endings that double as connectives, bare nouns, numbers, other
-//! scripts) keeps the plain silence rule.
+//! promise more to come, and so do a stem cut before its ending (맛있,
+//! 사망했: whisper's text of audio stopped inside a word) and several words
+//! ending on a noun (the predicate is still to come). The end-of-turn rule
+//! answers a `Complete` turn after a shorter silence and waits longer on an
+//! `Incomplete` one; `Unknown` (casual endings that double as connectives, a
+//! lone noun, numbers, other scripts) keeps the plain silence rule.
 //!
 //! Punctuation is not trusted: whisper often writes a period mid-sentence.
-//! Only a trailing comma (never sentence-final) turns `Unknown` into
-//! `Incomplete`. A wrong `Complete` costs a premature reply while a wrong
-//! `Incomplete` only costs latency, so `Complete` is kept to unambiguous
-//! endings.
+//! Only a trailing comma (never sentence-final) or ellipsis (trailing off)
+//! turns `Unknown` into `Incomplete`. A wrong `Complete` costs a premature
+//! reply while a wrong `Incomplete` only costs latency, so `Complete` is kept
+//! to unambiguous endings.
 
 /// How finished a transcript sounds, from its final ending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +46,9 @@ pub fn classify(text: &str) -> Completeness {
     // word that cannot be a (casual) final ending ("막대 모양의 금괴를 말하며
     // 종류", "한 달") stop before it. A lone word may be a short answer.
     let several_words = body.split_whitespace().nth(1).is_some();
-    let open_word = w.last().is_some_and(|&c| !casual_final(c)) && !ENDING_WORDS.contains(&last_word);
+    // A doubled sound (헉헉, 쌕쌕) is a caller's breath or cough, no noun.
+    let doubled = w.len() >= 2 && w.len().is_multiple_of(2) && w[..w.len() / 2] == w[w.len() / 2..];
+    let open_word = w.last().is_some_and(|&c| !casual_final(c)) && !ENDING_WORDS.contains(&last_word) && !doubled;
     match ending(&w) {
         Unknown if comma || trailing_off || (several_words && open_word) => Incomplete,
         c => c,
@@ -324,6 +328,8 @@ mod tests {
                 "여러분 안녕",
                 "사람 좀 바꿔 줘",
                 "또 맞아야 하나",
+                "숨이 차서 말을 못 하겠어요 헉헉",
+                "숨소리가 쌕쌕",
             ],
             Unknown,
         );
