@@ -68,9 +68,9 @@ fn casual_final(c: char) -> bool {
     (jong(c).is_none() && matches!(vowel, 0 | 1 | 2 | 4 | 5 | 6 | 9 | 10 | 14)) || "니지구든걸군듯".contains(c)
 }
 
-/// Words that end a turn on their own though their last syllable is
-/// a noun's: greetings and thanks (안녕, 수고), yes/no.
-const ENDING_WORDS: [&str; 6] = ["안녕", "수고", "감사", "그럼요", "물론", "맞음"];
+/// Words that end a turn on their own though their last syllable is a
+/// noun's: a greeting, agreement.
+const ENDING_WORDS: [&str; 3] = ["안녕", "물론", "맞음"];
 
 fn ending(w: &[char]) -> Completeness {
     let Some(&last) = w.last() else { return Unknown };
@@ -326,6 +326,7 @@ mod tests {
                 "촬영을 시작할 거래.",
                 "놀기만 할 거니?",
                 "여러분 안녕",
+                "네 물론",
                 "사람 좀 바꿔 줘",
                 "또 맞아야 하나",
                 "숨이 차서 말을 못 하겠어요 헉헉",
