@@ -205,21 +205,23 @@ impl Sim<'_, '_> {
     }
 
     /// The turn's transcript was in hand when its last piece was done.
+    /// Its end of turn is marked with that time.
     fn finish(&mut self, turn: TurnText, ended: Duration) -> HeardTurn {
-        let ready = (turn.pieces.iter().filter_map(|p| self.done.get(&(turn.span.0, *p))).map(|p| p.ready).max())
-            .unwrap_or(ended);
-        if let Some(end) = self.ends.iter_mut().rev().find(|e| e.span.0 == turn.span.0 && e.ready.is_none()) {
-            end.ready = Some(ready);
-        }
         let texts: Vec<&PieceInfo> = turn.pieces.iter().filter_map(|p| self.done.get(&(turn.span.0, *p))).collect();
-        HeardTurn {
+        let ready = texts.iter().map(|p| p.ready).max().unwrap_or(ended);
+        let heard = HeardTurn {
             after_audio: ready.saturating_sub(turn.span.1),
             after_end: ready.saturating_sub(ended),
             raw: texts.iter().map(|p| p.text.clone()).collect(),
             guards: texts.iter().filter_map(|p| p.guard.clone()).collect(),
             passes: texts.iter().map(|p| p.passes).max().unwrap_or(0),
             turn,
+        };
+        let start = heard.turn.span.0;
+        if let Some(end) = self.ends.iter_mut().rev().find(|e| e.span.0 == start && e.ready.is_none()) {
+            end.ready = Some(ready);
         }
+        heard
     }
 
     /// Acts on the listener's events as the call task does.

@@ -221,12 +221,24 @@ struct Evidence {
     /// A health word heard only by sound counts ([`SOUND_COS`],
     /// [`NOT_QUESTION_SOUND_MARGIN`]).
     sound_ok: bool,
+    /// How much nearer the utterance is to its nearest `not_questions`
+    /// sentence than to the best topic's nearest question (e5 cosine;
+    /// `-inf` without embeddings).
+    no_question_gap: f32,
+}
+
+impl Evidence {
     /// The utterance reads more like something said that is no question
     /// than like the topic's questions ([`NOT_QUESTION_MARGIN`]): a health
     /// word alone does not make it one.
-    reads_as_no_question: bool,
+    fn reads_as_no_question(&self) -> bool {
+        self.no_question_gap > NOT_QUESTION_MARGIN
+    }
+
     /// Nearer what is no question by [`NO_ANSWER_MARGIN`]: not answered.
-    no_answer: bool,
+    fn no_answer(&self) -> bool {
+        self.no_question_gap > NO_ANSWER_MARGIN
+    }
 }
 
 /// How many candidates a route reports.
@@ -737,8 +749,7 @@ impl Router {
             strong: score >= STRONG_SCORE,
             plausible: score >= WEAK_SCORE,
             sound_ok: true,
-            reads_as_no_question: false,
-            no_answer: false,
+            no_question_gap: f32::NEG_INFINITY,
         };
         let runner_up = ranked.get(1).filter(|&&(_, s)| s >= RUNNER_UP * score).map(|&(t, _)| t);
         self.decide(text, best, runner_up, evidence, confidence, candidates)
@@ -766,10 +777,10 @@ impl Router {
             return route(RouteKind::OutOfScope, Vec::new());
         }
         // A health word, or the best topic's own keyword heard with slips.
-        let health = !ev.reads_as_no_question && self.health.counts(text, id, ev.sound_ok);
+        let health = !ev.reads_as_no_question() && self.health.counts(text, id, ev.sound_ok);
         // Enough of the topic's words, but nearer something said that is no
         // question: asked about when about health, not answered.
-        if ev.answer && ev.no_answer {
+        if ev.answer && ev.no_answer() {
             return if health {
                 route(RouteKind::Clarify, vec![id.clone()])
             } else {
@@ -846,8 +857,7 @@ impl Router {
             strong: best_bm25 >= STRONG_SCORE || best_cos >= DENSE_STRONG,
             plausible: best_bm25 >= WEAK_SCORE || best_cos >= DENSE_WEAK,
             sound_ok: best_cos >= SOUND_COS && no_question_gap <= NOT_QUESTION_SOUND_MARGIN,
-            reads_as_no_question: no_question_gap > NOT_QUESTION_MARGIN,
-            no_answer: no_question_gap > NO_ANSWER_MARGIN,
+            no_question_gap,
         };
         let runner_up = fused.get(1).filter(|&&(_, s)| s >= RUNNER_UP * top).map(|&(t, _)| t);
         self.decide(text, best, runner_up, evidence, confidence, candidates)
