@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::cues::{continues, yes_no, YesNo};
 use super::line_check::{line_check, LineCheck, HEARD, MACHINE, SAY_AGAIN};
+use super::opener::{opener, Opener, ANYTHING_ELSE, GO_ON, GREETED};
 use crate::kb::data::SELF_HARM;
 use crate::kb::index::{compact, Route, RouteKind, Router};
 use crate::kb::KnowledgeBase;
@@ -140,6 +141,7 @@ impl Texts {
             .cloned()
             .chain([NOT_HEARD, OFFER_AGENT].map(String::from))
             .chain([HEARD, SAY_AGAIN, MACHINE].map(String::from))
+            .chain([GREETED, GO_ON, ANYTHING_ELSE].map(String::from))
             .collect()
     }
 }
@@ -320,6 +322,20 @@ impl Brain {
                 let mut r = self.reply(ReplyAction::Answer, &self.texts.goodbye, None, 1.0);
                 r.end_call = true;
                 return r;
+            }
+        }
+        // A greeting, word that a question is coming, a bare "네": greeted
+        // back or asked to go on, when no topic, candidate or sign of trouble
+        // was heard in it. No miss, and what was pending stays pending.
+        if !topic_found && route.suggest.is_empty() && !self.may_be_an_emergency(text) {
+            if let Some(o) = opener(text) {
+                conv.pending_clarify = pending;
+                let said = match o {
+                    Opener::Greeting => GREETED,
+                    Opener::WillAsk => GO_ON,
+                    Opener::Acknowledgement => ANYTHING_ELSE,
+                };
+                return self.reply(ReplyAction::Clarify, said, None, route.confidence);
             }
         }
         match &route.kind {
@@ -566,7 +582,7 @@ mod tests {
     fn two_misses_offer_the_agent() {
         let b = brain();
         let mut c = Conversation::default();
-        assert_eq!(b.respond(&mut c, "음 그러니까 그게").action, ReplyAction::Clarify);
+        assert_eq!(b.respond(&mut c, "그 뭐였더라 파란 거").action, ReplyAction::Clarify);
         let r = b.respond(&mut c, "오늘 날씨 어때요");
         assert_eq!((r.action, r.offered), (ReplyAction::Transfer, true), "offered, so it may be talked over");
     }
@@ -592,6 +608,30 @@ mod tests {
         assert_ne!(b.respond(&mut Conversation::default(), "귀가 잘 안 들려요").text, HEARD);
         // "Say that again" before sori said anything asks them to go on.
         assert_eq!(b.respond(&mut Conversation::default(), "다시 한 번 말씀해 주세요").text, SAY_AGAIN);
+    }
+
+    #[test]
+    fn a_greeting_or_word_of_a_question_is_answered_in_kind_and_no_miss() {
+        let b = brain();
+        let mut c = Conversation::default();
+        // Two openers in a row are no pair of misses (that would offer the agent).
+        let r = b.respond(&mut c, "안녕하세요.");
+        assert_eq!((r.action, r.text.as_str()), (ReplyAction::Clarify, GREETED));
+        let r = b.respond(&mut c, "네, 뭐 좀 여쭤보려고 전화했는데요.");
+        assert_eq!(r.text, GO_ON);
+        // Not the out-of-scope answer "문의" sits near.
+        assert_eq!(b.respond(&mut c, "문의 좀 드리려고요").text, GO_ON);
+        let a = b.respond(&mut c, "독감 예방접종 무료 대상이 누구예요");
+        assert_eq!(a.kb_id.as_deref(), Some("flu-vaccine"));
+        // A bare "네" after an answer: anything else, not "I did not understand".
+        assert_eq!(b.respond(&mut c, "아 네.").text, ANYTHING_ELSE);
+        assert_eq!(c.misses, 0);
+        // A greeting with the question is the question.
+        let q = b.respond(&mut Conversation::default(), "안녕하세요. 독감 예방접종은 어디서 맞나요?");
+        assert_eq!(q.kb_id.as_deref(), Some("flu-vaccine"));
+        // "네" still answers sori's own question.
+        let mut c = asked(&b, &["flu-vaccine"]);
+        assert_eq!(b.respond(&mut c, "네").kb_id.as_deref(), Some("flu-vaccine"));
     }
 
     #[test]
@@ -835,7 +875,7 @@ mod tests {
         assert_eq!((yes.action, yes.kb_id.as_deref()), (ReplyAction::Answer, Some("child-vaccination")));
         // No health word: the bare request to rephrase, nothing pending.
         let mut c = Conversation::default();
-        let r = b.respond(&mut c, "음 그러니까 그게");
+        let r = b.respond(&mut c, "그 뭐였더라 파란 거");
         assert_eq!(r.text, CLARIFY);
         assert!(c.pending_clarify.is_empty());
     }

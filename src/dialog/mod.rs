@@ -4,6 +4,7 @@ pub mod brain;
 pub mod cues;
 pub mod flow;
 pub mod line_check;
+pub mod opener;
 pub mod plan;
 pub mod talked_on;
 pub mod trouble;

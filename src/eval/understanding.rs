@@ -25,7 +25,7 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::dialog::brain::{Brain, Conversation, Reply, ReplyAction, EMERGENCY_CHECK, NOT_HEALTH};
-use crate::dialog::line_check;
+use crate::dialog::{line_check, opener};
 use crate::kb::confusion::{read_tsv, ConfusionModel};
 use crate::kb::data::{EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE};
 
@@ -84,6 +84,11 @@ pub fn outcome(r: &Reply) -> String {
         {
             LINE_CHECK.into()
         }
+        (ReplyAction::Clarify, _)
+            if [opener::GREETED, opener::GO_ON, opener::ANYTHING_ELSE].contains(&r.text.as_str()) =>
+        {
+            OPENER.into()
+        }
         (ReplyAction::Clarify, _) => "clarify".into(),
     }
 }
@@ -92,6 +97,9 @@ pub fn outcome(r: &Reply) -> String {
 pub const CHECK: &str = "emergency-check";
 /// The outcome of a reply to a caller checking the line.
 pub const LINE_CHECK: &str = "line-check";
+/// The outcome of a reply to a greeting, word that a question is coming or
+/// a bare "네" ([`opener`]).
+pub const OPENER: &str = "opener";
 
 /// Tallies for one set of held-out cases.
 #[derive(Default)]
@@ -337,6 +345,7 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
         }
         let is_answer = |r: &Reply| r.action == ReplyAction::Answer && r.kb_id.is_some();
         let (mut alone, mut rules, mut checks, mut agents, mut lines) = (0usize, 0usize, 0usize, 0usize, 0usize);
+        let (mut openers, mut waits) = (0usize, 0usize);
         for t in &sentences {
             let r = brain.respond(&mut Conversation::default(), t);
             alone += is_answer(&r) as usize;
@@ -344,6 +353,9 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
             agents += matches!(r.action, ReplyAction::Transfer) as usize;
             checks += (outcome(&r) == CHECK) as usize;
             lines += (outcome(&r) == LINE_CHECK) as usize;
+            openers += (outcome(&r) == OPENER) as usize;
+            // A turn that ends so waits for more (the call's ending hint).
+            waits += opener::opener(t).is_some_and(|o| o.promises_more()) as usize;
             if set != "all" {
                 rows.push(format!("everyday-{set}\t-\t{t}\t{t}\t{}\t{}", outcome(&r), rule(t)));
             }
@@ -363,7 +375,8 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
         println!(
             "everyday sentences ({set}, {n}): knowledge-base answer one by one {alone} = {:.1} %, \
              in one running conversation after \"{OPENING}\" {running} = {:.1} %; emergencies {rules}, \
-             safety-first questions {checks}, put through to a person {agents}, line checks answered {lines}",
+             safety-first questions {checks}, put through to a person {agents}, line checks answered {lines}, \
+             openers answered in kind {openers} (their turn waits for more: {waits})",
             pct(alone),
             pct(running)
         );

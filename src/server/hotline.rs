@@ -468,7 +468,8 @@ mod tests {
             assert_eq!((r.action, r.kb_id.as_deref()), (ReplyAction::Answer, Some(id)), "{q}: {r:?}");
         }
         // No health gate: a city question is never "not a health question".
-        for q in ["여권 사진 몇 장 필요해요", "시청 몇 시에 문 닫아요", "음 그러니까 그게"] {
+        for q in ["여권 사진 몇 장 필요해요", "시청 몇 시에 문 닫아요", "그 뭐였더라 파란 거"]
+        {
             assert_ne!(ask(q).text, NOT_HEALTH, "{q}");
         }
         assert_eq!(ask("상담원 바꿔 주세요").action, ReplyAction::Transfer);
@@ -476,7 +477,7 @@ mod tests {
         assert_eq!(ask("독감 예방접종 어디서 맞아요").action, ReplyAction::OutOfScope);
         let bye = ask("네 감사합니다");
         assert!(bye.end_call && bye.text != GOODBYE && bye.text.contains("시청"), "{bye:?}");
-        let unclear = ask("음 그러니까 그게");
+        let unclear = ask("그 뭐였더라 파란 거");
         assert!(unclear.text.contains("민원"), "{unclear:?}");
     }
 

@@ -42,13 +42,20 @@ impl PieceResult {
     /// ([`crate::audio::korean_end::classify`]). A failed transcription says
     /// nothing (`Unknown`: the plain silence rule applies). A looping one
     /// ("선생님 선생님 선생님") is the decoder running on audio it could not
-    /// read, mostly the first words before a pause: `Incomplete`.
+    /// read, mostly the first words before a pause: `Incomplete`. So is a
+    /// greeting or word that a question is coming ("안녕하세요.", "뭐 좀
+    /// 여쭤보려고요"): finished sentences, but a caller who pauses after one
+    /// goes on ([`crate::dialog::opener`]); a bare "네" is an answer.
     pub fn ending(&self) -> (Span, crate::audio::Completeness) {
         let hint = self.text.as_ref().map_or(crate::audio::Completeness::Unknown, |t| {
             if super::guard::looped(t) {
                 return crate::audio::Completeness::Incomplete;
             }
-            crate::audio::korean_end::classify(&super::text::for_routing(t))
+            let routed = super::text::for_routing(t);
+            if crate::dialog::opener::opener(&routed).is_some_and(|o| o.promises_more()) {
+                return crate::audio::Completeness::Incomplete;
+            }
+            crate::audio::korean_end::classify(&routed)
         });
         ((self.turn_start, self.piece.1), hint)
     }
@@ -319,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pieces_ending_says_how_finished_the_turn_sounds_and_a_loop_says_unfinished() {
+    fn a_pieces_ending_says_how_finished_the_turn_sounds_and_a_loop_and_an_opener_say_unfinished() {
         use crate::audio::Completeness::*;
         let hint = |t: &str| result(100, span(100, 900), t).ending();
         assert_eq!(hint("열이 나요."), (span(100, 900), Complete));
@@ -327,6 +334,10 @@ mod tests {
         assert_eq!(hint("선생님").1, Unknown);
         assert_eq!(hint("선생님 선생님 선생님").1, Incomplete);
         assert_eq!(hint("저렇게요 계속해서 저렇게요 계속해서 저렇게요").1, Incomplete);
+        // A greeting or word of a question: the caller goes on; "네" answers.
+        assert_eq!(hint("네, 안녕하세요.").1, Incomplete);
+        assert_eq!(hint("뭐 좀 여쭤보려고 전화했는데요.").1, Incomplete);
+        assert_eq!(hint("네.").1, crate::audio::korean_end::classify("네."));
         let failed = PieceResult { text: Err("timeout".into()), ..result(100, span(100, 900), "") };
         assert_eq!(failed.ending().1, Unknown);
     }
