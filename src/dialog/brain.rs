@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::cues::{continues, yes_no, YesNo};
 use super::line_check::{line_check, LineCheck, HEARD, MACHINE, SAY_AGAIN};
 use super::opener::{opener, Opener, ANYTHING_ELSE, GO_ON, GREETED};
+use super::symptom;
 use crate::kb::data::SELF_HARM;
 use crate::kb::index::{compact, Route, RouteKind, Router};
 use crate::kb::KnowledgeBase;
@@ -68,6 +69,9 @@ pub struct Conversation {
     /// Topic ids the last reply asked the caller to confirm ("…에 대해
     /// 물으셨나요?"), best first; empty when it asked nothing.
     pub pending_clarify: Vec<String>,
+    /// A common symptom the caller told alone, asked about: their next
+    /// words are read with it ("열이 나요" + "베트남 다녀왔어요").
+    pub symptom: Option<String>,
 }
 
 pub const CLARIFY: &str =
@@ -118,6 +122,8 @@ pub struct Texts {
     pub clarify: String,
     pub not_topic: String,
     pub goodbye: String,
+    /// Asked when only a common symptom is told; `None`: never.
+    pub symptom: Option<String>,
 }
 
 impl Texts {
@@ -130,6 +136,7 @@ impl Texts {
             clarify: or(&t.clarify, CLARIFY),
             not_topic: or(&t.not_topic, NOT_HEALTH),
             goodbye: or(&t.goodbye, GOODBYE),
+            symptom: t.symptom.as_ref().map(|s| s.get_ref().clone()),
         }
     }
 
@@ -142,6 +149,7 @@ impl Texts {
             .chain([NOT_HEARD, OFFER_AGENT].map(String::from))
             .chain([HEARD, SAY_AGAIN, MACHINE].map(String::from))
             .chain([GREETED, GO_ON, ANYTHING_ELSE].map(String::from))
+            .chain(self.symptom.iter().cloned().chain([symptom::CARE.to_string()]))
             .collect()
     }
 }
@@ -215,7 +223,9 @@ impl Brain {
     /// The reply to one utterance; updates the conversation.
     pub fn respond(&self, conv: &mut Conversation, utterance: &str) -> Reply {
         conv.turns += 1;
-        let reply = self.decide(conv, utterance);
+        let told = conv.symptom.take();
+        let with_symptom = told.as_deref().and_then(|s| self.with_symptom(s, utterance));
+        let reply = self.decide(conv, with_symptom.as_deref().unwrap_or(utterance), told.is_some());
         conv.last_reply = Some(reply.clone());
         if let Some(id) = &reply.kb_id {
             conv.last_kb = Some(id.clone());
@@ -223,7 +233,27 @@ impl Brain {
         reply
     }
 
-    fn decide(&self, conv: &mut Conversation, utterance: &str) -> Reply {
+    /// The symptom told last turn and these words, to be understood
+    /// together — unless the words stand alone: a topic or a rule of their
+    /// own, a greeting or "네", "say it again", a goodbye.
+    fn with_symptom(&self, symptom: &str, utterance: &str) -> Option<String> {
+        let flat = compact(utterance);
+        if opener(utterance).is_some()
+            || REPEAT.iter().any(|p| flat.contains(p))
+            || CLOSE.iter().any(|p| flat.contains(p))
+            || !matches!(
+                self.router.route(utterance).kind,
+                RouteKind::Clarify | RouteKind::NotHealth | RouteKind::OutOfScope
+            )
+        {
+            return None;
+        }
+        Some(format!("{symptom} {utterance}"))
+    }
+
+    /// `after_symptom`: the last reply asked what a common symptom told
+    /// alone might point to.
+    fn decide(&self, conv: &mut Conversation, utterance: &str, after_symptom: bool) -> Reply {
         let text = utterance.trim();
         let flat = compact(text);
         let pending = std::mem::take(&mut conv.pending_clarify);
@@ -338,6 +368,17 @@ impl Brain {
                 return self.reply(ReplyAction::Clarify, said, None, route.confidence);
             }
         }
+        // Only a common symptom: no disease named for it; what would point
+        // to one is asked for, once, then care advice.
+        let bare = |t: &str| symptom::bare_symptom(t) && !self.router.names_a_topic(t);
+        if let Some(asked) = self.texts.symptom.as_ref().filter(|_| bare(text)) {
+            conv.misses = 0;
+            if after_symptom {
+                return self.reply(ReplyAction::Clarify, symptom::CARE, None, route.confidence);
+            }
+            conv.symptom = Some(text.to_string());
+            return self.reply(ReplyAction::Clarify, asked, None, route.confidence);
+        }
         match &route.kind {
             RouteKind::Answer { id } => {
                 conv.misses = 0;
@@ -449,7 +490,7 @@ impl Brain {
                 }
                 return Some(self.reply(ReplyAction::Clarify, REPHRASE, None, 0.0));
             }
-            Some(YesNo::NoBut(rest)) => return Some(self.decide(conv, &rest)),
+            Some(YesNo::NoBut(rest)) => return Some(self.decide(conv, &rest, false)),
             None => {}
         }
         if matches!(route.kind, RouteKind::Answer { .. }) || compact(text).chars().count() > 10 {
@@ -632,6 +673,30 @@ mod tests {
         // "네" still answers sori's own question.
         let mut c = asked(&b, &["flu-vaccine"]);
         assert_eq!(b.respond(&mut c, "네").kb_id.as_deref(), Some("flu-vaccine"));
+    }
+
+    #[test]
+    fn a_common_symptom_alone_names_no_disease_and_the_next_words_are_read_with_it() {
+        let b = brain();
+        let asked = b.texts().symptom.clone().expect("1339 asks about a symptom told alone");
+        let mut c = Conversation::default();
+        let r = b.respond(&mut c, "목이 아파요");
+        assert_eq!((r.action, r.kb_id.as_deref(), r.text.as_str()), (ReplyAction::Clarify, None, asked.as_str()));
+        // "Vietnam" alone is no health question; with the symptom it is.
+        let r = b.respond(&mut c, "베트남 다녀왔어요");
+        assert_eq!(r.action, ReplyAction::Answer, "{r:?}");
+        assert!(matches!(r.kb_id.as_deref(), Some("dengue" | "travel-after-symptoms" | "malaria")), "{r:?}");
+        // Nothing that points anywhere: care advice, not the question again.
+        let mut c = Conversation::default();
+        assert_eq!(b.respond(&mut c, "아이가 어제부터 열이 나요").text, asked);
+        assert_eq!(b.respond(&mut c, "아니요 그런 건 없어요").text, symptom::CARE);
+        // A goodbye after the question is a goodbye.
+        let mut c = Conversation::default();
+        b.respond(&mut c, "열이 나요");
+        assert!(b.respond(&mut c, "네 알겠습니다 감사합니다").end_call);
+        // A clue in the same words: the topic.
+        let r = b.respond(&mut Conversation::default(), "진드기에 물리고 열이 나요");
+        assert_eq!(r.action, ReplyAction::Answer, "{r:?}");
     }
 
     #[test]

@@ -6,5 +6,6 @@ pub mod flow;
 pub mod line_check;
 pub mod opener;
 pub mod plan;
+pub mod symptom;
 pub mod talked_on;
 pub mod trouble;

@@ -93,6 +93,18 @@ pub fn outcome(r: &Reply) -> String {
     }
 }
 
+/// [`outcome`], and [`SYMPTOM`] for the knowledge base's question to a
+/// common symptom told alone (its text is the knowledge base's).
+fn outcome_in(brain: &Brain, r: &Reply) -> String {
+    if r.action == ReplyAction::Clarify && brain.texts().symptom.as_ref() == Some(&r.text) {
+        return SYMPTOM.into();
+    }
+    outcome(r)
+}
+
+/// The outcome of the question asked of a common symptom told alone.
+pub const SYMPTOM: &str = "symptom";
+
 /// The outcome of a safety-first reply to a possible emergency.
 pub const CHECK: &str = "emergency-check";
 /// The outcome of a reply to a caller checking the line.
@@ -253,7 +265,7 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
     };
     let mut ask = |set: &str, expected: &str, text: &str, heard: &str, tally: &mut Tally| {
         let mut conv = Conversation::default();
-        let got = outcome(&brain.respond(&mut conv, heard));
+        let got = outcome_in(&brain, &brain.respond(&mut conv, heard));
         tally.add(&brain, expected, &got, &conv);
         rows.push(format!("{set}\t{expected}\t{text}\t{heard}\t{got}\t{}", rule(heard)));
     };
@@ -345,7 +357,7 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
         }
         let is_answer = |r: &Reply| r.action == ReplyAction::Answer && r.kb_id.is_some();
         let (mut alone, mut rules, mut checks, mut agents, mut lines) = (0usize, 0usize, 0usize, 0usize, 0usize);
-        let (mut openers, mut waits) = (0usize, 0usize);
+        let (mut openers, mut waits, mut symptoms) = (0usize, 0usize, 0usize);
         for t in &sentences {
             let r = brain.respond(&mut Conversation::default(), t);
             alone += is_answer(&r) as usize;
@@ -354,10 +366,11 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
             checks += (outcome(&r) == CHECK) as usize;
             lines += (outcome(&r) == LINE_CHECK) as usize;
             openers += (outcome(&r) == OPENER) as usize;
+            symptoms += (outcome_in(&brain, &r) == SYMPTOM) as usize;
             // A turn that ends so waits for more (the call's ending hint).
             waits += opener::opener(t).is_some_and(|o| o.promises_more()) as usize;
             if set != "all" {
-                rows.push(format!("everyday-{set}\t-\t{t}\t{t}\t{}\t{}", outcome(&r), rule(t)));
+                rows.push(format!("everyday-{set}\t-\t{t}\t{t}\t{}\t{}", outcome_in(&brain, &r), rule(t)));
             }
         }
         let mut conv = Conversation::default();
@@ -367,7 +380,7 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
             let r = brain.respond(&mut conv, t);
             running += is_answer(&r) as usize;
             if set != "all" {
-                rows.push(format!("running-{set}\t-\t{t}\t{t}\t{}\t{}", outcome(&r), rule(t)));
+                rows.push(format!("running-{set}\t-\t{t}\t{t}\t{}\t{}", outcome_in(&brain, &r), rule(t)));
             }
         }
         let n = sentences.len();
@@ -376,7 +389,8 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
             "everyday sentences ({set}, {n}): knowledge-base answer one by one {alone} = {:.1} %, \
              in one running conversation after \"{OPENING}\" {running} = {:.1} %; emergencies {rules}, \
              safety-first questions {checks}, put through to a person {agents}, line checks answered {lines}, \
-             openers answered in kind {openers} (their turn waits for more: {waits})",
+             openers answered in kind {openers} (their turn waits for more: {waits}), \
+             a symptom told alone asked about {symptoms}",
             pct(alone),
             pct(running)
         );
@@ -429,6 +443,14 @@ mod tests {
             include_str!("../../kb/near-emergencies-f.toml"),
             include_str!("../../kb/everyday-e.toml"),
             include_str!("../../kb/emergencies-g.toml"),
+            include_str!("../../kb/openers.toml"),
+            include_str!("../../kb/near-openers.toml"),
+            include_str!("../../kb/openers-b.toml"),
+            include_str!("../../kb/near-openers-b.toml"),
+            include_str!("../../kb/bare-symptoms.toml"),
+            include_str!("../../kb/symptoms-with-clue.toml"),
+            include_str!("../../kb/bare-symptoms-b.toml"),
+            include_str!("../../kb/symptoms-with-clue-b.toml"),
         ] {
             let e: Everyday = toml::from_str(text).expect("everyday set");
             assert!(e.sentences.len() >= 40, "{}", e.sentences.len());

@@ -186,6 +186,10 @@ pub struct KbTexts {
     pub not_topic: Option<Spanned<String>>,
     /// The caller closed the conversation (감사합니다).
     pub goodbye: Option<Spanned<String>>,
+    /// The caller told only a common symptom ("열이 나요"): what would point
+    /// to a topic, asked for, with when to see a doctor. Unset: no such
+    /// question ([`crate::dialog::symptom`]; a hotline not about health).
+    pub symptom: Option<Spanned<String>>,
 }
 
 /// One topic a caller may ask about.
@@ -377,7 +381,8 @@ impl KnowledgeBase {
                 check_url(u)?;
             }
         }
-        for t in [&self.texts.clarify, &self.texts.not_topic, &self.texts.goodbye].into_iter().flatten() {
+        let t = &self.texts;
+        for t in [&t.clarify, &t.not_topic, &t.goodbye, &t.symptom].into_iter().flatten() {
             check_spoken(t)?;
         }
         let required: Vec<&str> = match &self.settings.required_ids {
