@@ -149,7 +149,7 @@ impl Texts {
             .chain([NOT_HEARD, OFFER_AGENT].map(String::from))
             .chain([HEARD, SAY_AGAIN, MACHINE].map(String::from))
             .chain([GREETED, GO_ON, ANYTHING_ELSE].map(String::from))
-            .chain(self.symptom.iter().cloned().chain([symptom::CARE.to_string()]))
+            .chain(self.symptom.iter().flat_map(|asked| [asked.clone(), symptom::CARE.to_string()]))
             .collect()
     }
 }
