@@ -269,7 +269,8 @@ impl Brain {
                 let crisis = self.router.self_harm(text).is_some();
                 return self.emergency(conv, crisis);
             }
-            RouteKind::HumanAgent => {
+            // "상담사님 안녕하세요" greets the counsellor; it asks for no one.
+            RouteKind::HumanAgent if opener(text) != Some(Opener::Greeting) => {
                 conv.misses = 0;
                 let t = self.action_text(crate::kb::data::HUMAN_AGENT, "상담원에게 연결해 드리겠습니다.");
                 return self.reply(ReplyAction::Transfer, &t, None, 1.0);
@@ -667,6 +668,9 @@ mod tests {
         // A bare "네" after an answer: anything else, not "I did not understand".
         assert_eq!(b.respond(&mut c, "아 네.").text, ANYTHING_ELSE);
         assert_eq!(c.misses, 0);
+        // Greeting the counsellor is no request for a person.
+        assert_eq!(b.respond(&mut Conversation::default(), "상담사님 안녕하세요").text, GREETED);
+        assert_eq!(b.respond(&mut Conversation::default(), "상담사님 바꿔 주세요").action, ReplyAction::Transfer);
         // A greeting with the question is the question.
         let q = b.respond(&mut Conversation::default(), "안녕하세요. 독감 예방접종은 어디서 맞나요?");
         assert_eq!(q.kb_id.as_deref(), Some("flu-vaccine"));

@@ -125,7 +125,7 @@ const FILLERS: &[&str] = &[
 
 /// Calling someone: stripped, but alone it is the line check's
 /// ("여보세요?", "저기요?": answered at once) or a name.
-const ADDRESS: &[&str] = &["여보세요", "저기요", "선생님", "상담사님"];
+const ADDRESS: &[&str] = &["여보세요", "저기요", "선생님", "상담사님", "상담원님"];
 
 /// How word of a question starts once the fillers are gone: asking,
 /// wondering, checking, consulting (여쭤보려고, 문의 좀 드리려고요, 질문이 있는데요,
