@@ -115,6 +115,19 @@ const CLOSE: &[&str] =
 const CLOSE_SHORT: &[&str] = &["됐습니다", "됐어요", "알겠습니다"];
 const CLOSE_SHORT_MAX: usize = 6;
 
+/// "Say that again", in compacted words.
+fn asks_again(flat: &str) -> bool {
+    REPEAT.iter().any(|p| flat.contains(p))
+}
+
+/// The caller closing the conversation, in compacted words.
+fn closes(flat: &str) -> bool {
+    let short_close = flat.chars().count() <= CLOSE_SHORT_MAX
+        && !flat.contains("안됐")
+        && CLOSE_SHORT.iter().any(|p| flat.ends_with(p));
+    CLOSE.iter().any(|p| flat.contains(p)) || short_close
+}
+
 /// The fixed replies that name the hotline or its topics: the knowledge
 /// base's `[texts]`, each unset one 1339's.
 #[derive(Debug, Clone, PartialEq)]
@@ -239,8 +252,8 @@ impl Brain {
     fn with_symptom(&self, symptom: &str, utterance: &str) -> Option<String> {
         let flat = compact(utterance);
         if opener(utterance).is_some()
-            || REPEAT.iter().any(|p| flat.contains(p))
-            || CLOSE.iter().any(|p| flat.contains(p))
+            || asks_again(&flat)
+            || closes(&flat)
             || !matches!(
                 self.router.route(utterance).kind,
                 RouteKind::Clarify | RouteKind::NotHealth | RouteKind::OutOfScope
@@ -339,17 +352,14 @@ impl Brain {
         // out-of-scope match on them is only their politeness.
         let topic_found = matches!(route.kind, RouteKind::Answer { .. });
         if !topic_found || flat.chars().count() <= 8 {
-            if REPEAT.iter().any(|p| flat.contains(p)) {
+            if asks_again(&flat) {
                 conv.pending_clarify = pending;
                 return match &conv.last_reply {
                     Some(last) => last.clone(),
                     None => self.reply(ReplyAction::Clarify, SAY_AGAIN, None, route.confidence),
                 };
             }
-            let short_close = flat.chars().count() <= CLOSE_SHORT_MAX
-                && !flat.contains("안됐")
-                && CLOSE_SHORT.iter().any(|p| flat.ends_with(p));
-            if (CLOSE.iter().any(|p| flat.contains(p)) || short_close) && !topic_found {
+            if closes(&flat) && !topic_found {
                 let mut r = self.reply(ReplyAction::Answer, &self.texts.goodbye, None, 1.0);
                 r.end_call = true;
                 return r;
@@ -698,6 +708,9 @@ mod tests {
         let mut c = Conversation::default();
         b.respond(&mut c, "열이 나요");
         assert!(b.respond(&mut c, "네 알겠습니다 감사합니다").end_call);
+        let mut c = Conversation::default();
+        b.respond(&mut c, "열이 나요");
+        assert!(b.respond(&mut c, "알겠습니다").end_call, "a short goodbye is one after the question too");
         // A clue in the same words: the topic.
         let r = b.respond(&mut Conversation::default(), "진드기에 물리고 열이 나요");
         assert_eq!(r.action, ReplyAction::Answer, "{r:?}");
