@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::kamailio::{self, Kamailio};
-use common::{free_port, repo, tail, Options, Sori};
+use common::{free_media_port, free_port, repo, tail, Options, Sori};
 
 /// A node behind a proxy: every call comes from the proxy's one address.
 fn node() -> Sori {
@@ -33,7 +33,7 @@ fn node() -> Sori {
 /// second; (all succeeded, SIPp's output).
 fn calls_through(dir: &Path, k: &Kamailio, calls: u32) -> (bool, String) {
     let port = free_port();
-    let media = free_port();
+    let media = free_media_port();
     let err = dir.join(format!("sipp-{port}.err"));
     let out = Command::new("sipp")
         .arg("-sf")

@@ -142,22 +142,43 @@ fn silence_gets_goodbye_and_bye() {
 #[test]
 fn sigterm_ends_active_calls_with_bye_and_keeps_their_records() {
     let mut sori = Sori::start(Options::default());
-    let port = common::free_port();
-    let media = common::free_port();
-    let mut caller = Command::new("sipp")
-        .arg("-sf")
-        .arg(common::repo().join("tests/sipp/wait_for_bye.xml"))
-        .arg(sori.addr().to_string())
-        .args(["-s", "1339", "-m", "1", "-i", "127.0.0.1", "-nostdin", "-timeout", "30s", "-timeout_error"])
-        .args(["-p", &port.to_string(), "-mp", &media.to_string()])
-        .current_dir(sori.dir.path())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("sipp");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while sori.records().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
+    // A caller whose ports were taken between the check and SIPp's bind
+    // never calls: it is started again on other ports.
+    let mut caller = None;
+    for _ in 0..3 {
+        let mut c = Command::new("sipp")
+            .arg("-sf")
+            .arg(common::repo().join("tests/sipp/wait_for_bye.xml"))
+            .arg(sori.addr().to_string())
+            .args(["-s", "1339", "-m", "1", "-i", "127.0.0.1", "-nostdin", "-timeout", "30s", "-timeout_error"])
+            .args(["-p", &common::free_port().to_string(), "-mp", &common::free_media_port().to_string()])
+            .current_dir(sori.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sipp");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while sori.records().is_empty() && std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if sori.records().is_empty() {
+            if let Ok(Some(_)) = c.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = c.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                assert!(common::sipp_port_taken(&err), "the caller gave up before calling:\n{err}");
+                continue;
+            }
+        }
+        caller = Some(c);
+        break;
     }
+    let mut caller = caller.expect("a caller on free ports within three tries");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(sori.stop(), Some(0), "clean exit; log:\n{}", common::tail(&sori.log(), 3000));
     let st = caller.wait().expect("sipp wait");

@@ -164,7 +164,7 @@ fn hold_calls(sori: &Sori, calls: u32) -> Child {
         .arg(sori.addr().to_string())
         .args(["-s", "1339", "-i", "127.0.0.1", "-nostdin", "-d", "120000"])
         .args(["-m", &calls.to_string(), "-l", &calls.to_string(), "-r", "25"])
-        .args(["-p", &free_port().to_string(), "-mp", &free_port().to_string()])
+        .args(["-p", &free_port().to_string(), "-mp", &common::free_media_port().to_string()])
         .current_dir(sori.dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

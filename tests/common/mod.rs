@@ -21,6 +21,24 @@ pub struct Sori {
     env: Vec<(String, String)>,
 }
 
+/// The first of four UDP ports free on loopback right now, for SIPp's `-mp`:
+/// SIPp binds audio RTP/RTCP there and video RTP/RTCP on the two after, and
+/// fails the whole run if any of the four is taken.
+pub fn free_media_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port <= 65000 && (2..4).all(|i| UdpSocket::bind(("127.0.0.1", port + i)).is_ok()) {
+            return port;
+        }
+    }
+}
+
+/// Whether SIPp gave up because a port it was told to use was taken by
+/// another test's process between our check and its bind.
+pub fn sipp_port_taken(output: &str) -> bool {
+    output.contains("Unable to bind") || output.contains("Address already in use")
+}
+
 /// A UDP+TCP port free on loopback right now (and its successor for media).
 pub fn free_port() -> u16 {
     loop {
@@ -226,8 +244,22 @@ pub fn sipp(sori: &Sori, scenario: &str, extra: &[&str]) -> SippResult {
 /// One call of `tests/sipp/<scenario>.xml` to `target` from `local_ip`,
 /// SIPp's files in `dir`.
 pub fn sipp_at(dir: &Path, scenario: &str, target: &str, local_ip: &str, extra: &[&str]) -> SippResult {
+    // Ports are checked free, then bound by SIPp: another test's process can
+    // take one in between. SIPp then fails before sending anything, so the
+    // run is repeated on other ports.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let r = sipp_once(dir, scenario, target, local_ip, extra);
+        if r.ok || tries == 3 || !sipp_port_taken(&r.output) {
+            return r;
+        }
+    }
+}
+
+fn sipp_once(dir: &Path, scenario: &str, target: &str, local_ip: &str, extra: &[&str]) -> SippResult {
     let port = free_port();
-    let media = free_port();
+    let media = free_media_port();
     let err = dir.join(format!("{scenario}-{port}.err"));
     let out = Command::new("sipp")
         .arg("-sf")
@@ -242,6 +274,7 @@ pub fn sipp_at(dir: &Path, scenario: &str, target: &str, local_ip: &str, extra: 
         .output()
         .expect("run sipp (apt-get install sip-tester)");
     let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+    output.push_str(&String::from_utf8_lossy(&out.stderr));
     output.push_str(&std::fs::read_to_string(&err).unwrap_or_default());
     SippResult { ok: out.status.success(), output }
 }
