@@ -95,6 +95,12 @@ pub struct VadConfig {
     /// cut a caller who pauses mid-sentence; the reply waits for that
     /// transcript anyway.
     pub await_transcript: bool,
+    /// A reply that only asks the caller for more
+    /// ([`crate::dialog::brain::Reply::asks_for_more`]: not understood, not
+    /// a topic, greeted back) is said once the caller has been quiet this
+    /// long since their last word; a caller who was only pausing between
+    /// sentences goes on meanwhile and is heard whole. 0 = at once.
+    pub ask_more_after_ms: u64,
     /// Silero frames quieter than this (dBFS) skip the network and count as
     /// silence: digital silence, comfort noise and an idle line cost nothing,
     /// which is most of every call's 31 frames a second. Telephone speech
@@ -126,6 +132,7 @@ impl Default for VadConfig {
             complete_silence_ms: 300,
             incomplete_silence_ms: 1400,
             await_transcript: true,
+            ask_more_after_ms: 1400,
             silence_gate_dbfs: -55.0,
             rehear_resumed: true,
         }
@@ -154,6 +161,12 @@ impl VadConfig {
         }
         if !(self.end_silence_ms..=5000).contains(&self.incomplete_silence_ms) {
             return Err("vad.incomplete_silence_ms must be end_silence_ms..=5000".into());
+        }
+        // A caller who goes on while the reply waits must still be in the
+        // turn it answers ([`crate::dialog::talked_on::RESUME`] after its end).
+        let most = self.complete_silence_ms + crate::dialog::talked_on::RESUME.as_millis() as u64;
+        if self.ask_more_after_ms > most {
+            return Err(format!("vad.ask_more_after_ms must be 0..={most} (complete_silence_ms + 1500; 0 = at once)"));
         }
         if !(-100.0..=-40.0).contains(&self.silence_gate_dbfs) {
             return Err("vad.silence_gate_dbfs must be -100..=-40 (-100 = off)".into());
@@ -445,5 +458,9 @@ mod tests {
         assert!(c.validate().unwrap_err().contains("complete_silence_ms"));
         let c = VadConfig { incomplete_silence_ms: 400, ..VadConfig::default() };
         assert!(c.validate().unwrap_err().contains("incomplete_silence_ms"));
+        // A held reply must not outlast the turn a caller can go on.
+        let c = VadConfig { ask_more_after_ms: 1900, ..VadConfig::default() };
+        assert!(c.validate().unwrap_err().contains("ask_more_after_ms must be 0..=1800"));
+        assert!(VadConfig { ask_more_after_ms: 0, ..VadConfig::default() }.validate().is_ok());
     }
 }

@@ -51,6 +51,12 @@ pub struct Reply {
     /// announcement, and the transfer is then not made.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub offered: bool,
+    /// A reply that answers nothing and only asks the caller for more (not
+    /// understood, not a topic, which topic they meant, greeted back, the
+    /// symptom question): a caller who was only pausing goes on, so a call
+    /// says it once they have been quiet `[vad] ask_more_after_ms`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub asks_for_more: bool,
 }
 
 /// Per-call (or per-chat) state.
@@ -219,7 +225,13 @@ impl Brain {
             confidence,
             end_call: false,
             offered: false,
+            asks_for_more: false,
         }
+    }
+
+    /// A reply that only asks the caller for more ([`Reply::asks_for_more`]).
+    fn ask_more(&self, action: ReplyAction, text: &str, confidence: f32) -> Reply {
+        Reply { asks_for_more: true, ..self.reply(action, text, None, confidence) }
     }
 
     /// An action's source, when it names one.
@@ -333,7 +345,7 @@ impl Brain {
                     return self.offer_agent(route.confidence);
                 }
                 let said = match (check, &conv.last_reply) {
-                    (LineCheck::CannotHear, Some(last)) => return last.clone(),
+                    (LineCheck::CannotHear, Some(last)) => return Reply { asks_for_more: false, ..last.clone() },
                     (LineCheck::CannotHear, None) => SAY_AGAIN,
                     (LineCheck::AreYouThere, _) => HEARD,
                     (LineCheck::IsItAMachine, _) => MACHINE,
@@ -355,7 +367,7 @@ impl Brain {
             if asks_again(&flat) {
                 conv.pending_clarify = pending;
                 return match &conv.last_reply {
-                    Some(last) => last.clone(),
+                    Some(last) => Reply { asks_for_more: false, ..last.clone() },
                     None => self.reply(ReplyAction::Clarify, SAY_AGAIN, None, route.confidence),
                 };
             }
@@ -376,7 +388,7 @@ impl Brain {
                     Opener::WillAsk => GO_ON,
                     Opener::Acknowledgement => ANYTHING_ELSE,
                 };
-                return self.reply(ReplyAction::Clarify, said, None, route.confidence);
+                return self.ask_more(ReplyAction::Clarify, said, route.confidence);
             }
         }
         // Only a common symptom: no disease named for it; what would point
@@ -388,7 +400,7 @@ impl Brain {
                 return self.reply(ReplyAction::Clarify, symptom::CARE, None, route.confidence);
             }
             conv.symptom = Some(text.to_string());
-            return self.reply(ReplyAction::Clarify, asked, None, route.confidence);
+            return self.ask_more(ReplyAction::Clarify, asked, route.confidence);
         }
         match &route.kind {
             RouteKind::Answer { id } => {
@@ -401,7 +413,7 @@ impl Brain {
             RouteKind::OutOfScope => {
                 conv.misses = 0;
                 let t = self.action_text(crate::kb::data::OUT_OF_SCOPE, "그 내용은 1339에서 안내하기 어렵습니다.");
-                return self.reply(ReplyAction::OutOfScope, &t, None, route.confidence);
+                return self.ask_more(ReplyAction::OutOfScope, &t, route.confidence);
             }
             _ => {}
         }
@@ -425,7 +437,7 @@ impl Brain {
             if !names.is_empty() {
                 conv.pending_clarify = route.suggest.clone();
                 let q = format!("혹시 {}에 대해 물으셨나요?", names.join(", 아니면 "));
-                return self.reply(ReplyAction::Clarify, &q, None, route.confidence);
+                return self.ask_more(ReplyAction::Clarify, &q, route.confidence);
             }
         }
         conv.misses += 1;
@@ -433,9 +445,9 @@ impl Brain {
             conv.misses = 0;
             self.offer_agent(route.confidence)
         } else if route.kind == RouteKind::NotHealth {
-            self.reply(ReplyAction::OutOfScope, &self.texts.not_topic, None, route.confidence)
+            self.ask_more(ReplyAction::OutOfScope, &self.texts.not_topic, route.confidence)
         } else {
-            self.reply(ReplyAction::Clarify, &self.texts.clarify, None, route.confidence)
+            self.ask_more(ReplyAction::Clarify, &self.texts.clarify, route.confidence)
         }
     }
 
@@ -457,7 +469,7 @@ impl Brain {
 
     /// Not understood twice in a row: the agent, offered.
     fn offer_agent(&self, confidence: f32) -> Reply {
-        Reply { offered: true, ..self.reply(ReplyAction::Transfer, OFFER_AGENT, None, confidence) }
+        Reply { offered: true, ..self.ask_more(ReplyAction::Transfer, OFFER_AGENT, confidence) }
     }
 
     /// 119 now; for a caller who may harm themself (or someone near them
@@ -486,7 +498,7 @@ impl Brain {
                 // Not an emergency: the question understood with it, if any.
                 return Some(match pending.get(1) {
                     Some(topic) => self.answer(topic, CONFIRMED),
-                    None => self.reply(ReplyAction::Clarify, REPHRASE, None, 0.0),
+                    None => self.ask_more(ReplyAction::Clarify, REPHRASE, 0.0),
                 });
             }
             Some(YesNo::Yes) => {
@@ -499,7 +511,7 @@ impl Brain {
                     conv.misses = 0;
                     return Some(self.offer_agent(0.0));
                 }
-                return Some(self.reply(ReplyAction::Clarify, REPHRASE, None, 0.0));
+                return Some(self.ask_more(ReplyAction::Clarify, REPHRASE, 0.0));
             }
             Some(YesNo::NoBut(rest)) => return Some(self.decide(conv, &rest, false)),
             None => {}
@@ -660,6 +672,41 @@ mod tests {
         assert_ne!(b.respond(&mut Conversation::default(), "귀가 잘 안 들려요").text, HEARD);
         // "Say that again" before sori said anything asks them to go on.
         assert_eq!(b.respond(&mut Conversation::default(), "다시 한 번 말씀해 주세요").text, SAY_AGAIN);
+    }
+
+    #[test]
+    fn only_replies_that_answer_nothing_ask_for_more() {
+        let b = brain();
+        let asks = |c: &mut Conversation, t: &str| {
+            let r = b.respond(c, t);
+            (r.asks_for_more, r.text)
+        };
+        // Not understood, not a topic, greeted back, which topic, the symptom
+        // question, a "no" to it: a caller who was pausing goes on.
+        for t in ["그 뭐였더라 파란 거", "내일 날씨 어때요", "안녕하세요.", "접종", "목이 아파요"]
+        {
+            let (more, said) = asks(&mut Conversation::default(), t);
+            assert!(more, "{t} -> {said}");
+        }
+        assert!(asks(&mut asked(&b, &["flu-vaccine"]), "아니요").0);
+        // An answer, an emergency, the safety question, a line check, a
+        // goodbye: said at once.
+        for t in [
+            "독감 예방접종 무료 대상이 누구예요",
+            "할아버지가 쓰러지셨는데 숨을 안 쉬어요",
+            "구급차 부르면 돈 내야 돼요",
+            "여보세요 들리세요",
+            "감사합니다",
+            "상담원 연결해 주세요",
+        ] {
+            let (more, said) = asks(&mut Conversation::default(), t);
+            assert!(!more, "{t} -> {said}");
+        }
+        // "Say that again" after a question: said again at once.
+        let mut c = Conversation::default();
+        assert!(asks(&mut c, "그 뭐였더라 파란 거").0);
+        let (more, said) = asks(&mut c, "다시 한 번 말씀해 주세요");
+        assert!(!more, "{said}");
     }
 
     #[test]

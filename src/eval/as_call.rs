@@ -73,6 +73,11 @@ pub struct TurnEnd {
     /// When the caller's next speech was detected, if within [`RESUME`] of
     /// the end: they went on.
     pub went_on: Option<Duration>,
+    /// The turn's routed transcript as it stood at `ready`.
+    pub text: Option<String>,
+    /// A reply that only asks for more waits until then (the caller quiet
+    /// `[vad] ask_more_after_ms`): set by whoever knows the reply.
+    pub held_until: Option<Duration>,
 }
 
 impl TurnEnd {
@@ -80,10 +85,24 @@ impl TurnEnd {
     /// the end decided) before the caller's going on was detected: they
     /// hear its start while still speaking.
     pub fn reply_heard_early(&self) -> bool {
-        match (self.ready, self.went_on) {
-            (Some(ready), Some(on)) => ready.max(self.decided) < on,
+        match (self.reply_at(), self.went_on) {
+            (Some(at), Some(on)) => at < on,
             _ => false,
         }
+    }
+
+    /// Its reply only asks for more: it waits until the caller has been
+    /// quiet `after` since their last voiced frame (`post_roll` before the
+    /// turn's audio ends), as a call holds it.
+    pub fn hold_reply(&mut self, after: Duration, post_roll: Duration) {
+        self.held_until = Some(self.span.1.saturating_sub(post_roll) + after);
+    }
+
+    /// When a reply would start: its transcript in hand, the end decided,
+    /// and a reply asking for more held long enough.
+    pub fn reply_at(&self) -> Option<Duration> {
+        let at = self.ready?.max(self.decided);
+        Some(self.held_until.map_or(at, |h| at.max(h)))
     }
 }
 
@@ -220,6 +239,7 @@ impl Sim<'_, '_> {
         let start = heard.turn.span.0;
         if let Some(end) = self.ends.iter_mut().rev().find(|e| e.span.0 == start && e.ready.is_none()) {
             end.ready = Some(ready);
+            end.text = heard.turn.text.clone().ok();
         }
         heard
     }
@@ -246,7 +266,16 @@ impl Sim<'_, '_> {
                         _ => (None, String::new()),
                     };
                     let span = (u.start, u.end);
-                    self.ends.push(TurnEnd { span, decided: now, hint, hint_text, ready: None, went_on: None });
+                    self.ends.push(TurnEnd {
+                        span,
+                        decided: now,
+                        hint,
+                        hint_text,
+                        ready: None,
+                        went_on: None,
+                        text: None,
+                        held_until: None,
+                    });
                     match self.pieces.on_end((u.start, u.end), now) {
                         AtEnd::Ready(turn) => {
                             let heard = self.finish(turn, now);
@@ -454,9 +483,18 @@ mod tests {
             hint_text: String::new(),
             ready: Some(Duration::from_millis(3200)),
             went_on: Some(Duration::from_millis(3000)),
+            text: None,
+            held_until: None,
         };
         assert!(!e.reply_heard_early());
         assert!(!TurnEnd { ready: None, ..e.clone() }.reply_heard_early());
-        assert!(TurnEnd { ready: Some(Duration::from_millis(2600)), ..e }.reply_heard_early());
+        let quick = TurnEnd { ready: Some(Duration::from_millis(2600)), ..e };
+        assert!(quick.reply_heard_early());
+        // A reply asking for more, held until the caller was quiet 1.4 s
+        // (1850 + 1400 ms): they went on first, nothing was heard.
+        let mut held = quick;
+        held.hold_reply(Duration::from_millis(1400), Duration::from_millis(150));
+        assert!(!held.reply_heard_early());
+        assert_eq!(held.reply_at(), Some(Duration::from_millis(3250)));
     }
 }

@@ -329,6 +329,19 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
     ];
     let mut taking = super::turn_taking::TurnTaking::default();
     let post_roll = cfg.vad.endpoint().post_roll;
+    // The dialogue, for which replies only ask for more: a call holds those
+    // until the caller has been quiet `[vad] ask_more_after_ms`.
+    let ask_more_after = std::time::Duration::from_millis(cfg.vad.ask_more_after_ms);
+    let dialogue = match (&vad, ask_more_after.is_zero()) {
+        (Some(_), false) => match super::brain(cfg, false) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                println!("dialogue: none ({e:#}): replies asking for more are not held");
+                None
+            }
+        },
+        _ => None,
+    };
     for (i, c) in clips.iter().enumerate() {
         let mut line = if over_rtp {
             let (line, st) = on_the_network(&c.wav, &a.channel, &a.net, a.net.seed + i as u64, depth)
@@ -377,7 +390,16 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
                     piece_min: std::time::Duration::from_millis(piece_min),
                     workers: stt_cfg.workers,
                 };
-                let heard = ears.hear(&line).await.with_context(|| format!("hearing {}", c.wav.display()))?;
+                let mut heard = ears.hear(&line).await.with_context(|| format!("hearing {}", c.wav.display()))?;
+                if let Some(brain) = &dialogue {
+                    for end in &mut heard.ends {
+                        let Some(text) = end.text.clone() else { continue };
+                        let reply = brain.respond(&mut crate::dialog::brain::Conversation::default(), &text);
+                        if reply.asks_for_more {
+                            end.hold_reply(ask_more_after, post_roll);
+                        }
+                    }
+                }
                 let ends_inside = taking.add(&heard.ends, paused, post_roll);
                 let turns = heard.turns;
                 let mut texts = Vec::new();

@@ -20,6 +20,9 @@ pub struct TurnTaking {
     by_hint: BTreeMap<&'static str, usize>,
     /// The clip's final end: detected this long after the last voiced frame, by hint.
     final_wait: Vec<(&'static str, f64)>,
+    /// Its reply would start this long after the last voiced frame, and
+    /// whether it was held (a reply asking for more).
+    reply_wait: Vec<(bool, f64)>,
 }
 
 /// A hint's name as the tables print it.
@@ -55,12 +58,16 @@ impl TurnTaking {
             let voiced_end = last.span.1.saturating_sub(post_roll);
             self.final_wait
                 .push((hint_name(last.hint), last.decided.saturating_sub(voiced_end).as_secs_f64() * 1000.0));
+            if let Some(at) = last.reply_at() {
+                self.reply_wait.push((last.held_until.is_some(), at.saturating_sub(voiced_end).as_secs_f64() * 1000.0));
+            }
         }
         inside
             .iter()
             .map(|e| {
                 let heard = if e.reply_heard_early() { ">heard" } else { "" };
-                format!("{}{heard}: {}", hint_name(e.hint), e.hint_text.replace(['\t', '\n', ','], " "))
+                let held = if e.held_until.is_some() { "~held" } else { "" };
+                format!("{}{held}{heard}: {}", hint_name(e.hint), e.hint_text.replace(['\t', '\n', ','], " "))
             })
             .collect::<Vec<_>>()
             .join(",")
@@ -103,6 +110,25 @@ impl TurnTaking {
             super::pct(&mut all, 0.95),
             parts.join("; ")
         );
+        if !self.reply_wait.is_empty() {
+            let mut all: Vec<f64> = self.reply_wait.iter().map(|w| w.1).collect();
+            let part = |held: bool| {
+                let mut v: Vec<f64> = self.reply_wait.iter().filter(|w| w.0 == held).map(|w| w.1).collect();
+                if v.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("{} p50 {:.0} ms", v.len(), super::pct(&mut v, 0.5))
+                }
+            };
+            println!(
+                "  its reply would start after the last voiced frame (transcript in hand): p50 {:.0} ms, p95 {:.0} ms \
+                 (replies that answer {}; that ask for more, held {})",
+                super::pct(&mut all.clone(), 0.5),
+                super::pct(&mut all, 0.95),
+                part(false),
+                part(true)
+            );
+        }
     }
 }
 
@@ -123,6 +149,8 @@ mod tests {
             hint_text: "열이 나요".into(),
             ready,
             went_on,
+            text: None,
+            held_until: None,
         };
         let mut t = TurnTaking::default();
         // Cut at a Complete ending, the reply ready before the caller went on.
@@ -142,5 +170,13 @@ mod tests {
         // The final ends: 5300 - 2000, 6000 - 2000, 3100 - 2000.
         let waits: Vec<f64> = t.final_wait.iter().map(|w| w.1).collect();
         assert_eq!(waits, vec![3300.0, 4000.0, 1100.0]);
+        // Their replies: when the transcript was in hand.
+        let replies: Vec<(bool, f64)> = t.reply_wait.clone();
+        assert_eq!(replies, vec![(false, 3300.0), (false, 4100.0), (false, 1100.0)]);
+        // A reply asking for more held until the caller was quiet long enough.
+        let mut held = end(Some(Completeness::Complete), 2300, Some(ms(2400)), None);
+        held.held_until = Some(ms(3400));
+        t.add(&[held], false, ms(150));
+        assert_eq!(t.reply_wait.last(), Some(&(true, 1400.0)));
     }
 }

@@ -188,6 +188,9 @@ struct CallTask {
     /// The conversation before the reply being made: restored when a
     /// fallback is said instead (the caller never heard that reply).
     reply_before: Option<(u64, crate::dialog::brain::Conversation)>,
+    /// A reply that only asks for more, ready but kept until the caller has
+    /// been quiet `[vad] ask_more_after_ms` ([`HeldReply`]).
+    held_reply: Option<HeldReply>,
     /// Replies rendered for this call (prompt name → audio).
     dynamic: std::collections::HashMap<String, Arc<[i16]>>,
     dynamic_order: std::collections::VecDeque<String>,
@@ -258,6 +261,7 @@ impl CallTask {
             spoken_rx,
             current_reply: None,
             talked_on: Default::default(),
+            held_reply: None,
             guard: crate::dialog::trouble::EngineGuard::new(&shared.cfg.fallback),
             reply_before: None,
             dynamic: Default::default(),
@@ -342,6 +346,7 @@ impl CallTask {
             let rtcp_at = self.rtcp_due();
             let no_media_at = self.no_media_at;
             let guard_at = self.guard.poll_timeout();
+            let held_at = self.held_reply.as_ref().map(|h| h.at);
             tokio::select! {
                 _ = sleep_opt(answer_at) => {
                     answer_at = None;
@@ -399,6 +404,14 @@ impl CallTask {
                         }
                     }
                 },
+                _ = sleep_opt(held_at) => {
+                    if let Some(h) = self.held_reply.take() {
+                        self.say_reply(h.spoken);
+                        for (text, audio) in h.more {
+                            self.on_more(h.reply_id, text, audio);
+                        }
+                    }
+                }
                 _ = sleep_opt(guard_at) => {
                     if let Some(say) = self.guard.handle_timeout(std::time::Instant::now()) {
                         if say != crate::dialog::trouble::Say::Hold {
@@ -679,6 +692,9 @@ impl CallTask {
                     let reply_playing = playing && self.playing_turn.is_some();
                     if !reply_playing {
                         self.current_reply = None;
+                        if self.held_reply.take().is_some() {
+                            tracing::info!("caller went on before the reply asking for more was said");
+                        }
                         self.guard.dropped();
                         let mut goes_on = None;
                         if let Some(w) = self.talked_on.before_reply(std::time::Instant::now()) {
@@ -854,6 +870,39 @@ impl CallTask {
         if self.hangup_sent.is_some() || self.current_reply != Some(s.reply_id) {
             return;
         }
+        if let Some(wait) = self.ask_more_wait(&s) {
+            tracing::info!(
+                wait_ms = wait.as_millis() as u64,
+                "reply asks for more: said once the caller has been quiet"
+            );
+            // Something is ready: no hold phrase meanwhile.
+            self.guard.spoken();
+            let at = (std::time::Instant::now() + wait).into();
+            self.held_reply = Some(HeldReply { at, reply_id: s.reply_id, spoken: s, more: Vec::new() });
+            return;
+        }
+        self.say_reply(s);
+    }
+
+    /// How much longer a reply that only asks for more
+    /// ([`crate::dialog::brain::Reply::asks_for_more`]) waits: until the
+    /// caller has been quiet `[vad] ask_more_after_ms` since their last
+    /// voiced frame. None: say it now.
+    fn ask_more_wait(&self, s: &speech::Spoken) -> Option<Duration> {
+        let vad = &self.shared.cfg.vad;
+        if !s.reply.asks_for_more || vad.ask_more_after_ms == 0 {
+            return None;
+        }
+        let listener = self.listener.as_ref()?;
+        let last_word = s.heard.span.1.saturating_sub(vad.endpoint().post_roll);
+        let quiet = listener.now().saturating_sub(last_word);
+        Duration::from_millis(vad.ask_more_after_ms).checked_sub(quiet).filter(|w| !w.is_zero())
+    }
+
+    fn say_reply(&mut self, s: speech::Spoken) {
+        if self.hangup_sent.is_some() || self.current_reply != Some(s.reply_id) {
+            return;
+        }
         use crate::dialog::brain::ReplyAction;
         use crate::dialog::flow::AfterSpeech;
         self.turns += 1;
@@ -958,6 +1007,10 @@ impl CallTask {
     /// caller interrupted the reply or a newer one started.
     fn on_more(&mut self, reply_id: u64, text: String, audio: Arc<[i16]>) {
         if self.hangup_sent.is_some() || self.current_reply != Some(reply_id) {
+            return;
+        }
+        if let Some(h) = self.held_reply.as_mut().filter(|h| h.reply_id == reply_id) {
+            h.more.push((text, audio));
             return;
         }
         if let Some(turn) = self.playing_turn.as_mut() {
@@ -1310,6 +1363,17 @@ async fn recv_opt(sock: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(
         Some(s) => s.recv_from(buf).await,
         None => std::future::pending().await,
     }
+}
+
+/// A reply that only asks for more, kept until the caller has been quiet
+/// long enough: a caller who goes on meanwhile withdraws it (their turn
+/// goes on, [`crate::dialog::talked_on`]).
+struct HeldReply {
+    at: Instant,
+    reply_id: u64,
+    spoken: speech::Spoken,
+    /// Its next sentences, come while it waits.
+    more: Vec<(String, Arc<[i16]>)>,
 }
 
 async fn sleep_opt(at: Option<impl Into<Instant>>) {
