@@ -135,6 +135,9 @@ struct Tally {
     false_agent: usize,
     /// Ordinary questions that got the safety-first question.
     false_check: usize,
+    /// Replies that only ask for more: a call holds them until the caller
+    /// has been quiet `[vad] ask_more_after_ms`.
+    held: usize,
 }
 
 impl Tally {
@@ -188,6 +191,10 @@ impl Tally {
             heeded,
             self.emergency,
             pct(heeded, self.emergency)
+        );
+        println!(
+            "  replies that only ask for more (a call holds them until the caller is quiet): {}/{}",
+            self.held, self.n
         );
         println!(
             "  human-agent recall:       {}/{} = {:.1} %",
@@ -265,8 +272,10 @@ pub fn run(cfg: &Config, a: UnderstandingArgs) -> anyhow::Result<()> {
     };
     let mut ask = |set: &str, expected: &str, text: &str, heard: &str, tally: &mut Tally| {
         let mut conv = Conversation::default();
-        let got = outcome_in(&brain, &brain.respond(&mut conv, heard));
+        let reply = brain.respond(&mut conv, heard);
+        let got = outcome_in(&brain, &reply);
         tally.add(&brain, expected, &got, &conv);
+        tally.held += reply.asks_for_more as usize;
         rows.push(format!("{set}\t{expected}\t{text}\t{heard}\t{got}\t{}", rule(heard)));
     };
 
