@@ -153,7 +153,7 @@ fn clip_8k(dir: &std::path::Path, name: &str) -> Vec<i16> {
 #[test]
 fn a_caller_who_pauses_after_a_statement_is_not_answered_over() {
     // A real voice (speech-ko `tune`) says a finished sentence that is no
-    // question, pauses 1.3 s, and goes on. Its casual ending says nothing,
+    // question, pauses 1 s, and goes on. Its casual ending says nothing,
     // so the turn ends after 500 ms of silence once the transcript is in;
     // sori's reply can only ask for more (not a topic), so it waits until
     // the caller has been quiet 1.4 s: the caller goes on first, nothing is
@@ -177,7 +177,7 @@ fn a_caller_who_pauses_after_a_statement_is_not_answered_over() {
     let second = clip_8k(&ko, "nek00305.wav");
     let mut pcm = vec![0i16; 16_000];
     pcm.extend_from_slice(&first);
-    pcm.extend(std::iter::repeat_n(0i16, 8 * 1300));
+    pcm.extend(std::iter::repeat_n(0i16, 8 * 1000));
     pcm.extend_from_slice(&second);
     pcm.extend(std::iter::repeat_n(0i16, 8000 * 30));
     let src = dir.path().join("statement.wav");
@@ -186,7 +186,7 @@ fn a_caller_who_pauses_after_a_statement_is_not_answered_over() {
 
     let recs = sori.wait_records(1, Duration::from_secs(10));
     assert_eq!(recs.len(), 1, "log:\n{}", common::tail(&sori.log(), 4000));
-    let log = sori.log();
+    let log: String = sori.log().lines().filter(|l| !l.contains("RTCP")).collect::<Vec<_>>().join("\n");
     let turns = sori::store::turns(&sori.db(), &recs[0].call_id).expect("turns");
     let path =
         ["caller went on before the reply asking for more was said", "caller talked on before the transcript came"]
@@ -201,7 +201,7 @@ fn a_caller_who_pauses_after_a_statement_is_not_answered_over() {
     );
     let spoken_ms = ((first.len() + second.len()) / 8) as u64;
     let holds_both =
-        |t: &sori::store::TurnRecord| t.speech_end_ms.saturating_sub(t.speech_start_ms) >= spoken_ms / 2 + 1300;
+        |t: &sori::store::TurnRecord| t.speech_end_ms.saturating_sub(t.speech_start_ms) >= spoken_ms / 2 + 1000;
     assert!(
         turns.iter().any(holds_both),
         "no turn holds both sentences: {turns:?}\nlog:\n{}",

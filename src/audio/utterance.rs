@@ -213,6 +213,12 @@ impl Listener {
         self.endpoint.in_speech()
     }
 
+    /// True from the first voiced frame of possible speech, before
+    /// `SpeechStart` confirms it (`min_speech` later) or it passes as a blip.
+    pub fn voice_started(&self) -> bool {
+        self.endpoint.utterance_start().is_some()
+    }
+
     /// Speech probability of the latest VAD frame.
     pub fn last_prob(&self) -> f32 {
         self.last_prob

@@ -163,10 +163,12 @@ impl VadConfig {
             return Err("vad.incomplete_silence_ms must be end_silence_ms..=5000".into());
         }
         // A caller who goes on while the reply waits must still be in the
-        // turn it answers ([`crate::dialog::talked_on::RESUME`] after its end).
-        let most = self.complete_silence_ms + crate::dialog::talked_on::RESUME.as_millis() as u64;
+        // turn it answers ([`crate::dialog::talked_on::RESUME`] after its
+        // end, which comes after some silence or none: a turn cut at
+        // `max_utterance`).
+        let most = crate::dialog::talked_on::RESUME.as_millis() as u64;
         if self.ask_more_after_ms > most {
-            return Err(format!("vad.ask_more_after_ms must be 0..={most} (complete_silence_ms + 1500; 0 = at once)"));
+            return Err(format!("vad.ask_more_after_ms must be 0..={most} (0 = at once)"));
         }
         if !(-100.0..=-40.0).contains(&self.silence_gate_dbfs) {
             return Err("vad.silence_gate_dbfs must be -100..=-40 (-100 = off)".into());
@@ -459,8 +461,8 @@ mod tests {
         let c = VadConfig { incomplete_silence_ms: 400, ..VadConfig::default() };
         assert!(c.validate().unwrap_err().contains("incomplete_silence_ms"));
         // A held reply must not outlast the turn a caller can go on.
-        let c = VadConfig { ask_more_after_ms: 1900, ..VadConfig::default() };
-        assert!(c.validate().unwrap_err().contains("ask_more_after_ms must be 0..=1800"));
+        let c = VadConfig { ask_more_after_ms: 1600, ..VadConfig::default() };
+        assert!(c.validate().unwrap_err().contains("ask_more_after_ms must be 0..=1500"));
         assert!(VadConfig { ask_more_after_ms: 0, ..VadConfig::default() }.validate().is_ok());
     }
 }

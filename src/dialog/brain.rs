@@ -342,7 +342,8 @@ impl Brain {
                 conv.line_checks = line_checks + 1;
                 if conv.line_checks >= LINE_CHECKS_BEFORE_AGENT {
                     conv.line_checks = 0;
-                    return self.offer_agent(route.confidence);
+                    // A line check is answered at once, the offer too.
+                    return Reply { asks_for_more: false, ..self.offer_agent(route.confidence) };
                 }
                 let said = match (check, &conv.last_reply) {
                     (LineCheck::CannotHear, Some(last)) => return Reply { asks_for_more: false, ..last.clone() },
@@ -702,6 +703,13 @@ mod tests {
             let (more, said) = asks(&mut Conversation::default(), t);
             assert!(!more, "{t} -> {said}");
         }
+        // The third line check in a row offers the agent, at once.
+        let mut c = Conversation::default();
+        for _ in 0..2 {
+            assert!(!asks(&mut c, "여보세요 들리세요").0);
+        }
+        let r = b.respond(&mut c, "여보세요 들리세요");
+        assert!(r.offered && !r.asks_for_more, "{r:?}");
         // "Say that again" after a question: said again at once.
         let mut c = Conversation::default();
         assert!(asks(&mut c, "그 뭐였더라 파란 거").0);

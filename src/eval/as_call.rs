@@ -73,6 +73,9 @@ pub struct TurnEnd {
     /// When the caller's next speech was detected, if within [`RESUME`] of
     /// the end: they went on.
     pub went_on: Option<Duration>,
+    /// Where that speech began (its first voiced frame, `min_speech`
+    /// before it was detected).
+    pub went_on_from: Option<Duration>,
     /// The turn's routed transcript as it stood at `ready`.
     pub text: Option<String>,
     /// A reply that only asks for more waits until then (the caller quiet
@@ -84,8 +87,14 @@ impl TurnEnd {
     /// A reply to this end would have started (its transcript in hand,
     /// the end decided) before the caller's going on was detected: they
     /// hear its start while still speaking.
+    /// A held reply is not said once a voice has started (the call looks
+    /// at the listener), so it is heard early only if it came before that.
     pub fn reply_heard_early(&self) -> bool {
-        match (self.reply_at(), self.went_on) {
+        let on = match self.held_until {
+            Some(_) => self.went_on_from.or(self.went_on),
+            None => self.went_on,
+        };
+        match (self.reply_at(), on) {
             (Some(at), Some(on)) => at < on,
             _ => false,
         }
@@ -273,6 +282,7 @@ impl Sim<'_, '_> {
                         hint_text,
                         ready: None,
                         went_on: None,
+                        went_on_from: None,
                         text: None,
                         held_until: None,
                     });
@@ -285,10 +295,11 @@ impl Sim<'_, '_> {
                         AtEnd::Transcribe(piece) => self.run(&u, piece, now).await?,
                     }
                 }
-                ListenerEvent::SpeechStart { .. } => {
+                ListenerEvent::SpeechStart { at } => {
                     let goes_on = self.last_end.take().filter(|&(_, ended)| now.saturating_sub(ended) <= RESUME);
                     if let Some(end) = self.ends.last_mut().filter(|_| goes_on.is_some()) {
                         end.went_on = Some(now);
+                        end.went_on_from = Some(at);
                     }
                     if let Some((turn, _)) = goes_on.filter(|_| self.ears.vad_cfg.rehear_resumed) {
                         if self.listener.resume_turn(turn) {
@@ -483,6 +494,7 @@ mod tests {
             hint_text: String::new(),
             ready: Some(Duration::from_millis(3200)),
             went_on: Some(Duration::from_millis(3000)),
+            went_on_from: Some(Duration::from_millis(2840)),
             text: None,
             held_until: None,
         };
@@ -496,5 +508,13 @@ mod tests {
         held.hold_reply(Duration::from_millis(1400), Duration::from_millis(150));
         assert!(!held.reply_heard_early());
         assert_eq!(held.reply_at(), Some(Duration::from_millis(3250)));
+        // Held until just after the caller's voice started (2840 ms) but
+        // before it was confirmed (3000 ms): the call waits for it.
+        let mut late = held.clone();
+        late.hold_reply(Duration::from_millis(1000), Duration::from_millis(150));
+        assert_eq!(late.reply_at(), Some(Duration::from_millis(2850)));
+        assert!(!late.reply_heard_early());
+        late.hold_reply(Duration::from_millis(900), Duration::from_millis(150));
+        assert!(late.reply_heard_early(), "{late:?}");
     }
 }

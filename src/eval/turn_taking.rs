@@ -149,6 +149,7 @@ mod tests {
             hint_text: "열이 나요".into(),
             ready,
             went_on,
+            went_on_from: None,
             text: None,
             held_until: None,
         };

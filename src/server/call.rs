@@ -405,7 +405,14 @@ impl CallTask {
                     }
                 },
                 _ = sleep_opt(held_at) => {
-                    if let Some(h) = self.held_reply.take() {
+                    // A voice that has just started is confirmed as speech
+                    // (which withdraws the reply) only `min_speech` later:
+                    // look again a frame on, so it is not talked over.
+                    if self.listener.as_ref().is_some_and(|l| l.voice_started()) {
+                        if let Some(h) = self.held_reply.as_mut() {
+                            h.at = Instant::now() + FRAME;
+                        }
+                    } else if let Some(h) = self.held_reply.take() {
                         self.say_reply(h.spoken);
                         for (text, audio) in h.more {
                             self.on_more(h.reply_id, text, audio);
@@ -690,11 +697,14 @@ impl CallTask {
                     // hold phrase playing (no reply: a slow recogniser) is
                     // no reply heard.
                     let reply_playing = playing && self.playing_turn.is_some();
-                    if !reply_playing {
+                    // A reply held for more is withdrawn even while an older
+                    // one still plays: it answers the turn going on now.
+                    let held = self.held_reply.take();
+                    if held.is_some() {
+                        tracing::info!("caller went on before the reply asking for more was said");
+                    }
+                    if !reply_playing || held.is_some() {
                         self.current_reply = None;
-                        if self.held_reply.take().is_some() {
-                            tracing::info!("caller went on before the reply asking for more was said");
-                        }
                         self.guard.dropped();
                         let mut goes_on = None;
                         if let Some(w) = self.talked_on.before_reply(std::time::Instant::now()) {
@@ -708,6 +718,14 @@ impl CallTask {
                         }
                         if let Some(turn) = goes_on {
                             self.hear_whole(turn);
+                        } else if let Some(h) = &held {
+                            // Too late to be the same turn, but the held reply
+                            // was never heard: the conversation forgets it.
+                            if self.reply_before.as_ref().is_some_and(|(id, _)| *id == h.reply_id) {
+                                if let Some((_, before)) = self.reply_before.take() {
+                                    self.conv = before;
+                                }
+                            }
                         }
                     }
                     self.flow.on_speech_start();
