@@ -229,6 +229,11 @@ impl Brain {
         }
     }
 
+    /// The last reply, said again at once (the caller asked for it).
+    fn again(last: &Reply) -> Reply {
+        Reply { asks_for_more: false, ..last.clone() }
+    }
+
     /// A reply that only asks the caller for more ([`Reply::asks_for_more`]).
     fn ask_more(&self, action: ReplyAction, text: &str, confidence: f32) -> Reply {
         Reply { asks_for_more: true, ..self.reply(action, text, None, confidence) }
@@ -346,7 +351,7 @@ impl Brain {
                     return Reply { asks_for_more: false, ..self.offer_agent(route.confidence) };
                 }
                 let said = match (check, &conv.last_reply) {
-                    (LineCheck::CannotHear, Some(last)) => return Reply { asks_for_more: false, ..last.clone() },
+                    (LineCheck::CannotHear, Some(last)) => return Self::again(last),
                     (LineCheck::CannotHear, None) => SAY_AGAIN,
                     (LineCheck::AreYouThere, _) => HEARD,
                     (LineCheck::IsItAMachine, _) => MACHINE,
@@ -368,7 +373,7 @@ impl Brain {
             if asks_again(&flat) {
                 conv.pending_clarify = pending;
                 return match &conv.last_reply {
-                    Some(last) => Reply { asks_for_more: false, ..last.clone() },
+                    Some(last) => Self::again(last),
                     None => self.reply(ReplyAction::Clarify, SAY_AGAIN, None, route.confidence),
                 };
             }

@@ -393,9 +393,8 @@ pub async fn run(cfg: &Config, a: SttEvalArgs) -> anyhow::Result<()> {
                 let mut heard = ears.hear(&line).await.with_context(|| format!("hearing {}", c.wav.display()))?;
                 if let Some(brain) = &dialogue {
                     for end in &mut heard.ends {
-                        let Some(text) = end.text.clone() else { continue };
-                        let reply = brain.respond(&mut crate::dialog::brain::Conversation::default(), &text);
-                        if reply.asks_for_more {
+                        let fresh = || crate::dialog::brain::Conversation::default();
+                        if end.text.as_deref().is_some_and(|t| brain.respond(&mut fresh(), t).asks_for_more) {
                             end.hold_reply(ask_more_after, post_roll);
                         }
                     }

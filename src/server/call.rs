@@ -413,9 +413,10 @@ impl CallTask {
                             h.at = Instant::now() + FRAME;
                         }
                     } else if let Some(h) = self.held_reply.take() {
+                        let id = h.spoken.reply_id;
                         self.say_reply(h.spoken);
                         for (text, audio) in h.more {
-                            self.on_more(h.reply_id, text, audio);
+                            self.on_more(id, text, audio);
                         }
                     }
                 }
@@ -721,7 +722,7 @@ impl CallTask {
                         } else if let Some(h) = &held {
                             // Too late to be the same turn, but the held reply
                             // was never heard: the conversation forgets it.
-                            if self.reply_before.as_ref().is_some_and(|(id, _)| *id == h.reply_id) {
+                            if self.reply_before.as_ref().is_some_and(|(id, _)| *id == h.spoken.reply_id) {
                                 if let Some((_, before)) = self.reply_before.take() {
                                     self.conv = before;
                                 }
@@ -896,7 +897,7 @@ impl CallTask {
             // Something is ready: no hold phrase meanwhile.
             self.guard.spoken();
             let at = (std::time::Instant::now() + wait).into();
-            self.held_reply = Some(HeldReply { at, reply_id: s.reply_id, spoken: s, more: Vec::new() });
+            self.held_reply = Some(HeldReply { at, spoken: s, more: Vec::new() });
             return;
         }
         self.say_reply(s);
@@ -1027,7 +1028,7 @@ impl CallTask {
         if self.hangup_sent.is_some() || self.current_reply != Some(reply_id) {
             return;
         }
-        if let Some(h) = self.held_reply.as_mut().filter(|h| h.reply_id == reply_id) {
+        if let Some(h) = self.held_reply.as_mut().filter(|h| h.spoken.reply_id == reply_id) {
             h.more.push((text, audio));
             return;
         }
@@ -1388,7 +1389,6 @@ async fn recv_opt(sock: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(
 /// goes on, [`crate::dialog::talked_on`]).
 struct HeldReply {
     at: Instant,
-    reply_id: u64,
     spoken: speech::Spoken,
     /// Its next sentences, come while it waits.
     more: Vec<(String, Arc<[i16]>)>,
