@@ -101,18 +101,8 @@ pub const GOODBYE: &str = "질병관리청 1339 콜센터를 이용해 주셔서
 const LINE_CHECKS_BEFORE_AGENT: u32 = 3;
 
 /// "Say that again" in the ways callers put it (compared without spaces).
-const REPEAT: &[&str] = &[
-    "다시말씀",
-    "다시한번",
-    "다시요",
-    "뭐라고요",
-    "뭐라고하셨",
-    "잘못들었",
-    "못알아들",
-    "한번더",
-    "다시말해",
-    "한번만더말",
-];
+const REPEAT: &[&str] =
+    &["다시말씀", "다시한번", "다시요", "뭐라고요", "뭐라고하셨", "잘못들었", "한번더", "다시말해", "한번만더말"];
 /// Closing the conversation.
 const CLOSE: &[&str] =
     &["감사합니다", "고맙습니다", "감사해요", "고마워요", "끊을게요", "수고하세요", "안녕히계세요", "안녕히계십시오"];
@@ -121,9 +111,15 @@ const CLOSE: &[&str] =
 const CLOSE_SHORT: &[&str] = &["됐습니다", "됐어요", "알겠습니다"];
 const CLOSE_SHORT_MAX: usize = 6;
 
+/// "I did not follow", a "say that again" only when about all the caller
+/// said ("네? 잘 못 알아들었어요"): a longer turn tells of someone who does not
+/// follow ("불러도 말을 못 알아들어요", a sign of an emergency).
+const NOT_FOLLOWED: &str = "못알아들";
+const NOT_FOLLOWED_MAX: usize = 14;
+
 /// "Say that again", in compacted words.
 fn asks_again(flat: &str) -> bool {
-    REPEAT.iter().any(|p| flat.contains(p))
+    REPEAT.iter().any(|p| flat.contains(p)) || (flat.contains(NOT_FOLLOWED) && flat.chars().count() <= NOT_FOLLOWED_MAX)
 }
 
 /// The caller closing the conversation, in compacted words.
@@ -855,7 +851,12 @@ mod tests {
         let mut c = Conversation::default();
         let first = b.respond(&mut c, "홍역 증상이 뭐예요");
         let again = b.respond(&mut c, "잘 못 알아들었어요 다시 말씀해 주세요");
+        assert_eq!((again.action, &again.text), (first.action, &first.text));
+        let again = b.respond(&mut c, "네? 못 알아들었어요");
         assert_eq!((again.action, again.text), (first.action, first.text));
+        // Someone who does not follow when called is told of, not sori's words.
+        let told = b.respond(&mut c, "밭에서 일하던 아저씨가 몸이 불덩이처럼 뜨겁고 불러도 말을 못 알아들어요");
+        assert_eq!(told.text, EMERGENCY_CHECK);
         // Not an emergency: a cough that won't stop, a vaccine reaction report.
         for t in ["기침이 멈추질 않아요", "예방접종 이상반응 신고는 어디에 해요"] {
             assert_ne!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Emergency, "{t}");

@@ -240,6 +240,13 @@ pub struct Action {
     /// of a bare "please say it again" ([`crate::kb::distress`]).
     #[serde(default)]
     pub distress: Vec<String>,
+    /// Emergency only: an accident ("굴러", "끓는물", "감전"), and a grave
+    /// sign ("토하", "정신이", "살이벗겨"): told together in one turn, 119
+    /// advice and a question ([`crate::kb::accident`]).
+    #[serde(default)]
+    pub accidents: Vec<String>,
+    #[serde(default)]
+    pub grave_signs: Vec<String>,
     pub spoken: Spanned<String>,
     #[serde(default)]
     pub source_name: Option<Spanned<String>>,

@@ -422,6 +422,7 @@ pub struct Router {
     self_harm_sentences: Vec<String>,
     health: HealthWords,
     distress: super::distress::DistressWords,
+    accident: super::accident::AccidentSigns,
 }
 
 impl Router {
@@ -481,6 +482,7 @@ impl Router {
             agent_sentences: Vec::new(),
             health: HealthWords::new(kb),
             distress: super::distress::DistressWords::new(kb),
+            accident: super::accident::AccidentSigns::new(kb),
         }
     }
 
@@ -568,6 +570,12 @@ impl Router {
             if kind == RouteKind::HumanAgent && super::frame::not_asking(text).is_some() {
                 continue;
             }
+            // "…머리를 박았는데 자꾸 같은 말만 해요", "…말을 못 알아들으세요":
+            // a complaint about the machine in words, a sign in what is told.
+            // Danger first ([`Router::possible_emergency`]).
+            if kind == RouteKind::HumanAgent && self.danger_told(&chars, text) {
+                continue;
+            }
             return Some((kind, trigger));
         }
         // A request for a person with one more slip, its anchor heard as
@@ -580,10 +588,18 @@ impl Router {
         None
     }
 
+    /// A check phrase as spelled, or an accident told with a grave sign:
+    /// what makes a request-like phrase in the same turn a sign of danger.
+    fn danger_told(&self, chars: &[char], text: &str) -> bool {
+        self.emergency_check.iter().any(|p| p.matches(chars)) || self.accident.find(text).is_some()
+    }
+
     /// An emergency trigger heard with one slip more than a rule allows
     /// ("소을 못 쉬고" for 숨을 못 쉬고), when no rule fired: not enough to
     /// call it an emergency, enough to give 119 advice and ask. With the
-    /// trigger (`?trigger`).
+    /// trigger (`?trigger`). Also a check phrase, an accident told with a
+    /// grave sign (`?accident+sign`, [`super::accident`]) or, with
+    /// embeddings, an utterance nearest an emergency sentence.
     pub fn possible_emergency(&self, text: &str) -> Option<String> {
         if self.rule(text).is_some() {
             return None;
@@ -607,6 +623,9 @@ impl Router {
         }
         if framed.is_some() {
             return None;
+        }
+        if let Some((accident, sign)) = self.accident.find(text) {
+            return Some(format!("?{accident}+{sign}"));
         }
         let (gap, nearest) = self.emergency_gap(text)?;
         let nearest = self.emergency_sentences.get(nearest)?;
@@ -1243,6 +1262,34 @@ mod tests {
         // "같은 날 맞아도" sounds like "같은 말만": a question, not a caller fed up with the machine.
         let same_day = "코로나 백신이랑 독감 백신 같은 날 맞아도 돼요";
         assert!(!matches!(r.route(same_day).kind, RouteKind::HumanAgent | RouteKind::Emergency), "{same_day}");
+        assert_eq!(r.route("아까부터 계속 같은 말만 하네요").kind, RouteKind::HumanAgent);
+    }
+
+    /// An accident and a grave sign in one turn, far apart: the safety-first
+    /// question; told as over or asked about, nothing. A phrase that would
+    /// complain of the machine ("같은 말만 해요") in a turn that tells of a
+    /// sign is the sign, not a request for a person.
+    #[test]
+    fn an_accident_told_with_a_grave_sign_gets_the_safety_question() {
+        let r = Router::new(&kb());
+        for (t, got) in [
+            ("아이가 끓는 물을 뒤집어써서 팔이랑 배에 물집이 잡히고 살이 벗겨졌어요", "끓는물+"),
+            ("할아버지가 계단에서 굴러 머리를 부딪혔는데 자꾸 토하고 정신이 오락가락해요", "?정신이*오락가락"),
+            ("아빠가 사다리에서 떨어졌는데 다리가 이상하게 꺾였어요", "사다리+꺾였"),
+        ] {
+            assert_eq!(r.rule(t), None, "{t}");
+            assert!(r.possible_emergency(t).is_some_and(|p| p.contains(got)), "{t} → {:?}", r.possible_emergency(t));
+        }
+        for t in [
+            "작년에 계단에서 굴러서 다리뼈가 부러졌는데 독감 주사 맞아도 돼요",
+            "만약 아이가 뜨거운 물에 데어서 물집이 생기면 어떻게 해요",
+            "계단에서 굴렀는데 무릎이 좀 까졌어요",
+        ] {
+            assert_eq!(r.possible_emergency(t), None, "{t}");
+        }
+        let told = "아들이 자전거 타다가 머리를 박았는데 자꾸 같은 말만 해요";
+        assert_ne!(r.route(told).kind, RouteKind::HumanAgent, "{told}");
+        assert!(r.possible_emergency(told).is_some(), "{told}");
         assert_eq!(r.route("아까부터 계속 같은 말만 하네요").kind, RouteKind::HumanAgent);
     }
 

@@ -6,6 +6,7 @@
 //! sentence-embedding engine ([`embed`]) with its on-disk vector cache.
 
 pub mod abroad;
+pub mod accident;
 pub mod confusion;
 pub mod data;
 pub mod distress;

@@ -1,0 +1,78 @@
+//! An accident told together with a grave sign.
+//!
+//! Callers tell an emergency by what happened and what they see, in their
+//! own words and often far apart: "할아버지가 계단에서 굴러 머리를
+//! 부딪혔는데 자꾸 토하고 정신이 오락가락해요", "아이가 끓는 물을
+//! 뒤집어써서 … 물집이 잡히고 살이 벗겨졌어요". No trigger phrase covers
+//! every such telling, and each half alone is ordinary ("계단에서 굴렀어요",
+//! "토해요" is a norovirus question). Both in one turn — a word of the
+//! emergency action's `accidents` list (a fall, a blow, a scald, a shock,
+//! gas, a snake) and one of its `grave_signs` (vomiting after it,
+//! confusion, skin coming off, bone seen, a limb that will not move) — is a
+//! possible emergency: 119 advice and "is it an emergency?"
+//! ([`super::index::Router::possible_emergency`]), unless the turn tells of
+//! nothing happening now ([`super::frame::not_now`]). Matched as spelled
+//! (spaces ignored): both words must survive the recogniser.
+
+use super::data::{KnowledgeBase, EMERGENCY};
+use super::index::compact;
+
+#[derive(Debug, Clone, Default)]
+pub struct AccidentSigns {
+    accidents: Vec<String>,
+    signs: Vec<String>,
+}
+
+impl AccidentSigns {
+    pub fn new(kb: &KnowledgeBase) -> AccidentSigns {
+        let words = |pick: fn(&super::data::Action) -> &Vec<String>| -> Vec<String> {
+            kb.action(EMERGENCY)
+                .map(|a| pick(a).iter().map(|w| compact(w)).filter(|w| !w.is_empty()).collect())
+                .unwrap_or_default()
+        };
+        AccidentSigns { accidents: words(|a| &a.accidents), signs: words(|a| &a.grave_signs) }
+    }
+
+    /// The accident and the sign `text` tells of together, as spelled
+    /// (spaces ignored); None unless it holds one of each.
+    pub fn find(&self, text: &str) -> Option<(&str, &str)> {
+        let flat = compact(text);
+        let accident = self.accidents.iter().find(|w| flat.contains(w.as_str()))?;
+        let sign = self.signs.iter().find(|w| flat.contains(w.as_str()))?;
+        Some((accident, sign))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn shipped() -> AccidentSigns {
+        let kb = KnowledgeBase::parse(Path::new("kb/1339.toml"), include_str!("../../kb/1339.toml")).expect("kb");
+        AccidentSigns::new(&kb)
+    }
+
+    #[test]
+    fn an_accident_with_a_grave_sign_is_found_and_either_alone_is_not() {
+        let a = shipped();
+        for told in [
+            "할아버지가 계단에서 굴러 머리를 부딪혔는데 자꾸 토하고 정신이 오락가락해요",
+            "아이가 끓는 물을 뒤집어써서 팔이랑 배에 물집이 잡히고 살이 벗겨졌어요",
+            "남편이 사다리에서 떨어졌는데 다리가 이상하게 꺾였어요",
+            "교통사고가 났는데 남편이 사람을 못 알아봐요",
+            "산에서 뱀에 물렸는데 다리가 퉁퉁 부어올라요",
+        ] {
+            assert!(a.find(told).is_some(), "{told}");
+        }
+        for ordinary in [
+            "계단에서 굴렀는데 무릎이 좀 까졌어요",
+            "상한 음식을 먹고 계속 토해요 노로바이러스인가요",
+            "아이가 수족구인데 손에 물집이 잡혔어요",
+            "독감 주사 맞고 팔이 좀 부었어요",
+            "뱀띠 아이도 일본뇌염 주사 맞아야 하나요",
+        ] {
+            assert_eq!(a.find(ordinary), None, "{ordinary}");
+        }
+    }
+}
