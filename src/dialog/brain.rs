@@ -111,15 +111,19 @@ const CLOSE: &[&str] =
 const CLOSE_SHORT: &[&str] = &["됐습니다", "됐어요", "알겠습니다"];
 const CLOSE_SHORT_MAX: usize = 6;
 
-/// "I did not follow", a "say that again" only when about all the caller
-/// said ("네? 잘 못 알아들었어요"): a longer turn tells of someone who does not
-/// follow ("불러도 말을 못 알아들어요", a sign of an emergency).
+/// "I did not follow" in the past tense is the caller's own ("죄송한데 제가
+/// 방금 못 알아들었어요"); in the present it may tell of someone who does not
+/// follow ("불러도 말을 못 알아들어요", a sign of an emergency), so it asks
+/// for the reply again only when about all the caller said ("네? 못 알아들어요").
+const NOT_FOLLOWED_PAST: &str = "못알아들었";
 const NOT_FOLLOWED: &str = "못알아들";
 const NOT_FOLLOWED_MAX: usize = 14;
 
 /// "Say that again", in compacted words.
 fn asks_again(flat: &str) -> bool {
-    REPEAT.iter().any(|p| flat.contains(p)) || (flat.contains(NOT_FOLLOWED) && flat.chars().count() <= NOT_FOLLOWED_MAX)
+    REPEAT.iter().any(|p| flat.contains(p))
+        || flat.contains(NOT_FOLLOWED_PAST)
+        || (flat.contains(NOT_FOLLOWED) && flat.chars().count() <= NOT_FOLLOWED_MAX)
 }
 
 /// The caller closing the conversation, in compacted words.
@@ -857,6 +861,13 @@ mod tests {
         // Someone who does not follow when called is told of, not sori's words.
         let told = b.respond(&mut c, "밭에서 일하던 아저씨가 몸이 불덩이처럼 뜨겁고 불러도 말을 못 알아들어요");
         assert_eq!(told.text, EMERGENCY_CHECK);
+        for (said, again) in [
+            ("네? 못 알아들어요", true),
+            ("죄송한데 제가 방금 못 알아들었어요", true),
+            ("우리 할머니가 아까부터 제 말을 잘 못 알아들어요", false),
+        ] {
+            assert_eq!(asks_again(&compact(said)), again, "{said}");
+        }
         // Not an emergency: a cough that won't stop, a vaccine reaction report.
         for t in ["기침이 멈추질 않아요", "예방접종 이상반응 신고는 어디에 해요"] {
             assert_ne!(b.respond(&mut Conversation::default(), t).action, ReplyAction::Emergency, "{t}");

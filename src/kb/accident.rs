@@ -11,8 +11,10 @@
 //! confusion, skin coming off, bone seen, a limb that will not move) — is a
 //! possible emergency: 119 advice and "is it an emergency?"
 //! ([`super::index::Router::possible_emergency`]), unless the turn tells of
-//! nothing happening now ([`super::frame::not_now`]). Matched as spelled
-//! (spaces ignored): both words must survive the recogniser.
+//! it as past, supposed, heard of or a story ([`super::frame::not_now`],
+//! [`super::frame::says_when`]). Matched as spelled (spaces ignored): both
+//! words must survive the recogniser. Whole words as an accident is told,
+//! not what only holds their letters (화상 is also video, 화상 진료).
 
 use super::data::{KnowledgeBase, EMERGENCY};
 use super::index::compact;
@@ -25,7 +27,7 @@ pub struct AccidentSigns {
 
 impl AccidentSigns {
     pub fn new(kb: &KnowledgeBase) -> AccidentSigns {
-        let words = |pick: fn(&super::data::Action) -> &Vec<String>| -> Vec<String> {
+        let words = |pick: fn(&super::data::Action) -> &[String]| -> Vec<String> {
             kb.action(EMERGENCY)
                 .map(|a| pick(a).iter().map(|w| compact(w)).filter(|w| !w.is_empty()).collect())
                 .unwrap_or_default()
@@ -61,7 +63,7 @@ mod tests {
             "아이가 끓는 물을 뒤집어써서 팔이랑 배에 물집이 잡히고 살이 벗겨졌어요",
             "남편이 사다리에서 떨어졌는데 다리가 이상하게 꺾였어요",
             "교통사고가 났는데 남편이 사람을 못 알아봐요",
-            "산에서 뱀에 물렸는데 다리가 퉁퉁 부어올라요",
+            "산에서 뱀한테 물렸는데 식은땀이 나고 어지러워서 못 서 있어요",
         ] {
             assert!(a.find(told).is_some(), "{told}");
         }
@@ -70,7 +72,15 @@ mod tests {
             "상한 음식을 먹고 계속 토해요 노로바이러스인가요",
             "아이가 수족구인데 손에 물집이 잡혔어요",
             "독감 주사 맞고 팔이 좀 부었어요",
-            "뱀띠 아이도 일본뇌염 주사 맞아야 하나요",
+            "뱀띠 아이가 어제부터 토해요",
+            // letters of an accident word in ordinary questions
+            "아이가 열이 39도까지 올랐다가 떨어졌는데 계속 토해요",
+            "수족구 물집이 있는데 수영장 물에 데리고 가도 되나요",
+            "아이가 계속 토하는데 화상 진료 되는 병원 있어요",
+            "예방접종 전 선생님께 말씀드려야 하는 게 있나요 아이가 요즘 자주 토해요",
+            "의약품 이상반응이 의심되는데 신고는 어디에 하나요",
+            "코로나 걸린 뒤로 계단에서 숨이 차요 후유증인가요",
+            "문에 부딪혀서 이마가 퉁퉁 부었어요",
         ] {
             assert_eq!(a.find(ordinary), None, "{ordinary}");
         }

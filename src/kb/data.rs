@@ -240,11 +240,13 @@ pub struct Action {
     /// of a bare "please say it again" ([`crate::kb::distress`]).
     #[serde(default)]
     pub distress: Vec<String>,
-    /// Emergency only: an accident ("굴러", "끓는물", "감전"), and a grave
-    /// sign ("토하", "정신이", "살이벗겨"): told together in one turn, 119
-    /// advice and a question ([`crate::kb::accident`]).
+    /// Emergency only: words of an accident ("굴러", "끓는물", "감전"): told
+    /// with a `grave_signs` word in one turn, 119 advice and a question
+    /// ([`crate::kb::accident`]).
     #[serde(default)]
     pub accidents: Vec<String>,
+    /// Emergency only: words of a grave sign ("토하", "정신이오락",
+    /// "살이벗겨"), read only with an `accidents` word.
     #[serde(default)]
     pub grave_signs: Vec<String>,
     pub spoken: Spanned<String>,

@@ -319,6 +319,11 @@ impl Route {
     }
 }
 
+/// Human-agent triggers that complain of the machine's words ("같은 말만
+/// 하네요", "말귀를 못 알아듣네") — words that also describe a person in
+/// trouble ([`Router::complaint_is_a_sign`]). Matched at a trigger's start.
+const MACHINE_COMPLAINTS: &[&str] = &["같은말만", "못알아", "말귀를", "엉뚱한", "딴소리"];
+
 /// A trigger: literal pieces, each within [`MAX_GAP`] characters of the last.
 #[derive(Debug, Clone)]
 struct Pattern(Vec<Vec<char>>);
@@ -570,10 +575,10 @@ impl Router {
             if kind == RouteKind::HumanAgent && super::frame::not_asking(text).is_some() {
                 continue;
             }
-            // "…머리를 박았는데 자꾸 같은 말만 해요", "…말을 못 알아들으세요":
-            // a complaint about the machine in words, a sign in what is told.
-            // Danger first ([`Router::possible_emergency`]).
-            if kind == RouteKind::HumanAgent && self.danger_told(&chars, text) {
+            // "…머리를 박았는데 자꾸 같은 말만 해요": a complaint about the
+            // machine in words, a sign in what is told. Danger first
+            // ([`Router::possible_emergency`]).
+            if kind == RouteKind::HumanAgent && self.complaint_is_a_sign(&trigger, &chars, text) {
                 continue;
             }
             return Some((kind, trigger));
@@ -582,16 +587,27 @@ impl Router {
         // spelled ("사람 좀 연건해 줘요"): a transfer costs little.
         if self.emergency_weak.iter().all(|p| !p.matches(&heard)) && super::frame::not_asking(text).is_none() {
             if let Some(p) = self.human_agent_weak.iter().find(|p| p.matches(&heard)) {
-                return Some((RouteKind::HumanAgent, format!("?{}", p.trigger)));
+                if !self.complaint_is_a_sign(&p.trigger, &chars, text) {
+                    return Some((RouteKind::HumanAgent, format!("?{}", p.trigger)));
+                }
             }
         }
         None
     }
 
-    /// A check phrase as spelled, or an accident told with a grave sign:
-    /// what makes a request-like phrase in the same turn a sign of danger.
-    fn danger_told(&self, chars: &[char], text: &str) -> bool {
-        self.emergency_check.iter().any(|p| p.matches(chars)) || self.accident.find(text).is_some()
+    /// Whether the agent `trigger` that fired is a complaint about the
+    /// machine's words ([`MACHINE_COMPLAINTS`]) in a turn that tells of danger
+    /// now: a check phrase as spelled, or an accident with a grave sign not
+    /// told as past or asked about. Then it describes a person ("…같은 말만
+    /// 해요", "…말을 못 알아들으세요"), and the safety question comes first.
+    fn complaint_is_a_sign(&self, trigger: &str, chars: &[char], text: &str) -> bool {
+        let trigger = trigger.trim_start_matches('~');
+        if !MACHINE_COMPLAINTS.iter().any(|c| trigger.starts_with(c)) {
+            return false;
+        }
+        let framed = super::frame::not_now(text).filter(|cue| super::frame::says_when(cue));
+        self.emergency_check.iter().any(|p| p.matches(chars))
+            || (framed.is_none() && self.accident.find(text).is_some())
     }
 
     /// An emergency trigger heard with one slip more than a rule allows
@@ -621,11 +637,16 @@ impl Router {
         if let Some(p) = self.emergency_weak.iter().find(|p| p.matches(&heard)) {
             return Some(format!("?{}", p.trigger));
         }
-        if framed.is_some() {
-            return None;
+        // An accident with a grave sign, unless told as past, supposed,
+        // heard of or a story (a cost asked or a bleeding stopped says
+        // nothing of the rest).
+        if framed.is_none_or(|cue| !super::frame::says_when(cue)) {
+            if let Some((accident, sign)) = self.accident.find(text) {
+                return Some(format!("?{accident}+{sign}"));
+            }
         }
-        if let Some((accident, sign)) = self.accident.find(text) {
-            return Some(format!("?{accident}+{sign}"));
+        if framed.is_some() || super::frame::calm_now(text) {
+            return None;
         }
         let (gap, nearest) = self.emergency_gap(text)?;
         let nearest = self.emergency_sentences.get(nearest)?;
@@ -1274,7 +1295,9 @@ mod tests {
         let r = Router::new(&kb());
         for (t, got) in [
             ("아이가 끓는 물을 뒤집어써서 팔이랑 배에 물집이 잡히고 살이 벗겨졌어요", "끓는물+"),
-            ("할아버지가 계단에서 굴러 머리를 부딪혔는데 자꾸 토하고 정신이 오락가락해요", "?정신이*오락가락"),
+            ("할아버지가 계단에서 굴러 머리를 부딪혔는데 자꾸 토하고 졸려해요", "굴러+토하"),
+            ("넘어져서 머리를 부딪혔는데 피는 멈췄는데 두 번 토했어요", "넘어져+토했"),
+            ("머리를 얼마나 세게 부딪혔는지 자꾸 토하고 졸려해요", "부딪혔+토하"),
             ("아빠가 사다리에서 떨어졌는데 다리가 이상하게 꺾였어요", "사다리+꺾였"),
         ] {
             assert_eq!(r.rule(t), None, "{t}");
@@ -1291,6 +1314,19 @@ mod tests {
         assert_ne!(r.route(told).kind, RouteKind::HumanAgent, "{told}");
         assert!(r.possible_emergency(told).is_some(), "{told}");
         assert_eq!(r.route("아까부터 계속 같은 말만 하네요").kind, RouteKind::HumanAgent);
+        // Only complaints about the machine's words give way, and only to
+        // danger now: a request for a person stays one.
+        for t in
+            ["지난주에 계단에서 굴렀다고요 아까부터 같은 말만 하시네요", "답답해 죽을 것 같아요 상담원 바꿔 주세요"]
+        {
+            assert_eq!(r.route(t).kind, RouteKind::HumanAgent, "{t}");
+        }
+        // Calm now keeps a likeness alone from asking; never a sign.
+        let calm =
+            "여보세요 어제 밭일하시던 아버지가 땀을 엄청 흘리고 어지럽다 하셨는데 지금은 쉬고 계세요 병원 가야 할까요";
+        assert!(!r.possible_emergency(calm).is_some_and(|p| p.starts_with("?≈")), "{calm}");
+        let stroke = "할아버지가 쓰러지셨다가 지금은 쉬고 계시는데 한쪽 팔을 못 움직이세요";
+        assert_eq!(r.route(stroke).kind, RouteKind::Emergency, "{stroke}");
     }
 
     #[test]
