@@ -16,7 +16,8 @@
 //! words must survive the recogniser. Whole words as an accident is told,
 //! not what only holds their letters (화상 is also video, 화상 진료).
 
-use super::data::{KnowledgeBase, EMERGENCY};
+use super::data::KnowledgeBase;
+use super::distress::emergency_words;
 use super::index::compact;
 
 #[derive(Debug, Clone, Default)]
@@ -27,12 +28,10 @@ pub struct AccidentSigns {
 
 impl AccidentSigns {
     pub fn new(kb: &KnowledgeBase) -> AccidentSigns {
-        let words = |pick: fn(&super::data::Action) -> &[String]| -> Vec<String> {
-            kb.action(EMERGENCY)
-                .map(|a| pick(a).iter().map(|w| compact(w)).filter(|w| !w.is_empty()).collect())
-                .unwrap_or_default()
-        };
-        AccidentSigns { accidents: words(|a| &a.accidents), signs: words(|a| &a.grave_signs) }
+        AccidentSigns {
+            accidents: emergency_words(kb, |a| &a.accidents),
+            signs: emergency_words(kb, |a| &a.grave_signs),
+        }
     }
 
     /// The accident and the sign `text` tells of together, as spelled

@@ -9,7 +9,7 @@
 //! instead of a bare "please say it again". It never makes an emergency by
 //! itself, and never stands in the way of an understood question.
 
-use super::data::{KnowledgeBase, EMERGENCY};
+use super::data::{Action, KnowledgeBase, EMERGENCY};
 use super::index::compact;
 
 #[derive(Debug, Clone, Default)]
@@ -18,12 +18,17 @@ pub struct DistressWords {
     list: Vec<String>,
 }
 
+/// One of the emergency action's word lists (`pick`), compacted, empty
+/// entries dropped; none without the action.
+pub fn emergency_words(kb: &KnowledgeBase, pick: fn(&Action) -> &[String]) -> Vec<String> {
+    kb.action(EMERGENCY)
+        .map(|a| pick(a).iter().map(|w| compact(w)).filter(|w| !w.is_empty()).collect())
+        .unwrap_or_default()
+}
+
 impl DistressWords {
     pub fn new(kb: &KnowledgeBase) -> DistressWords {
-        let mut list: Vec<String> = kb
-            .action(EMERGENCY)
-            .map(|a| a.distress.iter().map(|w| compact(w)).filter(|w| !w.is_empty()).collect())
-            .unwrap_or_default();
+        let mut list = emergency_words(kb, |a| &a.distress);
         list.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
         list.dedup();
         DistressWords { list }

@@ -605,9 +605,19 @@ impl Router {
         if !MACHINE_COMPLAINTS.iter().any(|c| trigger.starts_with(c)) {
             return false;
         }
-        let framed = super::frame::not_now(text).filter(|cue| super::frame::says_when(cue));
         self.emergency_check.iter().any(|p| p.matches(chars))
-            || (framed.is_none() && self.accident.find(text).is_some())
+            || self.accident_now(text, super::frame::not_now(text)).is_some()
+    }
+
+    /// The accident and grave sign `text` tells of together
+    /// ([`super::accident`]), unless its frame `framed` (from
+    /// [`super::frame::not_now`]) tells them as past, supposed, heard of or
+    /// a story; a cost asked or a bleeding stopped says nothing of the rest.
+    fn accident_now(&self, text: &str, framed: Option<&str>) -> Option<(&str, &str)> {
+        if framed.is_some_and(super::frame::says_when) {
+            return None;
+        }
+        self.accident.find(text)
     }
 
     /// An emergency trigger heard with one slip more than a rule allows
@@ -637,13 +647,8 @@ impl Router {
         if let Some(p) = self.emergency_weak.iter().find(|p| p.matches(&heard)) {
             return Some(format!("?{}", p.trigger));
         }
-        // An accident with a grave sign, unless told as past, supposed,
-        // heard of or a story (a cost asked or a bleeding stopped says
-        // nothing of the rest).
-        if framed.is_none_or(|cue| !super::frame::says_when(cue)) {
-            if let Some((accident, sign)) = self.accident.find(text) {
-                return Some(format!("?{accident}+{sign}"));
-            }
+        if let Some((accident, sign)) = self.accident_now(text, framed) {
+            return Some(format!("?{accident}+{sign}"));
         }
         if framed.is_some() || super::frame::calm_now(text) {
             return None;
