@@ -17,6 +17,7 @@ use super::opener::{opener, Opener, ANYTHING_ELSE, GO_ON, GREETED};
 use super::symptom;
 use crate::kb::data::SELF_HARM;
 use crate::kb::index::{compact, Route, RouteKind, Router};
+use crate::kb::referral::Referrals;
 use crate::kb::KnowledgeBase;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -177,6 +178,7 @@ pub struct Brain {
     kb: KnowledgeBase,
     router: Router,
     texts: Texts,
+    referrals: Referrals,
 }
 
 impl Brain {
@@ -187,7 +189,7 @@ impl Brain {
 
     /// With a router built elsewhere (e.g. [`crate::kb::router`], hybrid).
     pub fn with_router(kb: KnowledgeBase, router: Router) -> Brain {
-        Brain { texts: Texts::of(&kb), kb, router }
+        Brain { texts: Texts::of(&kb), referrals: Referrals::new(&kb), kb, router }
     }
 
     /// This knowledge base's fixed replies.
@@ -244,6 +246,23 @@ impl Brain {
         let a = self.kb.action(id)?;
         let (n, u) = (a.source_name.as_ref()?, a.source_url.as_ref()?);
         Some(vec![Source { name: n.get_ref().clone(), url: u.get_ref().clone() }])
+    }
+
+    /// The reply to a request that is not the line's job: where that kind
+    /// of request belongs when a referral's word was heard, else the
+    /// out-of-scope action's own words.
+    fn out_of_scope(&self, text: &str, confidence: f32) -> Reply {
+        let referral = self.referrals.find(text).and_then(|i| crate::kb::referral::get(&self.kb, i));
+        let Some(r) = referral else {
+            let t = self.action_text(crate::kb::data::OUT_OF_SCOPE, "그 내용은 1339에서 안내하기 어렵습니다.");
+            return self.ask_more(ReplyAction::OutOfScope, &t, confidence);
+        };
+        // Its own source or none: the action's would cite another body.
+        let sources = match (&r.source_name, &r.source_url) {
+            (Some(n), Some(u)) => vec![Source { name: n.get_ref().clone(), url: u.get_ref().clone() }],
+            _ => Vec::new(),
+        };
+        Reply { sources, ..self.ask_more(ReplyAction::OutOfScope, r.spoken.get_ref(), confidence) }
     }
 
     fn action_text(&self, id: &str, fallback: &str) -> String {
@@ -418,8 +437,7 @@ impl Brain {
             }
             RouteKind::OutOfScope => {
                 conv.misses = 0;
-                let t = self.action_text(crate::kb::data::OUT_OF_SCOPE, "그 내용은 1339에서 안내하기 어렵습니다.");
-                return self.ask_more(ReplyAction::OutOfScope, &t, route.confidence);
+                return self.out_of_scope(text, route.confidence);
             }
             _ => {}
         }
@@ -445,6 +463,12 @@ impl Brain {
                 let q = format!("혹시 {}에 대해 물으셨나요?", names.join(", 아니면 "));
                 return self.ask_more(ReplyAction::Clarify, &q, route.confidence);
             }
+        }
+        if self.referrals.find(text).is_some() {
+            // Not a topic, but another body's business by its word ("종합소득세
+            // 신고", near the reporting topic by 신고): where it belongs.
+            conv.misses = 0;
+            return self.out_of_scope(text, route.confidence);
         }
         conv.misses += 1;
         if conv.misses >= 2 {
@@ -633,6 +657,29 @@ mod tests {
     }
 
     #[test]
+    fn a_request_for_another_body_is_told_where_it_belongs() {
+        let b = brain();
+        let r = b.respond(&mut Conversation::default(), "여권 유효기간이 끝났는데 다시 만들려면 어디 가요");
+        assert_eq!((r.action, r.asks_for_more), (ReplyAction::OutOfScope, true), "{r:?}");
+        assert!(r.text.contains("여권 민원실") && r.text.contains("1345"), "{}", r.text);
+        assert_eq!(r.sources.first().map(|s| s.name.as_str()), Some("외교부 여권안내"));
+        let r = b.respond(&mut Conversation::default(), "윗집 층간소음 때문에 밤마다 잠을 못 자요");
+        assert!(r.action == ReplyAction::OutOfScope && r.text.contains("1661-2642"), "{r:?}");
+        // No referral's word: the out-of-scope action's own reply and source.
+        let r = b.respond(&mut Conversation::default(), "장기요양등급 신청하려면 어떻게 해요");
+        assert!(r.action == ReplyAction::OutOfScope && r.text.contains("110"), "{r:?}");
+        assert_eq!(r.sources.first().map(|s| s.name.as_str()), Some("국민건강보험공단"));
+        // Nearest a topic by its words (신고) but no health question: the
+        // referral still says where it belongs.
+        let r = b.respond(&mut Conversation::default(), "종합소득세 신고는 언제까지 하는 거예요");
+        assert!(r.action == ReplyAction::OutOfScope && r.text.contains("126"), "{r:?}");
+        // A health question that shares a referral's word is answered.
+        let r =
+            b.respond(&mut Conversation::default(), "여권 만들었는데 아프리카 가기 전에 황열 예방접종은 어디서 맞아요");
+        assert_eq!(r.kb_id.as_deref(), Some("travel-before"), "{r:?}");
+    }
+
+    #[test]
     fn asking_for_a_person_transfers() {
         let b = brain();
         let r = b.respond(&mut Conversation::default(), "상담원 연결해 주세요");
@@ -653,7 +700,7 @@ mod tests {
         let b = brain();
         let mut c = Conversation::default();
         assert_eq!(b.respond(&mut c, "그 뭐였더라 파란 거").action, ReplyAction::Clarify);
-        let r = b.respond(&mut c, "오늘 날씨 어때요");
+        let r = b.respond(&mut c, "어제 본 드라마 제목이 뭐였죠");
         assert_eq!((r.action, r.offered), (ReplyAction::Transfer, true), "offered, so it may be talked over");
     }
 

@@ -203,6 +203,11 @@ pub struct Entry {
     /// Short distinctive terms that help retrieval.
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// Whether a question needs a health word to be answered with this entry
+    /// (`[settings] health_gate`); false for a topic about the line itself
+    /// ("밤에도 전화 받아요?" names nothing about health).
+    #[serde(default = "gated")]
+    pub health_gate: bool,
     /// More ways callers ask, from `[settings] more_questions` (read by
     /// [`KnowledgeBase::load`]; empty after [`KnowledgeBase::parse`]).
     #[serde(skip)]
@@ -215,6 +220,10 @@ pub struct Entry {
     pub source_url: Spanned<String>,
     /// YYYY-MM-DD.
     pub reviewed: Spanned<String>,
+}
+
+fn gated() -> bool {
+    true
 }
 
 /// A route decided before topic retrieval.
@@ -249,6 +258,27 @@ pub struct Action {
     /// "살이벗겨"), read only with an `accidents` word.
     #[serde(default)]
     pub grave_signs: Vec<String>,
+    /// Out-of-scope only: where a kind of request belongs instead, said in
+    /// place of `spoken` when one of its words was heard
+    /// ([`crate::kb::referral`]).
+    #[serde(default)]
+    pub referrals: Vec<Referral>,
+    pub spoken: Spanned<String>,
+    #[serde(default)]
+    pub source_name: Option<Spanned<String>>,
+    #[serde(default)]
+    pub source_url: Option<Spanned<String>>,
+}
+
+/// Where one kind of request that is not the line's job belongs ("여권",
+/// "등본" → the district office): its words also mark a request as
+/// out of scope in retrieval, like the action's keywords.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Referral {
+    /// Words that name the kind of request, matched with spaces ignored.
+    pub words: Spanned<Vec<String>>,
+    /// What sori says instead of the out-of-scope action's `spoken`.
     pub spoken: Spanned<String>,
     #[serde(default)]
     pub source_name: Option<Spanned<String>>,
@@ -388,6 +418,21 @@ impl KnowledgeBase {
             }
             if let Some(u) = &a.source_url {
                 check_url(u)?;
+            }
+            if let Some(r) = a.referrals.first().filter(|_| id != OUT_OF_SCOPE) {
+                return Err((r.words.span(), format!("action {id:?}: only out-of-scope has referrals")));
+            }
+            for r in &a.referrals {
+                if r.words.get_ref().is_empty() || r.words.get_ref().iter().any(|w| w.trim().is_empty()) {
+                    return Err((r.words.span(), "a referral needs words, none of them empty".into()));
+                }
+                check_spoken(&r.spoken)?;
+                if let Some(n) = &r.source_name {
+                    non_empty(n, "source_name")?;
+                }
+                if let Some(u) = &r.source_url {
+                    check_url(u)?;
+                }
             }
         }
         let t = &self.texts;

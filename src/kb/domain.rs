@@ -314,11 +314,14 @@ pub struct HealthWords {
     /// Each topic's own keywords by sound, looser ([`NEAR_PER_SOUND`]).
     near: std::collections::HashMap<String, Vec<SoundPattern>>,
     /// Keywords that name what their topic is about ([`names_topic`]), as
-    /// spelled: 결핵, 독감, 백일해 — not 임신부, 예방접종.
-    naming: Vec<String>,
+    /// spelled: 결핵, 독감, 백일해 — not 임신부, 예방접종; with the topic's id.
+    naming: Vec<(String, String)>,
     /// The knowledge base's `[settings] health_gate`: off, every utterance
     /// counts as on topic (a hotline that is not about health).
     gate: bool,
+    /// Topics whose entry turns the gate off (`health_gate = false`: about
+    /// the line itself).
+    ungated: Vec<String>,
 }
 
 impl HealthWords {
@@ -333,7 +336,7 @@ impl HealthWords {
             for k in &e.keywords {
                 let k = compact(k);
                 if k.chars().count() >= 2 && names_topic(&k, e.title.get_ref()) {
-                    naming.push(k.clone());
+                    naming.push((k.clone(), e.id.get_ref().clone()));
                 }
                 if k.chars().count() >= 2 && !everyday.contains(&k) {
                     let n = sounds(&k).len();
@@ -359,14 +362,22 @@ impl HealthWords {
         let keywords = by_sound(&mut keywords);
         naming.sort();
         naming.dedup();
-        HealthWords { words, heard, keywords, near, naming, gate: kb.settings.health_gate }
+        let ungated = kb.entries.iter().filter(|e| !e.health_gate).map(|e| e.id.get_ref().clone()).collect();
+        HealthWords { words, heard, keywords, near, naming, gate: kb.settings.health_gate, ungated }
     }
 
     /// Whether `text` names what some topic is about (a disease or vaccine:
     /// "그럼 독감은요?"), as spelled; "그럼 임신부는요?" names none.
     pub fn names_a_topic(&self, text: &str) -> bool {
         let flat = compact(text);
-        self.naming.iter().any(|k| flat.contains(k.as_str()))
+        self.naming.iter().any(|(k, _)| flat.contains(k.as_str()))
+    }
+
+    /// Whether `text` names what `topic` is about, as spelled ("결핵" for
+    /// tuberculosis).
+    pub fn names(&self, text: &str, topic: &str) -> bool {
+        let flat = compact(text);
+        self.naming.iter().any(|(k, t)| t == topic && flat.contains(k.as_str()))
     }
 
     /// Knowledge-base keywords heard with a slip ("도감이면" has 독감,
@@ -402,10 +413,17 @@ impl HealthWords {
         self.find(text).or_else(|| self.near_topic_word(text, topic))
     }
 
+    /// Whether `topic` needs a health word to be answered (the gate is on
+    /// for the knowledge base and the topic).
+    pub fn gated(&self, topic: &str) -> bool {
+        self.gate && !self.ungated.iter().any(|t| t == topic)
+    }
+
     /// Whether `text` is about health for `topic` (always, with the gate
-    /// off); a word heard by sound counts only when `by_sound`.
+    /// off for the knowledge base or the topic); a word heard by sound
+    /// counts only when `by_sound`.
     pub fn counts(&self, text: &str, topic: &str, by_sound: bool) -> bool {
-        !self.gate || self.word(text, topic).is_some_and(|w| by_sound || !w.starts_with('~'))
+        !self.gated(topic) || self.word(text, topic).is_some_and(|w| by_sound || !w.starts_with('~'))
     }
 
     /// Whether `text` contains a health word, spelled or by sound.

@@ -51,6 +51,36 @@ pub const WEAK_SLIP: f32 = 0.5;
 /// (the anchor is heard as the trigger spells it).
 pub const ANCHOR_COST: f32 = TENSE_SWAP;
 
+/// Everyday words that sound within a slip of a trigger's piece but were
+/// written as themselves: "여기 몇 시까지 해요" is no 경기 ("경기*해요", a
+/// fit), "병원비가 많이 나왔어요" no 피가 ("피가*많이나"), "감기 때문에
+/// 어린이집을 빠졌는데" no child 물에 빠진 ("물에*빠졌", 문에 ~ 물에).
+/// [`spelled_everyday_masked`] takes them out of what is matched by sound;
+/// a trigger as spelled still matches.
+const SPELLED_EVERYDAY: &[&str] = &[
+    "여기",
+    "거기",
+    "저기",
+    "때문에",
+    "병원비",
+    "진료비",
+    "치료비",
+    "수술비",
+    "입원비",
+    "검사비",
+    "수리비",
+    "교통비",
+    "관리비",
+    "생활비",
+];
+
+/// `text` with each [`SPELLED_EVERYDAY`] word replaced by as many `x`, for
+/// matching by sound: the word cannot be heard as a trigger's piece, and
+/// the sounds around it keep their distance.
+pub fn spelled_everyday_masked(text: &str) -> String {
+    SPELLED_EVERYDAY.iter().fold(text.to_string(), |t, w| t.replace(w, &"x".repeat(w.chars().count())))
+}
+
 #[derive(Debug, Clone)]
 pub struct SoundPattern {
     /// The trigger as written.

@@ -428,6 +428,14 @@ pub struct Router {
     health: HealthWords,
     distress: super::distress::DistressWords,
     accident: super::accident::AccidentSigns,
+    /// The out-of-scope action's own `keywords`, compact: what 1339 does not
+    /// handle even about a disease ("코로나 지원금"), unlike a referral's
+    /// words, which yield to a disease named ([`Router::decide`]).
+    scope_words: Vec<String>,
+    /// The out-of-scope referrals' words, compact: another body's business
+    /// ("여권", "병무청"), which a topic about the line itself does not
+    /// take ("병무청 전화번호 좀 알려 주세요").
+    referred: Vec<String>,
 }
 
 impl Router {
@@ -454,7 +462,9 @@ impl Router {
         if let Some(a) = kb.action(OUT_OF_SCOPE) {
             targets.push(OUT_OF_SCOPE.to_string());
             questions.push(a.triggers.get_ref().iter().map(String::as_str).collect());
-            heads.push(a.keywords.iter().map(String::as_str).collect());
+            // A referral's words mark a request as out of scope too.
+            let referred = a.referrals.iter().flat_map(|r| r.words.get_ref().iter());
+            heads.push(a.keywords.iter().chain(referred).map(String::as_str).collect());
         }
         let (questions, heads) = (Field::new(questions), Field::new(heads));
         let mut df: HashMap<String, usize> = HashMap::new();
@@ -488,6 +498,14 @@ impl Router {
             health: HealthWords::new(kb),
             distress: super::distress::DistressWords::new(kb),
             accident: super::accident::AccidentSigns::new(kb),
+            scope_words: kb
+                .action(OUT_OF_SCOPE)
+                .map(|a| a.keywords.iter().map(|k| compact(k)).filter(|k| !k.is_empty()).collect())
+                .unwrap_or_default(),
+            referred: kb
+                .action(OUT_OF_SCOPE)
+                .map(|a| a.referrals.iter().flat_map(|r| r.words.get_ref().iter().map(|w| compact(w))).collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -558,7 +576,7 @@ impl Router {
     /// person; by spelling, then by sound. With the trigger that matched.
     pub fn rule(&self, text: &str) -> Option<(RouteKind, String)> {
         let chars: Vec<char> = compact(text).chars().collect();
-        let heard = heard(text);
+        let heard = heard(&super::fuzzy::spelled_everyday_masked(text));
         let rules = [
             (RouteKind::Emergency, &self.emergency, &self.emergency_heard),
             (RouteKind::HumanAgent, &self.human_agent, &self.human_agent_heard),
@@ -631,7 +649,7 @@ impl Router {
             return None;
         }
         let chars: Vec<char> = compact(text).chars().collect();
-        let heard = heard(text);
+        let heard = heard(&super::fuzzy::spelled_everyday_masked(text));
         let framed = super::frame::not_now(text);
         if let Some(cue) = framed {
             if let Some(trigger) = trigger_in(&self.emergency, &self.emergency_heard, &chars, &heard) {
@@ -680,7 +698,12 @@ impl Router {
         match &rule {
             Some((RouteKind::Emergency, _)) => {
                 let chars: Vec<char> = compact(text).chars().collect();
-                if let Some(t) = trigger_in(&self.self_harm, &self.self_harm_heard, &chars, &heard(text)) {
+                if let Some(t) = trigger_in(
+                    &self.self_harm,
+                    &self.self_harm_heard,
+                    &chars,
+                    &heard(&super::fuzzy::spelled_everyday_masked(text)),
+                ) {
                     return Some(t);
                 }
             }
@@ -818,7 +841,22 @@ impl Router {
     ) -> Route {
         let route = |kind, suggest| Route { kind, confidence, candidates: candidates.clone(), suggest };
         let Some(id) = self.targets.get(best) else { return route(RouteKind::Clarify, Vec::new()) };
+        let flat = compact(text);
         if ev.answer && id == OUT_OF_SCOPE {
+            // Another body's word, but a disease of a candidate topic named
+            // ("비자 연장할 때 결핵 검진"): the topic's question, unless a word
+            // of the action's own says 1339 does not handle it even so.
+            let named = candidates.iter().map(|(t, _)| t).find(|t| *t != OUT_OF_SCOPE && self.health.names(text, t));
+            return match named {
+                Some(t) if !self.scope_words.iter().any(|w| flat.contains(w.as_str())) => {
+                    route(RouteKind::Answer { id: t.clone() }, Vec::new())
+                }
+                _ => route(RouteKind::OutOfScope, Vec::new()),
+            };
+        }
+        // A topic about the line itself, asked with another body's word
+        // ("병무청 전화번호", "여기서 여권도 돼요?"): where that belongs.
+        if !self.health.gated(id) && self.referred.iter().any(|w| flat.contains(w.as_str())) {
             return route(RouteKind::OutOfScope, Vec::new());
         }
         // A health word, or the best topic's own keyword heard with slips.
@@ -1381,6 +1419,44 @@ mod tests {
         assert_eq!(route.kind, RouteKind::OutOfScope, "{route:?}");
         let spoken = kb.action(OUT_OF_SCOPE).expect("action").spoken.get_ref().clone();
         assert!(spoken.contains("1577-1000"));
+    }
+
+    #[test]
+    fn another_bodys_word_yields_to_a_disease_named_but_not_to_the_lines_own_refusals() {
+        let r = Router::new(&kb());
+        let route = r.route("외국인 비자 연장하려면 결핵 검사 결과가 필요하다는데 어디서 검사해요");
+        assert_eq!(route.id(), Some("tuberculosis"), "{route:?}");
+        // The same words without the disease: out of scope.
+        let route = r.route("외국인 비자 연장은 어디서 해요");
+        assert_eq!(route.kind, RouteKind::OutOfScope, "{route:?}");
+        // A support payment is not 1339's even for COVID-19 (the action's own keyword).
+        let route = r.route("코로나 재난지원금 신청은 어디서 해요");
+        assert_eq!(route.kind, RouteKind::OutOfScope, "{route:?}");
+    }
+
+    #[test]
+    fn everyday_words_written_as_themselves_are_not_heard_as_a_trigger() {
+        let r = Router::new(&kb());
+        for t in [
+            "남편 수술하고 병원비가 너무 많이 나왔어요",
+            "여기 몇 시까지 해요",
+            "애가 감기 때문에 어린이집을 빠졌는데요",
+        ] {
+            let (rule, check) = (r.rule(t), r.possible_emergency(t));
+            assert!(rule.is_none() && check.is_none(), "{t}: {rule:?} {check:?}");
+        }
+        // A trigger as spelled still fires beside such a word, and one heard
+        // with a slip.
+        assert_eq!(r.rule("여기 아이가 피가 많이 나요").map(|(k, _)| k), Some(RouteKind::Emergency));
+        let heard = r.rule("여기 애가 수물 못 쉬어요");
+        assert!(matches!(&heard, Some((RouteKind::Emergency, t)) if t.starts_with('~')), "{heard:?}");
+    }
+
+    #[test]
+    fn a_question_about_the_line_needs_no_health_word() {
+        let r = Router::new(&kb());
+        let route = r.route("설날에도 여기 상담 전화 받아요");
+        assert_eq!(route.id(), Some("hotline-info"), "{route:?}");
     }
 
     #[test]

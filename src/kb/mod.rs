@@ -17,6 +17,7 @@ pub mod fuzzy;
 pub mod heldout;
 pub mod index;
 pub mod jamo;
+pub mod referral;
 
 pub use data::{Action, Entry, KnowledgeBase};
 pub use index::{Route, RouteKind, Router};
