@@ -17,7 +17,6 @@ use super::opener::{opener, Opener, ANYTHING_ELSE, GO_ON, GREETED};
 use super::symptom;
 use crate::kb::data::SELF_HARM;
 use crate::kb::index::{compact, Route, RouteKind, Router};
-use crate::kb::referral::Referrals;
 use crate::kb::KnowledgeBase;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -178,7 +177,6 @@ pub struct Brain {
     kb: KnowledgeBase,
     router: Router,
     texts: Texts,
-    referrals: Referrals,
 }
 
 impl Brain {
@@ -189,7 +187,7 @@ impl Brain {
 
     /// With a router built elsewhere (e.g. [`crate::kb::router`], hybrid).
     pub fn with_router(kb: KnowledgeBase, router: Router) -> Brain {
-        Brain { texts: Texts::of(&kb), referrals: Referrals::new(&kb), kb, router }
+        Brain { texts: Texts::of(&kb), kb, router }
     }
 
     /// This knowledge base's fixed replies.
@@ -252,7 +250,7 @@ impl Brain {
     /// of request belongs when a referral's word was heard, else the
     /// out-of-scope action's own words.
     fn out_of_scope(&self, text: &str, confidence: f32) -> Reply {
-        let referral = self.referrals.find(text).and_then(|i| crate::kb::referral::get(&self.kb, i));
+        let referral = self.router.referral(text).and_then(|i| crate::kb::referral::get(&self.kb, i));
         let Some(r) = referral else {
             let t = self.action_text(crate::kb::data::OUT_OF_SCOPE, "그 내용은 1339에서 안내하기 어렵습니다.");
             return self.ask_more(ReplyAction::OutOfScope, &t, confidence);
@@ -464,9 +462,11 @@ impl Brain {
                 return self.ask_more(ReplyAction::Clarify, &q, route.confidence);
             }
         }
-        if self.referrals.find(text).is_some() {
+        let danger_or_health = |t: &str| self.may_be_an_emergency(t) || self.router.mentions_health(t);
+        if self.router.referral(text).is_some() && !danger_or_health(text) {
             // Not a topic, but another body's business by its word ("종합소득세
-            // 신고", near the reporting topic by 신고): where it belongs.
+            // 신고", near the reporting topic by 신고), and no word of health
+            // or danger: where it belongs.
             conv.misses = 0;
             return self.out_of_scope(text, route.confidence);
         }

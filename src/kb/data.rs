@@ -423,15 +423,18 @@ impl KnowledgeBase {
                 return Err((r.words.span(), format!("action {id:?}: only out-of-scope has referrals")));
             }
             for r in &a.referrals {
-                if r.words.get_ref().is_empty() || r.words.get_ref().iter().any(|w| w.trim().is_empty()) {
-                    return Err((r.words.span(), "a referral needs words, none of them empty".into()));
+                let short = |w: &String| super::index::compact(w).chars().count() < 2;
+                if r.words.get_ref().is_empty() || r.words.get_ref().iter().any(short) {
+                    return Err((r.words.span(), "a referral needs words of two letters or more".into()));
                 }
                 check_spoken(&r.spoken)?;
-                if let Some(n) = &r.source_name {
-                    non_empty(n, "source_name")?;
-                }
-                if let Some(u) = &r.source_url {
-                    check_url(u)?;
+                match (&r.source_name, &r.source_url) {
+                    (Some(n), Some(u)) => {
+                        non_empty(n, "source_name")?;
+                        check_url(u)?;
+                    }
+                    (None, None) => {}
+                    _ => return Err((r.spoken.span(), "a referral names source_name and source_url together".into())),
                 }
             }
         }

@@ -416,7 +416,18 @@ impl HealthWords {
     /// Whether `topic` needs a health word to be answered (the gate is on
     /// for the knowledge base and the topic).
     pub fn gated(&self, topic: &str) -> bool {
-        self.gate && !self.ungated.iter().any(|t| t == topic)
+        self.gate && !self.about_the_line(topic)
+    }
+
+    /// Whether `topic`'s own entry turns the gate off (`health_gate =
+    /// false`: a topic about the line itself), whatever the knowledge base's.
+    pub fn about_the_line(&self, topic: &str) -> bool {
+        self.ungated.iter().any(|t| t == topic)
+    }
+
+    /// Whether `text` holds a health word, as spelled or by sound.
+    pub fn mentioned(&self, text: &str) -> bool {
+        self.find(text).is_some()
     }
 
     /// Whether `text` is about health for `topic` (always, with the gate
@@ -454,8 +465,19 @@ struct Words {
     starts: Vec<bool>,
 }
 
+/// Whether `word` is spelled in `text` as [`HealthWords::find`] reads words:
+/// inside one word, or across words from a word's start ("열도 난다" holds no
+/// 도난, "노인 감기" no 인감; "종합소득세" holds 소득세).
+pub fn spelled(text: &str, word: &str) -> bool {
+    Words::with_mask(text, &[]).spells(&compact(word))
+}
+
 impl Words {
     fn masked(text: &str) -> Words {
+        Words::with_mask(text, MASKED)
+    }
+
+    fn with_mask(text: &str, mask: &[&str]) -> Words {
         let (mut chars, mut starts) = (Vec::new(), Vec::new());
         let mut gap = true;
         for c in normalize(text).chars() {
@@ -468,7 +490,7 @@ impl Words {
             }
         }
         let mut hidden = vec![false; chars.len()];
-        for m in MASKED {
+        for m in mask {
             let m: Vec<char> = m.chars().collect();
             let at: Vec<usize> = chars.windows(m.len()).enumerate().filter(|(_, w)| *w == m).map(|(i, _)| i).collect();
             for i in at {

@@ -74,9 +74,11 @@ const SPELLED_EVERYDAY: &[&str] = &[
     "생활비",
 ];
 
-/// `text` with each [`SPELLED_EVERYDAY`] word replaced by as many `x`, for
-/// matching by sound: the word cannot be heard as a trigger's piece, and
-/// the sounds around it keep their distance.
+/// `text` with each [`SPELLED_EVERYDAY`] word replaced by as many `x` as it
+/// has letters, for matching by sound: the word cannot be heard as a
+/// trigger's piece (an `x` is one sound, so a `*` between pieces spans a
+/// masked word more easily than the word itself; as spelled, with spaces,
+/// "병원 비가", it is not masked).
 pub fn spelled_everyday_masked(text: &str) -> String {
     SPELLED_EVERYDAY.iter().fold(text.to_string(), |t, w| t.replace(w, &"x".repeat(w.chars().count())))
 }

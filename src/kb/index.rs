@@ -432,10 +432,10 @@ pub struct Router {
     /// handle even about a disease ("코로나 지원금"), unlike a referral's
     /// words, which yield to a disease named ([`Router::decide`]).
     scope_words: Vec<String>,
-    /// The out-of-scope referrals' words, compact: another body's business
-    /// ("여권", "병무청"), which a topic about the line itself does not
-    /// take ("병무청 전화번호 좀 알려 주세요").
-    referred: Vec<String>,
+    /// The out-of-scope referrals: another body's business ("여권",
+    /// "병무청"), which a topic about the line itself does not take
+    /// ("병무청 전화번호 좀 알려 주세요").
+    referrals: super::referral::Referrals,
 }
 
 impl Router {
@@ -462,9 +462,16 @@ impl Router {
         if let Some(a) = kb.action(OUT_OF_SCOPE) {
             targets.push(OUT_OF_SCOPE.to_string());
             questions.push(a.triggers.get_ref().iter().map(String::as_str).collect());
-            // A referral's words mark a request as out of scope too.
+            // A referral's words mark a request as out of scope too (once:
+            // a keyword that is also a referral's word is not counted twice).
             let referred = a.referrals.iter().flat_map(|r| r.words.get_ref().iter());
-            heads.push(a.keywords.iter().chain(referred).map(String::as_str).collect());
+            let mut words: Vec<&str> = Vec::new();
+            for w in a.keywords.iter().chain(referred) {
+                if !words.iter().any(|k| compact(k) == compact(w)) {
+                    words.push(w);
+                }
+            }
+            heads.push(words);
         }
         let (questions, heads) = (Field::new(questions), Field::new(heads));
         let mut df: HashMap<String, usize> = HashMap::new();
@@ -502,10 +509,7 @@ impl Router {
                 .action(OUT_OF_SCOPE)
                 .map(|a| a.keywords.iter().map(|k| compact(k)).filter(|k| !k.is_empty()).collect())
                 .unwrap_or_default(),
-            referred: kb
-                .action(OUT_OF_SCOPE)
-                .map(|a| a.referrals.iter().flat_map(|r| r.words.get_ref().iter().map(|w| compact(w))).collect())
-                .unwrap_or_default(),
+            referrals: super::referral::Referrals::new(kb),
         }
     }
 
@@ -762,6 +766,17 @@ impl Router {
         self.distress.find(text)
     }
 
+    /// The index of the out-of-scope referral for `text`, if a referral's
+    /// word was said ([`super::referral::Referrals::find`]).
+    pub fn referral(&self, text: &str) -> Option<usize> {
+        self.referrals.find(text)
+    }
+
+    /// Whether `text` holds a health word, as spelled or by sound.
+    pub fn mentions_health(&self, text: &str) -> bool {
+        self.health.mentioned(text)
+    }
+
     /// Whether `text` names a topic of its own (a disease or vaccine), so
     /// that a follow-up cue does not tie it to the last topic.
     pub fn names_a_topic(&self, text: &str) -> bool {
@@ -824,7 +839,9 @@ impl Router {
     }
 
     /// The route for the best target `best` given how strong the evidence
-    /// for it is: out-of-scope as such; a topic answered when the evidence
+    /// for it is: out-of-scope as such, unless a candidate topic's disease is
+    /// named and no out-of-scope keyword is (then that topic); a topic about
+    /// the line itself asked with a referral's word, out of scope; a topic answered when the evidence
     /// clears the threshold and either the utterance names something about
     /// health or the match is strong, asked about instead (or not-health)
     /// when it is nearer what is no question; not-health when it does not; a
@@ -841,14 +858,13 @@ impl Router {
     ) -> Route {
         let route = |kind, suggest| Route { kind, confidence, candidates: candidates.clone(), suggest };
         let Some(id) = self.targets.get(best) else { return route(RouteKind::Clarify, Vec::new()) };
-        let flat = compact(text);
         if ev.answer && id == OUT_OF_SCOPE {
             // Another body's word, but a disease of a candidate topic named
             // ("비자 연장할 때 결핵 검진"): the topic's question, unless a word
             // of the action's own says 1339 does not handle it even so.
             let named = candidates.iter().map(|(t, _)| t).find(|t| *t != OUT_OF_SCOPE && self.health.names(text, t));
             return match named {
-                Some(t) if !self.scope_words.iter().any(|w| flat.contains(w.as_str())) => {
+                Some(t) if !self.scope_words.iter().any(|w| super::domain::spelled(text, w)) => {
                     route(RouteKind::Answer { id: t.clone() }, Vec::new())
                 }
                 _ => route(RouteKind::OutOfScope, Vec::new()),
@@ -856,7 +872,7 @@ impl Router {
         }
         // A topic about the line itself, asked with another body's word
         // ("병무청 전화번호", "여기서 여권도 돼요?"): where that belongs.
-        if !self.health.gated(id) && self.referred.iter().any(|w| flat.contains(w.as_str())) {
+        if self.health.about_the_line(id) && self.referrals.any(text) {
             return route(RouteKind::OutOfScope, Vec::new());
         }
         // A health word, or the best topic's own keyword heard with slips.
@@ -1424,10 +1440,11 @@ mod tests {
     #[test]
     fn another_bodys_word_yields_to_a_disease_named_but_not_to_the_lines_own_refusals() {
         let r = Router::new(&kb());
-        let route = r.route("외국인 비자 연장하려면 결핵 검사 결과가 필요하다는데 어디서 검사해요");
+        let route = r.route("비자연장 신청하는데 결핵 검진서 필요한가요");
         assert_eq!(route.id(), Some("tuberculosis"), "{route:?}");
+        assert_eq!(route.candidates.first().map(|c| c.0.as_str()), Some(OUT_OF_SCOPE), "retrieval's best");
         // The same words without the disease: out of scope.
-        let route = r.route("외국인 비자 연장은 어디서 해요");
+        let route = r.route("비자연장 신청은 어디서 해요");
         assert_eq!(route.kind, RouteKind::OutOfScope, "{route:?}");
         // A support payment is not 1339's even for COVID-19 (the action's own keyword).
         let route = r.route("코로나 재난지원금 신청은 어디서 해요");
@@ -1457,6 +1474,10 @@ mod tests {
         let r = Router::new(&kb());
         let route = r.route("설날에도 여기 상담 전화 받아요");
         assert_eq!(route.id(), Some("hotline-info"), "{route:?}");
+        assert_eq!(r.health_word("설날에도 여기 상담 전화 받아요", "hotline-info"), None, "no health word");
+        // Another body's number asked for: where that belongs.
+        let route = r.route("병무청 전화번호 좀 알려 주세요");
+        assert_eq!(route.kind, RouteKind::OutOfScope, "{route:?}");
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //! request, the words that tell it ("여권", "등본", "층간소음") and what to
 //! say. The words also mark a request as out of scope in retrieval (with the
 //! action's `keywords`, [`super::index::Router::new`]); which reply is said
-//! is chosen here, once retrieval has found the request out of scope.
+//! is chosen here, once retrieval found the request out of scope or reached
+//! no topic and no sign of health or danger ([`crate::dialog::brain`]).
 
 use super::data::{KnowledgeBase, Referral, OUT_OF_SCOPE};
+use super::domain::spelled;
 use super::index::compact;
 
 /// The out-of-scope action's referrals, in the knowledge base's order.
@@ -31,14 +33,23 @@ impl Referrals {
     }
 
     /// The index of the referral for `text`: the one whose word comes
-    /// first in it (spaces ignored), the earlier in the list on a tie.
+    /// first in it, the earlier in the list on a tie. A word counts as
+    /// [`spelled`]: inside a word, or across words from a word's start.
     pub fn find(&self, text: &str) -> Option<usize> {
         let flat = compact(text);
         self.words
             .iter()
-            .filter_map(|(i, ws)| ws.iter().filter_map(|w| flat.find(w.as_str())).min().map(|at| (at, *i)))
+            .filter_map(|(i, ws)| {
+                let at = ws.iter().filter(|w| spelled(text, w)).filter_map(|w| flat.find(w.as_str())).min();
+                at.map(|at| (at, *i))
+            })
             .min()
             .map(|(_, i)| i)
+    }
+
+    /// Whether `text` holds any referral's word ([`spelled`]).
+    pub fn any(&self, text: &str) -> bool {
+        self.words.iter().flat_map(|(_, ws)| ws).any(|w| spelled(text, w))
     }
 }
 
@@ -115,6 +126,10 @@ source_url = "https://www.gov.kr"
         assert_eq!(r.find("등본이랑 여권 사진 같이 내야 돼요"), Some(1));
         assert_eq!(r.find("여권이랑 등본 같이 내야 돼요"), Some(0));
         assert_eq!(r.find("병원 예약 좀 해 주세요"), None);
+        // Across words only from a word's start: "노인 비자" holds 비자 from
+        // 비's start, "소비 자료" does not.
+        assert_eq!(r.find("소비 자료를 봐요"), None);
+        assert!(r.any("노인 비자 연장") && !r.any("소비 자료"));
         assert_eq!(get(&kb, 1).map(|r| r.spoken.get_ref().as_str()), Some("등본은 주민센터에서 떼실 수 있습니다."));
     }
 
@@ -124,6 +139,15 @@ source_url = "https://www.gov.kr"
         let empty =
             parse(&kb_text("[[action.referrals]]\nwords = []\nspoken = \"구청에 문의해 주세요.\"")).unwrap_err();
         assert!(empty.contains("referral needs words"), "{empty}");
+        let one =
+            parse(&kb_text("[[action.referrals]]\nwords = [\"·\", \"여권\"]\nspoken = \"구청에 문의해 주세요.\""))
+                .unwrap_err();
+        assert!(one.contains("two letters"), "{one}");
+        let half = parse(&kb_text(
+            "[[action.referrals]]\nwords = [\"여권\"]\nspoken = \"구청에 문의해 주세요.\"\nsource_name = \"외교부\"",
+        ))
+        .unwrap_err();
+        assert!(half.contains("together"), "{half}");
         let url = parse(&kb_text("[[action.referrals]]\nwords = [\"여권\"]\nspoken = \"www.gov.kr 에서 보세요.\""));
         assert!(url.unwrap_err().contains("URL"));
         // Under another action a referral is a mistake, said as such.
