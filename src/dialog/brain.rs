@@ -385,7 +385,9 @@ impl Brain {
         }
         // "Say that again" and "thank you" win over anything but a topic: an
         // out-of-scope match on them is only their politeness.
-        let topic_found = matches!(route.kind, RouteKind::Answer { .. });
+        // A topic about the line itself, found with no health word, is no
+        // topic here: "상담원님 감사합니다, 수고하세요" says goodbye.
+        let topic_found = matches!(&route.kind, RouteKind::Answer { id } if !self.router.about_the_line(id));
         if !topic_found || flat.chars().count() <= 8 {
             if asks_again(&flat) {
                 conv.pending_clarify = pending;
@@ -832,6 +834,13 @@ mod tests {
         assert_eq!(first, again);
         let bye = b.respond(&mut c, "네 감사합니다");
         assert!(bye.end_call);
+    }
+
+    #[test]
+    fn thanks_to_the_line_close_the_call() {
+        let b = brain();
+        let r = b.respond(&mut Conversation::default(), "상담원님 친절하게 알려 주셔서 고맙습니다 수고하세요");
+        assert!(r.end_call, "{r:?}");
     }
 
     #[test]

@@ -772,6 +772,12 @@ impl Router {
         self.referrals.find(text)
     }
 
+    /// Whether `topic`'s entry is about the line itself (`health_gate =
+    /// false`): answered without a health word.
+    pub fn about_the_line(&self, topic: &str) -> bool {
+        self.health.about_the_line(topic)
+    }
+
     /// Whether `text` holds a health word, as spelled or by sound.
     pub fn mentions_health(&self, text: &str) -> bool {
         self.health.mentioned(text)
