@@ -35,6 +35,12 @@ pub struct Source {
     pub url: String,
 }
 
+/// A source named with its address, when both are given.
+fn named_source(name: &Option<toml::Spanned<String>>, url: &Option<toml::Spanned<String>>) -> Option<Vec<Source>> {
+    let (n, u) = (name.as_ref()?, url.as_ref()?);
+    Some(vec![Source { name: n.get_ref().clone(), url: u.get_ref().clone() }])
+}
+
 /// One spoken reply and what it means for the call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reply {
@@ -242,8 +248,7 @@ impl Brain {
     /// An action's source, when it names one.
     fn action_source(&self, id: &str) -> Option<Vec<Source>> {
         let a = self.kb.action(id)?;
-        let (n, u) = (a.source_name.as_ref()?, a.source_url.as_ref()?);
-        Some(vec![Source { name: n.get_ref().clone(), url: u.get_ref().clone() }])
+        named_source(&a.source_name, &a.source_url)
     }
 
     /// The reply to a request that is not the line's job: where that kind
@@ -256,10 +261,7 @@ impl Brain {
             return self.ask_more(ReplyAction::OutOfScope, &t, confidence);
         };
         // Its own source or none: the action's would cite another body.
-        let sources = match (&r.source_name, &r.source_url) {
-            (Some(n), Some(u)) => vec![Source { name: n.get_ref().clone(), url: u.get_ref().clone() }],
-            _ => Vec::new(),
-        };
+        let sources = named_source(&r.source_name, &r.source_url).unwrap_or_default();
         Reply { sources, ..self.ask_more(ReplyAction::OutOfScope, r.spoken.get_ref(), confidence) }
     }
 

@@ -369,15 +369,20 @@ impl HealthWords {
     /// Whether `text` names what some topic is about (a disease or vaccine:
     /// "그럼 독감은요?"), as spelled; "그럼 임신부는요?" names none.
     pub fn names_a_topic(&self, text: &str) -> bool {
-        let flat = compact(text);
-        self.naming.iter().any(|(k, _)| flat.contains(k.as_str()))
+        self.named(text).next().is_some()
     }
 
     /// Whether `text` names what `topic` is about, as spelled ("결핵" for
     /// tuberculosis).
     pub fn names(&self, text: &str, topic: &str) -> bool {
+        self.named(text).any(|t| t == topic)
+    }
+
+    /// The topics whose naming keyword `text` holds, as spelled (one per
+    /// keyword found).
+    fn named<'a>(&'a self, text: &str) -> impl Iterator<Item = &'a str> + 'a {
         let flat = compact(text);
-        self.naming.iter().any(|(k, t)| t == topic && flat.contains(k.as_str()))
+        self.naming.iter().filter(move |(k, _)| flat.contains(k.as_str())).map(|(_, t)| t.as_str())
     }
 
     /// Knowledge-base keywords heard with a slip ("도감이면" has 독감,
@@ -465,11 +470,21 @@ struct Words {
     starts: Vec<bool>,
 }
 
-/// Whether `word` is spelled in `text` as [`HealthWords::find`] reads words:
-/// inside one word, or across words from a word's start ("열도 난다" holds no
-/// 도난, "노인 감기" no 인감; "종합소득세" holds 소득세).
-pub fn spelled(text: &str, word: &str) -> bool {
-    Words::with_mask(text, &[]).spells(&compact(word))
+/// An utterance's words as [`HealthWords::find`] reads them, nothing masked:
+/// read once, asked about many words.
+pub struct Spelling(Words);
+
+impl Spelling {
+    pub fn of(text: &str) -> Spelling {
+        Spelling(Words::with_mask(text, &[]))
+    }
+
+    /// Whether `word` is spelled here: inside one word, or across words
+    /// from a word's start ("열도 난다" holds no 도난, "노인 감기" no 인감;
+    /// "종합소득세" holds 소득세).
+    pub fn spells(&self, word: &str) -> bool {
+        self.0.spells(&compact(word))
+    }
 }
 
 impl Words {

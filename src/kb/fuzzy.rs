@@ -83,6 +83,12 @@ pub fn spelled_everyday_masked(text: &str) -> String {
     SPELLED_EVERYDAY.iter().fold(text.to_string(), |t, w| t.replace(w, &"x".repeat(w.chars().count())))
 }
 
+/// `text` as its triggers are matched by sound: [`spelled_everyday_masked`],
+/// then [`heard`].
+pub fn heard_spelled(text: &str) -> Heard {
+    heard(&spelled_everyday_masked(text))
+}
+
 #[derive(Debug, Clone)]
 pub struct SoundPattern {
     /// The trigger as written.

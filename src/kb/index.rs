@@ -29,7 +29,7 @@ use super::data::{KnowledgeBase, EMERGENCY, HUMAN_AGENT, OUT_OF_SCOPE, SELF_HARM
 use super::domain::HealthWords;
 use super::embed::{dot, Embedder};
 use super::fuzzy::SoundPattern;
-use super::jamo::{heard, Heard};
+use super::jamo::Heard;
 
 /// Hybrid retrieval (with an [`Embedder`]): a target's fused score is its
 /// BM25 confidence `s / (s + MIN_SCORE)` plus `DENSE_WEIGHT` × its best
@@ -580,7 +580,7 @@ impl Router {
     /// person; by spelling, then by sound. With the trigger that matched.
     pub fn rule(&self, text: &str) -> Option<(RouteKind, String)> {
         let chars: Vec<char> = compact(text).chars().collect();
-        let heard = heard(&super::fuzzy::spelled_everyday_masked(text));
+        let heard = super::fuzzy::heard_spelled(text);
         let rules = [
             (RouteKind::Emergency, &self.emergency, &self.emergency_heard),
             (RouteKind::HumanAgent, &self.human_agent, &self.human_agent_heard),
@@ -653,7 +653,7 @@ impl Router {
             return None;
         }
         let chars: Vec<char> = compact(text).chars().collect();
-        let heard = heard(&super::fuzzy::spelled_everyday_masked(text));
+        let heard = super::fuzzy::heard_spelled(text);
         let framed = super::frame::not_now(text);
         if let Some(cue) = framed {
             if let Some(trigger) = trigger_in(&self.emergency, &self.emergency_heard, &chars, &heard) {
@@ -702,12 +702,9 @@ impl Router {
         match &rule {
             Some((RouteKind::Emergency, _)) => {
                 let chars: Vec<char> = compact(text).chars().collect();
-                if let Some(t) = trigger_in(
-                    &self.self_harm,
-                    &self.self_harm_heard,
-                    &chars,
-                    &heard(&super::fuzzy::spelled_everyday_masked(text)),
-                ) {
+                if let Some(t) =
+                    trigger_in(&self.self_harm, &self.self_harm_heard, &chars, &super::fuzzy::heard_spelled(text))
+                {
                     return Some(t);
                 }
             }
@@ -870,7 +867,7 @@ impl Router {
             // of the action's own says 1339 does not handle it even so.
             let named = candidates.iter().map(|(t, _)| t).find(|t| *t != OUT_OF_SCOPE && self.health.names(text, t));
             return match named {
-                Some(t) if !self.scope_words.iter().any(|w| super::domain::spelled(text, w)) => {
+                Some(t) if !self.scope_words.iter().any(|w| super::domain::Spelling::of(text).spells(w)) => {
                     route(RouteKind::Answer { id: t.clone() }, Vec::new())
                 }
                 _ => route(RouteKind::OutOfScope, Vec::new()),

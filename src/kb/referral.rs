@@ -11,7 +11,7 @@
 //! no topic and no sign of health or danger ([`crate::dialog::brain`]).
 
 use super::data::{KnowledgeBase, Referral, OUT_OF_SCOPE};
-use super::domain::spelled;
+use super::domain::Spelling;
 use super::index::compact;
 
 /// The out-of-scope action's referrals, in the knowledge base's order.
@@ -34,22 +34,23 @@ impl Referrals {
 
     /// The index of the referral for `text`: the one whose word comes
     /// first in it, the earlier in the list on a tie. A word counts as
-    /// [`spelled`]: inside a word, or across words from a word's start.
+    /// [`Spelling::spells`]: inside a word, or across words from a word's start.
     pub fn find(&self, text: &str) -> Option<usize> {
-        let flat = compact(text);
+        let (flat, spelling) = (compact(text), Spelling::of(text));
         self.words
             .iter()
             .filter_map(|(i, ws)| {
-                let at = ws.iter().filter(|w| spelled(text, w)).filter_map(|w| flat.find(w.as_str())).min();
+                let at = ws.iter().filter(|w| spelling.spells(w)).filter_map(|w| flat.find(w.as_str())).min();
                 at.map(|at| (at, *i))
             })
             .min()
             .map(|(_, i)| i)
     }
 
-    /// Whether `text` holds any referral's word ([`spelled`]).
+    /// Whether `text` holds any referral's word ([`Spelling::spells`]).
     pub fn any(&self, text: &str) -> bool {
-        self.words.iter().flat_map(|(_, ws)| ws).any(|w| spelled(text, w))
+        let spelling = Spelling::of(text);
+        self.words.iter().flat_map(|(_, ws)| ws).any(|w| spelling.spells(w))
     }
 }
 
