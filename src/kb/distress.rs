@@ -41,6 +41,14 @@ impl DistressWords {
     }
 }
 
+impl DistressWords {
+    /// `text` with every distress word it holds blanked out, to ask what
+    /// else it says.
+    pub fn without(&self, text: &str) -> String {
+        self.list.iter().fold(text.to_string(), |t, w| t.replace(w.as_str(), " "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

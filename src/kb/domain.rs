@@ -215,6 +215,34 @@ const EVERYDAY_KEYWORDS: &[&str] = &[
     "눈 통증",
 ];
 
+/// Everyday keywords that tell how one comes by a topic's disease — a
+/// camel, a visit to the family graves, a dead bird, a border county: not a
+/// health word in general ("성묘 다녀왔어요"), but one for their own topic
+/// when retrieval already puts that topic first ("두바이 여행에서 낙타 타는
+/// 체험 위험한가요" is a MERS question).
+const EXPOSURE_KEYWORDS: &[&str] = &[
+    "중동",
+    "사우디",
+    "사우디아라비아",
+    "두바이",
+    "낙타",
+    "동남아",
+    "성묘",
+    "벌초",
+    "휴전선",
+    "접경지역",
+    "가피",
+    "검은 딱지",
+    "철새",
+    "죽은 새",
+    "새 사체",
+    "야생조류",
+    "가금류",
+    "양계장",
+    "어패류",
+    "두 줄",
+];
+
 /// Everyday words that contain a health word, blanked out before the
 /// lookup: "아파트" has 아파, "계약을" 약을, "주사위" 주사, "의사를
 /// 밝혔다" (an intent) 의사, "시민 의식" 의식, "가슴이 설레" 가슴, "눈이
@@ -288,6 +316,18 @@ fn budget(len: usize) -> f32 {
     }
 }
 
+/// The edit cost a disease name heard with slips may absorb to outweigh the
+/// words around it ([`HealthWords::heard_name`]): one near miss (수두 heard
+/// as 스두, 독감 as 도감, 홍역 as 혼역) up to six sounds — not two (생기 is
+/// no 뎅기) — then 0.1 per sound.
+fn name_budget(len: usize) -> f32 {
+    if len <= 6 {
+        0.5
+    } else {
+        0.1 * len as f32
+    }
+}
+
 /// A topic's own keyword heard with more slips than [`budget`] allows
 /// ([`HealthWords::near_topic_word`]): this much per sound, from
 /// [`MIN_NEAR_SOUNDS`] sounds ("골핵" for 결핵, "스두" for 수두).
@@ -313,6 +353,11 @@ pub struct HealthWords {
     keywords: Vec<SoundPattern>,
     /// Each topic's own keywords by sound, looser ([`NEAR_PER_SOUND`]).
     near: std::collections::HashMap<String, Vec<SoundPattern>>,
+    /// The same from a word's start within [`name_budget`], for
+    /// [`HealthWords::heard_name`].
+    names_heard: std::collections::HashMap<String, Vec<SoundPattern>>,
+    /// Each topic's title.
+    titles: std::collections::HashMap<String, String>,
     /// Keywords that name what their topic is about ([`names_topic`]), as
     /// spelled: 결핵, 독감, 백일해 — not 임신부, 예방접종; with the topic's id.
     naming: Vec<(String, String)>,
@@ -322,6 +367,8 @@ pub struct HealthWords {
     /// Topics whose entry turns the gate off (`health_gate = false`: about
     /// the line itself).
     ungated: Vec<String>,
+    /// Each topic's [`EXPOSURE_KEYWORDS`], compact, with the topic's id.
+    exposure: Vec<(String, String)>,
 }
 
 impl HealthWords {
@@ -331,10 +378,15 @@ impl HealthWords {
         let mut keywords = Vec::new();
         let mut near = std::collections::HashMap::new();
         let mut naming = Vec::new();
+        let exposing: Vec<String> = EXPOSURE_KEYWORDS.iter().map(|w| compact(w)).collect();
+        let mut exposure = Vec::new();
         for e in &kb.entries {
             let mut own = Vec::new();
             for k in &e.keywords {
                 let k = compact(k);
+                if exposing.contains(&k) {
+                    exposure.push((k.clone(), e.id.get_ref().clone()));
+                }
                 if k.chars().count() >= 2 && names_topic(&k, e.title.get_ref()) {
                     naming.push((k.clone(), e.id.get_ref().clone()));
                 }
@@ -363,13 +415,42 @@ impl HealthWords {
         naming.sort();
         naming.dedup();
         let ungated = kb.entries.iter().filter(|e| !e.health_gate).map(|e| e.id.get_ref().clone()).collect();
-        HealthWords { words, heard, keywords, near, naming, gate: kb.settings.health_gate, ungated }
+        // Held to one near miss, not the looser budget of a topic retrieval
+        // already put first: 생기 is two from 뎅기.
+        let names_heard = near
+            .iter()
+            .map(|(t, ps): (&String, &Vec<SoundPattern>)| {
+                let strict = |p: &SoundPattern| {
+                    SoundPattern::near_word(&p.trigger, name_budget(sounds(&p.trigger).len())).from_word_start()
+                };
+                (t.clone(), ps.iter().map(strict).collect())
+            })
+            .collect();
+        HealthWords {
+            words,
+            heard,
+            keywords,
+            near,
+            names_heard,
+            titles: kb.entries.iter().map(|e| (e.id.get_ref().clone(), e.title.get_ref().clone())).collect(),
+            naming,
+            gate: kb.settings.health_gate,
+            ungated,
+            exposure,
+        }
     }
 
     /// Whether `text` names what some topic is about (a disease or vaccine:
     /// "그럼 독감은요?"), as spelled; "그럼 임신부는요?" names none.
     pub fn names_a_topic(&self, text: &str) -> bool {
         self.named(text).next().is_some()
+    }
+
+    /// The keywords that name what some topic is about (결핵, 독감,
+    /// 메르스), compact, each once.
+    pub fn name_words(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut seen = std::collections::HashSet::new();
+        self.naming.iter().map(|(k, _)| k.as_str()).filter(move |k| seen.insert(*k))
     }
 
     /// Whether `text` names what `topic` is about, as spelled ("결핵" for
@@ -391,13 +472,17 @@ impl HealthWords {
     /// near neighbours of a right word only blur it: 코로나 증상 ~ 코로나 주사).
     pub fn repairs(&self, text: &str) -> Vec<String> {
         let flat = compact(text);
-        if self.keywords.iter().any(|p| flat.contains(p.trigger.as_str())) {
+        if self.names_a_topic(text) {
             return Vec::new();
         }
+        let some_spelled = self.keywords.iter().any(|p| flat.contains(p.trigger.as_str()));
+        let naming = |w: &str| self.naming.iter().any(|(k, _)| k == w);
         let heard = heard(&normalize(text));
         self.keywords
             .iter()
-            .filter(|p| !flat.contains(p.trigger.as_str()) && p.matches(&heard))
+            .filter(|p| {
+                !flat.contains(p.trigger.as_str()) && (!some_spelled || naming(&p.trigger)) && p.matches(&heard)
+            })
             .map(|p| p.trigger.clone())
             .collect()
     }
@@ -411,11 +496,35 @@ impl HealthWords {
         self.near.get(topic)?.iter().find(|p| p.matches(&heard)).map(|p| format!("~~{}", p.trigger))
     }
 
+    /// Whether `topic`'s own name is heard with slips where a word of
+    /// `text` starts, once the health words spelled in it are blanked
+    /// ("감염병" is no 간염 heard with a slip, "조류은플루엔자" no
+    /// 인플루엔자 of its own): "스두 격리 기간이요" names chickenpox.
+    /// A name that `other`'s title holds too (인플루엔자 for the flu
+    /// vaccine and flu symptoms alike) does not count.
+    pub fn heard_name(&self, text: &str, topic: &str, other: &str) -> bool {
+        let shared = |p: &&SoundPattern| self.titles.get(other).is_some_and(|t| names_topic(&p.trigger, t));
+        let mut names = self.names_heard.get(topic).into_iter().flatten().filter(|p| !shared(p)).peekable();
+        if names.peek().is_none() {
+            return false;
+        }
+        let mask: Vec<&str> = MASKED.iter().chain(GENERAL).copied().collect();
+        let heard = heard(&Words::with_mask(text, &mask).spaced());
+        names.any(|p| p.matches(&heard))
+    }
+
     /// The health word in `text` that lets a question be answered with
     /// `topic`: one as spelled, `~word` heard by sound, `~~word` the topic's
     /// own keyword heard with slips.
     pub fn word(&self, text: &str, topic: &str) -> Option<String> {
-        self.find(text).or_else(|| self.near_topic_word(text, topic))
+        self.find(text).or_else(|| self.near_topic_word(text, topic)).or_else(|| self.exposure_word(text, topic))
+    }
+
+    /// One of `topic`'s own [`EXPOSURE_KEYWORDS`] in `text`, as spelled
+    /// (from a word's start).
+    fn exposure_word(&self, text: &str, topic: &str) -> Option<String> {
+        let words = Words::masked(text);
+        self.exposure.iter().find(|(k, t)| t == topic && words.spells(k)).map(|(k, _)| k.clone())
     }
 
     /// Whether `topic` needs a health word to be answered (the gate is on
@@ -610,6 +719,11 @@ mod tests {
         let w = words();
         assert!(w.repairs("도감이면 약을 꼭 먹어야 하나요").contains(&"독감".to_string()));
         assert!(w.repairs("홍역이 뭐예요").is_empty(), "spelled right: nothing to add");
+        // A disease name heard with a slip beside a keyword spelled right
+        // that names no disease (예방접종): the name is repaired, not the rest.
+        let repaired = w.repairs("도감 예방접종 언제부터 해요");
+        assert!(repaired.contains(&"독감".to_string()), "{repaired:?}");
+        assert!(repaired.iter().all(|k| w.names_a_topic(k)), "{repaired:?}");
         assert!(w.repairs("오늘 날씨 어때요").is_empty());
     }
 
@@ -624,6 +738,16 @@ mod tests {
         assert_eq!(w.near_topic_word("버스가 너무 늦게 와서 불편해요", "hepatitis-a"), None);
         assert_eq!(w.near_topic_word("이번 여행은 대만족이야", "travel-before"), None);
         assert_eq!(w.near_topic_word("분실물 센터 번호 좀 알려 주세요", "hotline-info"), None);
+    }
+
+    #[test]
+    fn a_topics_exposure_word_counts_for_that_topic_only() {
+        let w = words();
+        let t = "두바이 여행에서 낙타 타는 체험 해도 돼요";
+        assert_eq!(w.word(t, "mers").as_deref(), Some("낙타"));
+        assert_eq!(w.word(t, "travel-before"), None, "another topic's exposure word");
+        assert!(!w.mentioned("추석에 성묘 다녀왔어요"), "no health word in general");
+        assert_eq!(w.word("추석에 성묘 다녀왔어요", "scrub-typhus").as_deref(), Some("성묘"));
     }
 
     #[test]

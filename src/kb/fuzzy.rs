@@ -72,6 +72,16 @@ const SPELLED_EVERYDAY: &[&str] = &[
     "교통비",
     "관리비",
     "생활비",
+    // medicines: "면역억제제를 먹고 있어요" is no 세제를 먹 (세제를*먹)
+    "억제제",
+    "해열제",
+    "진통제",
+    "소화제",
+    "영양제",
+    "항생제",
+    "수면제",
+    "지사제",
+    "소염제",
 ];
 
 /// `text` with each [`SPELLED_EVERYDAY`] word replaced by as many `x` as it
@@ -80,13 +90,20 @@ const SPELLED_EVERYDAY: &[&str] = &[
 /// masked word more easily than the word itself; as spelled, with spaces,
 /// "병원 비가", it is not masked).
 pub fn spelled_everyday_masked(text: &str) -> String {
-    SPELLED_EVERYDAY.iter().fold(text.to_string(), |t, w| t.replace(w, &"x".repeat(w.chars().count())))
+    masked(text, SPELLED_EVERYDAY)
 }
 
-/// `text` as its triggers are matched by sound: [`spelled_everyday_masked`],
+/// `text` with each of `words` replaced by as many `x` as it has letters.
+pub fn masked<S: AsRef<str>>(text: &str, words: &[S]) -> String {
+    words.iter().fold(text.to_string(), |t, w| t.replace(w.as_ref(), &"x".repeat(w.as_ref().chars().count())))
+}
+
+/// `text` as its triggers are matched by sound: [`spelled_everyday_masked`]
+/// and `names` (the knowledge base's disease names written as themselves:
+/// "메르스 걸려요" is no 목에 걸려, "중동호흡기증후군이 뭐예요" no 호흡 멈),
 /// then [`heard`].
-pub fn heard_spelled(text: &str) -> Heard {
-    heard(&spelled_everyday_masked(text))
+pub fn heard_spelled(text: &str, names: &[String]) -> Heard {
+    heard(&masked(&spelled_everyday_masked(text), names))
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +237,11 @@ impl SoundPattern {
     /// find a word in the onset of the next one (간염 in "가너무").
     pub fn near_word(word: &str, budget: f32) -> SoundPattern {
         SoundPattern { whole: true, ..Self::word(word, budget) }
+    }
+
+    /// This pattern found only where a word of the utterance starts.
+    pub fn from_word_start(self) -> SoundPattern {
+        SoundPattern { word_start: true, ..self }
     }
 
     /// [`SoundPattern::word`] found only where a word of the utterance

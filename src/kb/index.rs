@@ -241,6 +241,11 @@ impl Evidence {
     }
 }
 
+/// A candidate whose own disease name is heard with slips, scoring at least
+/// this share of a best that names nothing, is put first
+/// ([`Router::prefer_named`]).
+const NAMED_NEAR_SHARE: f32 = 0.75;
+
 /// How many candidates a route reports.
 const CANDIDATES: usize = 3;
 
@@ -416,6 +421,9 @@ pub struct Router {
     targets: Vec<String>,
     questions: Field,
     heads: Field,
+    /// The out-of-scope target and its referrals' words ([`HEAD_WEIGHT`]d
+    /// like a head).
+    referred: Option<(usize, Field)>,
     /// n-gram → number of targets using it in either field.
     df: HashMap<String, usize>,
     dense: Option<Dense>,
@@ -436,6 +444,10 @@ pub struct Router {
     /// "병무청"), which a topic about the line itself does not take
     /// ("병무청 전화번호 좀 알려 주세요").
     referrals: super::referral::Referrals,
+    /// The knowledge base's disease names of three letters or more, not
+    /// matched by sound against a trigger where spelled as themselves
+    /// ([`super::fuzzy::heard_spelled`]).
+    spelled_names: Vec<String>,
 }
 
 impl Router {
@@ -452,6 +464,7 @@ impl Router {
         let mut targets = Vec::new();
         let mut questions = Vec::new();
         let mut heads = Vec::new();
+        let mut referred = None;
         for e in &kb.entries {
             targets.push(e.id.get_ref().clone());
             questions.push(e.questions.get_ref().iter().chain(&e.more_questions).map(String::as_str).collect());
@@ -462,26 +475,35 @@ impl Router {
         if let Some(a) = kb.action(OUT_OF_SCOPE) {
             targets.push(OUT_OF_SCOPE.to_string());
             questions.push(a.triggers.get_ref().iter().map(String::as_str).collect());
-            // A referral's words mark a request as out of scope too (once:
-            // a keyword that is also a referral's word is not counted twice).
-            let referred = a.referrals.iter().flat_map(|r| r.words.get_ref().iter());
+            heads.push(a.keywords.iter().map(String::as_str).collect());
+            // A referral's words mark a request as out of scope too, in a
+            // field of their own (once: a keyword that is also a referral's
+            // word is not counted twice): in the head, a long list of other
+            // bodies' words would weigh each of the action's keywords down.
             let mut words: Vec<&str> = Vec::new();
-            for w in a.keywords.iter().chain(referred) {
-                if !words.iter().any(|k| compact(k) == compact(w)) {
+            for w in a.referrals.iter().flat_map(|r| r.words.get_ref().iter()) {
+                let seen = |k: &str| compact(k) == compact(w);
+                if !a.keywords.iter().any(|k| seen(k)) && !words.iter().any(|k| seen(k)) {
                     words.push(w);
                 }
             }
-            heads.push(words);
+            referred = Some((targets.len() - 1, Field::new(vec![words])));
         }
         let (questions, heads) = (Field::new(questions), Field::new(heads));
         let mut df: HashMap<String, usize> = HashMap::new();
         for t in 0..targets.len() {
-            let grams: HashSet<&String> = questions.bags[t].keys().chain(heads.bags[t].keys()).collect();
+            let own = referred.as_ref().filter(|(r, _)| *r == t).map(|(_, f)| &f.bags[0]);
+            let grams: HashSet<&String> = questions.bags[t]
+                .keys()
+                .chain(heads.bags[t].keys())
+                .chain(own.into_iter().flat_map(|b| b.keys()))
+                .collect();
             for g in grams {
                 *df.entry(g.clone()).or_insert(0) += 1;
             }
         }
         let checks: Vec<String> = kb.action(EMERGENCY).map(|a| a.checks.clone()).unwrap_or_default();
+        let health = HealthWords::new(kb);
         Router {
             emergency_check: checks.iter().map(|t| Pattern::new(t)).collect(),
             emergency_check_heard: checks.iter().map(|t| SoundPattern::new(t)).collect(),
@@ -497,12 +519,12 @@ impl Router {
             targets,
             questions,
             heads,
+            referred,
             df,
             dense: None,
             emergency_sentences: Vec::new(),
             self_harm_sentences: Vec::new(),
             agent_sentences: Vec::new(),
-            health: HealthWords::new(kb),
             distress: super::distress::DistressWords::new(kb),
             accident: super::accident::AccidentSigns::new(kb),
             scope_words: kb
@@ -510,6 +532,8 @@ impl Router {
                 .map(|a| a.keywords.iter().map(|k| compact(k)).filter(|k| !k.is_empty()).collect())
                 .unwrap_or_default(),
             referrals: super::referral::Referrals::new(kb),
+            spelled_names: health.name_words().filter(|w| w.chars().count() >= 3).map(str::to_string).collect(),
+            health,
         }
     }
 
@@ -580,7 +604,7 @@ impl Router {
     /// person; by spelling, then by sound. With the trigger that matched.
     pub fn rule(&self, text: &str) -> Option<(RouteKind, String)> {
         let chars: Vec<char> = compact(text).chars().collect();
-        let heard = super::fuzzy::heard_spelled(text);
+        let heard = super::fuzzy::heard_spelled(text, &self.spelled_names);
         let rules = [
             (RouteKind::Emergency, &self.emergency, &self.emergency_heard),
             (RouteKind::HumanAgent, &self.human_agent, &self.human_agent_heard),
@@ -653,7 +677,7 @@ impl Router {
             return None;
         }
         let chars: Vec<char> = compact(text).chars().collect();
-        let heard = super::fuzzy::heard_spelled(text);
+        let heard = super::fuzzy::heard_spelled(text, &self.spelled_names);
         let framed = super::frame::not_now(text);
         if let Some(cue) = framed {
             if let Some(trigger) = trigger_in(&self.emergency, &self.emergency_heard, &chars, &heard) {
@@ -702,9 +726,12 @@ impl Router {
         match &rule {
             Some((RouteKind::Emergency, _)) => {
                 let chars: Vec<char> = compact(text).chars().collect();
-                if let Some(t) =
-                    trigger_in(&self.self_harm, &self.self_harm_heard, &chars, &super::fuzzy::heard_spelled(text))
-                {
+                if let Some(t) = trigger_in(
+                    &self.self_harm,
+                    &self.self_harm_heard,
+                    &chars,
+                    &super::fuzzy::heard_spelled(text, &self.spelled_names),
+                ) {
                     return Some(t);
                 }
             }
@@ -889,6 +916,17 @@ impl Router {
                 route(RouteKind::NotHealth, Vec::new())
             };
         }
+        // The only word of health one of distress ("남편이 자다가 숨을 꺽꺽
+        // 하더니 멈췄어요", near a topic by its other words): not that
+        // topic's answer on evidence short of strong — safety first.
+        if ev.answer
+            && health
+            && !ev.strong
+            && self.distress.find(text).is_some()
+            && !self.health.counts(&self.distress.without(text), id, ev.sound_ok)
+        {
+            return route(RouteKind::Clarify, Vec::new());
+        }
         if ev.answer {
             return if health || ev.strong {
                 route(RouteKind::Answer { id: id.clone() }, Vec::new())
@@ -941,7 +979,8 @@ impl Router {
 
     /// The route from the hybrid ranking `fused` ([`fused_order`] of
     /// BM25's `ranked` and `sim`'s cosines).
-    fn fuse(&self, sim: &Similarity, fused: Vec<(usize, f32)>, text: &str, ranked: &[(usize, f32)]) -> Route {
+    fn fuse(&self, sim: &Similarity, mut fused: Vec<(usize, f32)>, text: &str, ranked: &[(usize, f32)]) -> Route {
+        self.prefer_named(text, &mut fused);
         let bm25 = |t: usize| ranked.iter().find(|&&(r, _)| r == t).map_or(0.0, |&(_, s)| s);
         let candidates: Vec<(String, f32)> =
             fused.iter().take(CANDIDATES).map(|&(t, s)| (self.targets[t].clone(), s)).collect();
@@ -965,6 +1004,27 @@ impl Router {
         self.decide(text, best, runner_up, evidence, confidence, candidates)
     }
 
+    /// A disease named only as heard with slips ("스두 격리 기간이요" for
+    /// 수두 — its own keyword, [`HealthWords::heard_name`]) outweighs
+    /// the words around it: that candidate, among the next
+    /// [`CANDIDATES`] within [`NAMED_NEAR_SHARE`] of the best, is put
+    /// first when nothing is named as spelled and the best's own name is not
+    /// heard either.
+    fn prefer_named(&self, text: &str, order: &mut [(usize, f32)]) {
+        let Some(&(best, top)) = order.first() else { return };
+        let id = |t: usize| self.targets.get(t).map_or("", String::as_str);
+        if self.health.names_a_topic(text) || self.health.near_topic_word(text, id(best)).is_some() {
+            return;
+        }
+        let named = order
+            .iter()
+            .take(CANDIDATES)
+            .position(|&(t, s)| s >= NAMED_NEAR_SHARE * top && self.health.heard_name(text, id(t), id(best)));
+        if let Some(i) = named {
+            order[..=i].rotate_right(1);
+        }
+    }
+
     /// [`Router::rank`] of `text` with `more` words added.
     fn rank_with(&self, text: &str, more: &[String]) -> Vec<(usize, f32)> {
         if more.is_empty() {
@@ -986,6 +1046,9 @@ impl Router {
             let idf = weight * ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
             for (t, score) in scores.iter_mut().enumerate() {
                 *score += idf * (self.questions.tf(t, g) + HEAD_WEIGHT * self.heads.tf(t, g));
+            }
+            if let Some((t, field)) = &self.referred {
+                scores[*t] += idf * HEAD_WEIGHT * field.tf(0, g);
             }
         }
         let mut ranked: Vec<(usize, f32)> = scores.into_iter().enumerate().filter(|&(_, s)| s > 0.0).collect();
@@ -1481,6 +1544,75 @@ mod tests {
         // Another body's number asked for: where that belongs.
         let route = r.route("병무청 전화번호 좀 알려 주세요");
         assert_eq!(route.kind, RouteKind::OutOfScope, "{route:?}");
+    }
+
+    #[test]
+    fn an_answer_whose_only_health_word_is_one_of_distress_asks_first() {
+        let r = Router::new(&kb());
+        // Near a topic by its other words, with only a word of distress
+        // (숨을) for health: asked, not answered with that topic.
+        let t = "아버지가 주무시다가 숨을 컥컥 하시더니 조용해졌어요";
+        let route = r.route(t);
+        assert!(route.candidates.first().is_some_and(|c| c.1 >= MIN_SCORE), "answer-level retrieval: {route:?}");
+        assert_eq!(route.kind, RouteKind::Clarify, "{route:?}");
+        assert!(r.distress(t).is_some());
+        // Another word of health beside it: answered.
+        let route = r.route("해외 다녀와서 숨이 차고 열이 나요");
+        assert_eq!(route.id(), Some("travel-after-symptoms"), "{route:?}");
+    }
+
+    #[test]
+    fn a_disease_named_with_slips_outweighs_the_words_around_it() {
+        let r = Router::new(&kb());
+        let at = |id: &str| r.targets.iter().position(|t| t == id).expect(id);
+        let first = |text: &str, order: &[(&str, f32)]| {
+            let mut order: Vec<(usize, f32)> = order.iter().map(|&(id, s)| (at(id), s)).collect();
+            r.prefer_named(text, &mut order);
+            r.targets[order[0].0].clone()
+        };
+        // 수두 heard as 스두, 홍역 as 혼역: that candidate, not the one the
+        // words around it (학교, 여행) found.
+        let school = [("covid19-isolation", 1.0), ("chickenpox", 0.9)];
+        assert_eq!(first("애가 스두 걸렸는데 학교는 언제부터 가요", &school), "chickenpox");
+        let travel = [("travel-before", 1.4), ("measles", 1.2)];
+        assert_eq!(first("유럽 여행 가는데 혼역 예방 접종 필요해요", &travel), "measles");
+        // Too far behind, a name spelled, a health word that only sounds like
+        // one (감염 ~ 간염), a name that the best topic's title holds too, a
+        // name heard inside a longer word: as ranked.
+        let behind = [("covid19-isolation", 1.0), ("chickenpox", 0.7)];
+        assert_eq!(first("애가 스두 걸렸는데 학교는 언제부터 가요", &behind), "covid19-isolation");
+        assert_eq!(first("애가 스두 걸렸는데 코로나도 걸렸어요", &school), "covid19-isolation");
+        assert_eq!(
+            first("감염병 환자 신고 기한이요", &[("disease-reporting", 1.0), ("hepatitis-a", 0.9)]),
+            "disease-reporting"
+        );
+        assert_eq!(
+            first("인플루에자 백신 아직 안 맞았어요", &[("flu-vaccine", 1.0), ("flu-symptoms", 0.95)]),
+            "flu-vaccine"
+        );
+        assert_eq!(first("조류은플루엔자도 사람이 걸려요", &[("avian-flu", 1.0), ("flu-symptoms", 0.95)]), "avian-flu");
+        let blisters = [("hfmd", 1.0), ("dengue", 0.95)];
+        assert_eq!(first("입안에 물집이 생기고 손발에도 올라왔어요", &blisters), "hfmd", "생기 is no 뎅기");
+    }
+
+    #[test]
+    fn a_referrals_words_do_not_weigh_the_out_of_scope_keywords_down() {
+        let with = Router::new(&kb());
+        let mut bare = kb();
+        for a in &mut bare.actions {
+            a.referrals.clear();
+        }
+        let without = Router::new(&bare);
+        let oos = |r: &Router, t: &str| {
+            let target = r.targets.iter().position(|x| x == OUT_OF_SCOPE).expect("out-of-scope target");
+            r.rank(&retrieval_text(t)).iter().find(|&&(x, _)| x == target).map_or(0.0, |&(_, s)| s)
+        };
+        let keywords = bare.action(OUT_OF_SCOPE).expect("action").keywords.clone();
+        assert!(keywords.len() >= 5);
+        for k in &keywords {
+            let (a, b) = (oos(&with, k), oos(&without, k));
+            assert!(b > 0.0 && a >= b - 1e-3, "{k}: {a} with referrals, {b} without");
+        }
     }
 
     #[test]
