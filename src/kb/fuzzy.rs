@@ -72,16 +72,9 @@ const SPELLED_EVERYDAY: &[&str] = &[
     "교통비",
     "관리비",
     "생활비",
-    // medicines: "면역억제제를 먹고 있어요" is no 세제를 먹 (세제를*먹)
+    // a medicine: "면역억제제를 먹고 있어요" is no 세제를 먹 (세제를*먹); not
+    // pills a crisis tells of ("진통제를 엄청 사 모았어요")
     "억제제",
-    "해열제",
-    "진통제",
-    "소화제",
-    "영양제",
-    "항생제",
-    "수면제",
-    "지사제",
-    "소염제",
 ];
 
 /// `text` with each [`SPELLED_EVERYDAY`] word replaced by as many `x` as it

@@ -916,14 +916,15 @@ impl Router {
                 route(RouteKind::NotHealth, Vec::new())
             };
         }
-        // The only word of health one of distress ("남편이 자다가 숨을 꺽꺽
-        // 하더니 멈췄어요", near a topic by its other words): not that
-        // topic's answer on evidence short of strong — safety first.
+        // The only word of health spelled one of distress ("남편이 자다가
+        // 숨을 꺽꺽 하더니 멈췄어요", "누가 목을 다쳐서 피가 분수처럼
+        // 나와요", near a topic by their other words): not that topic's
+        // answer on evidence short of strong — safety first.
         if ev.answer
             && health
             && !ev.strong
             && self.distress.find(text).is_some()
-            && !self.health.counts(&self.distress.without(text), id, ev.sound_ok)
+            && !self.health.counts(&self.distress.without(text), id, false)
         {
             return route(RouteKind::Clarify, Vec::new());
         }
