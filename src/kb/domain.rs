@@ -233,7 +233,6 @@ const EXPOSURE_KEYWORDS: &[&str] = &[
     "접경지역",
     "가피",
     "검은 딱지",
-    "철새",
     "죽은 새",
     "새 사체",
     "야생조류",
@@ -296,6 +295,14 @@ const MASKED: &[&str] = &[
     "수두룩",
     "가려내",
     "가려낸",
+    // a face mask pack, a drunk's ways (주사를 부리다), a child's game, the
+    // mosquito fogging truck, blight on a field
+    "마스크팩",
+    "주사부리",
+    "주사를부리",
+    "병원놀이",
+    "소독차",
+    "역병",
     // going to go (가려고요), not itching (가려워요)
     "가려고",
     "가려면",
