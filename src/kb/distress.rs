@@ -42,10 +42,23 @@ impl DistressWords {
 }
 
 impl DistressWords {
-    /// `text` with every distress word it holds blanked out, to ask what
-    /// else it says.
+    /// `text` with every distress word it holds blanked out, as spelled with
+    /// spaces and marks ignored ("숨 쉬실" holds 숨쉬), to ask what else it
+    /// says.
     pub fn without(&self, text: &str) -> String {
-        self.list.iter().fold(text.to_string(), |t, w| t.replace(w.as_str(), " "))
+        let chars: Vec<char> = text.chars().collect();
+        let letters: Vec<usize> = (0..chars.len()).filter(|&i| chars[i].is_alphanumeric()).collect();
+        let flat: Vec<char> = letters.iter().map(|&i| chars[i].to_ascii_lowercase()).collect();
+        let mut blank = vec![false; chars.len()];
+        for w in &self.list {
+            let w: Vec<char> = w.chars().collect();
+            for (start, _) in flat.windows(w.len()).enumerate().filter(|(_, window)| *window == w.as_slice()) {
+                for &i in &letters[start..start + w.len()] {
+                    blank[i] = true;
+                }
+            }
+        }
+        chars.iter().zip(&blank).map(|(&c, &b)| if b { ' ' } else { c }).collect()
     }
 }
 
@@ -73,5 +86,8 @@ mod tests {
         for ordinary in ["독감 주사 어디서 맞아요", "하세요 어요 있어요", "네 알겠습니다"] {
             assert_eq!(d.find(ordinary), None, "{ordinary}");
         }
+        // Blanked as spelled, across a space too; the rest kept.
+        let rest = d.without("숨 쉬실 때마다 피리 소리가 나요");
+        assert!(!rest.contains('숨') && !rest.contains('쉬') && rest.contains("피리 소리가"), "{rest}");
     }
 }
