@@ -480,8 +480,10 @@ impl HealthWords {
 
     /// Knowledge-base keywords heard with a slip ("도감이면" has 독감,
     /// "혼역이래요" 홍역), to add to the words retrieval looks for; nothing
-    /// when some keyword is there as spelled (retrieval has its anchor, and
-    /// near neighbours of a right word only blur it: 코로나 증상 ~ 코로나 주사).
+    /// when a keyword naming a topic is there as spelled (retrieval has its
+    /// anchor, and near neighbours of a right word only blur it: 코로나 증상 ~
+    /// 코로나 주사), and only such keywords when another keyword is spelled
+    /// ("도감 예방접종" repairs 독감).
     pub fn repairs(&self, text: &str) -> Vec<String> {
         let flat = compact(text);
         if self.names_a_topic(text) {
@@ -509,7 +511,8 @@ impl HealthWords {
     }
 
     /// Whether `topic`'s own name is heard with slips where a word of
-    /// `text` starts, once the health words spelled in it are blanked
+    /// `text` starts, once the general health words and everyday words
+    /// holding one ([`GENERAL`], [`MASKED`]) spelled in it are blanked
     /// ("감염병" is no 간염 heard with a slip, "조류은플루엔자" no
     /// 인플루엔자 of its own): "스두 격리 기간이요" names chickenpox.
     /// A name that `other`'s title holds too (인플루엔자 for the flu
@@ -527,13 +530,15 @@ impl HealthWords {
 
     /// The health word in `text` that lets a question be answered with
     /// `topic`: one as spelled, `~word` heard by sound, `~~word` the topic's
-    /// own keyword heard with slips.
+    /// own keyword heard with slips, or the topic's exposure word as spelled
+    /// (no mark: it counts as spelled).
     pub fn word(&self, text: &str, topic: &str) -> Option<String> {
         self.find(text).or_else(|| self.near_topic_word(text, topic)).or_else(|| self.exposure_word(text, topic))
     }
 
     /// One of `topic`'s own [`EXPOSURE_KEYWORDS`] in `text`, as spelled
-    /// (from a word's start).
+    /// (inside a word, or across words from a word's start; no word end is
+    /// asked for: "죽은 새벽" holds 죽은 새).
     fn exposure_word(&self, text: &str, topic: &str) -> Option<String> {
         let words = Words::masked(text);
         self.exposure.iter().find(|(k, t)| t == topic && words.spells(k)).map(|(k, _)| k.clone())

@@ -1012,7 +1012,7 @@ impl Router {
     /// first when nothing is named as spelled and the best's own name is not
     /// heard either.
     fn prefer_named(&self, text: &str, order: &mut [(usize, f32)]) {
-        let Some(&(best, top)) = order.first() else { return };
+        let Some(&(best, top)) = order.first().filter(|&&(_, top)| top > 0.0) else { return };
         let id = |t: usize| self.targets.get(t).map_or("", String::as_str);
         if self.health.names_a_topic(text) || self.health.near_topic_word(text, id(best)).is_some() {
             return;
