@@ -161,7 +161,8 @@ const GENERAL: &[&str] = &[
 ];
 
 /// Knowledge-base keywords that are everyday words too: alone they do not
-/// make a sentence a health question.
+/// make a sentence a health question (with [`EXPOSURE_KEYWORDS`], which
+/// count for their own topic only).
 const EVERYDAY_KEYWORDS: &[&str] = &[
     "신고",
     "검사",
@@ -179,30 +180,11 @@ const EVERYDAY_KEYWORDS: &[&str] = &[
     "노인",
     "65세",
     "23가",
-    "중동",
-    "사우디",
-    "사우디아라비아",
-    "두바이",
-    "낙타",
-    "동남아",
-    "성묘",
-    "벌초",
     "가을철",
-    "휴전선",
-    "접경지역",
-    "가피",
     "딱지",
-    "검은 딱지",
     "철새",
-    "죽은 새",
-    "새 사체",
-    "야생조류",
-    "가금류",
-    "양계장",
-    "어패류",
     "락스",
     "비말",
-    "두 줄",
     "민원",
     "AI",
     "에이아이",
@@ -385,7 +367,7 @@ pub struct HealthWords {
 
 impl HealthWords {
     pub fn new(kb: &KnowledgeBase) -> HealthWords {
-        let everyday: Vec<String> = EVERYDAY_KEYWORDS.iter().map(|w| compact(w)).collect();
+        let everyday: Vec<String> = EVERYDAY_KEYWORDS.iter().chain(EXPOSURE_KEYWORDS).map(|w| compact(w)).collect();
         let mut words: Vec<String> = GENERAL.iter().map(|w| compact(w)).collect();
         let mut keywords = Vec::new();
         let mut near = std::collections::HashMap::new();
