@@ -53,9 +53,10 @@ const STOPPED: &[&str] = &["멈췄", "그쳤"];
 const RECOVERED: &[&str] =
     &["지금은괜찮", "지금은치료", "지금은잘지내", "지금은멀쩡", "지금은다나", "지금은나았", "지금은좋아", "지금은건강"];
 
-/// Told of someone else, heard or read: "…했다고 들었는데", "뉴스에서", "…했다던데".
+/// Told of someone else, heard or read: "…했다고 들었는데", "…드셨다는 얘기를 들었는데", "뉴스에서", "…했다던데".
 /// Not "들었는데" ("쿵 소리를 들었는데 쓰러져 계세요") or "…다고 그러는데" (said now).
-const HEARSAY: &[&str] = &["다고들었", "라고들었", "뉴스에", "뉴스를", "기사에서", "기사보니", "다던데"];
+const HEARSAY: &[&str] =
+    &["다고들었", "라고들었", "다는얘기를들", "다는얘기들", "뉴스에", "뉴스를", "기사에서", "기사보니", "다던데"];
 
 /// About a service, not a person in danger: what it costs, where to learn it.
 const SERVICE: &[&str] = &["비용", "요금", "이용료", "얼마", "진료비", "환급", "보험", "교육", "자격증", "돈"];

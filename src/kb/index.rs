@@ -1480,6 +1480,51 @@ mod tests {
         assert_eq!(route.kind, RouteKind::Answer { id: "measles".into() }, "{route:?}");
     }
 
+    /// Someone in charge and other verbs of putting through (이어 / 돌려)
+    /// are requests for a person; a person only talked of is not.
+    #[test]
+    fn someone_in_charge_and_other_ways_of_putting_through_route_to_an_agent() {
+        let r = Router::new(&kb());
+        for t in [
+            "팀장님 좀 바꿔 주세요",
+            "관리자분 연결해 주세요",
+            "윗분 좀 나오시라고 해요",
+            "상담하는 사람한테 이어 주세요",
+            "사람으로 돌려 주세요",
+            "기계 말고 사람이 직접 받는 데로요",
+        ] {
+            assert_eq!(r.route(t).kind, RouteKind::HumanAgent, "{t}");
+        }
+        for t in ["조류인플루엔자도 사람이 걸릴 수 있나요", "회사 직원이 열이 나는데 출근시켜도 되나요?"]
+        {
+            assert_ne!(r.route(t).kind, RouteKind::HumanAgent, "{t}");
+        }
+    }
+
+    /// Signs told as a caller sees them (a mouth gone crooked, fainted) are
+    /// an emergency; not waking or not moving gets the safety question;
+    /// pesticide sprayed or stored is no poisoning, and one heard of is told
+    /// as hearsay.
+    #[test]
+    fn signs_as_seen_are_caught_and_pesticide_talk_is_not_a_poisoning() {
+        let r = Router::new(&kb());
+        for t in ["아버지 입이 갑자기 삐뚤어졌어요", "엄마가 부엌에서 기절했어요", "할아버지가 농약을 드셨어요"]
+        {
+            assert_eq!(r.route(t).kind, RouteKind::Emergency, "{t}");
+        }
+        for t in ["아기가 아무리 흔들어 봐도 안 깨요", "남편이 소파에 엎드려서 안 움직여요"]
+        {
+            assert!(r.rule(t).is_some() || r.possible_emergency(t).is_some(), "{t}");
+        }
+        for t in [
+            "밭에 농약 칠 때 마스크는 뭘 써야 돼요",
+            "다 쓴 농약 빈 병은 어떻게 버려요",
+            "이웃이 농약 드시고 쓰러지셨다는 얘기를 들었는데 그 농약 아직 팔아요?",
+        ] {
+            assert_ne!(r.route(t).kind, RouteKind::Emergency, "{t}");
+        }
+    }
+
     #[test]
     fn spacing_and_stt_slips_still_find_the_topic() {
         let r = Router::new(&kb());
