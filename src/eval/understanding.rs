@@ -460,6 +460,8 @@ mod tests {
             include_str!("../../kb/symptoms-with-clue.toml"),
             include_str!("../../kb/bare-symptoms-b.toml"),
             include_str!("../../kb/symptoms-with-clue-b.toml"),
+            include_str!("../../kb/near-agent-d.toml"),
+            include_str!("../../kb/near-emergencies-j.toml"),
         ] {
             let e: Everyday = toml::from_str(text).expect("everyday set");
             assert!(e.sentences.len() >= 40, "{}", e.sentences.len());
