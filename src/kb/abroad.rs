@@ -4,7 +4,11 @@
 //! found here adds [`ABROAD`] to the words retrieval looks for; it does not
 //! make a sentence a health question by itself (a trip is no symptom).
 
-use super::index::compact;
+use std::sync::OnceLock;
+
+use super::fuzzy::SoundPattern;
+use super::index::{compact, normalize};
+use super::jamo::heard;
 
 /// The word a foreign place stands for in retrieval.
 pub const ABROAD: &str = "해외";
@@ -32,7 +36,16 @@ const PLACES: &[&str] = &[
 /// only as a whole word with a particle at most (가나다, 오만하다).
 const WHOLE_WORD_ONLY: &[&str] = &["가나", "오만", "인도", "괌", "피지", "콩고"];
 
-/// Whether `text` names a foreign place.
+/// Places this long (in syllables) are also found heard with one near miss
+/// where a word starts ("캄부디아" for 캄보디아, "말래이시아"): a recogniser
+/// mis-hears rare names most, and no everyday word is that near to one.
+const HEARD_SYLLABLES: usize = 4;
+/// The edit cost a place heard with a slip may absorb: one near miss (a
+/// vowel or consonant alike, a final lost), not a syllable lost.
+const HEARD_BUDGET: f32 = 0.5;
+
+/// Whether `text` names a foreign place, as spelled or (a long name) heard
+/// with a slip.
 pub fn names_abroad(text: &str) -> bool {
     let joined = compact(text);
     PLACES.iter().any(|p| {
@@ -41,6 +54,21 @@ pub fn names_abroad(text: &str) -> bool {
         } else {
             joined.contains(p)
         }
+    }) || {
+        let sounds = heard(&normalize(text));
+        heard_places().iter().any(|p| p.matches(&sounds))
+    }
+}
+
+/// The long places as sound patterns, built once.
+fn heard_places() -> &'static [SoundPattern] {
+    static PATTERNS: OnceLock<Vec<SoundPattern>> = OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        PLACES
+            .iter()
+            .filter(|p| p.chars().count() >= HEARD_SYLLABLES)
+            .map(|p| SoundPattern::near_word(p, HEARD_BUDGET).from_word_start())
+            .collect()
     })
 }
 
@@ -83,6 +111,8 @@ mod tests {
             "캄보디아 갔다 온 지 일주일",
             "인도 여행 가요",
             "괌에 가요",
+            "캄부디아 갔다 온 지 일주일 됐는데 열이 나요",
+            "말래이시아 가는데 뭐 맞고 가요",
         ] {
             assert!(names_abroad(t), "{t}");
         }
@@ -90,8 +120,16 @@ mod tests {
 
     #[test]
     fn ordinary_words_are_not_places() {
-        for t in ["가나다 순서로", "오만하다", "인도네 집", "제주도 여행 가는데", "피지컬 트레이닝"]
-        {
+        for t in [
+            "가나다 순서로",
+            "오만하다",
+            "인도네 집",
+            "제주도 여행 가는데",
+            "피지컬 트레이닝",
+            "부디 아프지 마세요",
+            "이 탈이 아니었으면",
+            "말레 씨가 왔어요",
+        ] {
             assert!(!names_abroad(t), "{t}");
         }
     }

@@ -221,6 +221,8 @@ const EXPOSURE_KEYWORDS: &[&str] = &[
     "가금류",
     "양계장",
     "어패류",
+    "생굴",
+    "조개젓",
     "두 줄",
 ];
 
@@ -523,7 +525,8 @@ impl HealthWords {
     /// asked for: "죽은 새벽" holds 죽은 새).
     fn exposure_word(&self, text: &str, topic: &str) -> Option<String> {
         let words = Words::masked(text);
-        self.exposure.iter().find(|(k, t)| t == topic && words.spells(k)).map(|(k, _)| k.clone())
+        let dead_bird = |k: &str| k == super::dead_bird::DEAD_BIRD && super::dead_bird::found(text);
+        self.exposure.iter().find(|(k, t)| t == topic && (words.spells(k) || dead_bird(k))).map(|(k, _)| k.clone())
     }
 
     /// Whether `topic` needs a health word to be answered (the gate is on
@@ -747,6 +750,10 @@ mod tests {
         assert_eq!(w.word(t, "travel-before"), None, "another topic's exposure word");
         assert!(!w.mentioned("추석에 성묘 다녀왔어요"), "no health word in general");
         assert_eq!(w.word("추석에 성묘 다녀왔어요", "scrub-typhus").as_deref(), Some("성묘"));
+        // A dead bird of any kind stands for 죽은 새, avian influenza's.
+        let t = "공원에 비둘기가 죽어 있는데 만져도 돼요";
+        assert_eq!(w.word(t, "avian-flu").as_deref(), Some(super::super::dead_bird::DEAD_BIRD));
+        assert_eq!(w.word(t, "sfts"), None, "another topic's question");
     }
 
     #[test]

@@ -830,9 +830,14 @@ impl Router {
     pub fn route(&self, text: &str) -> Route {
         let rule = self.rule(text);
         let sim = if rule.is_none() { self.dense.as_ref().and_then(|d| self.similarity(d, text)) } else { None };
+        // A named member of a class retrieval knows by its class word: a
+        // foreign country stands for 해외, a dead bird for 죽은 새.
         let mut places = Vec::new();
         if super::abroad::names_abroad(text) && !compact(text).contains(super::abroad::ABROAD) {
             places.push(super::abroad::ABROAD.to_string());
+        }
+        if super::dead_bird::found(text) && !compact(text).contains(super::dead_bird::DEAD_BIRD) {
+            places.push(super::dead_bird::DEAD_BIRD.to_string());
         }
         // Keywords heard with a slip are looked for as they are spelled too,
         // unless the topic they lead to is not one the utterance reads like
@@ -1532,6 +1537,18 @@ mod tests {
         ] {
             assert_ne!(r.route(t).kind, RouteKind::Emergency, "{t}");
         }
+    }
+
+    #[test]
+    fn a_dead_bird_of_any_kind_is_an_avian_influenza_question() {
+        let r = Router::new(&kb());
+        for t in ["아파트 화단에 까치가 죽어 있는데 치워도 돼요", "학교 운동장에 비둘기가 죽어 있어요 만져도 돼요"]
+        {
+            assert_eq!(r.route(t).id(), Some("avian-flu"), "{t}: {:?}", r.route(t));
+        }
+        // A bird alive is no health question.
+        let t = "아파트 화단에 까치가 집을 지었는데 치워도 돼요";
+        assert_ne!(r.route(t).id(), Some("avian-flu"), "{t}: {:?}", r.route(t));
     }
 
     #[test]

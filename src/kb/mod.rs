@@ -9,6 +9,7 @@ pub mod abroad;
 pub mod accident;
 pub mod confusion;
 pub mod data;
+pub mod dead_bird;
 pub mod distress;
 pub mod domain;
 pub mod embed;
