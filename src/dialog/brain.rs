@@ -446,10 +446,12 @@ impl Brain {
         if let Some(r) = self.follow_up(conv, text, &route) {
             return r;
         }
-        if route.kind == RouteKind::Clarify && self.router.distress(text).is_some() {
+        let not_understood = matches!(route.kind, RouteKind::Clarify | RouteKind::NotHealth);
+        if not_understood && self.router.distress(text).is_some() {
             // Not understood, but a word of it says something may be wrong
-            // ("피를 이 흘러요"): safety first, 119 advice and the question,
-            // which also asks them to say it again.
+            // ("피를 이 흘러요", "큰일 났어요 어떡해요" — urgency is no health
+            // word): safety first, 119 advice and the question, which also
+            // asks them to say it again.
             conv.pending_clarify = vec![crate::kb::data::EMERGENCY.to_string()];
             return self.reply(ReplyAction::Clarify, EMERGENCY_CHECK, None, route.confidence);
         }
@@ -1009,8 +1011,14 @@ mod tests {
     fn a_word_of_distress_in_what_was_not_understood_gets_the_safety_question() {
         let b = brain();
         // Mis-heard with a word lost: no rule, no topic, but 피를 / 구급 / 마비 survived.
-        for t in ["교통사고가 났는데 사람이 피를 이 흘러요", "지금 구급아 좀 불러 주세요", "아버지가 시망마비 같아요"]
-        {
+        // Or only its urgency survived ("빨리요", "큰일 났어요").
+        for t in [
+            "교통사고가 났는데 사람이 피를 이 흘러요",
+            "지금 구급아 좀 불러 주세요",
+            "아버지가 시망마비 같아요",
+            "빨리요 빨리요 우리 애가 저기 그게",
+            "아 진짜 큰일 났어요 어떡해요",
+        ] {
             let mut c = Conversation::default();
             let r = b.respond(&mut c, t);
             assert_eq!((r.action, r.text.as_str()), (ReplyAction::Clarify, EMERGENCY_CHECK), "{t}: {r:?}");

@@ -211,11 +211,20 @@ pub fn not_asking(text: &str) -> Option<&'static str> {
     if flat.contains("달라고") {
         return None;
     }
-    if flat.contains("아까") && !flat.contains("아까부터") {
+    // "아까 통화한 상담원분 다시 바꿔 주실 수 있어요?": a person told of,
+    // asked for again.
+    let put_through = PUT_THROUGH.iter().any(|w| flat.contains(w));
+    if flat.contains("아까") && !flat.contains("아까부터") && !put_through {
         return Some("아까");
     }
-    [TOLD_OF, THANKS, LATER].iter().flat_map(|l| l.iter()).find(|w| flat.contains(**w)).copied()
+    let told_of: &[&'static str] = if put_through { &[] } else { TOLD_OF };
+    [told_of, THANKS, LATER].iter().flat_map(|l| l.iter()).find(|w| flat.contains(**w)).copied()
 }
+
+/// Asking to be put through, which outweighs a person told of (not a thanks
+/// or a later: "나중에 필요하면 연결해 주세요" asks nothing now).
+const PUT_THROUGH: &[&str] =
+    &["바꿔주", "바꿔줘", "바꿔달", "연결해주", "연결해줘", "연결부탁", "돌려주", "돌려줘", "이어주", "이어줘"];
 
 /// Someone to be put through to, named after a "not": "기계는 필요 없고 사람
 /// 바꿔 주세요" (but "상담원 필요 없어요 그냥 알려 주세요" declines).
@@ -237,6 +246,8 @@ mod tests {
             ("상담원이 마스크 쓰라고 했는데 아무거나 써도 돼요", "라고했"),
             ("상담원 필요 없어요 그냥 알려 주세요", "필요없"),
             ("직원 연결 말고 그냥 여기서 답해 주세요", "연결말고"),
+            ("어제 통화한 상담원분이 연결해 준다고 했는데 어떻게 됐어요", "어제"),
+            ("나중에 필요하면 상담원 연결해 주세요", "나중에"),
         ] {
             assert_eq!(not_asking(text), Some(cue), "{text}");
         }
@@ -248,6 +259,8 @@ mod tests {
             "기계는 필요 없고 사람 바꿔 주세요",
             "응 사람 바꿔 달라고 했어",
             "아까 상담원 바꿔 달라고 했잖아요",
+            "어제 통화한 선생님으로 다시 연결해 주세요",
+            "아까 그 직원분 다시 바꿔 주시면 안 돼요",
         ] {
             assert_eq!(not_asking(text), None, "{text}");
         }
