@@ -293,6 +293,13 @@ const MASKED: &[&str] = &[
     "가려는",
     "가려다",
     "홍역을치",
+    // a microphone (마이코), a baby's hundredth-day party (백일해), a bottle
+    // held (병을), not catching what was said (못 알아 is 몸살 by sound)
+    "마이크",
+    "백일잔치",
+    "백일상",
+    "병을들고",
+    "못알아",
 ];
 
 /// Fewest sounds of a word matched by sound as well as by spelling.
@@ -754,6 +761,18 @@ mod tests {
         let t = "공원에 비둘기가 죽어 있는데 만져도 돼요";
         assert_eq!(w.word(t, "avian-flu").as_deref(), Some(super::super::dead_bird::DEAD_BIRD));
         assert_eq!(w.word(t, "sfts"), None, "another topic's question");
+    }
+
+    #[test]
+    fn everyday_words_near_a_topics_name_are_not_heard_as_it() {
+        let w = words();
+        for (t, topic) in [
+            ("제 쪽 마이크 켜져 있나요", "mycoplasma"),
+            ("조카 백일잔치가 이번 주 일요일이에요", "pertussis"),
+            ("목소리가 뚝뚝 끊겨서 하나도 못 알아듣겠어요", "covid19-symptoms-testing"),
+        ] {
+            assert_eq!(w.word(t, topic), None, "{t}");
+        }
     }
 
     #[test]
