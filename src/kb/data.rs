@@ -249,11 +249,6 @@ pub struct Action {
     /// of a bare "please say it again" ([`crate::kb::distress`]).
     #[serde(default)]
     pub distress: Vec<String>,
-    /// Emergency only: urgency said alone ("큰일 났", "빨리요"), no health
-    /// word: like `distress`, and also in a turn that read as no health
-    /// question at all ([`crate::kb::distress`]).
-    #[serde(default)]
-    pub urgency: Vec<String>,
     /// Emergency only: words of an accident ("굴러", "끓는물", "감전"): told
     /// with a `grave_signs` word in one turn, 119 advice and a question
     /// ([`crate::kb::accident`]).

@@ -16,8 +16,6 @@ use super::index::compact;
 pub struct DistressWords {
     /// Compact, longest first, so that the one reported is the most telling.
     list: Vec<String>,
-    /// The emergency action's `urgency` words, compact (also in `list`).
-    urgency: Vec<String>,
 }
 
 /// One of the emergency action's word lists (`pick`), compacted, empty
@@ -30,25 +28,16 @@ pub fn emergency_words(kb: &KnowledgeBase, pick: fn(&Action) -> &[String]) -> Ve
 
 impl DistressWords {
     pub fn new(kb: &KnowledgeBase) -> DistressWords {
-        let urgency = emergency_words(kb, |a| &a.urgency);
         let mut list = emergency_words(kb, |a| &a.distress);
-        list.extend(urgency.iter().cloned());
         list.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
         list.dedup();
-        DistressWords { list, urgency }
+        DistressWords { list }
     }
 
     /// The longest distress word `text` holds, as spelled (spaces ignored).
     pub fn find(&self, text: &str) -> Option<&str> {
         let flat = compact(text);
         self.list.iter().find(|w| flat.contains(w.as_str())).map(String::as_str)
-    }
-
-    /// An urgency word `text` holds ("큰일났", "빨리요"), as spelled: no
-    /// health word, so it counts in a turn read as no health question too.
-    pub fn urgency(&self, text: &str) -> Option<&str> {
-        let flat = compact(text);
-        self.urgency.iter().find(|w| flat.contains(w.as_str())).map(String::as_str)
     }
 }
 
@@ -95,8 +84,6 @@ mod tests {
         ] {
             assert_eq!(d.find(heard), Some(expected), "{heard}");
         }
-        assert_eq!(d.urgency("빨리요 빨리요 애가"), Some("빨리요"));
-        assert_eq!(d.urgency("아버지가 시망마비 같아요"), None, "a word of distress, no urgency");
         for ordinary in ["독감 주사 어디서 맞아요", "하세요 어요 있어요", "네 알겠습니다"] {
             assert_eq!(d.find(ordinary), None, "{ordinary}");
         }

@@ -790,12 +790,6 @@ impl Router {
         self.distress.find(text)
     }
 
-    /// Urgency said alone ("큰일 났어요", "빨리요"), no health word
-    /// ([`super::distress::DistressWords::urgency`]).
-    pub fn urgency(&self, text: &str) -> Option<&str> {
-        self.distress.urgency(text)
-    }
-
     /// The index of the out-of-scope referral for `text`, if a referral's
     /// word was said ([`super::referral::Referrals::find`]).
     pub fn referral(&self, text: &str) -> Option<usize> {
