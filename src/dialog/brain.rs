@@ -450,8 +450,11 @@ impl Brain {
         if not_understood && self.router.distress(text).is_some() {
             // Not understood, but a word of it says something may be wrong
             // ("피를 이 흘러요", "큰일 났어요 어떡해요" — urgency is no health
-            // word): safety first, 119 advice and the question, which also
-            // asks them to say it again.
+            // word; "…사레가 들렸는데 지금은 파래지고 있어요" heard with slips
+            // reads as no health question): safety first, 119 advice and the
+            // question, which also asks them to say it again. The price: a
+            // remark holding such a word inside another ("강아지 심장사상충
+            // 약") is asked too.
             conv.pending_clarify = vec![crate::kb::data::EMERGENCY.to_string()];
             return self.reply(ReplyAction::Clarify, EMERGENCY_CHECK, None, route.confidence);
         }
