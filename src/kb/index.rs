@@ -832,23 +832,24 @@ impl Router {
         let sim = if rule.is_none() { self.dense.as_ref().and_then(|d| self.similarity(d, text)) } else { None };
         // A named member of a class retrieval knows by its class word: a
         // foreign country stands for 해외, a dead bird for 죽은 새.
-        let mut places = Vec::new();
-        if super::abroad::names_abroad(text) && !compact(text).contains(super::abroad::ABROAD) {
-            places.push(super::abroad::ABROAD.to_string());
+        let flat = compact(text);
+        let mut class_words = Vec::new();
+        if super::abroad::names_abroad(text) && !flat.contains(super::abroad::ABROAD) {
+            class_words.push(super::abroad::ABROAD.to_string());
         }
-        if super::dead_bird::found(text) && !compact(text).contains(super::dead_bird::DEAD_BIRD) {
-            places.push(super::dead_bird::DEAD_BIRD.to_string());
+        if super::dead_bird::found(text) && !flat.contains(super::dead_bird::DEAD_BIRD) {
+            class_words.push(super::dead_bird::DEAD_BIRD.to_string());
         }
         // Keywords heard with a slip are looked for as they are spelled too,
         // unless the topic they lead to is not one the utterance reads like
         // ([`SOUND_COS`]: "동결했습니다" is no 결핵).
-        let repaired = [self.health.repairs(text), places.clone()].concat();
+        let repaired = [self.health.repairs(text), class_words.clone()].concat();
         let mut ranked = self.rank_with(text, &repaired);
         let mut fused = sim.as_ref().map(|s| fused_order(&s.topics, &ranked));
         if let (Some(s), Some(order)) = (&sim, &fused) {
             let best = order.first().map_or(0, |&(t, _)| t);
-            if repaired.len() > places.len() && s.topics.get(best).is_some_and(|&c| c < SOUND_COS) {
-                ranked = self.rank_with(text, &places);
+            if repaired.len() > class_words.len() && s.topics.get(best).is_some_and(|&c| c < SOUND_COS) {
+                ranked = self.rank_with(text, &class_words);
                 fused = Some(fused_order(&s.topics, &ranked));
             }
         }
