@@ -31,7 +31,12 @@ const OVER: &[&str] = &[
     "었었",
     "았었",
     "했었",
+    "렀었",
+    "셨었",
+    "졌었",
+    "였었",
     "지난번",
+    "저번에",
     "지난달",
     "지난주",
     "작년",
@@ -63,7 +68,7 @@ const SERVICE: &[&str] = &["비용", "요금", "이용료", "얼마", "진료비
 
 /// A figure of speech: "…는 줄 알았어요", "피가 거꾸로 솟아요", "웃겨서 숨 넘어가".
 /// Not "…것처럼" or "…느낌이에요": "머리가 깨질 것처럼 아파요" is a symptom now.
-const FIGURE: &[&str] = &["줄알았", "거꾸로", "웃겨서", "웃다가"];
+const FIGURE: &[&str] = &["줄알았", "거꾸로", "웃겨서", "웃다가", "웃었", "웃겼"];
 
 /// A story, not a person: "드라마에서 주인공이…", "소설 속 인물이…".
 const FICTION: &[&str] = &["드라마", "영화에서", "영화속", "소설", "웹툰", "게임에서", "장면", "주인공", "등장인물"];
@@ -162,6 +167,10 @@ const DECLINED: &[&str] = &[
     "건아니",
     "연결말고",
     "연결은말고",
+    // "상담원 연결은 괜찮고요 …만 알려 주세요", "… 그래도 괜찮아요"
+    "괜찮고",
+    "괜찮아요",
+    "괜찮습니다",
 ];
 
 /// Told of a person met before or of what they said: "어제 통화한 상담원분이…",
@@ -184,6 +193,16 @@ const TOLD_OF: &[&str] = &[
     "말씀하신",
     "말씀대로",
     "이름이",
+    // done as someone said, or thought so: "직원분이 알려 준 대로 했는데",
+    // "사람이 받는 줄 알았어요"; as it used to be: "예전엔 상담원이 받더니"
+    "알려준대로",
+    "알려주신대로",
+    "하라는대로",
+    "시킨대로",
+    "줄알았",
+    "예전엔",
+    "예전에",
+    "받더니",
 ];
 
 /// Thanks or praise: "상담원님 덕분에 잘 해결됐어요", "상담원들 고생 많으시네요".
@@ -221,10 +240,59 @@ pub fn not_asking(text: &str) -> Option<&'static str> {
     [told_of, THANKS, LATER].iter().flat_map(|l| l.iter()).find(|w| flat.contains(**w)).copied()
 }
 
+/// Whether `text` is said as a request (…해 주세요, …줘, 부탁해요, …고
+/// 싶어요, …할래요, a way asked for) or ends on the request's own noun or
+/// verb ("상담원 연결", "사람 바꿔"). What a request for a person heard with
+/// two slips must also be: "같이 사는 사람이 결핵 판정 받았어요" is no
+/// 사람 연결 heard with slips, "…사람이 확진됐는데" no 사람 대 줘.
+pub fn said_as_request(text: &str) -> bool {
+    let flat = compact(text);
+    REQUEST_FORMS.iter().any(|w| flat.contains(w)) || REQUEST_ENDS.iter().any(|w| flat.ends_with(w))
+}
+
+/// Request endings, as heard too (주세우, 즘세요 still hold 세요 or 주세).
+const REQUEST_FORMS: &[&str] = &[
+    "주세",
+    "세요",
+    "주십",
+    "주실",
+    "주시겠",
+    "주시면",
+    "줘",
+    "주라",
+    "주이소",
+    "주쇼",
+    "주소",
+    "줄래",
+    "주랑께",
+    "달라",
+    "부탁",
+    "싶",
+    "할래",
+    "할게",
+    "하게해",
+    "방법",
+];
+
+/// A request said as its noun or bare verb: "상담원 연결", "사람 바꿔".
+const REQUEST_ENDS: &[&str] = &["연결", "바꿔", "요청"];
+
 /// Asking to be put through, which outweighs a person told of (not a thanks
 /// or a later: "나중에 필요하면 연결해 주세요" asks nothing now).
-const PUT_THROUGH: &[&str] =
-    &["바꿔주", "바꿔줘", "바꿔달", "연결해주", "연결해줘", "연결부탁", "돌려주", "돌려줘", "이어주", "이어줘"];
+const PUT_THROUGH: &[&str] = &[
+    "바꿔주",
+    "바꿔줘",
+    "바꿔달",
+    "연결해주",
+    "연결해줘",
+    "연결부탁",
+    "돌려주",
+    "돌려줘",
+    "이어주",
+    "이어줘",
+    "다시연결",
+    "다시바꿔",
+];
 
 /// Someone to be put through to, named after a "not": "기계는 필요 없고 사람
 /// 바꿔 주세요" (but "상담원 필요 없어요 그냥 알려 주세요" declines).
@@ -248,6 +316,10 @@ mod tests {
             ("직원 연결 말고 그냥 여기서 답해 주세요", "연결말고"),
             ("어제 통화한 상담원분이 연결해 준다고 했는데 어떻게 됐어요", "어제"),
             ("나중에 필요하면 상담원 연결해 주세요", "나중에"),
+            ("상담원 연결은 괜찮아요 그냥 여쭤볼게요", "괜찮아요"),
+            ("간호사분이 알려 준 대로 했는데 열이 안 내려요", "알려준대로"),
+            ("예전엔 상담원이 바로 받았는데 요즘은 기계네요", "예전엔"),
+            ("여기는 사람이 받는 줄 알았어요", "줄알았"),
         ] {
             assert_eq!(not_asking(text), Some(cue), "{text}");
         }
@@ -261,8 +333,26 @@ mod tests {
             "아까 상담원 바꿔 달라고 했잖아요",
             "어제 통화한 선생님으로 다시 연결해 주세요",
             "아까 그 직원분 다시 바꿔 주시면 안 돼요",
+            "기다려도 괜찮으니까 사람 바꿔 주세요",
+            "예전에 상담원 연결해 주셨던 것처럼 연결해 주세요",
         ] {
             assert_eq!(not_asking(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_request_is_told_by_its_form() {
+        for text in
+            ["사감이랑 연결해 즘세요", "간호사님 좀 현결 부탁드려요", "담사 연결", "얘기하고 싶은테요", "바끄 줘"]
+        {
+            assert!(said_as_request(text), "{text}");
+        }
+        for text in [
+            "같이 사는 사람이 결핵 판정 받았어요",
+            "가족 중에 한 사람이 확진됐는데 검사받아야 돼요",
+            "담당자가 결과를 보내 준다고 했는데",
+        ] {
+            assert!(!said_as_request(text), "{text}");
         }
     }
 
@@ -279,6 +369,8 @@ mod tests {
             ("동료가 회의 중에 쓰러졌다고 들었는데 왜 그런 거예요", "다고들었"),
             ("예전에 자살 시도한 적 있는데 지금은 치료 잘 받고 있어요 독감 주사 맞아도 되나요", "지금은치료"),
             ("소설 쓰고 있는데 등장인물이 옥상에서 뛰어내리려는 장면이 있어요", "소설"),
+            ("할머니가 쓰러지셨었는데 검사 결과는 괜찮대요", "셨었"),
+            ("친구랑 숨 넘어가게 웃었어요", "웃었"),
         ] {
             assert_eq!(not_now(text), Some(cue), "{text}");
         }

@@ -630,8 +630,12 @@ impl Router {
             return Some((kind, trigger));
         }
         // A request for a person with one more slip, its anchor heard as
-        // spelled ("사람 좀 연건해 줘요"): a transfer costs little.
-        if self.emergency_weak.iter().all(|p| !p.matches(&heard)) && super::frame::not_asking(text).is_none() {
+        // spelled ("사람 좀 연건해 줘요"), said as a request: a transfer
+        // costs little.
+        if self.emergency_weak.iter().all(|p| !p.matches(&heard))
+            && super::frame::not_asking(text).is_none()
+            && super::frame::said_as_request(text)
+        {
             if let Some(p) = self.human_agent_weak.iter().find(|p| p.matches(&heard)) {
                 if !self.complaint_is_a_sign(&p.trigger, &chars, text) {
                     return Some((RouteKind::HumanAgent, format!("?{}", p.trigger)));
@@ -1248,9 +1252,14 @@ mod tests {
         }
         // The held-out halves of sets whose other half became examples.
         let examples: HashSet<String> = kb.agent_requests.iter().chain(&kb.emergencies).map(|q| compact(q)).collect();
-        for text in [include_str!("../../kb/agent-requests-d.toml"), include_str!("../../kb/emergencies-j.toml")] {
+        for text in [
+            include_str!("../../kb/agent-requests-d.toml"),
+            include_str!("../../kb/emergencies-j.toml"),
+            include_str!("../../kb/agent-requests-e.toml"),
+            include_str!("../../kb/emergencies-k.toml"),
+        ] {
             let cases = crate::kb::heldout::parse(text).expect("held-out set");
-            assert!(cases.len() >= 70);
+            assert!(cases.len() >= 69);
             for c in cases {
                 assert!(!examples.contains(&compact(&c.q)) && !known.contains(&compact(&c.q)), "copied: {}", c.q);
             }
@@ -1513,6 +1522,50 @@ mod tests {
         for t in ["조류인플루엔자도 사람이 걸릴 수 있나요", "회사 직원이 열이 나는데 출근시켜도 되나요?"]
         {
             assert_ne!(r.route(t).kind, RouteKind::HumanAgent, "{t}");
+        }
+    }
+
+    /// A person asked for in other words (someone to listen, a person to
+    /// come on, anyone who works there) is a request; a request heard with
+    /// two slips counts only when it is said as one: a person told of with
+    /// a disease after it is no 사람 연결 heard with slips.
+    #[test]
+    fn a_person_asked_for_in_other_words_or_with_slips_is_a_request_only_when_asked() {
+        let r = Router::new(&kb());
+        for t in [
+            "제 말 들어 주실 분 아무도 없어요?",
+            "몇 번 눌러야 사람이 나와요",
+            "거기 일하시는 분 아무나 좀 바꿔 주세요",
+            "사감이랑 연결해 즘세요",
+        ] {
+            assert_eq!(r.route(t).kind, RouteKind::HumanAgent, "{t}");
+        }
+        for t in [
+            "같이 사는 사람이 결핵 진단 받았는데 저도 검사해야 돼요",
+            "담당자가 검사 결과 보내 준다고 했는데 아직 안 왔어요",
+            "상담원 연결은 괜찮아요 그냥 접종 날짜만 알려 주세요",
+        ] {
+            assert_ne!(r.route(t).kind, RouteKind::HumanAgent, "{t}");
+        }
+    }
+
+    /// Pills by the handful, a face gone stiff on one side, a throat
+    /// clutched, a face gone purple: an emergency now; laughing till out of
+    /// breath and a collapse told with a past perfect are not.
+    #[test]
+    fn more_signs_as_seen_are_emergencies_and_their_figures_of_speech_are_not() {
+        let r = Router::new(&kb());
+        for t in [
+            "아버지가 수면제를 잔뜩 먹었어요",
+            "엄마 얼굴 한쪽이 굳어서 움직이질 않아요",
+            "애가 사탕 먹다가 목을 붙잡고 있어요",
+            "아기 입술이 보라색이 됐어요",
+        ] {
+            assert_eq!(r.route(t).kind, RouteKind::Emergency, "{t}");
+        }
+        for t in ["동생이랑 숨 넘어가게 웃었어요", "작년에 할머니가 쓰러지셨었는데 올해 독감 주사 맞아도 돼요"]
+        {
+            assert_ne!(r.route(t).kind, RouteKind::Emergency, "{t}");
         }
     }
 
