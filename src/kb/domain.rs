@@ -580,6 +580,13 @@ impl HealthWords {
     }
 }
 
+/// `text` with its [`MASKED`] everyday words taken out ("제 쪽 마이크 켜져
+/// 있나요" → "제 쪽 켜져 있나요"), or None when it holds none.
+pub fn without_everyday_words(text: &str) -> Option<String> {
+    let words = Words::masked(text);
+    (words.chars.len() < Words::with_mask(text, &[]).chars.len()).then(|| words.spaced())
+}
+
 /// An utterance's letters, normalized, without spaces, with where its words
 /// start; every [`MASKED`] everyday word (found across spaces too) taken
 /// out and a word starting after it.

@@ -869,7 +869,7 @@ impl Router {
         let confidence = score / (score + MIN_SCORE);
         let evidence = Evidence {
             answer: score >= MIN_SCORE,
-            strong: score >= STRONG_SCORE,
+            strong: score >= STRONG_SCORE && self.strong_without_everyday_words(text, best),
             plausible: score >= WEAK_SCORE,
             sound_ok: true,
             no_question_gap: f32::NEG_INFINITY,
@@ -1006,13 +1006,24 @@ impl Router {
         let confidence = lexical_conf.max(semantic_conf);
         let evidence = Evidence {
             answer: (best_bm25 >= MIN_SCORE && best_cos >= LEXICAL_COS_FLOOR) || best_cos >= DENSE_MIN,
-            strong: best_bm25 >= STRONG_SCORE || best_cos >= DENSE_STRONG,
+            strong: (best_bm25 >= STRONG_SCORE && self.strong_without_everyday_words(text, best))
+                || best_cos >= DENSE_STRONG,
             plausible: best_bm25 >= WEAK_SCORE || best_cos >= DENSE_WEAK,
             sound_ok: best_cos >= SOUND_COS && no_question_gap <= NOT_QUESTION_SOUND_MARGIN,
             no_question_gap,
         };
         let runner_up = fused.get(1).filter(|&&(_, s)| s >= RUNNER_UP * top).map(|&(t, _)| t);
         self.decide(text, best, runner_up, evidence, confidence, candidates)
+    }
+
+    /// Whether target `best`'s strong BM25 score holds without the
+    /// everyday words that only share letters with a topic's
+    /// ([`super::domain::without_everyday_words`]): "마이크" scores for
+    /// 마이코플라스마 by its 마이, and strength alone answers a turn with no
+    /// health word.
+    fn strong_without_everyday_words(&self, text: &str, best: usize) -> bool {
+        let Some(masked) = super::domain::without_everyday_words(text) else { return true };
+        self.rank(&retrieval_text(&masked)).iter().any(|&(t, s)| t == best && s >= STRONG_SCORE)
     }
 
     /// A disease named only as heard with slips ("스두 격리 기간이요" for
@@ -1591,6 +1602,19 @@ mod tests {
         ] {
             assert_ne!(r.route(t).kind, RouteKind::Emergency, "{t}");
         }
+    }
+
+    /// An everyday word that shares a topic's letters (마이크 ~ 마이코) makes
+    /// no strong match: with no health word, it is no answer; the topic
+    /// asked by name still is.
+    #[test]
+    fn an_everyday_word_sharing_a_topics_letters_is_no_strong_match() {
+        let r = Router::new(&kb());
+        for t in ["제 쪽 마이크 켜져 있나요", "마이크 소리 들려요"] {
+            assert_ne!(r.route(t).id(), Some("mycoplasma"), "{t}: {:?}", r.route(t));
+        }
+        let t = "마이코플라스마 폐렴 증상이 뭐예요";
+        assert_eq!(r.route(t).id(), Some("mycoplasma"), "{t}: {:?}", r.route(t));
     }
 
     #[test]
