@@ -247,8 +247,29 @@ pub fn not_asking(text: &str) -> Option<&'static str> {
 /// 사람 연결 heard with slips, "…사람이 확진됐는데" no 사람 대 줘.
 pub fn said_as_request(text: &str) -> bool {
     let flat = compact(text);
-    REQUEST_FORMS.iter().any(|w| flat.contains(w)) || REQUEST_ENDS.iter().any(|w| flat.ends_with(w))
+    REQUEST_FORMS.iter().any(|w| flat.contains(w))
+        || REQUEST_ENDS.iter().any(|w| flat.ends_with(w))
+        || ends_on_a_put_through_verb(text)
 }
+
+/// Whether the last word (without a final 요) is a put-through verb heard
+/// with a slip, the whole word: "…사람 바끄요" (바꿔요), not "배불러요".
+fn ends_on_a_put_through_verb(text: &str) -> bool {
+    let normalized = normalize(text);
+    let Some(last) = normalized.split(' ').next_back() else { return false };
+    let last = last.strip_suffix('요').unwrap_or(last);
+    let heard = super::jamo::heard(last);
+    PUT_THROUGH_VERBS.iter().any(|v| {
+        v.chars().count() == last.chars().count() && super::fuzzy::SoundPattern::near_word(v, VERB_SLIP).matches(&heard)
+    })
+}
+
+/// Verbs a request for a person ends on.
+const PUT_THROUGH_VERBS: &[&str] = &["바꿔", "연결", "대줘", "불러", "돌려"];
+
+/// What a put-through verb ending an utterance may absorb: one sound
+/// heard wrong (바끄 for 바꿔), the word being whole and last.
+const VERB_SLIP: f32 = 1.0;
 
 /// Request endings, as heard too (주세우, 즘세요 still hold 세요 or 주세).
 const REQUEST_FORMS: &[&str] = &[
@@ -342,15 +363,21 @@ mod tests {
 
     #[test]
     fn a_request_is_told_by_its_form() {
-        for text in
-            ["사감이랑 연결해 즘세요", "간호사님 좀 현결 부탁드려요", "담사 연결", "얘기하고 싶은테요", "바끄 줘"]
-        {
+        for text in [
+            "사감이랑 연결해 즘세요",
+            "간호사님 좀 현결 부탁드려요",
+            "담사 연결",
+            "얘기하고 싶은테요",
+            "바끄 줘",
+            "사람 바끄요",
+        ] {
             assert!(said_as_request(text), "{text}");
         }
         for text in [
             "같이 사는 사람이 결핵 판정 받았어요",
             "가족 중에 한 사람이 확진됐는데 검사받아야 돼요",
             "담당자가 결과를 보내 준다고 했는데",
+            "사람 많은 데 가서 배불러요",
         ] {
             assert!(!said_as_request(text), "{text}");
         }
