@@ -641,6 +641,11 @@ impl Router {
                     return Some((RouteKind::HumanAgent, format!("?{}", p.trigger)));
                 }
             }
+            // One of the line's staff named as the one wanted, the verb
+            // lost ("간호사님 좀 인경 부탁드려요").
+            if let Some(name) = super::staff_asked::named(text) {
+                return Some((RouteKind::HumanAgent, format!("?{name}+")));
+            }
         }
         None
     }
@@ -1548,6 +1553,8 @@ mod tests {
             "몇 번 눌러야 사람이 나와요",
             "거기 일하시는 분 아무나 좀 바꿔 주세요",
             "사감이랑 연결해 즘세요",
+            "간호사님 좀 인경 부탁드려요",
+            "예방접종 담당자분 꿔 주실래요",
         ] {
             assert_eq!(r.route(t).kind, RouteKind::HumanAgent, "{t}");
         }

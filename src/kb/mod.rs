@@ -19,6 +19,7 @@ pub mod heldout;
 pub mod index;
 pub mod jamo;
 pub mod referral;
+pub mod staff_asked;
 
 pub use data::{Action, Entry, KnowledgeBase};
 pub use index::{Route, RouteKind, Router};
