@@ -75,6 +75,8 @@ const SPELLED_EVERYDAY: &[&str] = &[
     // a medicine: "면역억제제를 먹고 있어요" is no 세제를 먹 (세제를*먹); not
     // pills a crisis tells of ("진통제를 엄청 사 모았어요")
     "억제제",
+    // an antibiotic: "항생제를 먹었는데 설사가 나요" is no 세제를 먹 (생제를 ~ 세제를)
+    "항생제",
 ];
 
 /// `text` with each [`SPELLED_EVERYDAY`] word replaced by as many `x` as it

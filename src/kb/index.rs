@@ -1581,8 +1581,11 @@ mod tests {
         ] {
             assert_eq!(r.route(t).kind, RouteKind::Emergency, "{t}");
         }
-        for t in ["동생이랑 숨 넘어가게 웃었어요", "작년에 할머니가 쓰러지셨었는데 올해 독감 주사 맞아도 돼요"]
-        {
+        for t in [
+            "동생이랑 숨 넘어가게 웃었어요",
+            "작년에 할머니가 쓰러지셨었는데 올해 독감 주사 맞아도 돼요",
+            "항생제를 먹었는데 설사가 나요",
+        ] {
             assert_ne!(r.route(t).kind, RouteKind::Emergency, "{t}");
         }
     }
