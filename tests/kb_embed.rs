@@ -206,7 +206,7 @@ fn an_emergency_told_in_words_no_trigger_has_gets_the_safety_first_question() {
     let r = hybrid(&kb);
     // In no set sori is measured on, and no trigger's words: lexically only
     // a clarify, but it reads like the emergencies sori was given.
-    let t = "애가 입술이 보라색이 됐어요";
+    let t = "아기 입술 색이 이상하게 변했어요";
     assert!(Router::new(&kb).possible_emergency(t).is_none(), "a trigger took it: the test needs other words");
     let why = r.possible_emergency(t).expect("reads as an emergency");
     assert!(why.starts_with("?≈"), "{why}");

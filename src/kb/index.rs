@@ -169,8 +169,8 @@ pub const NO_ANSWER_MARGIN: f32 = 0.01;
 /// `heldout-b`, as text and heard; `kb/near-emergencies.toml`; the tune
 /// data's everyday sentences): from 0.055 no ordinary sentence gets the
 /// question, and it catches one emergency more; at 0.03 it catches
-/// emergencies in words no trigger has ("애가 입술이 보라색이 됐어요" sits
-/// at 0.042) for the question on 1 of 828 held-out questions as text or
+/// emergencies in words no trigger had ("애가 입술이 보라색이 됐어요" sat at
+/// 0.042 before 보라색 became a trigger) for the question on 1 of 828 held-out questions as text or
 /// heard ("더위에 축 처지셨어요", near enough) and 2 of 156 near-emergencies;
 /// 0.02 asks it of 12 held-out questions. A question asked in vain costs a
 /// "아니요" (then the question understood is answered); a missed emergency
