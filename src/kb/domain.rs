@@ -584,7 +584,7 @@ impl HealthWords {
 /// 있나요" → "제 쪽 켜져 있나요"), or None when it holds none.
 pub fn without_everyday_words(text: &str) -> Option<String> {
     let words = Words::masked(text);
-    (words.chars.len() < Words::with_mask(text, &[]).chars.len()).then(|| words.spaced())
+    (words.chars.len() < compact(text).chars().count()).then(|| words.spaced())
 }
 
 /// An utterance's letters, normalized, without spaces, with where its words

@@ -10,14 +10,19 @@
 //! …" (가: told of) and "저 간호사인데요" (인: what the caller is) are not.
 //! A name may be heard with one slip where a word starts (간호스, 담당지).
 
+use std::sync::OnceLock;
+
 use super::fuzzy::SoundPattern;
 use super::index::normalize;
 use super::jamo::heard;
 
-/// The line's staff a caller asks for by name (three syllables: a two-
-/// syllable one heard with a slip is too many everyday words; 직원 and the
-/// rest are in the agent triggers with their verbs).
+/// The line's staff a caller asks for by name, each of [`NAME_SYLLABLES`]
+/// (a two-syllable one heard with a slip is too many everyday words; 직원
+/// and the rest are in the agent triggers with their verbs).
 const STAFF: &[&str] = &["상담원", "상담사", "담당자", "간호사", "책임자", "관리자", "안내원", "교환원"];
+
+/// How long every name of [`STAFF`] is.
+const NAME_SYLLABLES: usize = 3;
 
 /// Honorifics that may follow the name inside its word.
 const HONORIFICS: &[&str] = &["님", "분"];
@@ -33,23 +38,21 @@ const NAME_SLIP: f32 = 1.0;
 /// The staff member `text` names as the one asked for, or None. Whether it
 /// is said as a request is [`super::frame::said_as_request`]'s to say.
 pub fn named(text: &str) -> Option<&'static str> {
+    static NAMES: OnceLock<Vec<SoundPattern>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| STAFF.iter().map(|n| SoundPattern::near_word(n, NAME_SLIP)).collect());
     let normalized = normalize(text);
     let words: Vec<&str> = normalized.split(' ').collect();
     for (i, w) in words.iter().enumerate() {
         let chars: Vec<char> = w.chars().collect();
-        for &name in STAFF {
-            let n = name.chars().count();
-            if chars.len() < n {
-                continue;
-            }
-            let head: String = chars[..n].iter().collect();
-            if head != name && !SoundPattern::near_word(name, NAME_SLIP).matches(&heard(&head)) {
-                continue;
-            }
-            let rest: String = chars[n..].iter().collect();
-            if asked_for(&rest, words.get(i + 1).copied()) {
-                return Some(name);
-            }
+        if chars.len() < NAME_SYLLABLES {
+            continue;
+        }
+        let (head, rest): (String, String) =
+            (chars[..NAME_SYLLABLES].iter().collect(), chars[NAME_SYLLABLES..].iter().collect());
+        let sounds = heard(&head);
+        let found = STAFF.iter().zip(names).find(|(name, p)| **name == head || p.matches(&sounds));
+        if let Some((name, _)) = found.filter(|_| asked_for(&rest, words.get(i + 1).copied())) {
+            return Some(name);
         }
     }
     None
@@ -73,6 +76,11 @@ fn asked_for(rest: &str, next: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_name_is_as_long_as_the_check_reads() {
+        assert!(STAFF.iter().all(|n| n.chars().count() == NAME_SYLLABLES));
+    }
 
     #[test]
     fn staff_named_as_the_one_wanted_are_found_even_with_a_slip() {
